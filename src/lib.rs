@@ -1,0 +1,19 @@
+//! minerfleet: publish and watch a whole fleet of Bittensor model-training miners from one fleet file.
+//!
+//! The library is organised the way data flows through a publish:
+//!
+//! * [`model`]: pure domain types of a model: the on-chain metadata string ([`model::ModelId`]), the hashes
+//!   validators recompute ([`model::hash`]) and header-only inspection of a model directory ([`model::inspect`]).
+//! * [`competition`]: competitions as data (embedded RON presets, overridable), schedules by block and the
+//!   constraint checks a validator applies.
+//! * [`fleet`]: the `fleet.ron` schema, loading and validation with file:line:column errors.
+//! * [`wallet`]: btcli-compatible keyfiles (plain JSON and `$NACL`), sr25519 hotkeys, secrets zeroized.
+//! * [`network`]: which chain a command talks to.
+//!
+//! The `minerfleet` binary is a thin clap front end over this API.
+
+pub mod competition;
+pub mod fleet;
+pub mod model;
+pub mod network;
+pub mod wallet;

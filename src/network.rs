@@ -1,0 +1,106 @@
+//! Which chain a command talks to: a named Bittensor network or a custom WebSocket endpoint.
+//!
+//! Pure data: parsing and the well-known endpoints and genesis hashes (subnet-protocol §9.6). Connecting is the
+//! chain client's job.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Bittensor network, named the way `btcli --network` names them, or any `ws://` / `wss://` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// Mainnet.
+    Finney,
+    /// The public test network.
+    Test,
+    /// A node on this machine at the default port (`ws://127.0.0.1:9944`), e.g. `minerfleet devnet`.
+    Local,
+    /// Any other endpoint, kept exactly as given.
+    Custom(String),
+}
+
+/// Finney (mainnet) genesis hash, used to refuse signing on the wrong chain.
+pub const FINNEY_GENESIS: &str = "0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+/// Testnet genesis hash.
+pub const TEST_GENESIS: &str = "0x8f9cf856bf558a14440e75569c9e58594757048d7b3a84b5d25f6bd978263105";
+
+impl Network {
+    /// The WebSocket endpoint to connect to.
+    pub fn url(&self) -> &str {
+        match self {
+            Network::Finney => "wss://entrypoint-finney.opentensor.ai:443",
+            Network::Test => "wss://test.finney.opentensor.ai:443",
+            Network::Local => "ws://127.0.0.1:9944",
+            Network::Custom(url) => url,
+        }
+    }
+
+    /// The genesis hash the chain must have, when the network is a well-known one.
+    pub fn expected_genesis(&self) -> Option<&'static str> {
+        match self {
+            Network::Finney => Some(FINNEY_GENESIS),
+            Network::Test => Some(TEST_GENESIS),
+            Network::Local | Network::Custom(_) => None,
+        }
+    }
+
+    /// True for the networks where a commitment costs a real model its block priority.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Network::Finney | Network::Test)
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Network::Finney => f.write_str("finney"),
+            Network::Test => f.write_str("test"),
+            Network::Local => f.write_str("local"),
+            Network::Custom(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Why a network name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown network `{0}`: use finney, test, local, or a ws:// or wss:// URL")]
+pub struct NetworkError(pub String);
+
+impl FromStr for Network {
+    type Err = NetworkError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "finney" | "main" | "mainnet" => Ok(Network::Finney),
+            "test" | "testnet" => Ok(Network::Test),
+            "local" => Ok(Network::Local),
+            url if (url.starts_with("ws://") || url.starts_with("wss://")) && url.len() > "wss://".len() => {
+                Ok(Network::Custom(url.to_string()))
+            }
+            other => Err(NetworkError(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_urls() {
+        assert_eq!("finney".parse::<Network>().unwrap(), Network::Finney);
+        assert_eq!("test".parse::<Network>().unwrap(), Network::Test);
+        assert_eq!("local".parse::<Network>().unwrap().url(), "ws://127.0.0.1:9944");
+        assert_eq!(
+            "ws://10.0.0.1:9944".parse::<Network>().unwrap(),
+            Network::Custom("ws://10.0.0.1:9944".into())
+        );
+    }
+
+    #[test]
+    fn rejects_other_schemes_with_a_hint() {
+        let err = "http://x".parse::<Network>().unwrap_err();
+        assert!(err.to_string().contains("ws:// or wss://"), "{err}");
+        assert!("ws://".parse::<Network>().is_err());
+    }
+}
