@@ -20,7 +20,8 @@ pub enum Network {
 }
 
 /// Finney (mainnet) genesis hash, used to refuse signing on the wrong chain.
-pub const FINNEY_GENESIS: &str = "0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+pub const FINNEY_GENESIS: &str =
+    "0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
 /// Testnet genesis hash.
 pub const TEST_GENESIS: &str = "0x8f9cf856bf558a14440e75569c9e58594757048d7b3a84b5d25f6bd978263105";
 
@@ -74,7 +75,9 @@ impl FromStr for Network {
             "finney" | "main" | "mainnet" => Ok(Network::Finney),
             "test" | "testnet" => Ok(Network::Test),
             "local" => Ok(Network::Local),
-            url if (url.starts_with("ws://") || url.starts_with("wss://")) && url.len() > "wss://".len() => {
+            url if (url.starts_with("ws://") || url.starts_with("wss://"))
+                && url.len() > "wss://".len() =>
+            {
                 Ok(Network::Custom(url.to_string()))
             }
             other => Err(NetworkError(other.to_string())),
@@ -90,7 +93,10 @@ mod tests {
     fn parses_names_and_urls() {
         assert_eq!("finney".parse::<Network>().unwrap(), Network::Finney);
         assert_eq!("test".parse::<Network>().unwrap(), Network::Test);
-        assert_eq!("local".parse::<Network>().unwrap().url(), "ws://127.0.0.1:9944");
+        assert_eq!(
+            "local".parse::<Network>().unwrap().url(),
+            "ws://127.0.0.1:9944"
+        );
         assert_eq!(
             "ws://10.0.0.1:9944".parse::<Network>().unwrap(),
             Network::Custom("ws://10.0.0.1:9944".into())

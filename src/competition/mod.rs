@@ -6,7 +6,11 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Epsilon {
     Fixed(f64),
-    LinearDecay { start: f64, end: f64, decay_blocks: u64 },
+    LinearDecay {
+        start: f64,
+        end: f64,
+        decay_blocks: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

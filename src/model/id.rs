@@ -30,7 +30,10 @@ impl FromStr for RepoId {
     type Err = RepoIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (a, b) = s.split_once('/').ok_or(RepoIdError)?;
-        Ok(RepoId { namespace: a.into(), name: b.into() })
+        Ok(RepoId {
+            namespace: a.into(),
+            name: b.into(),
+        })
     }
 }
 impl fmt::Display for RepoId {

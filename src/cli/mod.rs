@@ -1,0 +1,172 @@
+//! Command-line front end: clap definitions, logging set-up, exit codes, and one short module per command.
+//!
+//! Each command builds what it needs from the library and prints the result; no domain logic lives here.
+//! Exit codes: 0 all good, 1 problems found or work failed, 2 usage or configuration error.
+
+mod check;
+mod competitions;
+mod hash;
+mod inspect;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use minerfleet::network::Network;
+
+/// Publish and watch a whole fleet of Bittensor model-training miners.
+#[derive(Debug, Parser)]
+#[command(name = "minerfleet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Chain to talk to: finney, test, local, or a ws(s):// URL (overrides the fleet file).
+    #[arg(
+        long,
+        global = true,
+        value_name = "NETWORK",
+        env = "MINERFLEET_NETWORK"
+    )]
+    pub network: Option<Network>,
+    /// Hugging Face Hub endpoint (overrides the fleet file), e.g. http://127.0.0.1:8000.
+    #[arg(long, global = true, value_name = "URL", env = "HF_ENDPOINT")]
+    pub hub: Option<String>,
+    /// Folder holding btcli wallets (default ~/.bittensor/wallets; overrides the fleet file).
+    #[arg(long, global = true, value_name = "DIR", env = "BT_WALLET_PATH")]
+    pub wallets_dir: Option<PathBuf>,
+    /// Machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars (plain lines only).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log output (-q errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a fleet offline: file, wallets, models against their competition, metadata length.
+    Check(check::Args),
+    /// Show what config.json and the safetensors headers say about a model directory.
+    Inspect(inspect::Args),
+    /// Per-file hashes, directory hash and (with --hotkey) the secure hash of a model directory.
+    Hash(hash::Args),
+    /// List the competitions active at a block.
+    Competitions(competitions::Args),
+    /// Upload every model of the fleet and commit its metadata on chain.
+    Publish(Pending),
+    /// Desired vs on-chain state of every miner of the fleet.
+    Status(Pending),
+    /// Publish one model for one hotkey (the reference upload_model.py flags).
+    Upload(Pending),
+    /// Download the model a uid committed and verify its hash.
+    Pull(Pending),
+    /// The best uid of a competition (reference graph.best_uid).
+    Best(Pending),
+    /// The Hugging Face URL a uid committed.
+    Repo(Pending),
+    /// Start, stop or inspect the local devnet (Hub server + chain).
+    Devnet(Pending),
+}
+
+/// Arguments of commands not in this build yet: accepted so scripts get a clear message, not a usage error.
+#[derive(Debug, clap::Args)]
+pub struct Pending {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// How a command ended, mapped to the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: everything good.
+    Ok,
+    /// 1: problems found or work failed.
+    Problems,
+}
+
+/// A usage or configuration error: exit code 2. Any other error is exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match &cli.command {
+        Command::Check(args) => check::run(args, &cli.global),
+        Command::Inspect(args) => inspect::run(args, &cli.global),
+        Command::Hash(args) => hash::run(args, &cli.global),
+        Command::Competitions(args) => competitions::run(args, &cli.global),
+        Command::Publish(_)
+        | Command::Status(_)
+        | Command::Upload(_)
+        | Command::Pull(_)
+        | Command::Best(_)
+        | Command::Repo(_)
+        | Command::Devnet(_) => Err(UsageError(format!(
+            "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
+            command_name(&cli.command)
+        ))
+        .into()),
+    };
+    match result {
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::Problems) => ExitCode::from(1),
+        Err(err) => {
+            let code = if err.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
+            eprintln!("error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Check(_) => "check",
+        Command::Inspect(_) => "inspect",
+        Command::Hash(_) => "hash",
+        Command::Competitions(_) => "competitions",
+        Command::Publish(_) => "publish",
+        Command::Status(_) => "status",
+        Command::Upload(_) => "upload",
+        Command::Pull(_) => "pull",
+        Command::Best(_) => "best",
+        Command::Repo(_) => "repo",
+        Command::Devnet(_) => "devnet",
+    }
+}
+
+/// Logs go to stderr; stdout is reserved for results (tables or JSON).
+fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (global.verbose, global.quiet) {
+        (0, 0) => "minerfleet=info",
+        (1, _) => "minerfleet=debug",
+        (v, _) if v >= 2 => "minerfleet=trace",
+        (_, _) => "error",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
