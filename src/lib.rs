@@ -9,9 +9,11 @@
 //! * [`fleet`]: the `fleet.ron` schema, loading and validation with file:line:column errors.
 //! * [`wallet`]: btcli-compatible keyfiles (plain JSON and `$NACL`), sr25519 hotkeys, secrets zeroized.
 //! * [`network`]: which chain a command talks to.
+//! * [`check`]: offline validation of a whole fleet (`minerfleet check`).
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 
+pub mod check;
 pub mod competition;
 pub mod fleet;
 pub mod model;

@@ -1,9 +1,87 @@
-//! STUB: `minerfleet check`.
-use super::{Exit, GlobalArgs};
+//! `minerfleet check [FLEET]`: offline validation of the whole fleet, as a table or JSON.
+
+use std::path::PathBuf;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use minerfleet::check::{FleetReport, check_fleet};
+use minerfleet::fleet::Fleet;
+use minerfleet::wallet::EnvOrPrompt;
+
+use super::output::{human_bytes, human_count, print_json, short_ss58};
+use super::{Exit, GlobalArgs, UsageError};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The fleet file.
+    #[arg(default_value = "fleet.ron")]
+    pub fleet: PathBuf,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
-    todo!()
+pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let fleet = load_fleet(&args.fleet, global)?;
+    let report = check_fleet(&fleet, &EnvOrPrompt::default());
+    if global.json {
+        print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.ok() { Exit::Ok } else { Exit::Problems })
+}
+
+/// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
+pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
+    let mut fleet = Fleet::load(path).map_err(|e| UsageError(e.to_string()))?;
+    if let Some(network) = &global.network {
+        fleet.network = network.clone();
+    }
+    if let Some(hub) = &global.hub {
+        fleet.hub = hub.trim_end_matches('/').to_string();
+    }
+    if let Some(dir) = &global.wallets_dir {
+        fleet.wallets_dir = dir.clone();
+    }
+    Ok(fleet)
+}
+
+fn print_report(report: &FleetReport) {
+    println!("fleet {}  network {}  netuid {}", report.fleet, report.network, report.netuid);
+    if let Some(warning) = &report.subnet_warning {
+        println!("warning: netuid {}: {warning}", report.netuid);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["miner", "hotkey", "repo", "comp", "model", "params", "size", "result"]);
+    for m in &report.miners {
+        let (arch, params, size) = match &m.model {
+            Some(model) => (
+                model.architecture.clone().unwrap_or_else(|| "?".into()),
+                human_count(model.params),
+                human_bytes(model.bytes),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let problems = m.problems().count();
+        let result = if problems == 0 { "ok".to_string() } else { format!("{problems} problem(s)") };
+        table.add_row([
+            format!("{}/{}", m.wallet, m.hotkey),
+            m.ss58.as_deref().map(short_ss58).unwrap_or_else(|| "-".into()),
+            m.repo.clone(),
+            m.competition_id.to_string(),
+            arch,
+            params,
+            size,
+            result,
+        ]);
+    }
+    println!("{table}");
+    for m in &report.miners {
+        for p in m.problems() {
+            println!("  ✗ {}/{} {}: {}", m.wallet, m.hotkey, p.rule, p.detail);
+        }
+        for w in &m.warnings {
+            println!("  ! {}/{} {w}", m.wallet, m.hotkey);
+        }
+    }
+    let ready = report.miners.iter().filter(|m| m.ok()).count();
+    println!("{ready} of {} miners ready to publish", report.miners.len());
 }

@@ -1,1 +1,376 @@
-//! fleet
+//! The fleet file (`fleet.ron`): its schema, loading, and validation with `file:line:column` errors.
+//!
+//! A fleet is a network, a Hub endpoint, a netuid and a list of miners, each a hotkey that publishes one model
+//! directory to one repo for one competition. [`Fleet::load`] reads the file, resolves paths (relative to the
+//! fleet file's folder, `~` expanded), loads the competition presets (with the fleet's override file, if any) and
+//! rejects everything that would make a publish go wrong before any network call: duplicate hotkeys or repos,
+//! malformed repo ids, competitions the netuid does not have, missing model directories. All problems are
+//! reported at once, each with its position in the file and what to do.
+//!
+//! Loading reads the file system only; it never touches the network, the chain or keyfile secrets.
+
+mod locate;
+mod schema;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use locate::{LineCol, Step};
+pub use schema::{Defaults, FleetFile, MinerEntry};
+
+use crate::competition::Registry;
+use crate::model::RepoId;
+use crate::network::Network;
+
+/// Default Hub endpoint.
+pub const HUGGINGFACE: &str = "https://huggingface.co";
+
+/// A loaded, validated fleet.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The fleet file, as given.
+    pub path: PathBuf,
+    pub network: Network,
+    /// Hub endpoint without a trailing slash.
+    pub hub: String,
+    pub netuid: u16,
+    pub wallets_dir: PathBuf,
+    /// The competition override file, resolved, when the fleet names one.
+    pub competitions_file: Option<PathBuf>,
+    /// Presets plus the fleet's overrides.
+    pub registry: Registry,
+    pub miners: Vec<Miner>,
+}
+
+/// One miner of the fleet, with defaults applied and paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miner {
+    /// Wallet (coldkey folder) name.
+    pub wallet: String,
+    /// Hotkey name inside the wallet.
+    pub hotkey: String,
+    /// The model directory to publish.
+    pub model_dir: PathBuf,
+    pub repo: RepoId,
+    pub competition_id: u16,
+    /// Make the repo public once the commitment is on chain.
+    pub update_repo_visibility: bool,
+    /// Where the miner is written in the fleet file.
+    pub at: Option<LineCol>,
+}
+
+impl Miner {
+    /// `wallet/hotkey`, the name operators know a miner by.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.wallet, self.hotkey)
+    }
+}
+
+/// One thing wrong with a fleet file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// Position of the offending value, when it could be found.
+    pub at: Option<LineCol>,
+    /// Path of the field, e.g. `miners[2].repo`.
+    pub field: String,
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(at) = self.at {
+            write!(f, ":{}:{}", at.line, at.col)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a fleet file could not be loaded: one or more problems, all reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FleetError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        if n > 1 {
+            writeln!(f, "{n} problems in the fleet file:")?;
+        }
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems with their positions in one source text.
+struct Problems<'a> {
+    file: &'a Path,
+    src: &'a str,
+    list: Vec<Problem>,
+}
+
+impl<'a> Problems<'a> {
+    fn add(&mut self, path: &[Step<'_>], message: impl Into<String>, help: Option<&str>) {
+        self.list.push(Problem {
+            file: self.file.to_path_buf(),
+            at: locate::locate(self.src, path),
+            field: field_path(path),
+            message: message.into(),
+            help: help.map(str::to_string),
+        });
+    }
+}
+
+/// `miners[2].repo` from a path.
+fn field_path(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Field(name) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+impl Fleet {
+    /// Read, parse and validate a fleet file.
+    pub fn load(path: &Path) -> Result<Fleet, FleetError> {
+        let single = |message: String, help: Option<&str>| FleetError {
+            problems: vec![Problem {
+                file: path.to_path_buf(),
+                at: None,
+                field: String::new(),
+                message,
+                help: help.map(str::to_string),
+            }],
+        };
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            single(
+                format!("cannot read the fleet file: {e}"),
+                Some("pass the path of your fleet file, e.g. `minerfleet check fleet.ron`"),
+            )
+        })?;
+        Fleet::from_source(path, &src)
+    }
+
+    /// Parse and validate fleet text that came from `path` (used for positions and relative paths).
+    pub fn from_source(path: &Path, src: &str) -> Result<Fleet, FleetError> {
+        let file = schema::parse(path, src).map_err(|problem| FleetError { problems: vec![problem] })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut problems = Problems { file: path, src, list: Vec::new() };
+
+        let network = match file.network.as_deref() {
+            None => Network::Finney,
+            Some(name) => name.parse().unwrap_or_else(|e: crate::network::NetworkError| {
+                problems.add(&[Step::Field("network")], e.to_string(), None);
+                Network::Finney
+            }),
+        };
+        let hub = match file.hub.as_deref() {
+            None => HUGGINGFACE.to_string(),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_string()
+            }
+            Some(url) => {
+                problems.add(
+                    &[Step::Field("hub")],
+                    format!("hub endpoint `{url}` is not an http:// or https:// URL"),
+                    Some("use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed"),
+                );
+                HUGGINGFACE.to_string()
+            }
+        };
+        let wallets_dir = resolve(&base, file.wallets_dir.as_deref().unwrap_or("~/.bittensor/wallets"));
+        let competitions_file = file.competitions.as_deref().map(|p| resolve(&base, p));
+
+        let registry = match Registry::load(competitions_file.as_deref()) {
+            Ok(registry) => registry,
+            Err(e) => {
+                problems.add(&[Step::Field("competitions")], e.to_string(), None);
+                Registry::embedded()
+            }
+        };
+        let subnet = registry.subnet(file.netuid);
+        if subnet.is_none() {
+            let known: Vec<String> = registry.subnets.keys().map(u16::to_string).collect();
+            problems.add(
+                &[Step::Field("netuid")],
+                format!("no competitions are known for netuid {} (known: {})", file.netuid, known.join(", ")),
+                Some("use a known netuid or add its competitions in a file named by `competitions:`"),
+            );
+        }
+
+        if file.miners.is_empty() {
+            problems.add(
+                &[Step::Field("miners")],
+                "the fleet has no miners",
+                Some("add at least one `Miner(hotkey: ..., model_dir: ..., repo: ...)`"),
+            );
+        }
+
+        let mut miners = Vec::with_capacity(file.miners.len());
+        let mut seen_hotkeys: HashMap<(String, String), usize> = HashMap::new();
+        let mut seen_repos: HashMap<String, usize> = HashMap::new();
+        for (i, entry) in file.miners.iter().enumerate() {
+            let here = |field| [Step::Field("miners"), Step::Index(i), Step::Field(field)];
+            let Some(wallet) = entry.wallet.clone().or_else(|| file.defaults.wallet.clone()) else {
+                problems.add(
+                    &[Step::Field("miners"), Step::Index(i)],
+                    "no wallet given",
+                    Some("set `wallet:` on the miner or in `defaults`"),
+                );
+                continue;
+            };
+            let Some(competition_id) = entry.competition_id.or(file.defaults.competition_id) else {
+                problems.add(
+                    &[Step::Field("miners"), Step::Index(i)],
+                    "no competition_id given",
+                    Some("set `competition_id:` on the miner or in `defaults`"),
+                );
+                continue;
+            };
+            let update_repo_visibility =
+                entry.update_repo_visibility.or(file.defaults.update_repo_visibility).unwrap_or(false);
+
+            for (field, value) in [("wallet", &wallet), ("hotkey", &entry.hotkey)] {
+                if let Some(why) = bad_key_name(value) {
+                    problems.add(&here(field), format!("{field} name `{value}` {why}"), None);
+                }
+            }
+            let key = (wallet.clone(), entry.hotkey.clone());
+            if let Some(first) = seen_hotkeys.insert(key, i) {
+                problems.add(
+                    &here("hotkey"),
+                    format!("hotkey {wallet}/{} is already used by miners[{first}]", entry.hotkey),
+                    Some("each hotkey has one commitment slot per netuid: give every miner its own hotkey"),
+                );
+            }
+
+            let repo = match entry.repo.parse::<RepoId>() {
+                Ok(repo) => {
+                    if let Some(first) = seen_repos.insert(repo.to_string().to_lowercase(), i) {
+                        problems.add(
+                            &here("repo"),
+                            format!("repo `{repo}` is already used by miners[{first}]"),
+                            Some("two miners publishing to one repo overwrite each other: use one repo per miner"),
+                        );
+                    }
+                    Some(repo)
+                }
+                Err(e) => {
+                    problems.add(&here("repo"), e.to_string(), None);
+                    None
+                }
+            };
+
+            if let Some(subnet) = subnet {
+                if subnet.find(competition_id).is_none() {
+                    let mut ids: Vec<u16> = subnet
+                        .schedule
+                        .iter()
+                        .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
+                        .collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
+                        here("competition_id").to_vec()
+                    } else {
+                        vec![Step::Field("defaults"), Step::Field("competition_id")]
+                    };
+                    problems.add(
+                        &path,
+                        format!(
+                            "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
+                            subnet.netuid,
+                            subnet.name,
+                            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                        ),
+                        Some("`minerfleet competitions --netuid N` lists them"),
+                    );
+                }
+            }
+
+            let model_dir = resolve(&base, &entry.model_dir);
+            if !model_dir.is_dir() {
+                let what = if model_dir.exists() { "is not a directory" } else { "does not exist" };
+                problems.add(
+                    &here("model_dir"),
+                    format!("model directory {} {what}", model_dir.display()),
+                    Some("paths are relative to the fleet file's folder; `~` is your home"),
+                );
+            }
+
+            if let Some(repo) = repo {
+                miners.push(Miner {
+                    wallet,
+                    hotkey: entry.hotkey.clone(),
+                    model_dir,
+                    repo,
+                    competition_id,
+                    update_repo_visibility,
+                    at: locate::locate(src, &[Step::Field("miners"), Step::Index(i)]),
+                });
+            }
+        }
+
+        if !problems.list.is_empty() {
+            return Err(FleetError { problems: problems.list });
+        }
+        Ok(Fleet {
+            path: path.to_path_buf(),
+            network,
+            hub,
+            netuid: file.netuid,
+            wallets_dir,
+            competitions_file,
+            registry,
+            miners,
+        })
+    }
+}
+
+/// Wallet and hotkey names become path components: refuse anything that could escape the wallets folder.
+fn bad_key_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        Some("must be a plain file name (no `/`, `\\` or `..`)")
+    } else {
+        None
+    }
+}
+
+/// Expand a leading `~` and make `path` absolute against `base` (the fleet file's folder).
+pub fn resolve(base: &Path, path: &str) -> PathBuf {
+    let expanded = match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match std::env::home_dir() {
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        },
+        _ => PathBuf::from(path),
+    };
+    if expanded.is_absolute() { expanded } else { base.join(expanded) }
+}

@@ -1,0 +1,188 @@
+//! Offline fleet validation: everything `minerfleet check` verifies before anything touches the network.
+//!
+//! For every miner of a loaded [`Fleet`]: the hotkey keyfile loads (no secret is ever shown), no two miners share
+//! a key, the model directory passes header inspection and every constraint of its competition, the competition is
+//! in the subnet's latest schedule entry, and the metadata string the miner would commit fits in 128 bytes.
+//! The result is plain data ([`FleetReport`]) that the CLI renders as a table or JSON.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::fleet::{Fleet, Miner};
+use crate::model::{ModelId, inspect};
+use crate::wallet::{self, PasswordSource};
+
+/// The outcome of one rule for one miner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckItem {
+    /// Short rule name, e.g. `keyfile`, `params`, `metadata_length`.
+    pub rule: String,
+    pub passed: bool,
+    /// What was found (and, on failure, what was expected and what to do).
+    pub detail: String,
+}
+
+/// A short summary of the model, when it could be inspected.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    pub architecture: Option<String>,
+    pub params: u64,
+    pub bytes: u64,
+    pub dtypes: Vec<String>,
+}
+
+/// Everything checked for one miner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinerReport {
+    pub wallet: String,
+    pub hotkey: String,
+    /// The hotkey's SS58 address, when the keyfile loaded.
+    pub ss58: Option<String>,
+    pub repo: String,
+    pub competition_id: u16,
+    pub model_dir: String,
+    pub model: Option<ModelSummary>,
+    pub checks: Vec<CheckItem>,
+    /// Things worth knowing that do not fail the check (e.g. keyfile permissions).
+    pub warnings: Vec<String>,
+}
+
+impl MinerReport {
+    /// True when every check passed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The failed checks.
+    pub fn problems(&self) -> impl Iterator<Item = &CheckItem> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+
+    fn pass(&mut self, rule: &str, detail: impl Into<String>) {
+        self.checks.push(CheckItem { rule: rule.into(), passed: true, detail: detail.into() });
+    }
+
+    fn fail(&mut self, rule: &str, detail: impl Into<String>) {
+        self.checks.push(CheckItem { rule: rule.into(), passed: false, detail: detail.into() });
+    }
+}
+
+/// The whole fleet's check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetReport {
+    pub fleet: String,
+    pub network: String,
+    pub netuid: u16,
+    /// The subnet's warning (e.g. emissions currently off for models), if its preset has one.
+    pub subnet_warning: Option<String>,
+    pub miners: Vec<MinerReport>,
+}
+
+impl FleetReport {
+    /// True when every miner passed every check.
+    pub fn ok(&self) -> bool {
+        self.miners.iter().all(MinerReport::ok)
+    }
+}
+
+/// Check every miner of `fleet`. Encrypted keyfiles ask `passwords`.
+pub fn check_fleet(fleet: &Fleet, passwords: &dyn PasswordSource) -> FleetReport {
+    let subnet = fleet.registry.subnet(fleet.netuid);
+    let mut miners: Vec<MinerReport> = fleet.miners.iter().map(|m| check_miner(fleet, m, passwords)).collect();
+
+    // The same key under two wallet/hotkey names would share one commitment slot.
+    let mut owners: HashMap<String, usize> = HashMap::new();
+    for i in 0..miners.len() {
+        let Some(ss58) = miners[i].ss58.clone() else { continue };
+        if let Some(&first) = owners.get(&ss58) {
+            let other = format!("{}/{}", miners[first].wallet, miners[first].hotkey);
+            miners[i].fail(
+                "unique_key",
+                format!("same key {ss58} as {other}: each hotkey has one commitment slot per netuid"),
+            );
+        } else {
+            owners.insert(ss58, i);
+        }
+    }
+
+    FleetReport {
+        fleet: fleet.path.display().to_string(),
+        network: fleet.network.to_string(),
+        netuid: fleet.netuid,
+        subnet_warning: subnet.and_then(|s| s.warning.clone()),
+        miners,
+    }
+}
+
+fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> MinerReport {
+    let mut report = MinerReport {
+        wallet: miner.wallet.clone(),
+        hotkey: miner.hotkey.clone(),
+        ss58: None,
+        repo: miner.repo.to_string(),
+        competition_id: miner.competition_id,
+        model_dir: miner.model_dir.display().to_string(),
+        model: None,
+        checks: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    match wallet::load_hotkey(&fleet.wallets_dir, &miner.wallet, &miner.hotkey, passwords) {
+        Ok(loaded) => {
+            report.pass("keyfile", format!("hotkey {} loaded", loaded.hotkey.ss58()));
+            report.ss58 = Some(loaded.hotkey.ss58().to_string());
+            report.warnings.extend(loaded.warnings);
+        }
+        Err(e) => report.fail("keyfile", e.to_string()),
+    }
+
+    let subnet = fleet.registry.subnet(fleet.netuid);
+    let competition = subnet.and_then(|s| s.find(miner.competition_id));
+    match subnet {
+        Some(subnet) if subnet.latest().iter().any(|c| c.id == miner.competition_id) => {
+            report.pass("competition_active", format!("competition {} is in the latest schedule", miner.competition_id))
+        }
+        Some(subnet) => report.fail(
+            "competition_active",
+            format!(
+                "competition {} is not in netuid {}'s latest schedule entry (active: {})",
+                miner.competition_id,
+                subnet.netuid,
+                subnet.latest().iter().map(|c| format!("{} {}", c.id, c.name)).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        None => report.fail("competition_active", format!("no competitions known for netuid {}", fleet.netuid)),
+    }
+
+    match inspect::inspect_dir(&miner.model_dir) {
+        Ok(info) => {
+            report.pass("model_readable", format!("{} files, headers valid", info.files.len()));
+            report.model = Some(ModelSummary {
+                architecture: info.architectures.first().cloned(),
+                params: info.total_params,
+                bytes: info.total_bytes,
+                dtypes: info.params_by_dtype.keys().cloned().collect(),
+            });
+            if let Some(competition) = competition {
+                for c in competition.check(&info) {
+                    let detail = if c.passed {
+                        c.actual.clone()
+                    } else {
+                        format!("{} (expected {})", c.actual, c.expected)
+                    };
+                    report.checks.push(CheckItem { rule: c.rule, passed: c.passed, detail });
+                }
+            }
+        }
+        Err(e) => report.fail("model_readable", e.to_string()),
+    }
+
+    // Commit and secure hash have fixed lengths, so the length of the real string is known offline.
+    let probe = ModelId::new(&miner.repo, &"0".repeat(40), &format!("{}=", "A".repeat(43)), miner.competition_id);
+    match probe.to_compressed_str() {
+        Ok(s) => report.pass("metadata_length", format!("{} of 128 bytes", s.len())),
+        Err(e) => report.fail("metadata_length", e.to_string()),
+    }
+    report
+}

@@ -1,0 +1,142 @@
+//! The fleet file exactly as written (serde types), and parsing it with positions in syntax and type errors.
+//!
+//! Unknown fields are refused so a typo (`model-dir`) is an error, not a silently ignored setting. Optional
+//! values may be written bare (`competition_id: 2`) or as `Some(2)`: the `implicit_some` extension is on.
+
+use std::path::Path;
+
+use ron::extensions::Extensions;
+use serde::Deserialize;
+
+use super::{LineCol, Problem};
+
+/// The whole fleet file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Fleet", deny_unknown_fields)]
+pub struct FleetFile {
+    /// `finney` (default), `test`, `local` or a `ws://` / `wss://` URL.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Hub endpoint (default `https://huggingface.co`).
+    #[serde(default)]
+    pub hub: Option<String>,
+    pub netuid: u16,
+    /// Folder of btcli wallets (default `~/.bittensor/wallets`).
+    #[serde(default)]
+    pub wallets_dir: Option<String>,
+    /// A RON file of competitions replacing the presets for the same netuid.
+    #[serde(default)]
+    pub competitions: Option<String>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub miners: Vec<MinerEntry>,
+}
+
+/// Values every miner gets unless it sets its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default)]
+    pub wallet: Option<String>,
+    #[serde(default)]
+    pub competition_id: Option<u16>,
+    #[serde(default)]
+    pub update_repo_visibility: Option<bool>,
+}
+
+/// One miner as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Miner", deny_unknown_fields)]
+pub struct MinerEntry {
+    #[serde(default)]
+    pub wallet: Option<String>,
+    pub hotkey: String,
+    pub model_dir: String,
+    /// `namespace/name` on the Hub.
+    pub repo: String,
+    #[serde(default)]
+    pub competition_id: Option<u16>,
+    #[serde(default)]
+    pub update_repo_visibility: Option<bool>,
+}
+
+/// Parse fleet text; a syntax or type error becomes one [`Problem`] with its position.
+pub fn parse(path: &Path, src: &str) -> Result<FleetFile, Problem> {
+    let options = ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME);
+    options.from_str::<FleetFile>(src).map_err(|e| Problem {
+        file: path.to_path_buf(),
+        at: Some(LineCol { line: e.span.start.line, col: e.span.start.col }),
+        field: String::new(),
+        message: e.code.to_string(),
+        help: Some(help_for(&e.code).to_string()),
+    })
+}
+
+fn help_for(code: &ron::Error) -> &'static str {
+    use ron::Error as E;
+    match code {
+        E::NoSuchStructField { .. } | E::NoSuchEnumVariant { .. } => {
+            "check the spelling; the fields are listed in the README's fleet file reference"
+        }
+        E::MissingStructField { .. } => "add the missing field; the README's fleet file reference lists them",
+        E::DuplicateStructField { .. } => "remove one of the two",
+        _ => "the README's fleet file reference shows the format; `fleet.ron` in the repository is an example",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_file_parses_with_implicit_some() {
+        let file = parse(
+            Path::new("f.ron"),
+            r#"Fleet(netuid: 80, defaults: (wallet: "w", competition_id: 1),
+                miners: [Miner(hotkey: "h", model_dir: "m", repo: "a/bcd", competition_id: 2)])"#,
+        )
+        .unwrap();
+        assert_eq!(file.netuid, 80);
+        assert_eq!(file.defaults.wallet.as_deref(), Some("w"));
+        assert_eq!(file.miners[0].competition_id, Some(2));
+        assert_eq!(file.network, None);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse(Path::new("f.ron"), "Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)")
+            .unwrap_err();
+        assert_eq!(err.at.map(|a| a.line), Some(4), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let err = parse(
+            Path::new("f.ron"),
+            "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", model-dir: \"m\", repo: \"a/bcd\")])",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("f.ron:1:"), "{text}");
+        let err = parse(
+            Path::new("f.ron"),
+            "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", modeldir: \"m\", repo: \"a/bcd\")])",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("modeldir"), "{err}");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let err = parse(Path::new("f.ron"), "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])")
+            .unwrap_err();
+        assert!(err.message.contains("model_dir"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = parse(Path::new("f.ron"), "Fleet(netuid: \"eighty\", miners: [])").unwrap_err();
+        assert!(err.message.to_lowercase().contains("integer") || err.message.contains("u16"), "{err}");
+        assert_eq!(err.at.map(|a| a.line), Some(1));
+    }
+}
