@@ -11,6 +11,7 @@
 pub mod hash;
 pub mod id;
 pub mod inspect;
+pub mod save;
 
 pub use hash::{DirHash, FileHash};
 pub use id::{ModelId, RepoId};

@@ -44,3 +44,11 @@ pub fn load_hotkey(
 ) -> Result<LoadedHotkey, WalletError> {
     todo!()
 }
+
+#[derive(Default)]
+pub struct EnvOrPrompt;
+impl PasswordSource for EnvOrPrompt {
+    fn password(&self, _keyfile: &Path) -> Result<zeroize::Zeroizing<String>, WalletError> {
+        todo!()
+    }
+}
