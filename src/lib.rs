@@ -13,9 +13,13 @@
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 
+pub mod actors;
+pub mod chain;
 pub mod check;
 pub mod competition;
 pub mod fleet;
+pub mod gpu;
+pub mod hub;
 pub mod model;
 pub mod network;
 pub mod wallet;

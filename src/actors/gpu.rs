@@ -1,0 +1,1 @@
+//! The gpu actor (being written).

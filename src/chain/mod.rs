@@ -1,0 +1,1 @@
+//! Bittensor chain client: commitments, metagraph reads (being written).

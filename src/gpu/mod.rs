@@ -1,0 +1,1 @@
+//! Model weight validation with tch (being written).

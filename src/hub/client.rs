@@ -1,0 +1,1 @@
+//! Hugging Face Hub HTTP client (being written).
