@@ -226,8 +226,9 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
         let mut response = next.run(req).await;
         if let Some(q) = quota {
             for (name, value) in q.headers() {
+                // A handler's own rate-limit headers (e.g. the commit quota on a 429) win.
                 if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().insert(name, value);
+                    response.headers_mut().entry(name).or_insert(value);
                 }
             }
         }
