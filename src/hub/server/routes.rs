@@ -310,6 +310,9 @@ pub(crate) fn truthy(value: Option<&String>) -> bool {
     value.is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1" | "yes"))
 }
 
+/// A `Link: <next>; rel="next"` header.
+pub(crate) type LinkHeader = (HeaderName, String);
+
 /// Cuts a listing into pages: returns this page and the `Link` header for the next one.
 pub(crate) fn paginate<T>(
     items: Vec<T>,
@@ -317,7 +320,7 @@ pub(crate) fn paginate<T>(
     base_url: &str,
     path: &str,
     query: Option<&str>,
-) -> ApiResult<(Vec<T>, Option<(HeaderName, String)>)> {
+) -> ApiResult<(Vec<T>, Option<LinkHeader>)> {
     let Some(size) = page_size else {
         return Ok((items, None));
     };

@@ -235,6 +235,17 @@ pub(crate) enum Op {
     DeleteFolder { path: String },
 }
 
+/// What a new commit should do.
+pub(crate) struct NewCommit<'a> {
+    pub branch: &'a str,
+    /// When set, the commit is refused unless this is the branch head (optimistic concurrency, 412).
+    pub parent: Option<&'a str>,
+    pub ops: &'a [Op],
+    pub title: String,
+    pub message: String,
+    pub author: &'a str,
+}
+
 /// Why a commit was refused.
 #[derive(Debug)]
 pub(crate) enum CommitError {
@@ -541,16 +552,15 @@ impl Storage {
     }
 
     /// Applies `ops` on top of `branch` as one new commit. Serialised with every other metadata change.
-    pub fn commit(
-        &self,
-        key: &RepoKey,
-        branch: &str,
-        parent: Option<&str>,
-        ops: &[Op],
-        title: String,
-        message: String,
-        author: &str,
-    ) -> Result<Arc<Commit>, CommitError> {
+    pub fn commit(&self, key: &RepoKey, req: NewCommit<'_>) -> Result<Arc<Commit>, CommitError> {
+        let NewCommit {
+            branch,
+            parent,
+            ops,
+            title,
+            message,
+            author,
+        } = req;
         let mut repos = self.repos.write().expect("storage lock");
         let repo = repos.get_mut(key).ok_or(CommitError::RepoMissing)?;
         let head_oid = repo
