@@ -59,9 +59,7 @@ pub enum CompetitionError {
         path.display()
     )]
     TooLarge { path: PathBuf, max: u64 },
-    #[error(
-        "{origin}:{line}:{column}: {message} (expected one `Subnet(...)` or a list `[Subnet(...), ...]`; see the shape in the embedded presets)"
-    )]
+    #[error("{origin}:{line}:{column}: {message}")]
     Syntax {
         origin: String,
         line: usize,
@@ -146,11 +144,26 @@ impl Registry {
                     } else {
                         single_err
                     };
+                    let (line, column) = token_position(text, &err.span);
+                    let mut message = err.code.to_string();
+                    if matches!(
+                        err.code,
+                        ron::Error::Eof
+                            | ron::Error::ExpectedStructLike
+                            | ron::Error::ExpectedNamedStructLike(_)
+                            | ron::Error::ExpectedArray
+                            | ron::Error::ExpectedDifferentStructName { .. }
+                    ) && line == first_line(text)
+                    {
+                        message.push_str(
+                            "; a competitions file holds one `Subnet(...)` or a list `[Subnet(...), ...]` (see `minerfleet competitions --json` for the fields)",
+                        );
+                    }
                     return Err(CompetitionError::Syntax {
                         origin: origin.to_string(),
-                        line: err.span.start.line,
-                        column: err.span.start.col,
-                        message: err.code.to_string(),
+                        line,
+                        column,
+                        message,
                     });
                 }
             },
@@ -201,6 +214,65 @@ impl Registry {
                 .is_ok_and(|subnets| subnets.iter().any(|s| s.netuid == netuid))
         })
     }
+}
+
+/// Where the offending token of a ron error starts (1-based line and column, in characters).
+///
+/// ron's span may start before the whitespace and comments that precede the token; skip them, staying within the
+/// span.
+fn token_position(text: &str, span: &ron::error::Span) -> (usize, usize) {
+    let (mut line, mut col) = (span.start.line, span.start.col);
+    let end = (span.end.line, span.end.col);
+    let Some(line_text) = text.split('\n').nth(line.saturating_sub(1)) else {
+        return (line, col);
+    };
+    let Some(offset) = line_text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(line_text.len()))
+        .nth(col.saturating_sub(1))
+    else {
+        return (line, col);
+    };
+    let line_start = text
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
+    let mut rest = text
+        .get(line_start + offset..)
+        .unwrap_or_default()
+        .chars()
+        .peekable();
+    let mut in_line_comment = false;
+    while (line, col) < end {
+        let Some(c) = rest.next() else { break };
+        if in_line_comment || c.is_whitespace() {
+            if c == '\n' {
+                in_line_comment = false;
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        } else if c == '/' && rest.peek() == Some(&'/') {
+            in_line_comment = true;
+            col += 1;
+        } else {
+            break;
+        }
+    }
+    (line, col)
+}
+
+/// The 1-based line of the first character that is not whitespace or part of a `//` comment (1 if none).
+fn first_line(text: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let line = line.trim();
+            !line.is_empty() && !line.starts_with("//")
+        })
+        .map_or(1, |index| index + 1)
 }
 
 /// Builds [`SubnetProblem`]s with the location of the item being validated.
@@ -749,6 +821,35 @@ Subnet(
             e.starts_with(&format!("over.ron:{line}:")),
             "{e} (expected line {line})"
         );
+    }
+
+    #[test]
+    fn wrong_top_level_shape_explains_the_expected_shape() {
+        let e = err("\n// nothing useful\n\n42");
+        assert!(e.starts_with("over.ron:4:1: "), "{e}");
+        assert!(e.contains("holds one `Subnet(...)` or a list"), "{e}");
+        let e = err("");
+        assert!(e.starts_with("over.ron:1:1: "), "{e}");
+        assert!(e.contains("holds one `Subnet(...)` or a list"), "{e}");
+        let e = err("Fleet(netuid: 1)");
+        assert!(
+            e.contains("Fleet") && e.contains("holds one `Subnet(...)`"),
+            "{e}"
+        );
+        // Deeper errors do not repeat the shape hint.
+        let e = err("Subnet(netuid: 5)");
+        assert!(e.contains("missing field named `name`"), "{e}");
+        assert!(!e.contains("holds one"), "{e}");
+    }
+
+    #[test]
+    fn error_position_skips_leading_whitespace_and_comments() {
+        let e = err("\n// c\n\n  42");
+        assert!(e.starts_with("over.ron:4:3: "), "{e}");
+        let e = err("Subnet(\n  netuid: 5,\n  name: 7,\n)");
+        assert!(e.starts_with("over.ron:3:9: "), "{e}");
+        let e = err("Subnet(netuid: 5, nme: \"x\")");
+        assert!(e.starts_with("over.ron:1:19: ") && e.contains("nme"), "{e}");
     }
 
     #[test]
