@@ -7,7 +7,7 @@ use minerfleet::check::{FleetReport, check_fleet};
 use minerfleet::fleet::Fleet;
 use minerfleet::wallet::EnvOrPrompt;
 
-use super::output::{human_bytes, human_count, print_json, short_ss58};
+use super::output::{human_bytes, human_count, print_json, short_ss58, write_stdout};
 use super::{Exit, GlobalArgs, UsageError};
 
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if global.json {
         print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
     } else {
-        print_report(&report);
+        write_stdout(&render(&report))?;
     }
     Ok(if report.ok() {
         Exit::Ok
@@ -47,13 +47,16 @@ pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result
     Ok(fleet)
 }
 
-fn print_report(report: &FleetReport) {
-    println!(
+fn render(report: &FleetReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "fleet {}  network {}  netuid {}",
         report.fleet, report.network, report.netuid
     );
     if let Some(warning) = &report.subnet_warning {
-        println!("warning: netuid {}: {warning}", report.netuid);
+        let _ = writeln!(out, "warning: netuid {}: {warning}", report.netuid);
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
@@ -89,15 +92,24 @@ fn print_report(report: &FleetReport) {
             result,
         ]);
     }
-    println!("{table}");
+    let _ = writeln!(out, "{table}");
     for m in &report.miners {
         for p in m.problems() {
-            println!("  ✗ {}/{} {}: {}", m.wallet, m.hotkey, p.rule, p.detail);
+            let _ = writeln!(
+                out,
+                "  ✗ {}/{} {}: {}",
+                m.wallet, m.hotkey, p.rule, p.detail
+            );
         }
         for w in &m.warnings {
-            println!("  ! {}/{} {w}", m.wallet, m.hotkey);
+            let _ = writeln!(out, "  ! {}/{} {w}", m.wallet, m.hotkey);
         }
     }
     let ready = report.miners.iter().filter(|m| m.ok()).count();
-    println!("{ready} of {} miners ready to publish", report.miners.len());
+    let _ = writeln!(
+        out,
+        "{ready} of {} miners ready to publish",
+        report.miners.len()
+    );
+    out
 }

@@ -110,22 +110,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if global.json {
         super::output::print_json(&listing)?;
     } else {
-        write_stdout(&render(&listing))?;
+        super::output::write_stdout(&render(&listing))?;
     }
     Ok(Exit::Ok)
-}
-
-/// Write `text` to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
-fn write_stdout(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
 }
 
 /// `blocks` at `block_time_s` as a rough duration: "≈30 min", "≈5 h", "≈7 days".
