@@ -35,6 +35,12 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 /// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
 pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
     let mut fleet = Fleet::load(path).map_err(|e| UsageError(e.to_string()))?;
+    apply_overrides(&mut fleet, global);
+    Ok(fleet)
+}
+
+/// The global `--network`, `--hub` and `--wallets-dir` flags win over the fleet file.
+pub fn apply_overrides(fleet: &mut Fleet, global: &GlobalArgs) {
     if let Some(network) = &global.network {
         fleet.network = network.clone();
     }
@@ -44,7 +50,6 @@ pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result
     if let Some(dir) = &global.wallets_dir {
         fleet.wallets_dir = dir.clone();
     }
-    Ok(fleet)
 }
 
 fn render(report: &FleetReport) -> String {

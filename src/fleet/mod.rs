@@ -155,9 +155,29 @@ fn field_path(path: &[Step<'_>]) -> String {
     out
 }
 
+/// How strict [`Fleet::load_with`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Refuse model directories that do not exist (true for every command but the one that creates them).
+    pub require_model_dirs: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            require_model_dirs: true,
+        }
+    }
+}
+
 impl Fleet {
     /// Read, parse and validate a fleet file.
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
+        Fleet::load_with(path, LoadOptions::default())
+    }
+
+    /// [`Fleet::load`] with explicit options.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Fleet, FleetError> {
         let single = |message: String, help: Option<&str>| FleetError {
             problems: vec![Problem {
                 file: path.to_path_buf(),
@@ -173,11 +193,11 @@ impl Fleet {
                 Some("pass the path of your fleet file, e.g. `minerfleet check fleet.ron`"),
             )
         })?;
-        Fleet::from_source(path, &src)
+        Fleet::from_source(path, &src, options)
     }
 
     /// Parse and validate fleet text that came from `path` (used for positions and relative paths).
-    pub fn from_source(path: &Path, src: &str) -> Result<Fleet, FleetError> {
+    pub fn from_source(path: &Path, src: &str, options: LoadOptions) -> Result<Fleet, FleetError> {
         let file = schema::parse(path, src).map_err(|problem| FleetError {
             problems: vec![problem],
         })?;
@@ -341,7 +361,7 @@ impl Fleet {
             }
 
             let model_dir = resolve(&base, &entry.model_dir);
-            if !model_dir.is_dir() {
+            if options.require_model_dirs && !model_dir.is_dir() {
                 let what = if model_dir.exists() {
                     "is not a directory"
                 } else {
