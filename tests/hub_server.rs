@@ -1087,6 +1087,35 @@ async fn upload_urls_expire() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert!(hdr(&r, "x-error-message").contains("expired"));
+
+    // Parts of an abandoned multipart upload are deleted once its URLs expire.
+    let big = random_bytes(3 * CHUNK as usize, 10);
+    let b = env
+        .batch(
+            "tester/e",
+            &[(&sha256_hex(&big), big.len() as u64)],
+            &["basic", "multipart"],
+        )
+        .await;
+    let part1 = b["objects"][0]["actions"]["upload"]["header"]["1"]
+        .as_str()
+        .unwrap();
+    let r = env
+        .req(Method::PUT, part1, None)
+        .body(big[..CHUNK as usize].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tmp_files = || {
+        std::fs::read_dir(env.dir.path().join("tmp"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(tmp_files(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.batch("tester/e", &[], &["basic"]).await;
+    assert_eq!(tmp_files(), 0);
 }
 
 #[tokio::test]

@@ -55,6 +55,27 @@ impl Uploads {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Forgets expired sessions and deletes the part files they had received.
+    async fn sweep(&self) {
+        let now = Instant::now();
+        let stale: Vec<PathBuf> = {
+            let mut sessions = self.lock();
+            let expired: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| s.expires <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            expired
+                .iter()
+                .filter_map(|id| sessions.remove(id))
+                .flat_map(|s| s.parts.into_values().map(|p| p.file))
+                .collect()
+        };
+        for file in stale {
+            let _ = tokio::fs::remove_file(file).await;
+        }
+    }
 }
 
 fn expired_or_unknown() -> ApiError {
@@ -177,6 +198,7 @@ async fn batch(
             "at most 1000 objects per LFS batch request",
         ));
     }
+    state.uploads.sweep().await;
     let multipart_ok = body
         .transfers
         .as_ref()
