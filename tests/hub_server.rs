@@ -1482,3 +1482,63 @@ async fn injected_dropped_connection_mid_upload_then_retry_succeeds() {
         .unwrap();
     assert_eq!(got.as_ref(), &data[..]);
 }
+
+#[tokio::test]
+async fn dropped_multipart_part_must_be_sent_again() {
+    let env = Env::new();
+    env.create("mp", false).await;
+    let data = random_bytes(3 * CHUNK as usize, 11);
+    let oid = sha256_hex(&data);
+    let b = env
+        .batch(
+            "tester/mp",
+            &[(&oid, data.len() as u64)],
+            &["basic", "multipart"],
+        )
+        .await;
+    let upload = b["objects"][0]["actions"]["upload"].clone();
+    let put = |n: usize| {
+        let url = upload["header"][n.to_string()]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body = data[(n - 1) * CHUNK as usize..n * CHUNK as usize].to_vec();
+        env.req(Method::PUT, &url, None).body(body).send()
+    };
+    let mut etags = vec![String::new(); 4];
+    for n in 1..=3 {
+        etags[n] = hdr(&put(n).await.unwrap(), "etag");
+    }
+    // Part 2 is sent again and cut half-way: its old ETag no longer counts.
+    env.hub.faults().set(FaultConfig {
+        drop_uploads: 1,
+        drop_after_bytes: CHUNK / 2,
+        path_filter: Some("/part/2".into()),
+        ..FaultConfig::default()
+    });
+    assert!(put(2).await.is_err());
+    let parts: Vec<Value> = (1..=3)
+        .map(|n| json!({"partNumber": n, "etag": etags[n]}))
+        .collect();
+    let complete = || {
+        env.req(Method::POST, upload["href"].as_str().unwrap(), None)
+            .json(&json!({"oid": oid, "parts": parts}))
+            .send()
+    };
+    let r = complete().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(hdr(&r, "x-error-message").contains("part 2 was never uploaded"));
+    assert_eq!(hdr(&put(2).await.unwrap(), "etag"), etags[2]);
+    assert_eq!(complete().await.unwrap().status(), 200);
+    env.commit_ok(
+        "tester/mp",
+        &[header_line("w"), lfs_line("w.bin", &oid, data.len())],
+    )
+    .await;
+    let got = env
+        .req(Method::GET, "/tester/mp/resolve/main/w.bin", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
+}
