@@ -1542,3 +1542,71 @@ async fn dropped_multipart_part_must_be_sent_again() {
         .unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
 }
+
+#[tokio::test]
+async fn cross_origin_download_redirects_carry_the_metadata() {
+    let env = Env::with(|c| {
+        c.lfs.cross_origin_downloads = true;
+        c.lfs.url_ttl = Duration::from_millis(500);
+    });
+    env.create("co", true).await;
+    let data = random_bytes(50_000, 12);
+    let oid = env.upload_basic("tester/co", &data).await;
+    let commit = env
+        .commit_ok(
+            "tester/co",
+            &[
+                header_line("w"),
+                file_line("a.txt", b"a"),
+                lfs_line("w.bin", &oid, data.len()),
+            ],
+        )
+        .await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .head(env.url("/tester/co/resolve/main/w.bin"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(hdr(&r, "x-repo-commit"), commit);
+    assert_eq!(hdr(&r, "x-linked-etag"), format!("\"{oid}\""));
+    assert_eq!(hdr(&r, "x-linked-size"), data.len().to_string());
+    let location = hdr(&r, "location");
+    let port = env.hub.url().rsplit(':').next().unwrap().to_string();
+    assert_eq!(
+        location.split("/lfs-blob/").next().unwrap(),
+        format!("http://localhost:{port}")
+    );
+    // The target needs no token and sends no Hub headers; ranges work there too.
+    let r = no_redirect.get(&location).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(hdr(&r, "x-repo-commit").is_empty());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+    let r = no_redirect
+        .get(&location)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[100..200]);
+    // Regular files are still served directly.
+    let r = no_redirect
+        .get(env.url("/tester/co/resolve/main/a.txt"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Links expire.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        no_redirect.get(&location).send().await.unwrap().status(),
+        403
+    );
+}

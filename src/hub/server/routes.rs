@@ -94,6 +94,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/lfs-upload/{id}", put(lfs::put_basic).post(lfs::complete))
         .route("/lfs-upload/{id}/part/{n}", put(lfs::put_part))
+        .route("/lfs-blob/{id}", get(files::blob_link))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
