@@ -1610,3 +1610,123 @@ async fn cross_origin_download_redirects_carry_the_metadata() {
         403
     );
 }
+
+#[tokio::test]
+async fn branches_and_tags() {
+    let env = Env::new();
+    env.create("br", false).await;
+    let main1 = env
+        .commit_ok("tester/br", &[header_line("one"), file_line("a.txt", b"1")])
+        .await;
+    let post =
+        |path: &str, body: Value| env.req(Method::POST, path, Some(TOKEN)).json(&body).send();
+    assert_eq!(
+        post("/api/models/tester/br/branch/dev", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post("/api/models/tester/br/branch/dev", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        post("/api/models/tester/br/branch/bad..name", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let r = env
+        .req(
+            Method::POST,
+            "/api/models/tester/br/commit/dev",
+            Some(TOKEN),
+        )
+        .body(format!(
+            "{}\n{}\n",
+            header_line("on dev"),
+            file_line("a.txt", b"2")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.head("tester/br").await, main1, "main is untouched");
+    let get = |path: String| env.req(Method::GET, &path, None).send();
+    let body = |rev: &str| get(format!("/tester/br/resolve/{rev}/a.txt"));
+    assert_eq!(
+        body("dev").await.unwrap().bytes().await.unwrap().as_ref(),
+        b"2"
+    );
+    assert_eq!(
+        body("main").await.unwrap().bytes().await.unwrap().as_ref(),
+        b"1"
+    );
+
+    assert_eq!(
+        post(
+            "/api/models/tester/br/tag/dev",
+            json!({"tag": "v1", "message": "first"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        post("/api/models/tester/br/tag/main", json!({"tag": "v1"}))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        body("v1").await.unwrap().bytes().await.unwrap().as_ref(),
+        b"2"
+    );
+    let refs = env.get_json("/api/models/tester/br/refs", None).await;
+    assert_eq!(refs["branches"].as_array().unwrap().len(), 2);
+    assert_eq!(refs["tags"][0]["name"], "v1");
+    assert_eq!(refs["tags"][0]["ref"], "refs/tags/v1");
+
+    let del =
+        |path: &'static str, token: &'static str| env.req(Method::DELETE, path, Some(token)).send();
+    assert_eq!(
+        del("/api/models/tester/br/tag/v1", OTHER)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        del("/api/models/tester/br/tag/v1", TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(body("v1").await.unwrap().status(), 404);
+    assert_eq!(
+        del("/api/models/tester/br/branch/main", TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        del("/api/models/tester/br/branch/dev", TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = del("/api/models/tester/br/branch/dev", TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(hdr(&r, "x-error-code"), "RevisionNotFound");
+}

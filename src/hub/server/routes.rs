@@ -45,6 +45,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{api}/settings"), put(repos::settings))
         .route(&format!("{api}/refs"), get(repos::refs))
         .route(&format!("{api}/commits/{{rev}}"), get(repos::commits))
+        .route(
+            &format!("{api}/branch/{{r}}"),
+            post(repos::create_branch).delete(repos::delete_branch),
+        )
+        .route(
+            &format!("{api}/tag/{{r}}"),
+            post(repos::create_tag).delete(repos::delete_tag),
+        )
         .route(&format!("{api}/preupload/{{rev}}"), post(commit::preupload))
         .route(&format!("{api}/commit/{{rev}}"), post(commit::commit))
         .route(&format!("{api}/tree/{{rev}}"), get(files::tree_root))
