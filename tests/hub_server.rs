@@ -1730,3 +1730,46 @@ async fn branches_and_tags() {
         .unwrap();
     assert_eq!(hdr(&r, "x-error-code"), "RevisionNotFound");
 }
+
+#[tokio::test]
+async fn all_regular_mode_body_limit_and_no_token_in_debug() {
+    let env = Env::with(|c| {
+        c.lfs.all_regular = true;
+        c.max_commit_bytes = 10_000;
+    });
+    env.create("ar", false).await;
+    let r = env
+        .req(Method::POST, "/api/models/tester/ar/preupload/main", Some(TOKEN))
+        .json(&json!({"files": [{"path": "w.safetensors", "sample": b64(&[0, 0, 1]), "size": 50_000_000}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["files"][0]["uploadMode"],
+        "regular"
+    );
+    let big = env
+        .commit(
+            "tester/ar",
+            &[
+                header_line("big"),
+                file_line("w.bin", &random_bytes(20_000, 13)),
+            ],
+        )
+        .await;
+    assert_eq!(big.status(), 413);
+    assert!(hdr(&big, "x-error-message").contains("LFS"));
+
+    let config = config(std::path::Path::new("/tmp/x"));
+    let debug = format!("{config:?}");
+    assert!(
+        debug.contains("tester") && !debug.contains(TOKEN),
+        "{debug}"
+    );
+    assert!(
+        env.hub
+            .requests()
+            .iter()
+            .all(|r| !format!("{r:?}").contains(TOKEN))
+    );
+}
