@@ -1505,9 +1505,9 @@ async fn dropped_multipart_part_must_be_sent_again() {
         let body = data[(n - 1) * CHUNK as usize..n * CHUNK as usize].to_vec();
         env.req(Method::PUT, &url, None).body(body).send()
     };
-    let mut etags = vec![String::new(); 4];
+    let mut etags = vec![String::new()];
     for n in 1..=3 {
-        etags[n] = hdr(&put(n).await.unwrap(), "etag");
+        etags.push(hdr(&put(n).await.unwrap(), "etag"));
     }
     // Part 2 is sent again and cut half-way: its old ETag no longer counts.
     env.hub.faults().set(FaultConfig {
