@@ -377,6 +377,13 @@ mod tests {
             remote_code: false,
             pickle_weights: false,
             sharded: false,
+            config: Default::default(),
+            weight_files: vec![PathBuf::from("model.safetensors")],
+            tensors: Vec::new(),
+            tensor_bytes: 2_000_000,
+            index_total_size: None,
+            tied_weights: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
