@@ -50,7 +50,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if global.json {
         super::output::print_json(&report)?;
     } else {
-        print!("{}", render(&report));
+        super::output::write_stdout(&render(&report))?;
     }
     Ok(Exit::Ok)
 }

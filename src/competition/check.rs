@@ -70,7 +70,7 @@ fn architecture_for_model_type(model_type: &str) -> Option<&'static str> {
 }
 
 /// `1234567` → `"1,234,567"`.
-fn group_digits(n: u64) -> String {
+pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
