@@ -273,3 +273,52 @@ fn inspect_not_a_model() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--netuid"), "{}", stderr(&out));
 }
+
+#[test]
+fn inspect_against_a_competition_lists_every_rule_and_fails_with_exit_1() {
+    use minerfleet::model::save::{Family, write_tiny_model};
+    let tmp = tempfile::tempdir().unwrap();
+    let llama = tmp.path().join("llama");
+    write_tiny_model(&llama, Family::Llama, 1).unwrap();
+    let dir = llama.to_str().unwrap();
+
+    // Demo competition 1 allows Llama: every rule passes.
+    let ok = minerfleet(&[
+        "inspect",
+        dir,
+        "--netuid",
+        "999",
+        "--competition",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let json = stdout_json(&ok);
+    let text = json.to_string();
+    for rule in [
+        "parameters",
+        "architecture",
+        "weight_dtype",
+        "size",
+        "format_pt",
+    ] {
+        assert!(
+            text.contains(&format!("\"{rule}\"")),
+            "{rule} missing: {text}"
+        );
+    }
+
+    // Competition 2 is Qwen2-only: the architecture rule fails and the exit code says so.
+    let bad = minerfleet(&["inspect", dir, "--netuid", "999", "--competition", "2"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        out.contains("architecture") && out.contains("Qwen2ForCausalLM"),
+        "{out}"
+    );
+
+    // An unknown competition is a usage error.
+    let unknown = minerfleet(&["inspect", dir, "--netuid", "999", "--competition", "77"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("77"), "{}", stderr(&unknown));
+}

@@ -40,17 +40,27 @@ struct FileLine {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let hotkey = args.hotkey.as_deref().map(validate_hotkey).transpose()?;
-    let hashed = hash::hash_dir(&args.dir).map_err(|e| match e {
+    let usage = |e: HashError| match e {
         HashError::NotFound { .. } | HashError::NotADirectory { .. } => {
             anyhow::Error::new(UsageError(e.to_string()))
         }
         other => anyhow::Error::new(other),
-    })?;
+    };
+    let files = hash::walk(&args.dir).map_err(usage)?;
+    let total = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(args.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = super::progress::bytes_bar(global, total, "hashing");
+    let hashed =
+        hash::hash_files_with_progress(&args.dir, &files, &|n| bar.inc(n)).map_err(usage)?;
+    bar.finish_and_clear();
     let report = report(&args.dir, &hashed, hotkey.as_deref());
     if global.json {
         super::output::print_json(&report)?;
     } else {
-        print!("{}", render(&report));
+        super::output::write_stdout(&render(&report))?;
     }
     Ok(Exit::Ok)
 }

@@ -10,6 +10,7 @@ mod hash;
 mod hub;
 mod inspect;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
