@@ -36,6 +36,19 @@ struct Session {
     data: PathBuf,
     /// Multipart: ETag of every part received completely.
     parts: BTreeMap<u64, String>,
+    /// Multipart: sha256 of the object computed in the background while parts arrive (see [`advance_hash`]).
+    hash: HashProgress,
+}
+
+/// Incremental sha256 over the contiguous prefix of complete parts, so completion need not re-read everything.
+#[derive(Default)]
+struct HashProgress {
+    /// Parts `1..next` are hashed.
+    next: u64,
+    /// `None` while a background task holds the hasher.
+    hasher: Option<Sha256>,
+    /// A hashed part was written again: completion hashes the whole file instead.
+    invalid: bool,
 }
 
 impl Session {
@@ -248,6 +261,11 @@ async fn batch(
                 chunk_size: multipart.then_some(chunk),
                 data: state.storage.temp_path(),
                 parts: BTreeMap::new(),
+                hash: HashProgress {
+                    next: 1,
+                    hasher: Some(Sha256::new()),
+                    invalid: false,
+                },
             },
         );
         objects.push(json!({"oid": oid, "size": obj.size, "authenticated": true,
@@ -273,12 +291,13 @@ async fn receive(
     file: tokio::fs::File,
     max: u64,
     want_sha: bool,
+    want_md5: bool,
     cut_after: Option<u64>,
     conn: Option<&ConnCtl>,
 ) -> ApiResult<Received> {
     let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut sha = want_sha.then(Sha256::new);
-    let mut md5 = (!want_sha).then(Md5::new);
+    let mut md5 = want_md5.then(Md5::new);
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -337,7 +356,7 @@ pub(crate) async fn put_basic(
     let file = tokio::fs::File::create(&tmp).await?;
     // If the connection is dropped mid-body this future is cancelled: the guard removes the temp file.
     let guard = RemoveOnDrop(Some(tmp.clone()));
-    let got = receive(body, file, size, true, cut, conn.as_deref()).await?;
+    let got = receive(body, file, size, true, false, cut, conn.as_deref()).await?;
     let sha = got.sha256.unwrap_or_default();
     if got.size != size || sha != oid {
         return Err(ApiError::bad_request(format!(
@@ -414,6 +433,9 @@ pub(crate) async fn put_part(
     // Writing overwrites the part's range: until this write completes, the part counts as not uploaded.
     if let Some(s) = state.uploads.lock().get_mut(&id) {
         s.parts.remove(&n);
+        if n < s.hash.next || s.hash.hasher.is_none() {
+            s.hash.invalid = true;
+        }
     }
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
@@ -423,18 +445,30 @@ pub(crate) async fn put_part(
         .await?;
     file.seek(std::io::SeekFrom::Start(offset)).await?;
     let cut = state.faults.take_drop(uri.path());
-    let got = receive(body, file, expected, false, cut, conn.as_deref()).await?;
+    let got = receive(
+        body,
+        file,
+        expected,
+        false,
+        state.lfs.md5_part_etags,
+        cut,
+        conn.as_deref(),
+    )
+    .await?;
     if got.size != expected {
         return Err(ApiError::bad_request(format!(
             "part {n} must have {expected} bytes, got {}",
             got.size
         )));
     }
-    let etag = format!("\"{}\"", got.md5.unwrap_or_default());
+    // S3-like md5 ETag, or (faster) a unique tag of this stored part version; the object's sha256 is checked at
+    // completion either way.
+    let etag = format!("\"{}\"", got.md5.unwrap_or_else(|| random_hex(16)));
     match state.uploads.lock().get_mut(&id) {
         Some(s) => s.parts.insert(n, etag.clone()),
         None => return Err(expired_or_unknown()),
     };
+    advance_hash(&state, &id);
     let mut r = StatusCode::OK.into_response();
     r.headers_mut().insert(
         header::ETAG,
@@ -470,7 +504,16 @@ pub(crate) async fn complete(
     let body: CompleteBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("invalid JSON body for multipart completion: {e}"))
     })?;
-    let (oid, size, data) = {
+    // Let a background hash of the parts finish first.
+    while state
+        .uploads
+        .lock()
+        .get(&id)
+        .is_some_and(|s| s.hash.hasher.is_none())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let (oid, size, data, hashed) = {
         let mut uploads = state.uploads.lock();
         let s = match uploads.get(&id) {
             Some(s) if s.expires > Instant::now() && s.chunk_size.is_some() => s,
@@ -510,33 +553,110 @@ pub(crate) async fn complete(
             }
         }
         let s = uploads.remove(&id).expect("session present");
-        (s.oid, s.size, s.data)
+        let done = !s.hash.invalid && s.hash.next > count;
+        let hashed = s
+            .hash
+            .hasher
+            .filter(|_| done)
+            .map(|h| hex::encode(h.finalize()));
+        (s.oid, s.size, s.data, hashed)
     };
     let st = state.clone();
     let oid2 = oid.clone();
-    tokio::task::spawn_blocking(move || finish(&st, &data, &oid2, size))
+    tokio::task::spawn_blocking(move || finish(&st, &data, &oid2, size, hashed))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(lfs_json(json!({"oid": oid, "size": size})))
 }
 
+/// Starts (unless one runs) a background task that feeds the contiguous run of complete parts after the hashed
+/// prefix into the session's sha256, reading them back from the (page-cached) object file.
+fn advance_hash(state: &AppState, id: &str) {
+    let job = {
+        let mut uploads = state.uploads.lock();
+        let Some(s) = uploads.get_mut(id) else { return };
+        if s.hash.invalid || !s.parts.contains_key(&s.hash.next) {
+            return;
+        }
+        let Some(hasher) = s.hash.hasher.take() else {
+            return;
+        }; // a task is already running
+        (hasher, s.data.clone())
+    };
+    let (state, id) = (state.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        let (mut hasher, data) = job;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            // The next complete part, if any.
+            let (n, offset, len) = {
+                let mut uploads = state.uploads.lock();
+                let Some(s) = uploads.get_mut(&id) else {
+                    return;
+                };
+                let chunk = s.chunk_size.unwrap_or(1);
+                if s.hash.invalid || !s.parts.contains_key(&s.hash.next) {
+                    s.hash.hasher = Some(hasher);
+                    return;
+                }
+                let n = s.hash.next;
+                let offset = (n - 1) * chunk;
+                (n, offset, chunk.min(s.size - offset))
+            };
+            let read = (|| -> std::io::Result<()> {
+                let mut f = std::fs::File::open(&data)?;
+                f.seek(std::io::SeekFrom::Start(offset))?;
+                let mut left = len as usize;
+                while left > 0 {
+                    let want = left.min(buf.len());
+                    f.read_exact(&mut buf[..want])?;
+                    hasher.update(&buf[..want]);
+                    left -= want;
+                }
+                Ok(())
+            })();
+            let mut uploads = state.uploads.lock();
+            let Some(s) = uploads.get_mut(&id) else {
+                return;
+            };
+            if read.is_err() {
+                s.hash.invalid = true;
+            } else if !s.hash.invalid {
+                s.hash.next = n + 1;
+            }
+        }
+    });
+}
+
 /// Hashes the assembled object, checks it and stores it as a blob; removes it on any mismatch.
-fn finish(state: &AppState, data: &std::path::Path, oid: &str, size: u64) -> ApiResult<()> {
+fn finish(
+    state: &AppState,
+    data: &std::path::Path,
+    oid: &str,
+    size: u64,
+    hashed: Option<String>,
+) -> ApiResult<()> {
     use std::io::Read;
     let guard = RemoveOnDrop(Some(data.to_path_buf()));
     let mut file = std::fs::File::open(data)?;
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let (sha, total) = match hashed {
+        Some(sha) => (sha, file.metadata()?.len()),
+        None => {
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            (hex::encode(hasher.finalize()), total)
         }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    let sha = hex::encode(hasher.finalize());
+    };
     if sha != oid || total != size {
         return Err(ApiError::bad_request(format!(
             "assembled object does not match: expected {size} bytes with sha256 {oid}, got {total} bytes with \

@@ -62,6 +62,9 @@ pub struct LfsConfig {
     /// server is `http://127.0.0.1:<port>`), carrying every metadata header on the 302, like the real Hub's CDN
     /// redirect. The target needs no token and sends no Hub headers.
     pub cross_origin_downloads: bool,
+    /// Multipart part ETags are the md5 of the part, like S3 (default). Off: a unique random tag per stored part,
+    /// which saves the md5 pass (the whole object's sha256 is verified at completion either way).
+    pub md5_part_etags: bool,
 }
 
 impl Default for LfsConfig {
@@ -73,6 +76,7 @@ impl Default for LfsConfig {
             chunk_size: 8 * 1024 * 1024,
             url_ttl: Duration::from_secs(3600),
             cross_origin_downloads: false,
+            md5_part_etags: true,
         }
     }
 }
