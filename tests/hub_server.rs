@@ -1773,3 +1773,60 @@ async fn all_regular_mode_body_limit_and_no_token_in_debug() {
             .all(|r| !format!("{r:?}").contains(TOKEN))
     );
 }
+
+#[tokio::test]
+async fn multipart_without_md5_etags_still_checks_the_object() {
+    let env = Env::with(|c| c.lfs.md5_part_etags = false);
+    env.create("nm", false).await;
+    let data = random_bytes(3 * CHUNK as usize + 7, 14);
+    let oid = sha256_hex(&data);
+    let b = env
+        .batch(
+            "tester/nm",
+            &[(&oid, data.len() as u64)],
+            &["basic", "multipart"],
+        )
+        .await;
+    let upload = &b["objects"][0]["actions"]["upload"];
+    let mut parts = Vec::new();
+    for n in 1..=4usize {
+        let url = upload["header"][n.to_string()].as_str().unwrap();
+        let end = (n * CHUNK as usize).min(data.len());
+        // Part 4 carries wrong bytes of the right size: only the final sha256 can catch it.
+        let body = if n == 4 {
+            vec![0u8; end - 3 * CHUNK as usize]
+        } else {
+            data[(n - 1) * CHUNK as usize..end].to_vec()
+        };
+        let r = env
+            .req(Method::PUT, url, None)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let etag = hdr(&r, "etag");
+        assert!(etag.len() > 2 && etag.starts_with('"'), "{etag}");
+        parts.push(json!({"partNumber": n, "etag": etag}));
+    }
+    let r = env
+        .req(Method::POST, upload["href"].as_str().unwrap(), None)
+        .json(&json!({"oid": oid, "parts": parts}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(hdr(&r, "x-error-message").contains("does not match"));
+    let r = env.req(
+        Method::POST,
+        "/tester/nm.git/info/lfs/objects/verify",
+        Some(TOKEN),
+    );
+    assert_eq!(
+        r.json(&json!({"oid": oid, "size": data.len()}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
