@@ -1830,3 +1830,57 @@ async fn multipart_without_md5_etags_still_checks_the_object() {
         404
     );
 }
+
+#[tokio::test]
+async fn repositories_move() {
+    let env = Env::new();
+    env.create("old", false).await;
+    env.create("taken", false).await;
+    let c = env
+        .commit_ok("tester/old", &[header_line("x"), file_line("a.txt", b"a")])
+        .await;
+    let mv = |token: &'static str, from: &str, to: &str| {
+        env.req(Method::POST, "/api/repos/move", Some(token))
+            .json(&json!({"fromRepo": from, "toRepo": to, "type": "model"}))
+            .send()
+    };
+    assert_eq!(
+        mv(TOKEN, "tester/old", "tester/taken")
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        mv(TOKEN, "tester/old", "other/stolen")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        mv(OTHER, "tester/old", "other/stolen")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(mv(TOKEN, "tester/old", "bad").await.unwrap().status(), 400);
+    let r = mv(TOKEN, "tester/old", "tester/new").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.head("tester/new").await, c);
+    let r = mv(TOKEN, "tester/old", "tester/new2").await.unwrap();
+    assert_eq!(hdr(&r, "x-error-code"), "RepoNotFound");
+    let got = env
+        .req(Method::GET, "/tester/new/resolve/main/a.txt", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"a");
+    assert!(
+        env.dir
+            .path()
+            .join("repos/model/tester/new/repo.json")
+            .exists()
+    );
+}

@@ -182,6 +182,13 @@ api.delete_tag(REPO, tag="v1")
 api.delete_branch(REPO, branch="dev")
 assert {b.name for b in api.list_repo_refs(REPO).branches} == {"main"}
 
+step("move_repo there and back")
+sha = api.model_info(REPO).sha
+api.move_repo(from_id=REPO, to_id="tester/moved")
+assert api.model_info("tester/moved").sha == sha
+expect(RepositoryNotFoundError, api.model_info, REPO)
+api.move_repo(from_id="tester/moved", to_id=REPO)
+
 step("delete_repo, then missing_ok")
 api.delete_repo(REPO)
 api.delete_repo(REPO, missing_ok=True)

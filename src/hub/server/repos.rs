@@ -156,6 +156,55 @@ pub(crate) async fn delete(
     Ok(json_response(json!({}), None))
 }
 
+#[derive(Deserialize)]
+struct MoveBody {
+    #[serde(rename = "fromRepo")]
+    from_repo: String,
+    #[serde(rename = "toRepo")]
+    to_repo: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// `POST /api/repos/move` with `{"fromRepo": "ns/a", "toRepo": "ns2/b", "type": "model"}`.
+pub(crate) async fn move_repo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let user = state.auth.caller(&headers)?;
+    let body: MoveBody = parse_json(&body, "repo move")?;
+    let split = |id: &str, field: &str| -> ApiResult<RepoKey> {
+        let (ns, name) = id.split_once('/').ok_or_else(|| {
+            ApiError::bad_request(format!("{field} {id:?} must be namespace/name"))
+        })?;
+        body_key(name, Some(ns), body.kind.as_deref(), "")
+    };
+    let (from, to) = (
+        split(&body.from_repo, "fromRepo")?,
+        split(&body.to_repo, "toRepo")?,
+    );
+    check_write(user.as_deref(), &from, state.storage.meta(&from).as_ref())?;
+    if !user.as_ref().is_some_and(|u| u.may_write(&to.ns)) {
+        return Err(ApiError::forbidden(format!(
+            "You don't have the rights to create a repository under {:?}",
+            to.ns
+        )));
+    }
+    match state.storage.move_repo(&from, &to)? {
+        None => Err(ApiError::repo_not_found(&from.id())),
+        Some(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{} already exists", to.id()),
+        )
+        .with_field("url", Value::String(repo_url(&state.base_url, &to)))),
+        Some(true) => Ok(json_response(
+            json!({"url": repo_url(&state.base_url, &to)}),
+            None,
+        )),
+    }
+}
+
 /// `POST /api/validate-yaml`: the README front matter is accepted as is.
 pub(crate) async fn validate_yaml() -> Response {
     json_response(json!({"errors": [], "warnings": []}), None)

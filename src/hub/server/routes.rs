@@ -39,6 +39,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/whoami-v2", get(repos::whoami))
         .route("/api/repos/create", post(repos::create))
         .route("/api/repos/delete", axum::routing::delete(repos::delete))
+        .route("/api/repos/move", post(repos::move_repo))
         .route("/api/validate-yaml", post(repos::validate_yaml))
         .route(api, get(repos::info))
         .route(&format!("{api}/revision/{{rev}}"), get(repos::info_at))

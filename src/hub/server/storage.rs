@@ -488,6 +488,25 @@ impl Storage {
         Ok(true)
     }
 
+    /// Renames a repository. `Ok(None)`: the source is missing; `Ok(Some(false))`: the target exists.
+    pub fn move_repo(&self, from: &RepoKey, to: &RepoKey) -> io::Result<Option<bool>> {
+        let mut repos = self.repos.write().expect("storage lock");
+        if !repos.contains_key(from) {
+            return Ok(None);
+        }
+        if repos.contains_key(to) {
+            return Ok(Some(false));
+        }
+        let (src, dst) = (self.repo_dir(from), self.repo_dir(to));
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+        }
+        fs::rename(&src, &dst).map_err(|e| with_path(e, &dst))?;
+        let repo = repos.remove(from).expect("checked above");
+        repos.insert(to.clone(), repo);
+        Ok(Some(true))
+    }
+
     /// Changes visibility and/or gating.
     pub fn update_settings(
         &self,
