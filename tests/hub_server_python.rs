@@ -31,6 +31,10 @@ fn venv() -> Option<PathBuf> {
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     if Command::new(&python).arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the Hub conformance test, but `{python}` is not on PATH"
+        );
         eprintln!(
             "\n!!!!!!!! SKIPPED: no `{python}` on PATH: the Hub conformance test with huggingface_hub did not run !!!!!!!!\n"
         );
