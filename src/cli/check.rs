@@ -25,7 +25,11 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         print_report(&report);
     }
-    Ok(if report.ok() { Exit::Ok } else { Exit::Problems })
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }
 
 /// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
@@ -44,13 +48,18 @@ pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result
 }
 
 fn print_report(report: &FleetReport) {
-    println!("fleet {}  network {}  netuid {}", report.fleet, report.network, report.netuid);
+    println!(
+        "fleet {}  network {}  netuid {}",
+        report.fleet, report.network, report.netuid
+    );
     if let Some(warning) = &report.subnet_warning {
         println!("warning: netuid {}: {warning}", report.netuid);
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["miner", "hotkey", "repo", "comp", "model", "params", "size", "result"]);
+    table.set_header([
+        "miner", "hotkey", "repo", "comp", "model", "params", "size", "result",
+    ]);
     for m in &report.miners {
         let (arch, params, size) = match &m.model {
             Some(model) => (
@@ -61,10 +70,17 @@ fn print_report(report: &FleetReport) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         let problems = m.problems().count();
-        let result = if problems == 0 { "ok".to_string() } else { format!("{problems} problem(s)") };
+        let result = if problems == 0 {
+            "ok".to_string()
+        } else {
+            format!("{problems} problem(s)")
+        };
         table.add_row([
             format!("{}/{}", m.wallet, m.hotkey),
-            m.ss58.as_deref().map(short_ss58).unwrap_or_else(|| "-".into()),
+            m.ss58
+                .as_deref()
+                .map(short_ss58)
+                .unwrap_or_else(|| "-".into()),
             m.repo.clone(),
             m.competition_id.to_string(),
             arch,

@@ -6,6 +6,7 @@
 mod check;
 mod competitions;
 mod hash;
+mod hub;
 mod inspect;
 mod output;
 
@@ -80,6 +81,8 @@ pub enum Command {
     Repo(Pending),
     /// Start, stop or inspect the local devnet (Hub server + chain).
     Devnet(Pending),
+    /// Local Hugging Face Hub-compatible server (`hub serve`).
+    Hub(hub::Args),
 }
 
 /// Arguments of commands not in this build yet: accepted so scripts get a clear message, not a usage error.
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Hash(args) => hash::run(args, &cli.global),
         Command::Competitions(args) => competitions::run(args, &cli.global),
+        Command::Hub(args) => hub::run(args, &cli.global),
         Command::Publish(_)
         | Command::Status(_)
         | Command::Upload(_)
@@ -151,6 +155,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Best(_) => "best",
         Command::Repo(_) => "repo",
         Command::Devnet(_) => "devnet",
+        Command::Hub(_) => "hub",
     }
 }
 

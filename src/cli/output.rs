@@ -15,7 +15,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
 }
 
 /// `3.21B` / `772.0M` / `12.3K` style counts (decimal units, as parameter limits are written).
@@ -47,6 +51,9 @@ mod tests {
         assert_eq!(human_bytes(29 * 1024 * 1024 * 1024), "29.00 GiB");
         assert_eq!(human_count(3_210_000_000), "3.21B");
         assert_eq!(human_count(772_000_000), "772.0M");
-        assert_eq!(short_ss58("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"), "5Grwva…utQY");
+        assert_eq!(
+            short_ss58("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"),
+            "5Grwva…utQY"
+        );
     }
 }

@@ -178,16 +178,24 @@ impl Fleet {
 
     /// Parse and validate fleet text that came from `path` (used for positions and relative paths).
     pub fn from_source(path: &Path, src: &str) -> Result<Fleet, FleetError> {
-        let file = schema::parse(path, src).map_err(|problem| FleetError { problems: vec![problem] })?;
+        let file = schema::parse(path, src).map_err(|problem| FleetError {
+            problems: vec![problem],
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut problems = Problems { file: path, src, list: Vec::new() };
+        let mut problems = Problems {
+            file: path,
+            src,
+            list: Vec::new(),
+        };
 
         let network = match file.network.as_deref() {
             None => Network::Finney,
-            Some(name) => name.parse().unwrap_or_else(|e: crate::network::NetworkError| {
-                problems.add(&[Step::Field("network")], e.to_string(), None);
-                Network::Finney
-            }),
+            Some(name) => name
+                .parse()
+                .unwrap_or_else(|e: crate::network::NetworkError| {
+                    problems.add(&[Step::Field("network")], e.to_string(), None);
+                    Network::Finney
+                }),
         };
         let hub = match file.hub.as_deref() {
             None => HUGGINGFACE.to_string(),
@@ -198,12 +206,19 @@ impl Fleet {
                 problems.add(
                     &[Step::Field("hub")],
                     format!("hub endpoint `{url}` is not an http:// or https:// URL"),
-                    Some("use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed"),
+                    Some(
+                        "use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed",
+                    ),
                 );
                 HUGGINGFACE.to_string()
             }
         };
-        let wallets_dir = resolve(&base, file.wallets_dir.as_deref().unwrap_or("~/.bittensor/wallets"));
+        let wallets_dir = resolve(
+            &base,
+            file.wallets_dir
+                .as_deref()
+                .unwrap_or("~/.bittensor/wallets"),
+        );
         let competitions_file = file.competitions.as_deref().map(|p| resolve(&base, p));
 
         let registry = match Registry::load(competitions_file.as_deref()) {
@@ -218,8 +233,14 @@ impl Fleet {
             let known: Vec<String> = registry.subnets.keys().map(u16::to_string).collect();
             problems.add(
                 &[Step::Field("netuid")],
-                format!("no competitions are known for netuid {} (known: {})", file.netuid, known.join(", ")),
-                Some("use a known netuid or add its competitions in a file named by `competitions:`"),
+                format!(
+                    "no competitions are known for netuid {} (known: {})",
+                    file.netuid,
+                    known.join(", ")
+                ),
+                Some(
+                    "use a known netuid or add its competitions in a file named by `competitions:`",
+                ),
             );
         }
 
@@ -236,7 +257,11 @@ impl Fleet {
         let mut seen_repos: HashMap<String, usize> = HashMap::new();
         for (i, entry) in file.miners.iter().enumerate() {
             let here = |field| [Step::Field("miners"), Step::Index(i), Step::Field(field)];
-            let Some(wallet) = entry.wallet.clone().or_else(|| file.defaults.wallet.clone()) else {
+            let Some(wallet) = entry
+                .wallet
+                .clone()
+                .or_else(|| file.defaults.wallet.clone())
+            else {
                 problems.add(
                     &[Step::Field("miners"), Step::Index(i)],
                     "no wallet given",
@@ -252,8 +277,10 @@ impl Fleet {
                 );
                 continue;
             };
-            let update_repo_visibility =
-                entry.update_repo_visibility.or(file.defaults.update_repo_visibility).unwrap_or(false);
+            let update_repo_visibility = entry
+                .update_repo_visibility
+                .or(file.defaults.update_repo_visibility)
+                .unwrap_or(false);
 
             for (field, value) in [("wallet", &wallet), ("hotkey", &entry.hotkey)] {
                 if let Some(why) = bad_key_name(value) {
@@ -315,7 +342,11 @@ impl Fleet {
 
             let model_dir = resolve(&base, &entry.model_dir);
             if !model_dir.is_dir() {
-                let what = if model_dir.exists() { "is not a directory" } else { "does not exist" };
+                let what = if model_dir.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
                 problems.add(
                     &here("model_dir"),
                     format!("model directory {} {what}", model_dir.display()),
@@ -337,7 +368,9 @@ impl Fleet {
         }
 
         if !problems.list.is_empty() {
-            return Err(FleetError { problems: problems.list });
+            return Err(FleetError {
+                problems: problems.list,
+            });
         }
         Ok(Fleet {
             path: path.to_path_buf(),
@@ -372,5 +405,9 @@ pub fn resolve(base: &Path, path: &str) -> PathBuf {
         },
         _ => PathBuf::from(path),
     };
-    if expanded.is_absolute() { expanded } else { base.join(expanded) }
+    if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    }
 }
