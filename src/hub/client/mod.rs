@@ -403,11 +403,6 @@ impl HubClient {
         repo: &RepoId,
         visibility: Visibility,
     ) -> Result<bool, HubError> {
-        match self.repo_info(repo, None).await {
-            Ok(_) => return Ok(false),
-            Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
-            Err(e) => return Err(e),
-        }
         let op = format!("create repo {repo}");
         let body = serde_json::json!({
             "name": repo.name(),
@@ -416,27 +411,28 @@ impl HubClient {
             "private": visibility == Visibility::Private,
             "type": "model",
         });
-        // Not retried blindly: a lost answer is resolved by checking existence again.
-        self.inner.limits.api_call().await;
-        let first = self
-            .send_once(
-                &op,
-                self.request(Method::POST, "/api/repos/create").json(&body),
-            )
-            .await;
-        match first {
-            Ok(_) => Ok(true),
-            Err(e) if e.status() == Some(StatusCode::CONFLICT) || e.is_transient() => {
-                match self.repo_info(repo, None).await {
+        // Each attempt checks existence first, so retrying after a lost or failed answer never creates twice.
+        self.retrying(&op, || async {
+            match self.repo_info(repo, None).await {
+                Ok(_) => return Ok(false),
+                Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
+                Err(e) => return Err(e),
+            }
+            self.inner.limits.api_call().await;
+            let rb = self.request(Method::POST, "/api/repos/create").json(&body);
+            match self.send_once(&op, rb).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
                     Ok(_) => Ok(false),
                     Err(e2) if e2.is_repo_not_found() => Err(HubError::BadInput(format!(
                         "{repo} exists but is not visible to this token ({e}); use a token of its owner or another repo name"
                     ))),
                     Err(e2) => Err(e2),
-                }
+                },
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
+        })
+        .await
     }
 
     /// `PUT /api/models/{repo}/settings`: make a repository private or public.

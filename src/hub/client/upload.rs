@@ -293,9 +293,10 @@ impl HubClient {
         let rs = repo.to_string();
 
         // 1. digests (cached across runs), two files at a time
-        let digests: Vec<FileDigest> = futures_util::stream::iter(plan.iter())
-            .map(|f| {
-                let state = &state;
+        let state_ref = &state;
+        let digests: Vec<FileDigest> = futures_util::stream::iter(plan.clone())
+            .map(|f: PlannedFile| {
+                let state = state_ref;
                 async move {
                     if let Some(d) = state.cached_digest(&f.local) {
                         return Ok(d);
@@ -461,8 +462,12 @@ impl HubClient {
             let batch = self.lfs_batch(repo, &opts.revision, &req).await?;
             let xfer = &xfer;
             let batch = &batch;
-            let done: Vec<(String, bool)> = futures_util::stream::iter(chunk.iter())
-                .map(|(f, d)| async move {
+            let owned: Vec<(PlannedFile, FileDigest)> = chunk
+                .iter()
+                .map(|(f, d)| ((*f).clone(), (*d).clone()))
+                .collect();
+            let done: Vec<(String, bool)> = futures_util::stream::iter(owned)
+                .map(|(f, d): (PlannedFile, FileDigest)| async move {
                     let obj = batch
                         .objects
                         .iter()
