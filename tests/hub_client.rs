@@ -175,7 +175,7 @@ async fn round_trip_noop_and_stale_files() {
         .sum();
     assert_eq!(r.bytes_sent, lfs_total, "every LFS byte sent exactly once");
     assert_eq!(r.parts_sent, 3 * 4, "3 shards of 4 parts at 1 MiB");
-    let ev = events.lock().unwrap();
+    let ev: Vec<ProgressEvent> = events.lock().unwrap().clone();
     let streamed: u64 = ev
         .iter()
         .filter_map(|e| match e {
@@ -187,7 +187,6 @@ async fn round_trip_noop_and_stale_files() {
     assert!(
         matches!(ev.last(), Some(ProgressEvent::Committed { commit, .. }) if *commit == r.commit)
     );
-    drop(ev);
     assert_eq!(
         c.repo_info(&repo, Some("main"))
             .await

@@ -29,7 +29,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::digest::{FileDigest, digest_file, git_blob_sha1};
-use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer};
+use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
 use super::resume::ResumeState;
 use super::{HubClient, HubError, TreeEntry, Visibility, enc_rev, is_commit_oid};
 use crate::model::RepoId;
@@ -481,7 +481,17 @@ impl HubClient {
                     if stored {
                         progress_bytes(xfer, &f.repo_path, d.size);
                     }
-                    xfer.upload(&f.local, &f.repo_path, obj).await?;
+                    match xfer.upload(&f.local, &f.repo_path, obj).await {
+                        // a presigned URL expired during a long upload: ask for fresh URLs once
+                        Err(e) if e.status().is_some_and(is_expired_url) => {
+                            tracing::warn!(path = %f.repo_path, error = %e, "upload URL expired; asking for fresh URLs");
+                            let req = [BatchObjectRequest { oid: d.sha256.clone(), size: d.size }];
+                            let fresh = self.lfs_batch(repo, &opts.revision, &req).await?;
+                            let obj = fresh.objects.iter().find(|o| o.oid == d.sha256).expect("checked by lfs_batch");
+                            xfer.upload(&f.local, &f.repo_path, obj).await?;
+                        }
+                        r => r?,
+                    }
                     xfer.progress.event(ProgressEvent::FileDone {
                         repo: repo.to_string(),
                         path: f.repo_path.clone(),
