@@ -5,10 +5,12 @@
 
 mod check;
 mod competitions;
+mod devnet;
 mod hash;
 mod hub;
 mod inspect;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,8 +81,8 @@ pub enum Command {
     Best(Pending),
     /// The Hugging Face URL a uid committed.
     Repo(Pending),
-    /// Start, stop or inspect the local devnet (Hub server + chain).
-    Devnet(Pending),
+    /// The local devnet: demo models and wallets, Hub server and chain.
+    Devnet(devnet::Args),
     /// Local Hugging Face Hub-compatible server (`hub serve`).
     Hub(hub::Args),
 }
@@ -115,13 +117,13 @@ pub fn main() -> ExitCode {
         Command::Hash(args) => hash::run(args, &cli.global),
         Command::Competitions(args) => competitions::run(args, &cli.global),
         Command::Hub(args) => hub::run(args, &cli.global),
+        Command::Devnet(args) => devnet::run(args, &cli.global),
         Command::Publish(_)
         | Command::Status(_)
         | Command::Upload(_)
         | Command::Pull(_)
         | Command::Best(_)
-        | Command::Repo(_)
-        | Command::Devnet(_) => Err(UsageError(format!(
+        | Command::Repo(_) => Err(UsageError(format!(
             "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
             command_name(&cli.command)
         ))

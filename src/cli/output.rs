@@ -1,9 +1,25 @@
 //! Output helpers shared by commands: JSON to stdout and human-friendly numbers.
 
+use std::io::Write;
+
 /// Print a serializable value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_stdout(&text)?;
     Ok(())
+}
+
+/// Write `text` to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// `3.21 GiB` style sizes (binary units, as `max_bytes` limits are written).

@@ -155,9 +155,29 @@ fn field_path(path: &[Step<'_>]) -> String {
     out
 }
 
+/// How strict [`Fleet::load_with`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Refuse model directories that do not exist (true for every command but the one that creates them).
+    pub require_model_dirs: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            require_model_dirs: true,
+        }
+    }
+}
+
 impl Fleet {
     /// Read, parse and validate a fleet file.
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
+        Fleet::load_with(path, LoadOptions::default())
+    }
+
+    /// [`Fleet::load`] with explicit options.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Fleet, FleetError> {
         let single = |message: String, help: Option<&str>| FleetError {
             problems: vec![Problem {
                 file: path.to_path_buf(),
@@ -173,11 +193,11 @@ impl Fleet {
                 Some("pass the path of your fleet file, e.g. `minerfleet check fleet.ron`"),
             )
         })?;
-        Fleet::from_source(path, &src)
+        Fleet::from_source(path, &src, options)
     }
 
     /// Parse and validate fleet text that came from `path` (used for positions and relative paths).
-    pub fn from_source(path: &Path, src: &str) -> Result<Fleet, FleetError> {
+    pub fn from_source(path: &Path, src: &str, options: LoadOptions) -> Result<Fleet, FleetError> {
         let file = schema::parse(path, src).map_err(|problem| FleetError {
             problems: vec![problem],
         })?;
@@ -313,35 +333,35 @@ impl Fleet {
                 }
             };
 
-            if let Some(subnet) = subnet {
-                if subnet.find(competition_id).is_none() {
-                    let mut ids: Vec<u16> = subnet
-                        .schedule
-                        .iter()
-                        .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
-                        .collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
-                        here("competition_id").to_vec()
-                    } else {
-                        vec![Step::Field("defaults"), Step::Field("competition_id")]
-                    };
-                    problems.add(
-                        &path,
-                        format!(
-                            "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
-                            subnet.netuid,
-                            subnet.name,
-                            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                        Some("`minerfleet competitions --netuid N` lists them"),
-                    );
-                }
+            if let Some(subnet) = subnet
+                && subnet.find(competition_id).is_none()
+            {
+                let mut ids: Vec<u16> = subnet
+                    .schedule
+                    .iter()
+                    .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
+                    here("competition_id").to_vec()
+                } else {
+                    vec![Step::Field("defaults"), Step::Field("competition_id")]
+                };
+                problems.add(
+                    &path,
+                    format!(
+                        "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
+                        subnet.netuid,
+                        subnet.name,
+                        ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some("`minerfleet competitions --netuid N` lists them"),
+                );
             }
 
             let model_dir = resolve(&base, &entry.model_dir);
-            if !model_dir.is_dir() {
+            if options.require_model_dirs && !model_dir.is_dir() {
                 let what = if model_dir.exists() {
                     "is not a directory"
                 } else {
@@ -409,5 +429,69 @@ pub fn resolve(base: &Path, path: &str) -> PathBuf {
         expanded
     } else {
         base.join(expanded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_against_the_fleet_folder_and_tilde_is_home() {
+        let base = Path::new("/srv/fleet");
+        assert_eq!(
+            resolve(base, "models/a"),
+            PathBuf::from("/srv/fleet/models/a")
+        );
+        assert_eq!(resolve(base, "/abs/m"), PathBuf::from("/abs/m"));
+        if let Some(home) = std::env::home_dir() {
+            assert_eq!(
+                resolve(base, "~/.bittensor/wallets"),
+                home.join(".bittensor/wallets")
+            );
+            assert_eq!(resolve(base, "~"), home);
+        }
+        assert_eq!(
+            resolve(base, "~other/x"),
+            PathBuf::from("/srv/fleet/~other/x")
+        );
+    }
+
+    #[test]
+    fn key_names_cannot_escape_the_wallets_folder() {
+        assert!(bad_key_name("../x").is_some());
+        assert!(bad_key_name("..").is_some());
+        assert!(bad_key_name("").is_some());
+        assert!(bad_key_name("a\\b").is_some());
+        assert_eq!(bad_key_name("hotkey-1"), None);
+    }
+
+    #[test]
+    fn the_shipped_demo_fleet_parses() {
+        let file = schema::parse(Path::new("fleet.ron"), include_str!("../../fleet.ron")).unwrap();
+        assert_eq!(file.netuid, 999);
+        assert_eq!(file.miners.len(), 8);
+        assert_eq!(
+            file.miners
+                .iter()
+                .filter(|m| m.competition_id == Some(2))
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn problems_display_file_line_column_field_and_help() {
+        let p = Problem {
+            file: PathBuf::from("fleet.ron"),
+            at: Some(LineCol { line: 3, col: 7 }),
+            field: "miners[0].repo".into(),
+            message: "bad".into(),
+            help: Some("fix it".into()),
+        };
+        assert_eq!(
+            p.to_string(),
+            "fleet.ron:3:7: miners[0].repo: bad\n  help: fix it"
+        );
     }
 }
