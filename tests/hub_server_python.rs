@@ -104,6 +104,16 @@ fn run_python(
 
 #[test]
 fn official_python_client_round_trips_against_our_server() {
+    conformance(false);
+}
+
+/// Same scenario with LFS downloads redirected (302) to another origin, as the real Hub does with its CDN.
+#[test]
+fn official_python_client_follows_cross_origin_download_redirects() {
+    conformance(true);
+}
+
+fn conformance(cross_origin: bool) {
     let Some(venv) = venv() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = HubConfig::new(tmp.path().join("data"))
@@ -113,6 +123,7 @@ fn official_python_client_round_trips_against_our_server() {
     config.lfs = LfsConfig {
         chunk_size: 1024 * 1024,
         multipart_threshold: 2 * 1024 * 1024,
+        cross_origin_downloads: cross_origin,
         ..LfsConfig::default()
     };
     let hub = HubServer::start(config).expect("start hub");

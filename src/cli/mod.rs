@@ -116,8 +116,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Hash(args) => hash::run(args, &cli.global),
         Command::Competitions(args) => competitions::run(args, &cli.global),
-        Command::Hub(args) => hub::run(args, &cli.global),
         Command::Devnet(args) => devnet::run(args, &cli.global),
+        Command::Hub(args) => hub::run(args, &cli.global),
         Command::Publish(_)
         | Command::Status(_)
         | Command::Upload(_)

@@ -169,6 +169,19 @@ assert "config.json" not in names and "y.txt" in names, names
 refs = api.list_repo_refs(REPO)
 assert refs.branches[0].target_commit == api.model_info(REPO).sha
 
+step("branches and tags")
+api.create_branch(REPO, branch="dev")
+api.upload_file(path_or_fileobj=b"dev only\n", path_in_repo="dev.txt", repo_id=REPO, revision="dev")
+api.create_tag(REPO, tag="v1", revision="dev")
+same = pathlib.Path(hf_hub_download(REPO, "dev.txt", revision="v1", cache_dir=str(work / "cache4")))
+assert same.read_bytes() == b"dev only\n"
+expect(RemoteEntryNotFoundError, hf_hub_download, REPO, "dev.txt", cache_dir=str(work / "cache4"))
+refs = api.list_repo_refs(REPO)
+assert {b.name for b in refs.branches} == {"main", "dev"} and [t.name for t in refs.tags] == ["v1"], refs
+api.delete_tag(REPO, tag="v1")
+api.delete_branch(REPO, branch="dev")
+assert {b.name for b in api.list_repo_refs(REPO).branches} == {"main"}
+
 step("delete_repo, then missing_ok")
 api.delete_repo(REPO)
 api.delete_repo(REPO, missing_ok=True)

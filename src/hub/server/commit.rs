@@ -18,7 +18,7 @@ use super::auth::check_write;
 use super::error::{ApiError, ApiResult};
 use super::repos::{repo_url, resolve};
 use super::routes::{ApiRepoRev, json_response, parse_json};
-use super::storage::{CommitError, FileEntry, Op, is_commit_oid, validate_file_path};
+use super::storage::{CommitError, FileEntry, NewCommit, Op, is_commit_oid, validate_file_path};
 
 #[derive(Deserialize)]
 struct PreuploadBody {
@@ -343,12 +343,14 @@ pub(crate) async fn commit(
         .commit(&format!("{}/{}", key.kind.singular(), key.id()))?;
     let result = state.storage.commit(
         &key,
-        &branch,
-        header.parent_commit.as_deref(),
-        &parsed.ops,
-        header.summary,
-        header.description,
-        &user.name,
+        NewCommit {
+            branch: &branch,
+            parent: header.parent_commit.as_deref(),
+            ops: &parsed.ops,
+            title: header.summary,
+            message: header.description,
+            author: &user.name,
+        },
     );
     let commit = result.map_err(|err| match err {
         CommitError::RepoMissing => ApiError::repo_not_found(&key.id()),

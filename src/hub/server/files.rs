@@ -302,8 +302,47 @@ async fn resolve_file(
         response = response
             .header("x-linked-etag", &etag)
             .header("x-linked-size", file.size.to_string());
+        if state.lfs.cross_origin_downloads {
+            // Like the real Hub's CDN redirect: all metadata on the 302, bytes on another origin.
+            let location = state.blob_links.link(
+                &state.alt_base_url,
+                &file.sha256,
+                file.size,
+                state.lfs.url_ttl,
+            );
+            return response
+                .status(StatusCode::FOUND)
+                .header(header::LOCATION, location)
+                .header(header::CONTENT_LENGTH, "0")
+                .body(Body::empty())
+                .map_err(|e| ApiError::internal(e.to_string()));
+        }
     }
+    serve_blob(
+        &state,
+        response,
+        &file.sha256,
+        file.size,
+        &etag,
+        &method,
+        &headers,
+        &commit.oid,
+    )
+    .await
+}
 
+/// Streams a blob (or the requested range of it) after the caller set the metadata headers.
+#[allow(clippy::too_many_arguments)]
+async fn serve_blob(
+    state: &AppState,
+    mut response: axum::http::response::Builder,
+    sha256: &str,
+    size: u64,
+    etag: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    commit: &str,
+) -> ApiResult<Response> {
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
@@ -316,27 +355,26 @@ async fn resolve_file(
             .body(Body::empty())
             .map_err(|e| ApiError::internal(e.to_string()));
     }
-
-    let (status, start, len) = match parse_range(headers.get(header::RANGE), file.size) {
-        Ok(None) => (StatusCode::OK, 0, file.size),
+    let (status, start, len) = match parse_range(headers.get(header::RANGE), size) {
+        Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((start, end))) => {
-            response = response.header(
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{end}/{}", file.size),
-            );
+            response =
+                response.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
         }
         Err(()) => {
-            return Ok(ApiError::new(
+            let mut err = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("range not satisfiable for {} bytes", file.size),
+                format!("range not satisfiable for {size} bytes"),
             )
-            .with_header(header::CONTENT_RANGE, format!("bytes */{}", file.size))
-            .with_header(
-                axum::http::HeaderName::from_static("x-repo-commit"),
-                commit.oid.clone(),
-            )
-            .into_response());
+            .with_header(header::CONTENT_RANGE, format!("bytes */{size}"));
+            if !commit.is_empty() {
+                err = err.with_header(
+                    axum::http::HeaderName::from_static("x-repo-commit"),
+                    commit.to_string(),
+                );
+            }
+            return Ok(err.into_response());
         }
     };
     response = response
@@ -345,14 +383,10 @@ async fn resolve_file(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        let path = state.storage.blob_path(&file.sha256);
-        let mut f = tokio::fs::File::open(&path).await.map_err(|e| {
-            ApiError::internal(format!(
-                "blob {} of {} is missing: {e}",
-                path.display(),
-                p.path
-            ))
-        })?;
+        let path = state.storage.blob_path(sha256);
+        let mut f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| ApiError::internal(format!("blob {} is missing: {e}", path.display())))?;
         if start > 0 {
             f.seek(SeekFrom::Start(start)).await?;
         }
@@ -361,4 +395,52 @@ async fn resolve_file(
     response
         .body(body)
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Expiring, unguessable download links for the cross-origin blob host (`LfsConfig::cross_origin_downloads`).
+#[derive(Default)]
+pub(crate) struct BlobLinks(std::sync::Mutex<HashMap<String, (String, u64, std::time::Instant)>>);
+
+impl BlobLinks {
+    fn link(&self, base: &str, sha256: &str, size: u64, ttl: std::time::Duration) -> String {
+        let id = super::storage::random_hex(24);
+        let now = std::time::Instant::now();
+        let mut links = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        links.retain(|_, (_, _, expires)| *expires > now);
+        links.insert(id.clone(), (sha256.to_string(), size, now + ttl));
+        format!("{base}/lfs-blob/{id}")
+    }
+}
+
+/// `HEAD|GET /lfs-blob/{id}`: the "CDN": bytes only, no Hub headers, no token needed, link expires.
+pub(crate) async fn blob_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let found = state
+        .blob_links
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    let (sha256, size) = match found {
+        Some((sha, size, expires)) if expires > std::time::Instant::now() => (sha, size),
+        _ => {
+            return Err(ApiError::forbidden(
+                "download link is unknown or has expired: resolve the file again",
+            ));
+        }
+    };
+    let etag = format!("\"{sha256}\"");
+    let response = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, "application/octet-stream");
+    serve_blob(
+        &state, response, &sha256, size, &etag, &method, &headers, "",
+    )
+    .await
 }

@@ -17,19 +17,13 @@ use md5::Md5;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 use super::AppState;
 use super::auth::{check_read, check_write};
 use super::error::{ApiError, ApiResult};
 use super::routes::{ConnCtl, repo_key};
 use super::storage::{RepoKey, RepoType, is_sha256_hex, random_hex};
-
-/// One part of a multipart upload already received.
-struct Part {
-    file: PathBuf,
-    etag: String,
-}
 
 /// An upload URL handed out by the batch endpoint.
 struct Session {
@@ -38,7 +32,23 @@ struct Session {
     expires: Instant,
     /// `Some(chunk_size)` for multipart uploads.
     chunk_size: Option<u64>,
-    parts: BTreeMap<u64, Part>,
+    /// Multipart: the object's temp file; each part is written at its offset, so completion only hashes it.
+    data: PathBuf,
+    /// Multipart: ETag of every part received completely.
+    parts: BTreeMap<u64, String>,
+    /// Multipart: sha256 of the object computed in the background while parts arrive (see [`advance_hash`]).
+    hash: HashProgress,
+}
+
+/// Incremental sha256 over the contiguous prefix of complete parts, so completion need not re-read everything.
+#[derive(Default)]
+struct HashProgress {
+    /// Parts `1..next` are hashed.
+    next: u64,
+    /// `None` while a background task holds the hasher.
+    hasher: Option<Sha256>,
+    /// A hashed part was written again: completion hashes the whole file instead.
+    invalid: bool,
 }
 
 impl Session {
@@ -54,6 +64,27 @@ pub(crate) struct Uploads(Mutex<HashMap<String, Session>>);
 impl Uploads {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets expired sessions and deletes what their parts had written.
+    async fn sweep(&self) {
+        let now = Instant::now();
+        let stale: Vec<PathBuf> = {
+            let mut sessions = self.lock();
+            let expired: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| s.expires <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            expired
+                .iter()
+                .filter_map(|id| sessions.remove(id))
+                .map(|s| s.data)
+                .collect()
+        };
+        for file in stale {
+            let _ = tokio::fs::remove_file(file).await;
+        }
     }
 }
 
@@ -177,6 +208,7 @@ async fn batch(
             "at most 1000 objects per LFS batch request",
         ));
     }
+    state.uploads.sweep().await;
     let multipart_ok = body
         .transfers
         .as_ref()
@@ -227,7 +259,13 @@ async fn batch(
                 size: obj.size,
                 expires: Instant::now() + ttl,
                 chunk_size: multipart.then_some(chunk),
+                data: state.storage.temp_path(),
                 parts: BTreeMap::new(),
+                hash: HashProgress {
+                    next: 1,
+                    hasher: Some(Sha256::new()),
+                    invalid: false,
+                },
             },
         );
         objects.push(json!({"oid": oid, "size": obj.size, "authenticated": true,
@@ -245,37 +283,30 @@ struct Received {
     md5: Option<String>,
 }
 
-/// Streams a request body to `dest`, hashing on the way. Honours the "drop connection" fault: after the given
-/// number of bytes the connection is closed without an answer (this future then never completes).
+/// Streams a request body into `file` (already positioned), hashing on the way; refuses more than `max` bytes
+/// before writing them. Honours the "drop connection" fault: after `cut_after` bytes the connection is closed
+/// without an answer (this future then never completes).
 async fn receive(
     body: Body,
-    dest: &std::path::Path,
+    file: tokio::fs::File,
     max: u64,
     want_sha: bool,
+    want_md5: bool,
     cut_after: Option<u64>,
     conn: Option<&ConnCtl>,
 ) -> ApiResult<Received> {
-    let mut file =
-        tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::create(dest).await?);
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut sha = want_sha.then(Sha256::new);
-    let mut md5 = (!want_sha).then(Md5::new);
+    let mut md5 = want_md5.then(Md5::new);
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(dest).await;
-                return Err(ApiError::bad_request(format!(
-                    "upload body could not be read: {e}"
-                )));
-            }
-        };
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("upload body could not be read: {e}")))?;
         size += chunk.len() as u64;
         if size > max {
-            let _ = tokio::fs::remove_file(dest).await;
             return Err(ApiError::bad_request(format!(
-                "upload body is larger than the announced {max} bytes"
+                "upload body is larger than the expected {max} bytes"
             )));
         }
         if let Some(h) = sha.as_mut() {
@@ -288,7 +319,6 @@ async fn receive(
         if let (Some(cut), Some(conn)) = (cut_after, conn)
             && size >= cut
         {
-            let _ = tokio::fs::remove_file(dest).await;
             tracing::debug!(
                 "hub server: injected fault: dropping the connection after {size} upload bytes"
             );
@@ -297,7 +327,6 @@ async fn receive(
         }
     }
     file.flush().await?;
-    file.into_inner().sync_all().await?;
     Ok(Received {
         size,
         sha256: sha.map(|h| hex::encode(h.finalize())),
@@ -324,34 +353,57 @@ pub(crate) async fn put_basic(
     };
     let tmp = state.storage.temp_path();
     let cut = state.faults.take_drop(uri.path());
-    let got = receive(body, &tmp, size, true, cut, conn.as_deref()).await?;
+    let file = tokio::fs::File::create(&tmp).await?;
+    // If the connection is dropped mid-body this future is cancelled: the guard removes the temp file.
+    let guard = RemoveOnDrop(Some(tmp.clone()));
+    let got = receive(body, file, size, true, false, cut, conn.as_deref()).await?;
     let sha = got.sha256.unwrap_or_default();
     if got.size != size || sha != oid {
-        let _ = tokio::fs::remove_file(&tmp).await;
         return Err(ApiError::bad_request(format!(
             "uploaded content does not match the LFS object: expected {size} bytes with sha256 {oid}, got {} bytes \
              with sha256 {sha}",
             got.size
         )));
     }
-    let storage_tmp = tmp.clone();
     let st = state.clone();
-    tokio::task::spawn_blocking(move || st.storage.adopt_blob(&storage_tmp, &oid))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&tmp)?.sync_all()?;
+        st.storage.adopt_blob(&tmp, &oid)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    guard.disarm();
     state.uploads.lock().remove(&id);
     Ok(StatusCode::OK.into_response())
 }
 
-/// `PUT <part href>`: one part of a multipart upload; answers its `ETag` (md5, like S3).
+/// Removes a temp file unless disarmed (covers errors and cancelled handlers alike).
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `PUT <part href>`: one part of a multipart upload, written at its offset; answers its `ETag` (md5, like S3).
 pub(crate) async fn put_part(
     State(state): State<AppState>,
     Path((id, n)): Path<(String, u64)>,
     conn: Option<Extension<ConnCtl>>,
     uri: axum::http::Uri,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let expected = {
+    let (data, offset, expected) = {
         let uploads = state.uploads.lock();
         let s = match uploads.get(&id) {
             Some(s) if s.expires > Instant::now() && s.chunk_size.is_some() => s,
@@ -364,40 +416,59 @@ pub(crate) async fn put_part(
                 s.part_count()
             )));
         }
-        chunk.min(s.size - (n - 1) * chunk)
+        let offset = (n - 1) * chunk;
+        (s.data.clone(), offset, chunk.min(s.size - offset))
     };
-    let tmp = state.storage.temp_path();
+    // A wrong announced size is refused before anything is written (like S3).
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len != expected
+    {
+        return Err(ApiError::bad_request(format!(
+            "part {n} must have {expected} bytes, Content-Length is {len}"
+        )));
+    }
+    // Writing overwrites the part's range: until this write completes, the part counts as not uploaded.
+    if let Some(s) = state.uploads.lock().get_mut(&id) {
+        s.parts.remove(&n);
+        if n < s.hash.next || s.hash.hasher.is_none() {
+            s.hash.invalid = true;
+        }
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&data)
+        .await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
     let cut = state.faults.take_drop(uri.path());
-    let got = receive(body, &tmp, expected, false, cut, conn.as_deref()).await?;
+    let got = receive(
+        body,
+        file,
+        expected,
+        false,
+        state.lfs.md5_part_etags,
+        cut,
+        conn.as_deref(),
+    )
+    .await?;
     if got.size != expected {
-        let _ = tokio::fs::remove_file(&tmp).await;
         return Err(ApiError::bad_request(format!(
             "part {n} must have {expected} bytes, got {}",
             got.size
         )));
     }
-    let etag = format!("\"{}\"", got.md5.unwrap_or_default());
-    let replaced = state.uploads.lock().get_mut(&id).map(|s| {
-        s.parts
-            .insert(
-                n,
-                Part {
-                    file: tmp.clone(),
-                    etag: etag.clone(),
-                },
-            )
-            .map(|old| old.file)
-    });
-    match replaced {
-        None => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(expired_or_unknown());
-        }
-        Some(Some(old)) => {
-            let _ = tokio::fs::remove_file(old).await;
-        }
-        Some(None) => {}
-    }
+    // S3-like md5 ETag, or (faster) a unique tag of this stored part version; the object's sha256 is checked at
+    // completion either way.
+    let etag = format!("\"{}\"", got.md5.unwrap_or_else(|| random_hex(16)));
+    match state.uploads.lock().get_mut(&id) {
+        Some(s) => s.parts.insert(n, etag.clone()),
+        None => return Err(expired_or_unknown()),
+    };
+    advance_hash(&state, &id);
     let mut r = StatusCode::OK.into_response();
     r.headers_mut().insert(
         header::ETAG,
@@ -423,8 +494,8 @@ fn bare_etag(etag: &str) -> &str {
     etag.trim().trim_start_matches("W/").trim_matches('"')
 }
 
-/// `POST <upload href>`: completes a multipart upload: every part present with its ETag, then the assembled
-/// object must match the oid (sha256) and size.
+/// `POST <upload href>`: completes a multipart upload: every part present with its ETag, then the object must
+/// match the oid (sha256) and size before it becomes a blob.
 pub(crate) async fn complete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -433,7 +504,16 @@ pub(crate) async fn complete(
     let body: CompleteBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("invalid JSON body for multipart completion: {e}"))
     })?;
-    let (oid, size, files) = {
+    // Let a background hash of the parts finish first.
+    while state
+        .uploads
+        .lock()
+        .get(&id)
+        .is_some_and(|s| s.hash.hasher.is_none())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let (oid, size, data, hashed) = {
         let mut uploads = state.uploads.lock();
         let s = match uploads.get(&id) {
             Some(s) if s.expires > Instant::now() && s.chunk_size.is_some() => s,
@@ -465,71 +545,128 @@ pub(crate) async fn complete(
                     p.part_number
                 )));
             };
-            if bare_etag(&stored.etag) != bare_etag(&p.etag) {
+            if bare_etag(stored) != bare_etag(&p.etag) {
                 return Err(ApiError::bad_request(format!(
-                    "part {}: ETag {} does not match the uploaded part ({})",
-                    p.part_number, p.etag, stored.etag
+                    "part {}: ETag {} does not match the uploaded part ({stored})",
+                    p.part_number, p.etag
                 )));
             }
         }
         let s = uploads.remove(&id).expect("session present");
-        (
-            s.oid,
-            s.size,
-            s.parts.into_values().map(|p| p.file).collect::<Vec<_>>(),
-        )
+        let done = !s.hash.invalid && s.hash.next > count;
+        let hashed = s
+            .hash
+            .hasher
+            .filter(|_| done)
+            .map(|h| hex::encode(h.finalize()));
+        (s.oid, s.size, s.data, hashed)
     };
     let st = state.clone();
     let oid2 = oid.clone();
-    let result = tokio::task::spawn_blocking(move || assemble(&st, &files, &oid2, size))
+    tokio::task::spawn_blocking(move || finish(&st, &data, &oid2, size, hashed))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    result?;
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(lfs_json(json!({"oid": oid, "size": size})))
 }
 
-/// Concatenates the parts into one temp file while hashing, checks it, and stores it as a blob.
-fn assemble(state: &AppState, parts: &[PathBuf], oid: &str, size: u64) -> ApiResult<()> {
-    use std::io::{Read, Write};
-    let tmp = state.storage.temp_path();
-    let result = (|| -> ApiResult<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        let mut hasher = Sha256::new();
-        let mut total = 0u64;
+/// Starts (unless one runs) a background task that feeds the contiguous run of complete parts after the hashed
+/// prefix into the session's sha256, reading them back from the (page-cached) object file.
+fn advance_hash(state: &AppState, id: &str) {
+    let job = {
+        let mut uploads = state.uploads.lock();
+        let Some(s) = uploads.get_mut(id) else { return };
+        if s.hash.invalid || !s.parts.contains_key(&s.hash.next) {
+            return;
+        }
+        let Some(hasher) = s.hash.hasher.take() else {
+            return;
+        }; // a task is already running
+        (hasher, s.data.clone())
+    };
+    let (state, id) = (state.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        let (mut hasher, data) = job;
         let mut buf = vec![0u8; 1 << 20];
-        for part in parts {
-            let mut f = std::fs::File::open(part)?;
+        loop {
+            // The next complete part, if any.
+            let (n, offset, len) = {
+                let mut uploads = state.uploads.lock();
+                let Some(s) = uploads.get_mut(&id) else {
+                    return;
+                };
+                let chunk = s.chunk_size.unwrap_or(1);
+                if s.hash.invalid || !s.parts.contains_key(&s.hash.next) {
+                    s.hash.hasher = Some(hasher);
+                    return;
+                }
+                let n = s.hash.next;
+                let offset = (n - 1) * chunk;
+                (n, offset, chunk.min(s.size - offset))
+            };
+            let read = (|| -> std::io::Result<()> {
+                let mut f = std::fs::File::open(&data)?;
+                f.seek(std::io::SeekFrom::Start(offset))?;
+                let mut left = len as usize;
+                while left > 0 {
+                    let want = left.min(buf.len());
+                    f.read_exact(&mut buf[..want])?;
+                    hasher.update(&buf[..want]);
+                    left -= want;
+                }
+                Ok(())
+            })();
+            let mut uploads = state.uploads.lock();
+            let Some(s) = uploads.get_mut(&id) else {
+                return;
+            };
+            if read.is_err() {
+                s.hash.invalid = true;
+            } else if !s.hash.invalid {
+                s.hash.next = n + 1;
+            }
+        }
+    });
+}
+
+/// Hashes the assembled object, checks it and stores it as a blob; removes it on any mismatch.
+fn finish(
+    state: &AppState,
+    data: &std::path::Path,
+    oid: &str,
+    size: u64,
+    hashed: Option<String>,
+) -> ApiResult<()> {
+    use std::io::Read;
+    let guard = RemoveOnDrop(Some(data.to_path_buf()));
+    let mut file = std::fs::File::open(data)?;
+    let (sha, total) = match hashed {
+        Some(sha) => (sha, file.metadata()?.len()),
+        None => {
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = f.read(&mut buf)?;
+                let n = file.read(&mut buf)?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])?;
                 total += n as u64;
             }
+            (hex::encode(hasher.finalize()), total)
         }
-        let file = out
-            .into_inner()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        file.sync_all()?;
-        let sha = hex::encode(hasher.finalize());
-        if sha != oid || total != size {
-            return Err(ApiError::bad_request(format!(
-                "assembled object does not match: expected {size} bytes with sha256 {oid}, got {total} bytes with \
-                 sha256 {sha}"
-            )));
-        }
-        state.storage.adopt_blob(&tmp, oid)?;
-        Ok(())
-    })();
-    for part in parts {
-        let _ = std::fs::remove_file(part);
+    };
+    if sha != oid || total != size {
+        return Err(ApiError::bad_request(format!(
+            "assembled object does not match: expected {size} bytes with sha256 {oid}, got {total} bytes with \
+             sha256 {sha}"
+        )));
     }
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    file.sync_all()?;
+    state.storage.adopt_blob(data, oid)?;
+    guard.disarm();
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -56,8 +56,15 @@ pub struct LfsConfig {
     pub multipart_threshold: u64,
     /// Part size of multipart transfers.
     pub chunk_size: u64,
-    /// Lifetime of upload URLs (basic PUT, parts, completion).
+    /// Lifetime of upload URLs (basic PUT, parts, completion) and of cross-origin download links.
     pub url_ttl: Duration,
+    /// Resolve answers LFS files with a `302` to another origin (`http://localhost:<port>/lfs-blob/…` when the
+    /// server is `http://127.0.0.1:<port>`), carrying every metadata header on the 302, like the real Hub's CDN
+    /// redirect. The target needs no token and sends no Hub headers.
+    pub cross_origin_downloads: bool,
+    /// Multipart part ETags are the md5 of the part, like S3 (default). Off: a unique random tag per stored part,
+    /// which saves the md5 pass (the whole object's sha256 is verified at completion either way).
+    pub md5_part_etags: bool,
 }
 
 impl Default for LfsConfig {
@@ -68,6 +75,8 @@ impl Default for LfsConfig {
             multipart_threshold: 20 * 1024 * 1024,
             chunk_size: 8 * 1024 * 1024,
             url_ttl: Duration::from_secs(3600),
+            cross_origin_downloads: false,
+            md5_part_etags: true,
         }
     }
 }
@@ -133,6 +142,9 @@ pub(crate) struct Shared {
     pub storage: storage::Storage,
     pub auth: auth::Auth,
     pub base_url: String,
+    /// The same server under another origin (`localhost` vs `127.0.0.1`), for cross-origin download links.
+    pub alt_base_url: String,
+    pub blob_links: files::BlobLinks,
     pub lfs: LfsConfig,
     pub page_size: Option<usize>,
     pub max_commit_bytes: u64,
@@ -179,6 +191,12 @@ impl HubServer {
             storage,
             auth: auth::Auth::new(&config.users),
             base_url: format!("http://{addr}"),
+            alt_base_url: if addr.ip().is_loopback() && addr.is_ipv4() {
+                format!("http://localhost:{}", addr.port())
+            } else {
+                format!("http://127.0.0.1:{}", addr.port())
+            },
+            blob_links: files::BlobLinks::default(),
             lfs: config.lfs,
             page_size: config.page_size.filter(|n| *n > 0),
             max_commit_bytes: config.max_commit_bytes,

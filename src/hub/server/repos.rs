@@ -337,3 +337,136 @@ pub(crate) async fn commits(
         .collect();
     Ok(json_response(Value::Array(list), link))
 }
+
+#[derive(Deserialize)]
+pub(crate) struct RefPath {
+    t: String,
+    ns: String,
+    name: String,
+    /// Branch name, or for tag creation the revision to tag.
+    r: String,
+}
+
+fn valid_ref_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with(['/', '.', '-'])
+        && !name.ends_with(['/', '.'])
+        && !name.contains("..")
+        && !name.contains("//")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid ref name {name:?}: use letters, digits, '-', '_', '.' and '/' (not at the start, no '..')"
+        )))
+    }
+}
+
+fn ref_target(state: &AppState, p: &RefPath, headers: &HeaderMap) -> ApiResult<RepoKey> {
+    let key = ApiRepo {
+        t: p.t.clone(),
+        ns: p.ns.clone(),
+        name: p.name.clone(),
+    }
+    .key()?;
+    let user = state.auth.caller(headers)?;
+    check_write(user.as_deref(), &key, state.storage.meta(&key).as_ref())?;
+    Ok(key)
+}
+
+#[derive(Deserialize, Default)]
+struct BranchBody {
+    #[serde(rename = "startingPoint")]
+    starting_point: Option<String>,
+}
+
+/// `POST /api/{t}s/{ns}/{name}/branch/{branch}` (body `{}` or `{"startingPoint": rev}`); 409 if it exists.
+pub(crate) async fn create_branch(
+    State(state): State<AppState>,
+    Path(p): Path<RefPath>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let key = ref_target(&state, &p, &headers)?;
+    valid_ref_name(&p.r)?;
+    let body: BranchBody = if body.trim_ascii().is_empty() {
+        BranchBody::default()
+    } else {
+        parse_json(&body, "branch creation")?
+    };
+    let from = resolve(
+        &state,
+        &key,
+        body.starting_point.as_deref().unwrap_or("main"),
+    )?;
+    match state.storage.set_ref(&key, false, &p.r, Some(&from.oid))? {
+        None => Err(ApiError::repo_not_found(&key.id())),
+        Some(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Reference refs/heads/{} already exists", p.r),
+        )),
+        Some(true) => Ok(json_response(json!({}), None)),
+    }
+}
+
+/// `DELETE /api/{t}s/{ns}/{name}/branch/{branch}`
+pub(crate) async fn delete_branch(
+    State(state): State<AppState>,
+    Path(p): Path<RefPath>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let key = ref_target(&state, &p, &headers)?;
+    if p.r == "main" {
+        return Err(ApiError::forbidden("the main branch cannot be deleted"));
+    }
+    match state.storage.set_ref(&key, false, &p.r, None)? {
+        Some(true) => Ok(json_response(json!({}), None)),
+        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
+    }
+}
+
+#[derive(Deserialize)]
+struct TagBody {
+    tag: String,
+}
+
+/// `POST /api/{t}s/{ns}/{name}/tag/{rev}` with `{"tag": "v1", "message": …}`; 409 if the tag exists.
+pub(crate) async fn create_tag(
+    State(state): State<AppState>,
+    Path(p): Path<RefPath>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let key = ref_target(&state, &p, &headers)?;
+    let body: TagBody = parse_json(&body, "tag creation")?;
+    valid_ref_name(&body.tag)?;
+    let target = resolve(&state, &key, &p.r)?;
+    match state
+        .storage
+        .set_ref(&key, true, &body.tag, Some(&target.oid))?
+    {
+        None => Err(ApiError::repo_not_found(&key.id())),
+        Some(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Tag {} already exists", body.tag),
+        )),
+        Some(true) => Ok(json_response(json!({}), None)),
+    }
+}
+
+/// `DELETE /api/{t}s/{ns}/{name}/tag/{tag}`
+pub(crate) async fn delete_tag(
+    State(state): State<AppState>,
+    Path(p): Path<RefPath>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let key = ref_target(&state, &p, &headers)?;
+    match state.storage.set_ref(&key, true, &p.r, None)? {
+        Some(true) => Ok(json_response(json!({}), None)),
+        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
+    }
+}

@@ -45,6 +45,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{api}/settings"), put(repos::settings))
         .route(&format!("{api}/refs"), get(repos::refs))
         .route(&format!("{api}/commits/{{rev}}"), get(repos::commits))
+        .route(
+            &format!("{api}/branch/{{r}}"),
+            post(repos::create_branch).delete(repos::delete_branch),
+        )
+        .route(
+            &format!("{api}/tag/{{r}}"),
+            post(repos::create_tag).delete(repos::delete_tag),
+        )
         .route(&format!("{api}/preupload/{{rev}}"), post(commit::preupload))
         .route(&format!("{api}/commit/{{rev}}"), post(commit::commit))
         .route(&format!("{api}/tree/{{rev}}"), get(files::tree_root))
@@ -94,6 +102,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/lfs-upload/{id}", put(lfs::put_basic).post(lfs::complete))
         .route("/lfs-upload/{id}/part/{n}", put(lfs::put_part))
+        .route("/lfs-blob/{id}", get(files::blob_link))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
@@ -226,8 +235,9 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
         let mut response = next.run(req).await;
         if let Some(q) = quota {
             for (name, value) in q.headers() {
+                // A handler's own rate-limit headers (e.g. the commit quota on a 429) win.
                 if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().insert(name, value);
+                    response.headers_mut().entry(name).or_insert(value);
                 }
             }
         }
@@ -309,6 +319,9 @@ pub(crate) fn truthy(value: Option<&String>) -> bool {
     value.is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1" | "yes"))
 }
 
+/// A `Link: <next>; rel="next"` header.
+pub(crate) type LinkHeader = (HeaderName, String);
+
 /// Cuts a listing into pages: returns this page and the `Link` header for the next one.
 pub(crate) fn paginate<T>(
     items: Vec<T>,
@@ -316,7 +329,7 @@ pub(crate) fn paginate<T>(
     base_url: &str,
     path: &str,
     query: Option<&str>,
-) -> ApiResult<(Vec<T>, Option<(HeaderName, String)>)> {
+) -> ApiResult<(Vec<T>, Option<LinkHeader>)> {
     let Some(size) = page_size else {
         return Ok((items, None));
     };

@@ -235,6 +235,17 @@ pub(crate) enum Op {
     DeleteFolder { path: String },
 }
 
+/// What a new commit should do.
+pub(crate) struct NewCommit<'a> {
+    pub branch: &'a str,
+    /// When set, the commit is refused unless this is the branch head (optimistic concurrency, 412).
+    pub parent: Option<&'a str>,
+    pub ops: &'a [Op],
+    pub title: String,
+    pub message: String,
+    pub author: &'a str,
+}
+
 /// Why a commit was refused.
 #[derive(Debug)]
 pub(crate) enum CommitError {
@@ -500,6 +511,40 @@ impl Storage {
         Ok(Some(meta))
     }
 
+    /// Creates (`target: Some(oid)`) or deletes (`None`) a branch or tag. `Ok(false)`: it already existed
+    /// (create) or did not exist (delete). The target commit must exist.
+    pub fn set_ref(
+        &self,
+        key: &RepoKey,
+        tag: bool,
+        name: &str,
+        target: Option<&str>,
+    ) -> io::Result<Option<bool>> {
+        let mut repos = self.repos.write().expect("storage lock");
+        let Some(repo) = repos.get_mut(key) else {
+            return Ok(None);
+        };
+        let mut meta = repo.meta.clone();
+        let refs = if tag {
+            &mut meta.tags
+        } else {
+            &mut meta.branches
+        };
+        let changed = match target {
+            Some(oid) if !refs.contains_key(name) && repo.commits.contains_key(oid) => {
+                refs.insert(name.to_string(), oid.to_string());
+                true
+            }
+            Some(_) => false,
+            None => refs.remove(name).is_some(),
+        };
+        if changed {
+            self.write_json_atomic(&self.repo_dir(key).join("repo.json"), &meta)?;
+            repo.meta = meta;
+        }
+        Ok(Some(changed))
+    }
+
     /// Resolves a branch, tag or full commit oid to its commit.
     pub fn resolve(&self, key: &RepoKey, rev: &str) -> Option<Arc<Commit>> {
         let repos = self.repos.read().expect("storage lock");
@@ -541,16 +586,15 @@ impl Storage {
     }
 
     /// Applies `ops` on top of `branch` as one new commit. Serialised with every other metadata change.
-    pub fn commit(
-        &self,
-        key: &RepoKey,
-        branch: &str,
-        parent: Option<&str>,
-        ops: &[Op],
-        title: String,
-        message: String,
-        author: &str,
-    ) -> Result<Arc<Commit>, CommitError> {
+    pub fn commit(&self, key: &RepoKey, req: NewCommit<'_>) -> Result<Arc<Commit>, CommitError> {
+        let NewCommit {
+            branch,
+            parent,
+            ops,
+            title,
+            message,
+            author,
+        } = req;
         let mut repos = self.repos.write().expect("storage lock");
         let repo = repos.get_mut(key).ok_or(CommitError::RepoMissing)?;
         let head_oid = repo
