@@ -573,3 +573,63 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_on_upload_urls_nor_on_cross_origin_downloads() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg =
+        server::HubConfig::new(data.path()).with_user(HubUser::new("tester", "hf_tester_token"));
+    cfg.lfs = LfsConfig {
+        multipart_threshold: 2 * MIB as u64,
+        chunk_size: MIB as u64,
+        cross_origin_downloads: true,
+        ..LfsConfig::default()
+    };
+    let env = Env {
+        hub: HubServer::start(cfg).unwrap(),
+        _data: data,
+        work: tempfile::tempdir().unwrap(),
+    };
+    let c = client(&env, "hf_tester_token");
+    let repo: RepoId = "tester/xorigin".parse().unwrap();
+    let dir = env.work.path().join("m");
+    let files = write_model(&dir, 11, 2, 3 * MIB);
+    let r = c
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+    let log = env.hub.requests();
+    let uploads: Vec<_> = log
+        .iter()
+        .filter(|q| q.path.contains("/lfs-upload/"))
+        .collect();
+    assert!(
+        uploads.len() >= 2 * 3 + 2,
+        "parts and completions were logged: {}",
+        uploads.len()
+    );
+    assert!(
+        uploads.iter().all(|q| !q.had_token),
+        "the Hub token was sent to an upload URL"
+    );
+    assert!(
+        log.iter()
+            .filter(|q| q.path.contains("/commit/") || q.path.contains("/objects/batch"))
+            .all(|q| q.had_token),
+        "API calls carry the token"
+    );
+    let blobs: Vec<_> = log
+        .iter()
+        .filter(|q| q.path.contains("/lfs-blob/"))
+        .collect();
+    assert_eq!(
+        blobs.len(),
+        2,
+        "both shards were fetched through the cross-origin redirect"
+    );
+    assert!(
+        blobs.iter().all(|q| !q.had_token),
+        "the Hub token followed a cross-origin redirect"
+    );
+}
