@@ -9,7 +9,9 @@
 //!
 //! Sizes (env): `MINERFLEET_BENCH_SCAN_MB` (model size, default 1024), `MINERFLEET_BENCH_SHARD_MB` (default 256),
 //! `MINERFLEET_BENCH_RSS_MB` (model size for the RSS run, default 3 × shard), `MINERFLEET_BENCH_DEVICE`
-//! (`cpu` default, or `cuda:N`), `MINERFLEET_BENCH_DIR` (where models are written; default a temp dir).
+//! (`cpu` default, or `cuda:N`), `MINERFLEET_BENCH_DIR` (where models are written; default a temp dir),
+//! `MINERFLEET_BENCH_THREADS` (libtorch intra-op threads; default 1, what one pool worker gets on a 2-core host
+//! with the default one worker per core).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,13 +19,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use minerfleet::gpu::{CancelToken, Device, ValidateOptions, validate_model};
-use minerfleet::model::save::{Dims, Family, Tensor, config_json, f32_to_bf16, save_model, tensor_shapes};
+use minerfleet::model::save::{
+    Dims, Family, Tensor, config_json, f32_to_bf16, save_model, tensor_shapes,
+};
 
 const MIB: u64 = 1 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v} is not a whole number")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a whole number")),
         Err(_) => default,
     }
 }
@@ -39,12 +45,22 @@ fn dims_for(bytes: u64) -> Dims {
         num_key_value_heads: 4,
         max_position_embeddings: 2048,
     };
-    let params =
-        |d: &Dims| tensor_shapes(Family::Llama, d).values().map(|s| s.iter().product::<usize>() as u64).sum::<u64>();
+    let params = |d: &Dims| {
+        tensor_shapes(Family::Llama, d)
+            .values()
+            .map(|s| s.iter().product::<usize>() as u64)
+            .sum::<u64>()
+    };
     let one = params(&base);
-    let per_layer = params(&Dims { num_hidden_layers: 2, ..base }) - one;
+    let per_layer = params(&Dims {
+        num_hidden_layers: 2,
+        ..base
+    }) - one;
     let layers = (bytes / 2).saturating_sub(one - per_layer) / per_layer;
-    Dims { num_hidden_layers: layers.max(1) as usize, ..base }
+    Dims {
+        num_hidden_layers: layers.max(1) as usize,
+        ..base
+    }
 }
 
 /// Write a bf16 model of about `bytes` with shards of at most `shard` bytes (values ~ ±0.03, fast to generate).
@@ -65,10 +81,22 @@ fn write_model(dir: &Path, bytes: u64, shard: u64) -> Vec<PathBuf> {
             let v = ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.06;
             data.extend_from_slice(&f32_to_bf16(v).to_le_bytes());
         }
-        tensors.insert(name, Tensor { dtype: safetensors::Dtype::BF16, shape, data });
+        tensors.insert(
+            name,
+            Tensor {
+                dtype: safetensors::Dtype::BF16,
+                shape,
+                data,
+            },
+        );
     }
-    let saved = save_model(dir, &config_json(Family::Llama, &dims), &tensors, shard).expect("write bench model");
-    saved.files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "safetensors")).collect()
+    let saved = save_model(dir, &config_json(Family::Llama, &dims), &tensors, shard)
+        .expect("write bench model");
+    saved
+        .files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "safetensors"))
+        .collect()
 }
 
 fn read_all(files: &[PathBuf]) -> u64 {
@@ -89,12 +117,18 @@ fn read_all(files: &[PathBuf]) -> u64 {
 }
 
 fn options(device: Device) -> ValidateOptions {
-    ValidateOptions { device, dtype: Some("bfloat16".into()), forward: false, ..Default::default() }
+    ValidateOptions {
+        device,
+        dtype: Some("bfloat16".into()),
+        forward: false,
+        ..Default::default()
+    }
 }
 
 fn scan(dir: &Path, device: Device) -> f64 {
     let start = Instant::now();
-    let v = validate_model(dir, &options(device), &(), &CancelToken::new()).expect("validation runs");
+    let v =
+        validate_model(dir, &options(device), &(), &CancelToken::new()).expect("validation runs");
     assert!(v.ok(), "bench model failed validation: {:?}", v.failures);
     start.elapsed().as_secs_f64()
 }
@@ -109,10 +143,20 @@ fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+fn set_threads() -> i64 {
+    let threads = env_u64("MINERFLEET_BENCH_THREADS", 1).max(1) as i64;
+    tch::set_num_threads(threads as i32);
+    threads
+}
+
 fn main() {
+    let threads = set_threads();
     // Child mode: validate one model and report peak RSS.
     if let Ok(dir) = std::env::var("MINERFLEET_BENCH_CHILD") {
-        let device: Device = std::env::var("MINERFLEET_BENCH_DEVICE").unwrap_or("cpu".into()).parse().unwrap();
+        let device: Device = std::env::var("MINERFLEET_BENCH_DEVICE")
+            .unwrap_or("cpu".into())
+            .parse()
+            .unwrap();
         scan(Path::new(&dir), device);
         println!("PEAK_RSS {}", peak_rss_bytes());
         return;
@@ -120,8 +164,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / test harness probes
     }
-    let device: Device =
-        std::env::var("MINERFLEET_BENCH_DEVICE").unwrap_or("cpu".into()).parse().expect("MINERFLEET_BENCH_DEVICE");
+    let device: Device = std::env::var("MINERFLEET_BENCH_DEVICE")
+        .unwrap_or("cpu".into())
+        .parse()
+        .expect("MINERFLEET_BENCH_DEVICE");
     if device != Device::Cpu {
         let _ = minerfleet::gpu::device::load_cuda_backend();
         minerfleet::gpu::device::check_available(&[device]).expect("device");
@@ -131,14 +177,18 @@ fn main() {
     let rss_bytes = env_u64("MINERFLEET_BENCH_RSS_MB", 3 * shard / MIB) * MIB;
     let repeat = env_u64("MINERFLEET_BENCH_REPEAT", 3).max(1);
     let tmp = tempfile::tempdir_in(
-        std::env::var("MINERFLEET_BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
+        std::env::var("MINERFLEET_BENCH_DIR")
+            .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
     )
     .expect("bench dir");
 
     // 1. Scan throughput vs a plain sequential read of the same files.
     let dir = tmp.path().join("scan");
     let files = write_model(&dir, scan_bytes, shard);
-    let bytes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
     read_all(&files); // warm the page cache
     scan(&dir, device);
     let (mut read_best, mut scan_best) = (f64::MAX, f64::MAX);
@@ -148,9 +198,20 @@ fn main() {
         read_best = read_best.min(t.elapsed().as_secs_f64());
         scan_best = scan_best.min(scan(&dir, device));
     }
-    let (ours, reference) = (bytes as f64 / scan_best / 1e9, bytes as f64 / read_best / 1e9);
-    let metric = if device == Device::Cpu { "scan_throughput".to_string() } else { "scan_throughput_cuda".to_string() };
-    eprintln!("# {} files, {:.0} MiB of bf16 weights, device {device}", files.len(), bytes as f64 / MIB as f64);
+    let (ours, reference) = (
+        bytes as f64 / scan_best / 1e9,
+        bytes as f64 / read_best / 1e9,
+    );
+    let metric = if device == Device::Cpu {
+        "scan_throughput".to_string()
+    } else {
+        "scan_throughput_cuda".to_string()
+    };
+    eprintln!(
+        "# {} files, {:.0} MiB of bf16 weights, device {device}, {threads} libtorch thread(s)",
+        files.len(),
+        bytes as f64 / MIB as f64
+    );
     println!(
         "RESULT metric={metric} minerfleet={ours:.2}GB/s reference={reference:.2}GB/s ratio={:.2} target=>=0.60x_sequential_read",
         ours / reference
@@ -160,7 +221,11 @@ fn main() {
     // 2. Peak RSS while validating a model whose largest shard is `shard`, in a child process.
     let dir = tmp.path().join("rss");
     let files = write_model(&dir, rss_bytes, shard);
-    let largest = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).max().unwrap();
+    let largest = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .max()
+        .unwrap();
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
         .env("MINERFLEET_BENCH_CHILD", &dir)
@@ -172,7 +237,13 @@ fn main() {
         .lines()
         .find_map(|l| l.strip_prefix("PEAK_RSS "))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("child failed: {}\n{}", text, String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "child failed: {}\n{}",
+                text,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let budget = 2 * largest + 100 * MIB;
     eprintln!(
         "# {} files, largest shard {:.0} MiB, budget {:.0} MiB",

@@ -15,7 +15,12 @@ use minerfleet::gpu::{Device, GpuError, Progress, Rule};
 use minerfleet::model::save::{Dims, Family};
 
 fn cpu(workers: usize, queue: usize) -> PoolConfig {
-    PoolConfig { devices: vec![Device::Cpu], cpu_workers: workers, queue, ..Default::default() }
+    PoolConfig {
+        devices: vec![Device::Cpu],
+        cpu_workers: workers,
+        queue,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -41,8 +46,14 @@ fn pool_validates_models_in_parallel_with_the_right_verdicts() {
         assert!(b.ok() && b.forward.is_some(), "{:?}", b.failures);
         let c = c.unwrap();
         assert_eq!(c.failures.len(), 1);
-        assert_eq!((c.failures[0].rule, c.failures[0].tensor.as_deref()), (Rule::Finite, Some("model.norm.weight")));
-        assert!(pool.shutdown(Duration::from_secs(10)).await, "workers did not stop");
+        assert_eq!(
+            (c.failures[0].rule, c.failures[0].tensor.as_deref()),
+            (Rule::Finite, Some("model.norm.weight"))
+        );
+        assert!(
+            pool.shutdown(Duration::from_secs(10)).await,
+            "workers did not stop"
+        );
     });
 }
 
@@ -50,6 +61,7 @@ fn pool_validates_models_in_parallel_with_the_right_verdicts() {
 struct Running {
     now: Arc<AtomicUsize>,
     max: Arc<AtomicUsize>,
+    finished: std::sync::atomic::AtomicBool,
 }
 
 impl Progress for Running {
@@ -58,7 +70,7 @@ impl Progress for Running {
             let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
             self.max.fetch_max(n, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(20));
-        } else if loaded == total {
+        } else if loaded == total && !self.finished.swap(true, Ordering::SeqCst) {
             self.now.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -67,15 +79,27 @@ impl Progress for Running {
 #[test]
 fn bounded_queue_applies_backpressure() {
     let tmp = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (0..4).map(|i| tiny(&tmp.path().join(format!("m{i}")), Family::Llama)).collect();
+    let dirs: Vec<_> = (0..4)
+        .map(|i| tiny(&tmp.path().join(format!("m{i}")), Family::Llama))
+        .collect();
     for (queue, want_max) in [(1, 1), (4, 2)] {
         actix::System::new().block_on(async {
             // Two workers; with a queue of one only one job is ever admitted at a time.
-            let pool = Rc::new(GpuPool::start(&PoolConfig { forward: false, ..cpu(2, queue) }).unwrap());
+            let pool = Rc::new(
+                GpuPool::start(&PoolConfig {
+                    forward: false,
+                    ..cpu(2, queue)
+                })
+                .unwrap(),
+            );
             let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let mut handles = Vec::new();
             for d in &dirs {
-                let p: Arc<dyn Progress> = Arc::new(Running { now: now.clone(), max: max.clone() });
+                let p: Arc<dyn Progress> = Arc::new(Running {
+                    now: now.clone(),
+                    max: max.clone(),
+                    finished: Default::default(),
+                });
                 let (pool, d) = (pool.clone(), d.clone());
                 handles.push(actix::spawn(async move { pool.validate(d, None, p).await }));
             }
@@ -87,7 +111,10 @@ fn bounded_queue_applies_backpressure() {
             for h in handles {
                 assert!(h.await.unwrap().unwrap().ok());
             }
-            assert!(most >= 1 && most <= queue, "in flight {most}, queue {queue}");
+            assert!(
+                most >= 1 && most <= queue,
+                "in flight {most}, queue {queue}"
+            );
             assert_eq!(max.load(Ordering::SeqCst), want_max, "queue {queue}");
             let pool = Rc::try_unwrap(pool).ok().unwrap();
             assert!(pool.shutdown(Duration::from_secs(10)).await);
@@ -99,11 +126,20 @@ fn bounded_queue_applies_backpressure() {
 fn cancel_stops_running_and_queued_jobs_and_workers_exit() {
     let tmp = tempfile::tempdir().unwrap();
     // Big enough that a scan in 256-element chunks takes a while.
-    let dims = Dims { vocab_size: 8192, hidden_size: 128, intermediate_size: 512, ..Dims::TINY };
+    let dims = Dims {
+        vocab_size: 8192,
+        hidden_size: 128,
+        intermediate_size: 512,
+        ..Dims::TINY
+    };
     let big = parts_with(Family::Llama, &dims, 1).save(&tmp.path().join("big"), u64::MAX);
     let small = tiny(&tmp.path().join("small"), Family::Llama);
     actix::System::new().block_on(async {
-        let pool = GpuPool::start(&PoolConfig { chunk_elems: 256, ..cpu(1, 4) }).unwrap();
+        let pool = GpuPool::start(&PoolConfig {
+            chunk_elems: 256,
+            ..cpu(1, 4)
+        })
+        .unwrap();
         let token = pool.cancel_token();
         let seen = Arc::new(AtomicUsize::new(0));
         let progress: Arc<dyn Progress> = {
@@ -114,14 +150,28 @@ fn cancel_stops_running_and_queued_jobs_and_workers_exit() {
                 }
             })
         };
-        let (a, b) =
-            tokio::join!(pool.validate(big.clone(), None, progress), pool.validate(small.clone(), None, Arc::new(())),);
+        let (a, b) = tokio::join!(
+            pool.validate(big.clone(), None, progress),
+            pool.validate(small.clone(), None, Arc::new(())),
+        );
         assert_eq!(a.unwrap_err(), GpuError::Cancelled);
         assert_eq!(b.unwrap_err(), GpuError::Cancelled);
-        assert_eq!(seen.load(Ordering::SeqCst), 1, "the job went on after the cancel");
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            1,
+            "the job went on after the cancel"
+        );
         // New jobs are refused too.
-        assert_eq!(pool.validate(small.clone(), None, Arc::new(())).await.unwrap_err(), GpuError::Cancelled);
-        assert!(pool.shutdown(Duration::from_secs(10)).await, "workers did not stop");
+        assert_eq!(
+            pool.validate(small.clone(), None, Arc::new(()))
+                .await
+                .unwrap_err(),
+            GpuError::Cancelled
+        );
+        assert!(
+            pool.shutdown(Duration::from_secs(10)).await,
+            "workers did not stop"
+        );
     });
 }
 
@@ -131,10 +181,25 @@ fn missing_cuda_device_is_a_clear_error() {
         if tch::Cuda::is_available() {
             return; // this host has a GPU; the CUDA test below covers it
         }
-        let err = GpuPool::start(&PoolConfig { devices: vec![Device::Cuda(0)], ..Default::default() }).err().unwrap();
-        assert!(matches!(err, GpuError::Device { device: Device::Cuda(0), .. }), "{err:?}");
+        let err = GpuPool::start(&PoolConfig {
+            devices: vec![Device::Cuda(0)],
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
         assert!(
-            err.to_string().contains("no CUDA device is available") && err.to_string().contains("--devices cpu"),
+            matches!(
+                err,
+                GpuError::Device {
+                    device: Device::Cuda(0),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("no CUDA device is available")
+                && err.to_string().contains("--devices cpu"),
             "{err}"
         );
     });
@@ -145,12 +210,22 @@ fn missing_cuda_device_is_a_clear_error() {
 #[ignore]
 fn cuda_worker_validates_a_model() {
     let backend = minerfleet::gpu::device::load_cuda_backend();
-    assert!(tch::Cuda::is_available(), "no CUDA device visible to libtorch ({backend:?})");
+    assert!(
+        tch::Cuda::is_available(),
+        "no CUDA device visible to libtorch ({backend:?})"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny(&tmp.path().join("m"), Family::Qwen2);
     actix::System::new().block_on(async {
-        let pool = GpuPool::start(&PoolConfig { devices: vec![Device::Cuda(0)], ..Default::default() }).unwrap();
-        let v = pool.validate(dir.clone(), Some("bfloat16".into()), Arc::new(())).await.unwrap();
+        let pool = GpuPool::start(&PoolConfig {
+            devices: vec![Device::Cuda(0)],
+            ..Default::default()
+        })
+        .unwrap();
+        let v = pool
+            .validate(dir.clone(), Some("bfloat16".into()), Arc::new(()))
+            .await
+            .unwrap();
         assert!(v.ok(), "{:?}", v.failures);
         assert_eq!(v.device, Device::Cuda(0));
         assert_eq!(v.forward.unwrap().logits_shape, vec![1, 8, 1024]);

@@ -20,14 +20,18 @@ use tokio::sync::Semaphore;
 
 use crate::check::{CheckItem, FleetReport};
 use crate::fleet::Fleet;
-use crate::gpu::{CancelToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions, validate_model};
+use crate::gpu::{
+    CancelToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions, validate_model,
+};
 
 /// How to build the pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolConfig {
     /// Devices to use; empty means every CUDA device libtorch sees, else the CPU.
     pub devices: Vec<Device>,
-    /// Workers on the CPU device (each runs one job at a time).
+    /// Workers on the CPU device (each runs one job at a time, and gets `cores / cpu_workers` libtorch threads).
+    /// Default: one per core, up to 8 — whole models in parallel scale better than threads inside one scan, and
+    /// each worker holds at most one shard mapped.
     pub cpu_workers: usize,
     /// Jobs queued or running at once before [`GpuPool::validate`] waits.
     pub queue: usize,
@@ -42,7 +46,7 @@ impl Default for PoolConfig {
         let o = ValidateOptions::default();
         PoolConfig {
             devices: Vec::new(),
-            cpu_workers: 1,
+            cpu_workers: default_cpu_workers(),
             queue: 16,
             forward: o.forward,
             forward_tokens: o.forward_tokens,
@@ -83,12 +87,21 @@ impl Handler<Validate> for Worker {
     type Result = Result<ModelValidation, GpuError>;
 
     fn handle(&mut self, msg: Validate, _: &mut Self::Context) -> Self::Result {
-        let options = ValidateOptions { device: self.device, dtype: msg.dtype, ..self.options.clone() };
+        let options = ValidateOptions {
+            device: self.device,
+            dtype: msg.dtype,
+            ..self.options.clone()
+        };
         // A panic inside libtorch must not take the worker thread (and its device) down with it.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             validate_model(&msg.dir, &options, msg.progress.as_ref(), &self.cancel)
         }))
-        .unwrap_or_else(|_| Err(GpuError::Worker(format!("validating {} panicked", msg.dir.display()))))
+        .unwrap_or_else(|_| {
+            Err(GpuError::Worker(format!(
+                "validating {} panicked",
+                msg.dir.display()
+            )))
+        })
     }
 }
 
@@ -106,13 +119,17 @@ impl GpuPool {
     /// Start one worker per device (`cpu_workers` for the CPU). Checks that every device exists.
     pub fn start(config: &PoolConfig) -> Result<GpuPool, GpuError> {
         if config.queue == 0 {
-            return Err(GpuError::Worker("the queue needs room for at least one job".into()));
+            return Err(GpuError::Worker(
+                "the queue needs room for at least one job".into(),
+            ));
         }
         let devices = resolve_devices(&config.devices)?;
         let mut workers = Vec::new();
         for d in &devices {
             match d {
-                Device::Cpu => workers.extend(std::iter::repeat_n(Device::Cpu, config.cpu_workers.max(1))),
+                Device::Cpu => {
+                    workers.extend(std::iter::repeat_n(Device::Cpu, config.cpu_workers.max(1)))
+                }
                 cuda => workers.push(*cuda),
             }
         }
@@ -130,7 +147,12 @@ impl GpuPool {
         let (list, c, a) = (workers.clone(), cancel.clone(), alive.clone());
         let addr = SyncArbiter::start(workers.len(), move || {
             let device = list[next.fetch_add(1, Ordering::SeqCst) % list.len()];
-            Worker { device, options: options.clone(), cancel: c.clone(), alive: a.clone() }
+            Worker {
+                device,
+                options: options.clone(),
+                cancel: c.clone(),
+                alive: a.clone(),
+            }
         });
         Ok(GpuPool {
             addr: Some(addr),
@@ -160,11 +182,21 @@ impl GpuPool {
         progress: Arc<dyn Progress>,
     ) -> Result<ModelValidation, GpuError> {
         let addr = self.addr.as_ref().ok_or(GpuError::PoolClosed)?;
-        let _slot = self.slots.acquire().await.map_err(|_| GpuError::PoolClosed)?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| GpuError::PoolClosed)?;
         if self.cancel.is_cancelled() {
             return Err(GpuError::Cancelled);
         }
-        addr.send(Validate { dir, dtype, progress }).await.map_err(|e| GpuError::Worker(e.to_string()))?
+        addr.send(Validate {
+            dir,
+            dtype,
+            progress,
+        })
+        .await
+        .map_err(|e| GpuError::Worker(e.to_string()))?
     }
 
     /// The shared cancel flag (e.g. for a Ctrl-C handler).
@@ -192,12 +224,28 @@ impl GpuPool {
     }
 }
 
+/// One CPU worker per core, at most 8.
+pub fn default_cpu_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
 fn resolve_devices(devices: &[Device]) -> Result<Vec<Device>, GpuError> {
     #[cfg(feature = "torch")]
     {
-        let devices = if devices.is_empty() { crate::gpu::device::default_devices() } else { devices.to_vec() };
+        let devices = if devices.is_empty() {
+            crate::gpu::device::default_devices()
+        } else {
+            devices.to_vec()
+        };
         crate::gpu::device::check_available(&devices).map_err(|message| GpuError::Device {
-            device: devices.iter().copied().find(|d| *d != Device::Cpu).unwrap_or(Device::Cpu),
+            device: devices
+                .iter()
+                .copied()
+                .find(|d| *d != Device::Cpu)
+                .unwrap_or(Device::Cpu),
             message,
         })?;
         Ok(devices)
@@ -213,7 +261,9 @@ fn resolve_devices(devices: &[Device]) -> Result<Vec<Device>, GpuError> {
 fn set_cpu_threads(cpu_workers: usize) {
     #[cfg(feature = "torch")]
     if cpu_workers > 0 {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         tch::set_num_threads((cores / cpu_workers).max(1) as i32);
     }
     #[cfg(not(feature = "torch"))]
@@ -223,7 +273,11 @@ fn set_cpu_threads(cpu_workers: usize) {
 /// The deep-check rows one validation adds to a miner's report: one per failure (naming tensor and rule), a
 /// summary row when the scan passed, and one for the forward smoke test.
 pub fn check_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem>, Vec<String>) {
-    let item = |rule: &str, passed: bool, detail: String| CheckItem { rule: rule.to_string(), passed, detail };
+    let item = |rule: &str, passed: bool, detail: String| CheckItem {
+        rule: rule.to_string(),
+        passed,
+        detail,
+    };
     let v = match result {
         Err(e) => return (vec![item("deep", false, e.to_string())], Vec::new()),
         Ok(v) => v,
@@ -252,7 +306,11 @@ pub fn check_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem
         ));
     }
     if let Some(f) = &v.forward {
-        items.push(item("deep_forward", true, format!("logits {:?} finite ({:.2} s)", f.logits_shape, f.seconds)));
+        items.push(item(
+            "deep_forward",
+            true,
+            format!("logits {:?} finite ({:.2} s)", f.logits_shape, f.seconds),
+        ));
     }
     let warnings = v.warnings.iter().map(|w| format!("deep: {w}")).collect();
     (items, warnings)
@@ -271,14 +329,19 @@ pub async fn deep_check_fleet(
     let subnet = fleet.registry.subnet(fleet.netuid);
     let mut jobs = Vec::new();
     for (i, miner) in fleet.miners.iter().enumerate() {
-        let dtype = subnet.and_then(|s| s.find(miner.competition_id)).map(|c| c.dtype.clone());
+        let dtype = subnet
+            .and_then(|s| s.find(miner.competition_id))
+            .map(|c| c.dtype.clone());
         let p = progress.clone();
         let job_progress: Arc<dyn Progress> = Arc::new(move |loaded, total| p(i, loaded, total));
         jobs.push(pool.validate(miner.model_dir.clone(), dtype, job_progress));
     }
     // All jobs are submitted at once; the pool's queue and workers decide what runs in parallel.
-    let mut pending: Vec<_> =
-        jobs.into_iter().enumerate().map(|(i, f)| Box::pin(async move { (i, f.await) })).collect();
+    let mut pending: Vec<_> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| Box::pin(async move { (i, f.await) }))
+        .collect();
     let mut cancelled = false;
     while !pending.is_empty() {
         let ((i, result), _, rest) = futures_select_all(pending).await;
@@ -291,11 +354,17 @@ pub async fn deep_check_fleet(
             m.warnings.extend(warnings);
         }
     }
-    if cancelled { Err(GpuError::Cancelled) } else { Ok(()) }
+    if cancelled {
+        Err(GpuError::Cancelled)
+    } else {
+        Ok(())
+    }
 }
 
 /// `select_all` over pinned futures, without pulling in the futures crate for one function.
-async fn futures_select_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> (F::Output, usize, Vec<F>) {
+async fn futures_select_all<F: std::future::Future + Unpin>(
+    mut futures: Vec<F>,
+) -> (F::Output, usize, Vec<F>) {
     std::future::poll_fn(move |cx| {
         for i in 0..futures.len() {
             if let std::task::Poll::Ready(out) = std::pin::Pin::new(&mut futures[i]).poll(cx) {
@@ -324,7 +393,9 @@ pub fn run_deep_check(
         let token = pool.cancel_token();
         let ctrl_c = actix::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("deep check: cancelling (Ctrl-C); workers stop at their next tensor chunk");
+                eprintln!(
+                    "deep check: cancelling (Ctrl-C); workers stop at their next tensor chunk"
+                );
                 token.cancel();
             }
         });
@@ -337,7 +408,11 @@ pub fn run_deep_check(
                 workers.join(", ")
             );
         }
-        let names: Vec<String> = fleet.miners.iter().map(|m| format!("{}/{}", m.wallet, m.hotkey)).collect();
+        let names: Vec<String> = fleet
+            .miners
+            .iter()
+            .map(|m| format!("{}/{}", m.wallet, m.hotkey))
+            .collect();
         let done = |i: usize, result: &Result<ModelValidation, GpuError>| {
             if quiet {
                 return;

@@ -22,9 +22,9 @@ pub struct Args {
     /// Devices for --deep: `cuda:0,cuda:1` or `cpu` (default: every CUDA device, else the CPU).
     #[arg(long, requires = "deep")]
     pub devices: Option<minerfleet::gpu::device::DeviceList>,
-    /// Parallel workers on the CPU for --deep.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), requires = "deep")]
-    pub cpu_workers: u16,
+    /// Parallel workers on the CPU for --deep (default: one per core, at most 8).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64), requires = "deep")]
+    pub cpu_workers: Option<u16>,
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -34,16 +34,19 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         // Deep validation (GPU pool): adds `deep_*` rows to each miner.
         let config = minerfleet::actors::gpu::PoolConfig {
             devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
-            cpu_workers: args.cpu_workers.into(),
+            cpu_workers: args
+                .cpu_workers
+                .map(usize::from)
+                .unwrap_or_else(minerfleet::actors::gpu::default_cpu_workers),
             ..Default::default()
         };
-        minerfleet::actors::gpu::run_deep_check(&fleet, &mut report, &config, global.json).map_err(|e| match e {
-            minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
-            e @ (minerfleet::gpu::GpuError::Unavailable | minerfleet::gpu::GpuError::Device { .. }) => {
-                UsageError(e.to_string()).into()
-            }
-            e => anyhow::Error::new(e),
-        })?;
+        minerfleet::actors::gpu::run_deep_check(&fleet, &mut report, &config, global.json)
+            .map_err(|e| match e {
+                minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
+                e @ (minerfleet::gpu::GpuError::Unavailable
+                | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
+                e => anyhow::Error::new(e),
+            })?;
     }
     if global.json {
         print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;

@@ -33,8 +33,13 @@ impl FromStr for Device {
         if t.eq_ignore_ascii_case("cpu") {
             return Ok(Device::Cpu);
         }
-        let index = t.strip_prefix("cuda:").ok_or_else(|| DeviceParseError(s.to_string()))?;
-        index.parse::<usize>().map(Device::Cuda).map_err(|_| DeviceParseError(s.to_string()))
+        let index = t
+            .strip_prefix("cuda:")
+            .ok_or_else(|| DeviceParseError(s.to_string()))?;
+        index
+            .parse::<usize>()
+            .map(Device::Cuda)
+            .map_err(|_| DeviceParseError(s.to_string()))
     }
 }
 
@@ -75,7 +80,12 @@ pub fn load_cuda_backend() -> Result<(), String> {
         .get_or_init(|| {
             // SAFETY: dlopen with a valid NUL-terminated name; the handle is intentionally never closed, since
             // closing would unload the backend.
-            let handle = unsafe { libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            let handle = unsafe {
+                libc::dlopen(
+                    c"libtorch_cuda.so".as_ptr(),
+                    libc::RTLD_NOW | libc::RTLD_GLOBAL,
+                )
+            };
             if !handle.is_null() {
                 return Ok(());
             }
@@ -85,7 +95,9 @@ pub fn load_cuda_backend() -> Result<(), String> {
                 "dlopen(libtorch_cuda.so) failed".to_owned()
             } else {
                 // SAFETY: non-null pointer from dlerror, valid until the next dl* call on this thread.
-                unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned()
+                unsafe { std::ffi::CStr::from_ptr(err) }
+                    .to_string_lossy()
+                    .into_owned()
             })
         })
         .clone()
@@ -96,7 +108,9 @@ pub fn load_cuda_backend() -> Result<(), String> {
 pub fn default_devices() -> Vec<Device> {
     let _ = load_cuda_backend();
     if tch::Cuda::is_available() {
-        (0..tch::Cuda::device_count().max(0) as usize).map(Device::Cuda).collect()
+        (0..tch::Cuda::device_count().max(0) as usize)
+            .map(Device::Cuda)
+            .collect()
     } else {
         vec![Device::Cpu]
     }
@@ -105,8 +119,16 @@ pub fn default_devices() -> Vec<Device> {
 /// Check that every listed device exists, so a typo fails before any work starts.
 #[cfg(feature = "torch")]
 pub fn check_available(devices: &[Device]) -> Result<(), String> {
-    let cuda: Vec<usize> =
-        devices.iter().filter_map(|d| if let Device::Cuda(i) = d { Some(*i) } else { None }).collect();
+    let cuda: Vec<usize> = devices
+        .iter()
+        .filter_map(|d| {
+            if let Device::Cuda(i) = d {
+                Some(*i)
+            } else {
+                None
+            }
+        })
+        .collect();
     if cuda.is_empty() {
         return Ok(());
     }
@@ -145,12 +167,20 @@ mod tests {
     #[test]
     fn parses_device_lists() {
         assert_eq!(parse_devices("cpu").unwrap(), vec![Device::Cpu]);
-        assert_eq!(parse_devices("cuda:0, cuda:1").unwrap(), vec![Device::Cuda(0), Device::Cuda(1)]);
+        assert_eq!(
+            parse_devices("cuda:0, cuda:1").unwrap(),
+            vec![Device::Cuda(0), Device::Cuda(1)]
+        );
         assert_eq!(Device::Cuda(3).to_string(), "cuda:3");
         let err = parse_devices("cuda:0,gpu").unwrap_err();
         assert!(err.to_string().contains("unknown device `gpu`"), "{err}");
         assert!(parse_devices("cuda:x").is_err());
         assert!(parse_devices("").is_err());
-        assert!(parse_devices("cuda:1,cuda:1").unwrap_err().to_string().contains("listed twice"));
+        assert!(
+            parse_devices("cuda:1,cuda:1")
+                .unwrap_err()
+                .to_string()
+                .contains("listed twice")
+        );
     }
 }

@@ -47,22 +47,37 @@ pub struct Config {
 /// Why `config.json` does not describe a model we can check. The message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config.json has no `architectures` list: transformers needs it to pick the model class")]
+    #[error(
+        "config.json has no `architectures` list: transformers needs it to pick the model class"
+    )]
     NoArchitecture,
-    #[error("architecture `{0}` has no shape rules here (known: LlamaForCausalLM, Qwen2ForCausalLM)")]
+    #[error(
+        "architecture `{0}` has no shape rules here (known: LlamaForCausalLM, Qwen2ForCausalLM)"
+    )]
     UnknownArchitecture(String),
     #[error("config.json field `{field}`: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
 }
 
-fn usize_field(config: &Value, field: &'static str, default: Option<usize>) -> Result<usize, ConfigError> {
+fn usize_field(
+    config: &Value,
+    field: &'static str,
+    default: Option<usize>,
+) -> Result<usize, ConfigError> {
     match config.get(field) {
-        None | Some(Value::Null) => {
-            default.ok_or(ConfigError::Field { field, problem: "missing; it is required for this architecture".into() })
-        }
+        None | Some(Value::Null) => default.ok_or(ConfigError::Field {
+            field,
+            problem: "missing; it is required for this architecture".into(),
+        }),
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 && n <= u32::MAX as u64 => Ok(n as usize),
-            _ => Err(ConfigError::Field { field, problem: format!("{v} is not a positive integer") }),
+            _ => Err(ConfigError::Field {
+                field,
+                problem: format!("{v} is not a positive integer"),
+            }),
         },
     }
 }
@@ -72,7 +87,10 @@ fn f64_field(config: &Value, field: &'static str, default: f64) -> Result<f64, C
         None | Some(Value::Null) => Ok(default),
         Some(v) => match v.as_f64() {
             Some(x) if x.is_finite() && x > 0.0 => Ok(x),
-            _ => Err(ConfigError::Field { field, problem: format!("{v} is not a positive number") }),
+            _ => Err(ConfigError::Field {
+                field,
+                problem: format!("{v} is not a positive number"),
+            }),
         },
     }
 }
@@ -81,7 +99,10 @@ fn bool_field(config: &Value, field: &'static str, default: bool) -> Result<bool
     match config.get(field) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(v) => Err(ConfigError::Field { field, problem: format!("{v} is not true or false") }),
+        Some(v) => Err(ConfigError::Field {
+            field,
+            problem: format!("{v} is not true or false"),
+        }),
     }
 }
 
@@ -99,13 +120,16 @@ impl Config {
             .ok_or_else(|| ConfigError::UnknownArchitecture(architecture.clone()))?;
         let hidden_size = usize_field(config, "hidden_size", None)?;
         let num_attention_heads = usize_field(config, "num_attention_heads", None)?;
-        let num_key_value_heads = usize_field(config, "num_key_value_heads", Some(num_attention_heads))?;
+        let num_key_value_heads =
+            usize_field(config, "num_key_value_heads", Some(num_attention_heads))?;
         let head_dim = match config.get("head_dim") {
             None | Some(Value::Null) => {
                 if hidden_size % num_attention_heads != 0 {
                     return Err(ConfigError::Field {
                         field: "num_attention_heads",
-                        problem: format!("{num_attention_heads} does not divide hidden_size {hidden_size}"),
+                        problem: format!(
+                            "{num_attention_heads} does not divide hidden_size {hidden_size}"
+                        ),
                     });
                 }
                 hidden_size / num_attention_heads
@@ -115,7 +139,9 @@ impl Config {
         if num_attention_heads % num_key_value_heads != 0 {
             return Err(ConfigError::Field {
                 field: "num_key_value_heads",
-                problem: format!("{num_key_value_heads} does not divide num_attention_heads {num_attention_heads}"),
+                problem: format!(
+                    "{num_key_value_heads} does not divide num_attention_heads {num_attention_heads}"
+                ),
             });
         }
         if head_dim % 2 != 0 {
@@ -156,7 +182,8 @@ impl Config {
         }
         for layer in 0..self.num_hidden_layers {
             let p = format!("model.layers.{layer}");
-            let mut add = |name: &str, shape: Vec<usize>| shapes.insert(format!("{p}.{name}"), shape);
+            let mut add =
+                |name: &str, shape: Vec<usize>| shapes.insert(format!("{p}.{name}"), shape);
             add("self_attn.q_proj.weight", vec![q, h]);
             add("self_attn.k_proj.weight", vec![kv, h]);
             add("self_attn.v_proj.weight", vec![kv, h]);
@@ -185,7 +212,10 @@ impl Config {
     pub fn optional_tensors(&self) -> BTreeMap<String, Vec<usize>> {
         let mut optional = BTreeMap::new();
         if self.tie_word_embeddings {
-            optional.insert("lm_head.weight".to_string(), vec![self.vocab_size, self.hidden_size]);
+            optional.insert(
+                "lm_head.weight".to_string(),
+                vec![self.vocab_size, self.hidden_size],
+            );
         }
         optional
     }
@@ -203,10 +233,16 @@ mod tests {
 
     #[test]
     fn shapes_match_the_tiny_model_writer() {
-        for (family, ours) in [(save::Family::Llama, Family::Llama), (save::Family::Qwen2, Family::Qwen2)] {
+        for (family, ours) in [
+            (save::Family::Llama, Family::Llama),
+            (save::Family::Qwen2, Family::Qwen2),
+        ] {
             let config = Config::from_json(&save::config_json(family, &Dims::TINY)).unwrap();
             assert_eq!(config.family, ours);
-            assert_eq!(config.expected_shapes(), save::tensor_shapes(family, &Dims::TINY));
+            assert_eq!(
+                config.expected_shapes(),
+                save::tensor_shapes(family, &Dims::TINY)
+            );
         }
     }
 
@@ -218,8 +254,14 @@ mod tests {
         let config = Config::from_json(&json).unwrap();
         let shapes = config.expected_shapes();
         assert!(!shapes.contains_key("lm_head.weight"));
-        assert_eq!(shapes["model.layers.0.self_attn.q_proj.weight"], vec![4 * 32, 64]);
-        assert_eq!(shapes["model.layers.0.self_attn.o_proj.weight"], vec![64, 4 * 32]);
+        assert_eq!(
+            shapes["model.layers.0.self_attn.q_proj.weight"],
+            vec![4 * 32, 64]
+        );
+        assert_eq!(
+            shapes["model.layers.0.self_attn.o_proj.weight"],
+            vec![64, 4 * 32]
+        );
         assert_eq!(config.optional_tensors()["lm_head.weight"], vec![1024, 64]);
     }
 
@@ -234,7 +276,12 @@ mod tests {
         );
         let mut json = base.clone();
         json["num_key_value_heads"] = 3.into();
-        assert!(Config::from_json(&json).unwrap_err().to_string().contains("`num_key_value_heads`: 3 does not divide"));
+        assert!(
+            Config::from_json(&json)
+                .unwrap_err()
+                .to_string()
+                .contains("`num_key_value_heads`: 3 does not divide")
+        );
         let mut json = base.clone();
         json["hidden_size"] = "64".into();
         assert!(
@@ -245,8 +292,16 @@ mod tests {
         );
         let mut json = base.clone();
         json["architectures"] = serde_json::json!(["GPT2LMHeadModel"]);
-        assert!(Config::from_json(&json).unwrap_err().to_string().contains("`GPT2LMHeadModel` has no shape rules"));
+        assert!(
+            Config::from_json(&json)
+                .unwrap_err()
+                .to_string()
+                .contains("`GPT2LMHeadModel` has no shape rules")
+        );
         json.as_object_mut().unwrap().remove("architectures");
-        assert_eq!(Config::from_json(&json).unwrap_err(), ConfigError::NoArchitecture);
+        assert_eq!(
+            Config::from_json(&json).unwrap_err(),
+            ConfigError::NoArchitecture
+        );
     }
 }

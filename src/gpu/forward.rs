@@ -22,15 +22,21 @@ pub struct Weights {
 
 impl Weights {
     /// Load every tensor of `files` (relative to `dir`) onto `device` as `compute` kind, one file at a time.
-    pub fn load(dir: &Path, files: &[PathBuf], device: Device, compute: Kind) -> Result<Weights, String> {
+    pub fn load(
+        dir: &Path,
+        files: &[PathBuf],
+        device: Device,
+        compute: Kind,
+    ) -> Result<Weights, String> {
         let mut tensors = HashMap::new();
         for file in files {
             let path = dir.join(file);
             let map = map_file(&path)?;
             let st = parse(&map, &path)?;
             for (name, view) in st.tensors() {
-                let kind = kind_of(view.dtype())
-                    .ok_or_else(|| format!("tensor `{name}`: dtype {:?} unsupported", view.dtype()))?;
+                let kind = kind_of(view.dtype()).ok_or_else(|| {
+                    format!("tensor `{name}`: dtype {:?} unsupported", view.dtype())
+                })?;
                 let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
                 let t = Tensor::f_from_data_size(view.data(), &shape, kind)
                     .and_then(|t| t.f_to_device(device.into()))
@@ -43,7 +49,9 @@ impl Weights {
     }
 
     fn get(&self, name: &str) -> Result<&Tensor, String> {
-        self.tensors.get(name).ok_or_else(|| format!("tensor `{name}` is missing"))
+        self.tensors
+            .get(name)
+            .ok_or_else(|| format!("tensor `{name}` is missing"))
     }
 
     fn opt(&self, name: &str) -> Option<&Tensor> {
@@ -66,8 +74,9 @@ fn rotate_half(x: &Tensor, half: i64) -> Tensor {
 /// Rotary `cos` and `sin` of shape `[1, 1, seq, head_dim]` (the transformers default rope, no scaling).
 fn rope(config: &Config, seq: i64, device: tch::Device, kind: Kind) -> (Tensor, Tensor) {
     let hd = config.head_dim;
-    let inv_freq: Vec<f32> =
-        (0..hd / 2).map(|i| 1.0 / (config.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32).collect();
+    let inv_freq: Vec<f32> = (0..hd / 2)
+        .map(|i| 1.0 / (config.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
+        .collect();
     let inv_freq = Tensor::from_slice(&inv_freq).to_device(device);
     let pos = Tensor::arange(seq, (Kind::Float, device));
     let freqs = pos.outer(&inv_freq);
@@ -81,7 +90,11 @@ pub fn forward(weights: &Weights, config: &Config, ids: &[i64]) -> Result<Tensor
     let device = embed.device();
     let kind = embed.kind();
     let seq = ids.len() as i64;
-    let (nh, nkv, hd) = (config.num_attention_heads as i64, config.num_key_value_heads as i64, config.head_dim as i64);
+    let (nh, nkv, hd) = (
+        config.num_attention_heads as i64,
+        config.num_key_value_heads as i64,
+        config.head_dim as i64,
+    );
     let input = Tensor::from_slice(ids).to_device(device);
     let mut x = embed.index_select(0, &input).unsqueeze(0); // [1, seq, hidden]
     let (cos, sin) = rope(config, seq, device, kind);
@@ -100,15 +113,33 @@ pub fn forward(weights: &Weights, config: &Config, ids: &[i64]) -> Result<Tensor
         let k = &k * &cos + rotate_half(&k, hd / 2) * &sin;
         let rep = nh / nkv;
         let (k, v) = if rep > 1 {
-            (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
+            (
+                k.repeat_interleave_self_int(rep, 1, None),
+                v.repeat_interleave_self_int(rep, 1, None),
+            )
         } else {
             (k, v)
         };
-        let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false);
+        let attn = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            false,
+        );
         let attn = attn.transpose(1, 2).reshape([1, seq, nh * hd]);
         x = x + attn.linear(w("self_attn.o_proj.weight")?, b("self_attn.o_proj.bias"));
-        let h = rms_norm(&x, w("post_attention_layernorm.weight")?, config.rms_norm_eps);
-        let gate = h.linear(w("mlp.gate_proj.weight")?, b("mlp.gate_proj.bias")).silu();
+        let h = rms_norm(
+            &x,
+            w("post_attention_layernorm.weight")?,
+            config.rms_norm_eps,
+        );
+        let gate = h
+            .linear(w("mlp.gate_proj.weight")?, b("mlp.gate_proj.bias"))
+            .silu();
         let up = h.linear(w("mlp.up_proj.weight")?, b("mlp.up_proj.bias"));
         x = x + (gate * up).linear(w("mlp.down_proj.weight")?, b("mlp.down_proj.bias"));
     }
@@ -123,7 +154,9 @@ pub fn forward(weights: &Weights, config: &Config, ids: &[i64]) -> Result<Tensor
 
 /// A fixed, valid token sequence of `len` ids below `vocab`.
 pub fn probe_ids(len: usize, vocab: usize) -> Vec<i64> {
-    (0..len).map(|i| ((i * 7919 + 1) % vocab.max(1)) as i64).collect()
+    (0..len)
+        .map(|i| ((i * 7919 + 1) % vocab.max(1)) as i64)
+        .collect()
 }
 
 /// Load the model onto `device`, run `tokens` tokens, check the logits. `Err` says what went wrong.
@@ -136,22 +169,35 @@ pub fn smoke_test(
 ) -> Result<ForwardResult, String> {
     let start = Instant::now();
     // CPU kernels are fastest and exact enough in f32; on a GPU the checkpoint's bf16 is what validators run.
-    let compute = if device == Device::Cpu { Kind::Float } else { Kind::BFloat16 };
+    let compute = if device == Device::Cpu {
+        Kind::Float
+    } else {
+        Kind::BFloat16
+    };
     let tokens = tokens.max(1);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Vec<i64>, String> {
-        let _guard = tch::no_grad_guard();
-        let weights = Weights::load(dir, files, device, compute)?;
-        let logits = forward(&weights, config, &probe_ids(tokens, config.vocab_size))?;
-        let shape = logits.size();
-        if shape != [1, tokens as i64, config.vocab_size as i64] {
-            return Err(format!("logits have shape {shape:?}, expected [1, {tokens}, {}]", config.vocab_size));
-        }
-        let bad = logits.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
-        if bad > 0 {
-            return Err(format!("{bad} of {} logits are NaN or Inf", logits.numel()));
-        }
-        Ok(shape)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> Result<Vec<i64>, String> {
+            let _guard = tch::no_grad_guard();
+            let weights = Weights::load(dir, files, device, compute)?;
+            let logits = forward(&weights, config, &probe_ids(tokens, config.vocab_size))?;
+            let shape = logits.size();
+            if shape != [1, tokens as i64, config.vocab_size as i64] {
+                return Err(format!(
+                    "logits have shape {shape:?}, expected [1, {tokens}, {}]",
+                    config.vocab_size
+                ));
+            }
+            let bad = logits
+                .isfinite()
+                .logical_not()
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            if bad > 0 {
+                return Err(format!("{bad} of {} logits are NaN or Inf", logits.numel()));
+            }
+            Ok(shape)
+        },
+    ));
     let shape = match result {
         Ok(r) => r?,
         Err(panic) => {
@@ -160,8 +206,15 @@ pub fn smoke_test(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "libtorch raised an error".into());
-            return Err(format!("forward pass failed: {}", msg.lines().next().unwrap_or_default()));
+            return Err(format!(
+                "forward pass failed: {}",
+                msg.lines().next().unwrap_or_default()
+            ));
         }
     };
-    Ok(ForwardResult { tokens, logits_shape: shape, seconds: start.elapsed().as_secs_f64() })
+    Ok(ForwardResult {
+        tokens,
+        logits_shape: shape,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }

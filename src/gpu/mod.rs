@@ -92,7 +92,11 @@ pub struct Finding {
 
 impl Finding {
     fn new(rule: Rule, tensor: Option<&str>, detail: impl Into<String>) -> Finding {
-        Finding { rule, tensor: tensor.map(str::to_string), detail: detail.into() }
+        Finding {
+            rule,
+            tensor: tensor.map(str::to_string),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -196,7 +200,13 @@ pub struct ValidateOptions {
 
 impl Default for ValidateOptions {
     fn default() -> Self {
-        ValidateOptions { device: Device::Cpu, dtype: None, forward: true, forward_tokens: 8, chunk_elems: 1 << 22 }
+        ValidateOptions {
+            device: Device::Cpu,
+            dtype: None,
+            forward: true,
+            forward_tokens: 8,
+            chunk_elems: 1 << 22,
+        }
     }
 }
 
@@ -230,7 +240,11 @@ impl CancelToken {
         self.0.load(Ordering::SeqCst)
     }
     fn check(&self) -> Result<(), GpuError> {
-        if self.is_cancelled() { Err(GpuError::Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(GpuError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -252,14 +266,28 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
             ),
         )
     })?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Finding::new(Rule::Readable, None, format!("{}: not valid JSON ({e})", index_path.display())))?;
-    let map = index.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-        Finding::new(Rule::Readable, None, format!("{}: no `weight_map` object", index_path.display()))
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Finding::new(
+            Rule::Readable,
+            None,
+            format!("{}: not valid JSON ({e})", index_path.display()),
+        )
     })?;
+    let map = index
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| {
+            Finding::new(
+                Rule::Readable,
+                None,
+                format!("{}: no `weight_map` object", index_path.display()),
+            )
+        })?;
     let mut files: Vec<PathBuf> = Vec::new();
     for (tensor, file) in map {
-        let Some(file) = file.as_str().filter(|f| !f.contains('/') && !f.contains('\\') && f.ends_with(".safetensors"))
+        let Some(file) = file
+            .as_str()
+            .filter(|f| !f.contains('/') && !f.contains('\\') && f.ends_with(".safetensors"))
         else {
             return Err(Finding::new(
                 Rule::Readable,
@@ -275,7 +303,11 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
     files.sort();
     files.dedup();
     if files.is_empty() {
-        return Err(Finding::new(Rule::Readable, None, format!("{}: `weight_map` is empty", index_path.display())));
+        return Err(Finding::new(
+            Rule::Readable,
+            None,
+            format!("{}: `weight_map` is empty", index_path.display()),
+        ));
     }
     Ok(files)
 }
@@ -307,7 +339,10 @@ mod tests {
     #[test]
     fn findings_name_rule_and_tensor() {
         let f = Finding::new(Rule::Finite, Some("model.norm.weight"), "3 NaN values");
-        assert_eq!(f.to_string(), "[finite] tensor `model.norm.weight`: 3 NaN values");
+        assert_eq!(
+            f.to_string(),
+            "[finite] tensor `model.norm.weight`: 3 NaN values"
+        );
         assert_eq!(serde_json::to_value(&f).unwrap()["rule"], "finite");
         let f = Finding::new(Rule::Readable, None, "x: truncated");
         assert_eq!(f.to_string(), "[readable] x: truncated");
@@ -326,11 +361,20 @@ mod tests {
         .unwrap();
         assert_eq!(
             weight_files(dir.path()).unwrap(),
-            vec![PathBuf::from("model-00001-of-00002.safetensors"), PathBuf::from("model-00002-of-00002.safetensors")]
+            vec![
+                PathBuf::from("model-00001-of-00002.safetensors"),
+                PathBuf::from("model-00002-of-00002.safetensors")
+            ]
         );
-        std::fs::write(dir.path().join("model.safetensors.index.json"), r#"{"weight_map": {"a": "../x.safetensors"}}"#)
-            .unwrap();
-        assert_eq!(weight_files(dir.path()).unwrap_err().tensor.as_deref(), Some("a"));
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            r#"{"weight_map": {"a": "../x.safetensors"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            weight_files(dir.path()).unwrap_err().tensor.as_deref(),
+            Some("a")
+        );
     }
 
     #[test]
@@ -346,8 +390,17 @@ mod tests {
     #[test]
     fn without_torch_validation_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let err = validate_model(dir.path(), &ValidateOptions::default(), &(), &CancelToken::new()).unwrap_err();
+        let err = validate_model(
+            dir.path(),
+            &ValidateOptions::default(),
+            &(),
+            &CancelToken::new(),
+        )
+        .unwrap_err();
         assert_eq!(err, GpuError::Unavailable);
-        assert!(err.to_string().contains("built without the `torch` feature"));
+        assert!(
+            err.to_string()
+                .contains("built without the `torch` feature")
+        );
     }
 }

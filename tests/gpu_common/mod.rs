@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use minerfleet::model::save::{self, Dims, Family, Tensor, config_json, random_tensors, save_model};
+use minerfleet::model::save::{
+    self, Dims, Family, Tensor, config_json, random_tensors, save_model,
+};
 use safetensors::Dtype;
 
 pub const BF16_NAN: u16 = 0x7fc0;
@@ -22,7 +24,10 @@ pub fn parts(family: Family, seed: u64) -> Parts {
 }
 
 pub fn parts_with(family: Family, dims: &Dims, seed: u64) -> Parts {
-    Parts { config: config_json(family, dims), tensors: random_tensors(family, dims, seed) }
+    Parts {
+        config: config_json(family, dims),
+        tensors: random_tensors(family, dims, seed),
+    }
 }
 
 impl Parts {
@@ -34,7 +39,10 @@ impl Parts {
 
     /// Overwrite element `index` of `name` with the bf16 bits `bits`.
     pub fn poke(&mut self, name: &str, index: usize, bits: u16) {
-        let t = self.tensors.get_mut(name).unwrap_or_else(|| panic!("no tensor {name}"));
+        let t = self
+            .tensors
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no tensor {name}"));
         t.data[index * 2..index * 2 + 2].copy_from_slice(&bits.to_le_bytes());
     }
 
@@ -42,9 +50,16 @@ impl Parts {
     pub fn to_f32(&mut self, name: &str) {
         let t = self.tensors.get_mut(name).unwrap();
         // bf16 is the top half of an f32: shifting the bits converts exactly.
-        let data: Vec<u8> =
-            t.data.chunks(2).flat_map(|b| ((u16::from_le_bytes([b[0], b[1]]) as u32) << 16).to_le_bytes()).collect();
-        *t = Tensor { dtype: Dtype::F32, shape: t.shape.clone(), data };
+        let data: Vec<u8> = t
+            .data
+            .chunks(2)
+            .flat_map(|b| ((u16::from_le_bytes([b[0], b[1]]) as u32) << 16).to_le_bytes())
+            .collect();
+        *t = Tensor {
+            dtype: Dtype::F32,
+            shape: t.shape.clone(),
+            data,
+        };
     }
 
     pub fn zero(&mut self, name: &str) {

@@ -1,0 +1,172 @@
+//! `minerfleet check --deep` end to end: the binary on a devnet fleet whose models `devnet models` wrote, one of
+//! them broken after the fact. Results land in the JSON report, the exit code says "problems", and device
+//! mistakes are usage errors (exit 2).
+#![cfg(feature = "torch")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn minerfleet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        .args(args)
+        .env_remove("MINERFLEET_NETWORK")
+        .env_remove("MINERFLEET_COMPETITIONS")
+        .env_remove("BT_WALLET_PATH")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn devnet_fleet(dir: &Path) -> String {
+    let fleet = dir.join("fleet.ron");
+    std::fs::write(
+        &fleet,
+        r#"Fleet(
+    network: "local",
+    netuid: 999,
+    wallets_dir: "wallets",
+    defaults: (wallet: "demo", competition_id: 1),
+    miners: [
+        Miner(hotkey: "m0", model_dir: "models/m0", repo: "demo/tiny-llama-0"),
+        Miner(hotkey: "m1", model_dir: "models/m1", repo: "demo/tiny-llama-1"),
+        Miner(hotkey: "m2", model_dir: "models/m2", repo: "demo/tiny-qwen-2", competition_id: 2),
+    ],
+)
+"#,
+    )
+    .unwrap();
+    let fleet = fleet.to_string_lossy().to_string();
+    let out = minerfleet(&["devnet", "models", &fleet]);
+    assert!(out.status.success(), "{}", text(&out));
+    fleet
+}
+
+/// Set element `index` of tensor `name` in a single-file model to bf16 NaN, in place.
+fn poke_nan(model: &Path, name: &str, index: usize) {
+    let path = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (offset, start) = {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let view = st.tensor(name).unwrap();
+        (
+            view.data().as_ptr() as usize - bytes.as_ptr() as usize,
+            index * 2,
+        )
+    };
+    bytes[offset + start..offset + start + 2].copy_from_slice(&0x7fc0u16.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn deep_check_reports_every_model_and_names_the_broken_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = devnet_fleet(tmp.path());
+    let out = minerfleet(&["check", &fleet, "--json"]);
+    assert!(
+        out.status.success(),
+        "the shallow check passes: {}",
+        text(&out)
+    );
+
+    poke_nan(
+        &tmp.path().join("models/m1"),
+        "model.layers.1.self_attn.v_proj.weight",
+        3,
+    );
+    let shallow = minerfleet(&["check", &fleet]);
+    assert!(
+        shallow.status.success(),
+        "headers cannot see a NaN: {}",
+        text(&shallow)
+    );
+
+    let out = minerfleet(&[
+        "check",
+        &fleet,
+        "--json",
+        "--deep",
+        "--devices",
+        "cpu",
+        "--cpu-workers",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    let miners = json["report"]["miners"].as_array().unwrap();
+    let rows = |i: usize| miners[i]["checks"].as_array().unwrap().clone();
+    let row = |i: usize, rule: &str| rows(i).into_iter().find(|c| c["rule"] == rule);
+    for i in [0, 2] {
+        assert_eq!(
+            row(i, "deep_scan").unwrap()["passed"],
+            true,
+            "{:#?}",
+            rows(i)
+        );
+        let fwd = row(i, "deep_forward").unwrap();
+        assert_eq!(fwd["passed"], true);
+        assert!(
+            fwd["detail"].as_str().unwrap().contains("[1, 8, 1024]"),
+            "{fwd}"
+        );
+    }
+    let bad = row(1, "deep_finite").expect("deep_finite row");
+    assert_eq!(bad["passed"], false);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tensor `model.layers.1.self_attn.v_proj.weight`: 1 NaN"),
+        "{bad}"
+    );
+    assert!(
+        row(1, "deep_forward").is_none(),
+        "no forward pass on a broken model"
+    );
+
+    // The table names the problem too.
+    let out = minerfleet(&["check", &fleet, "--deep"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(
+        t.contains("deep_finite") && t.contains("model.layers.1.self_attn.v_proj.weight"),
+        "{t}"
+    );
+    assert!(t.contains("2 of 3 miners ready"), "{t}");
+}
+
+#[test]
+fn device_mistakes_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = devnet_fleet(tmp.path());
+    let out = minerfleet(&["check", &fleet, "--deep", "--devices", "gpu0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown device `gpu0`"),
+        "{}",
+        text(&out)
+    );
+    let out = minerfleet(&["check", &fleet, "--devices", "cpu"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--devices without --deep: {}",
+        text(&out)
+    );
+    if !tch::Cuda::is_available() {
+        let out = minerfleet(&["check", &fleet, "--deep", "--devices", "cuda:0"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("no CUDA device is available"),
+            "{}",
+            text(&out)
+        );
+    }
+}
