@@ -19,8 +19,13 @@ fn main() {
         );
     };
     let lib_dir = lib_dir.to_string_lossy();
-    if !std::path::Path::new(&*lib_dir).join("libtorch_cpu.so").exists() {
-        println!("cargo:warning=libtorch lib dir {lib_dir} has no libtorch_cpu.so; run scripts/install-libtorch");
+    if !std::path::Path::new(&*lib_dir)
+        .join("libtorch_cpu.so")
+        .exists()
+    {
+        println!(
+            "cargo:warning=libtorch lib dir {lib_dir} has no libtorch_cpu.so; run scripts/install-libtorch"
+        );
     }
     // rpath (RUNPATH) for this package's own link targets: bins, tests, benches, examples.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
