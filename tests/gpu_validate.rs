@@ -130,7 +130,7 @@ fn nan_and_inf_are_found_and_named() {
 fn wrong_dtype_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let mut p = parts(Family::Llama, 5);
-    p.to_f32("model.layers.0.self_attn.o_proj.weight");
+    p.convert_to_f32("model.layers.0.self_attn.o_proj.weight");
     let v = validate(&p.save(&tmp.path().join("f32"), u64::MAX));
     assert_fails(
         &v,

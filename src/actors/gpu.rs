@@ -260,11 +260,12 @@ fn resolve_devices(devices: &[Device]) -> Result<Vec<Device>, GpuError> {
 /// CPU workers share the cores: give each its share of libtorch's intra-op threads.
 fn set_cpu_threads(cpu_workers: usize) {
     #[cfg(feature = "torch")]
-    if cpu_workers > 0 {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        tch::set_num_threads((cores / cpu_workers).max(1) as i32);
+    if let Some(share) = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .checked_div(cpu_workers)
+    {
+        tch::set_num_threads(share.max(1) as i32);
     }
     #[cfg(not(feature = "torch"))]
     let _ = cpu_workers;

@@ -131,7 +131,7 @@ pub fn forward(weights: &Weights, config: &Config, ids: &[i64]) -> Result<Tensor
             false,
         );
         let attn = attn.transpose(1, 2).reshape([1, seq, nh * hd]);
-        x = x + attn.linear(w("self_attn.o_proj.weight")?, b("self_attn.o_proj.bias"));
+        x += attn.linear(w("self_attn.o_proj.weight")?, b("self_attn.o_proj.bias"));
         let h = rms_norm(
             &x,
             w("post_attention_layernorm.weight")?,
@@ -141,7 +141,7 @@ pub fn forward(weights: &Weights, config: &Config, ids: &[i64]) -> Result<Tensor
             .linear(w("mlp.gate_proj.weight")?, b("mlp.gate_proj.bias"))
             .silu();
         let up = h.linear(w("mlp.up_proj.weight")?, b("mlp.up_proj.bias"));
-        x = x + (gate * up).linear(w("mlp.down_proj.weight")?, b("mlp.down_proj.bias"));
+        x += (gate * up).linear(w("mlp.down_proj.weight")?, b("mlp.down_proj.bias"));
     }
     let x = rms_norm(&x, weights.get("model.norm.weight")?, config.rms_norm_eps);
     let head = match weights.opt("lm_head.weight") {

@@ -83,7 +83,7 @@ struct Acc {
 fn chunk_tensor(chunk: &[u8], kind: Kind, device: tch::Device) -> Result<Tensor, tch::TchError> {
     let elem = kind.elt_size_in_bytes();
     let n = (chunk.len() / elem) as i64;
-    let t = if chunk.as_ptr() as usize % elem == 0 {
+    let t = if (chunk.as_ptr() as usize).is_multiple_of(elem) {
         // SAFETY: the pointer is valid for `n * elem` bytes and aligned for `kind`; the tensor does not outlive the
         // slice (see above) and nothing writes through it: every op below allocates its own output.
         unsafe { Tensor::f_from_blob(chunk.as_ptr(), &[n], &[1], kind, tch::Device::Cpu)? }
@@ -415,13 +415,14 @@ pub(super) fn validate(
     }
     check_param_count(dir, &mut out);
 
-    if options.forward && out.ok() {
-        if let Some(config) = &plan.config {
-            cancel.check()?;
-            match forward::smoke_test(dir, &files, config, options.device, options.forward_tokens) {
-                Ok(result) => out.forward = Some(result),
-                Err(e) => out.failures.push(Finding::new(Rule::Forward, None, e)),
-            }
+    if options.forward
+        && out.ok()
+        && let Some(config) = &plan.config
+    {
+        cancel.check()?;
+        match forward::smoke_test(dir, &files, config, options.device, options.forward_tokens) {
+            Ok(result) => out.forward = Some(result),
+            Err(e) => out.failures.push(Finding::new(Rule::Forward, None, e)),
         }
     }
     out.seconds = start.elapsed().as_secs_f64();

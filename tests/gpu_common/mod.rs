@@ -47,7 +47,7 @@ impl Parts {
     }
 
     /// Convert `name` from bf16 to f32 (exactly: bf16 is the top half of an f32).
-    pub fn to_f32(&mut self, name: &str) {
+    pub fn convert_to_f32(&mut self, name: &str) {
         let t = self.tensors.get_mut(name).unwrap();
         // bf16 is the top half of an f32: shifting the bits converts exactly.
         let data: Vec<u8> = t
