@@ -1,7 +1,6 @@
 //! `minerfleet check --deep` end to end: the binary on a devnet fleet whose models `devnet models` wrote, one of
 //! them broken after the fact. Results land in the JSON report, the exit code says "problems", and device
 //! mistakes are usage errors (exit 2).
-#![cfg(feature = "torch")]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -48,7 +47,22 @@ fn devnet_fleet(dir: &Path) -> String {
     fleet
 }
 
+#[cfg(not(feature = "torch"))]
+#[test]
+fn without_torch_deep_is_a_clear_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = devnet_fleet(tmp.path());
+    let out = minerfleet(&["check", &fleet, "--deep"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("built without the `torch` feature"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// Set element `index` of tensor `name` in a single-file model to bf16 NaN, in place.
+#[cfg(feature = "torch")]
 fn poke_nan(model: &Path, name: &str, index: usize) {
     let path = model.join("model.safetensors");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -64,6 +78,7 @@ fn poke_nan(model: &Path, name: &str, index: usize) {
     std::fs::write(&path, bytes).unwrap();
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn deep_check_reports_every_model_and_names_the_broken_tensor() {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,6 +157,7 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
     assert!(t.contains("2 of 3 miners ready"), "{t}");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn device_mistakes_are_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();

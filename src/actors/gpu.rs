@@ -224,6 +224,12 @@ impl GpuPool {
     }
 }
 
+/// Check, before any work, that the pool can start: built with the `torch` feature and every device exists.
+/// Returns the devices it would use.
+pub fn preflight(config: &PoolConfig) -> Result<Vec<Device>, GpuError> {
+    resolve_devices(&config.devices)
+}
+
 /// One CPU worker per core, at most 8.
 pub fn default_cpu_workers() -> usize {
     std::thread::available_parallelism()

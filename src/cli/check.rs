@@ -29,24 +29,31 @@ pub struct Args {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
+    // --deep: the GPU pool (minerfleet::actors::gpu) adds `deep_*` rows to each miner. Device mistakes and a
+    // build without the `torch` feature are usage errors, reported before any work starts.
+    use minerfleet::actors::gpu as pool;
+    let deep = args.deep.then(|| pool::PoolConfig {
+        devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
+        cpu_workers: args
+            .cpu_workers
+            .map(usize::from)
+            .unwrap_or_else(pool::default_cpu_workers),
+        ..Default::default()
+    });
+    let deep_error = |e: minerfleet::gpu::GpuError| -> anyhow::Error {
+        match e {
+            minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
+            e @ (minerfleet::gpu::GpuError::Unavailable
+            | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
+            e => anyhow::Error::new(e),
+        }
+    };
+    if let Some(config) = &deep {
+        pool::preflight(config).map_err(deep_error)?;
+    }
     let mut report = check_fleet(&fleet, &EnvOrPrompt::default());
-    if args.deep {
-        // Deep validation (GPU pool): adds `deep_*` rows to each miner.
-        let config = minerfleet::actors::gpu::PoolConfig {
-            devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
-            cpu_workers: args
-                .cpu_workers
-                .map(usize::from)
-                .unwrap_or_else(minerfleet::actors::gpu::default_cpu_workers),
-            ..Default::default()
-        };
-        minerfleet::actors::gpu::run_deep_check(&fleet, &mut report, &config, global.json)
-            .map_err(|e| match e {
-                minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
-                e @ (minerfleet::gpu::GpuError::Unavailable
-                | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
-                e => anyhow::Error::new(e),
-            })?;
+    if let Some(config) = &deep {
+        pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?;
     }
     if global.json {
         print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
