@@ -51,7 +51,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if let Some(config) = &deep {
         pool::preflight(config).map_err(deep_error)?;
     }
-    let mut report = check_fleet(&fleet, &EnvOrPrompt::default());
+    let mut report = check_fleet(&fleet, &EnvOrPrompt);
     if let Some(config) = &deep {
         pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?;
     }

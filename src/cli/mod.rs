@@ -9,6 +9,7 @@ mod devnet;
 mod hash;
 mod inspect;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
