@@ -11,7 +11,7 @@
 //! `MINERFLEET_BENCH_RSS_MB` (model size for the RSS run, default 3 × shard), `MINERFLEET_BENCH_DEVICE`
 //! (`cpu` default, or `cuda:N`), `MINERFLEET_BENCH_DIR` (where models are written; default a temp dir),
 //! `MINERFLEET_BENCH_THREADS` (libtorch intra-op threads; default 1, what one pool worker gets on a 2-core host
-//! with the default one worker per core).
+//! with the default one worker per core), `MINERFLEET_BENCH_CHUNK_ELEMS` (elements per statistics chunk).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -117,10 +117,15 @@ fn read_all(files: &[PathBuf]) -> u64 {
 }
 
 fn options(device: Device) -> ValidateOptions {
+    let chunk_elems = env_u64(
+        "MINERFLEET_BENCH_CHUNK_ELEMS",
+        ValidateOptions::default().chunk_elems as u64,
+    );
     ValidateOptions {
         device,
         dtype: Some("bfloat16".into()),
         forward: false,
+        chunk_elems: chunk_elems as usize,
         ..Default::default()
     }
 }

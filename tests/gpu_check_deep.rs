@@ -132,6 +132,18 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
             "{fwd}"
         );
     }
+    // The full statistics ride along under "deep", one entry per miner.
+    let deep = json["deep"].as_array().unwrap();
+    assert_eq!(deep.len(), 3);
+    let v_proj = deep[1]["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "model.layers.1.self_attn.v_proj.weight")
+        .unwrap();
+    assert_eq!(v_proj["nan"], 1);
+    assert!(v_proj["l2_norm"].as_f64().unwrap() > 0.0 && v_proj["max_abs"].as_f64().unwrap() > 0.0);
+    assert_eq!(deep[0]["failures"].as_array().unwrap().len(), 0);
     let bad = row(1, "deep_finite").expect("deep_finite row");
     assert_eq!(bad["passed"], false);
     assert!(

@@ -324,15 +324,16 @@ pub fn check_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem
 }
 
 /// Validate every miner's model of `fleet` on the pool, in parallel across workers, and add the results to
-/// `report` (whose miners are in fleet order). `done` is called as each model finishes. Returns
-/// [`GpuError::Cancelled`] if the pool was cancelled (results so far are still added).
+/// `report` (whose miners are in fleet order). `done` is called as each model finishes. Returns every miner's
+/// full validation (per-tensor statistics included), `None` where the job could not run; or
+/// [`GpuError::Cancelled`] if the pool was cancelled (the rows of finished models are still added to `report`).
 pub async fn deep_check_fleet(
     pool: &GpuPool,
     fleet: &Fleet,
     report: &mut FleetReport,
     progress: Arc<dyn Fn(usize, u64, u64) + Send + Sync>,
     done: &dyn Fn(usize, &Result<ModelValidation, GpuError>),
-) -> Result<(), GpuError> {
+) -> Result<Vec<Option<ModelValidation>>, GpuError> {
     let subnet = fleet.registry.subnet(fleet.netuid);
     let mut jobs = Vec::new();
     for (i, miner) in fleet.miners.iter().enumerate() {
@@ -350,6 +351,7 @@ pub async fn deep_check_fleet(
         .map(|(i, f)| Box::pin(async move { (i, f.await) }))
         .collect();
     let mut cancelled = false;
+    let mut results: Vec<Option<ModelValidation>> = vec![None; fleet.miners.len()];
     while !pending.is_empty() {
         let ((i, result), _, rest) = futures_select_all(pending).await;
         pending = rest;
@@ -360,11 +362,12 @@ pub async fn deep_check_fleet(
             m.checks.extend(items);
             m.warnings.extend(warnings);
         }
+        results[i] = result.ok();
     }
     if cancelled {
         Err(GpuError::Cancelled)
     } else {
-        Ok(())
+        Ok(results)
     }
 }
 
@@ -387,13 +390,14 @@ async fn futures_select_all<F: std::future::Future + Unpin>(
 
 /// `minerfleet check --deep` from synchronous code: runs an actix `System` with the pool, validates every model of
 /// the fleet into `report`, prints one line per finished model to stderr (unless `quiet`), and turns Ctrl-C into
-/// a clean cancel (running jobs stop at their next chunk, workers shut down).
+/// a clean cancel (running jobs stop at their next chunk, workers shut down). Returns what
+/// [`deep_check_fleet`] returns.
 pub fn run_deep_check(
     fleet: &Fleet,
     report: &mut FleetReport,
     config: &PoolConfig,
     quiet: bool,
-) -> Result<(), GpuError> {
+) -> Result<Vec<Option<ModelValidation>>, GpuError> {
     let system = actix::System::new();
     system.block_on(async {
         let pool = GpuPool::start(config)?;

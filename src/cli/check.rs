@@ -52,11 +52,20 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         pool::preflight(config).map_err(deep_error)?;
     }
     let mut report = check_fleet(&fleet, &EnvOrPrompt);
-    if let Some(config) = &deep {
-        pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?;
-    }
+    let deep = match &deep {
+        Some(config) => Some(
+            pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?,
+        ),
+        None => None,
+    };
     if global.json {
-        print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
+        let mut json = serde_json::json!({ "ok": report.ok(), "report": report });
+        if let Some(deep) = deep {
+            // Per miner (fleet order): every tensor's dtype, shape, L2 norm, max-abs, NaN/Inf counts; null if
+            // the job could not run.
+            json["deep"] = serde_json::to_value(deep)?;
+        }
+        print_json(&json)?;
     } else {
         write_stdout(&render(&report))?;
     }
