@@ -47,6 +47,108 @@ fn devnet_fleet(dir: &Path) -> String {
     fleet
 }
 
+/// A bigger Llama (~60 MB bf16) with constant weights, written fast (no random numbers).
+#[cfg(feature = "torch")]
+fn write_big_model(dir: &Path) {
+    use minerfleet::model::save::{Dims, Family, Tensor, config_json, save_model, tensor_shapes};
+    let dims = Dims {
+        vocab_size: 16384,
+        hidden_size: 512,
+        intermediate_size: 1536,
+        num_hidden_layers: 8,
+        ..Dims::TINY
+    };
+    let tensors = tensor_shapes(Family::Llama, &dims)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let data = vec![0x3c; n * 2]; // bf16 0x3c3c ≈ 0.0115 everywhere
+            (
+                name,
+                Tensor {
+                    dtype: safetensors::Dtype::BF16,
+                    shape,
+                    data,
+                },
+            )
+        })
+        .collect();
+    save_model(dir, &config_json(Family::Llama, &dims), &tensors, u64::MAX).unwrap();
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn ctrl_c_cancels_the_deep_check_and_the_process_exits() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let miners: String = (0..8)
+        .map(|i| format!("        Miner(hotkey: \"b{i}\", model_dir: \"models/b{i}\", repo: \"demo/big-{i}\"),\n"))
+        .collect();
+    std::fs::write(
+        tmp.path().join("fleet.ron"),
+        format!(
+            "Fleet(\n    network: \"local\",\n    netuid: 999,\n    wallets_dir: \"wallets\",\n    \
+             defaults: (wallet: \"demo\", competition_id: 1),\n    miners: [\n{miners}    ],\n)\n"
+        ),
+    )
+    .unwrap();
+    write_big_model(&tmp.path().join("models/b0"));
+    for i in 1..8 {
+        let to = tmp.path().join(format!("models/b{i}"));
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(tmp.path().join("models/b0").join(f), to.join(f)).unwrap();
+        }
+    }
+    let fleet = tmp.path().join("fleet.ron").to_string_lossy().to_string();
+    let out = minerfleet(&["devnet", "models", &fleet]); // wallets only: the models exist
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        .args([
+            "check",
+            &fleet,
+            "--deep",
+            "--devices",
+            "cpu",
+            "--cpu-workers",
+            "1",
+        ])
+        .env_remove("MINERFLEET_COMPETITIONS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("deep check: 8 model(s) on 1 worker(s): cpu"),
+        "{line}"
+    );
+    let start = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("cancelling (Ctrl-C)") && rest.contains("deep check cancelled"),
+        "{rest}"
+    );
+    assert!(
+        rest.matches(": ok (").count() < 8,
+        "every model finished before the signal: {rest}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?} to stop");
+}
+
 #[cfg(not(feature = "torch"))]
 #[test]
 fn without_torch_deep_is_a_clear_usage_error() {

@@ -402,8 +402,13 @@ pub fn run_deep_check(
     system.block_on(async {
         let pool = GpuPool::start(config)?;
         let token = pool.cancel_token();
+        // Register for SIGINT now (not on first poll of a spawned task), so a Ctrl-C right after start-up is
+        // already ours and never the default handler's, which would kill the process mid-job.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|e| GpuError::Worker(format!("cannot listen for Ctrl-C: {e}")))?;
         let ctrl_c = actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt.recv().await.is_some() {
                 eprintln!(
                     "deep check: cancelling (Ctrl-C); workers stop at their next tensor chunk"
                 );
