@@ -15,13 +15,57 @@ pub struct Args {
     /// The fleet file.
     #[arg(default_value = "fleet.ron")]
     pub fleet: PathBuf,
+    /// Also load every model's weights (GPU pool, tch) and check dtype, NaN/Inf, shapes, parameter count and a
+    /// forward pass.
+    #[arg(long)]
+    pub deep: bool,
+    /// Devices for --deep: `cuda:0,cuda:1` or `cpu` (default: every CUDA device, else the CPU).
+    #[arg(long, requires = "deep")]
+    pub devices: Option<minerfleet::gpu::device::DeviceList>,
+    /// Parallel workers on the CPU for --deep (default: one per core, at most 8).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64), requires = "deep")]
+    pub cpu_workers: Option<u16>,
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
-    let report = check_fleet(&fleet, &EnvOrPrompt);
+    // --deep: the GPU pool (minerfleet::actors::gpu) adds `deep_*` rows to each miner. Device mistakes and a
+    // build without the `torch` feature are usage errors, reported before any work starts.
+    use minerfleet::actors::gpu as pool;
+    let deep = args.deep.then(|| pool::PoolConfig {
+        devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
+        cpu_workers: args
+            .cpu_workers
+            .map(usize::from)
+            .unwrap_or_else(pool::default_cpu_workers),
+        ..Default::default()
+    });
+    let deep_error = |e: minerfleet::gpu::GpuError| -> anyhow::Error {
+        match e {
+            minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
+            e @ (minerfleet::gpu::GpuError::Unavailable
+            | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
+            e => anyhow::Error::new(e),
+        }
+    };
+    if let Some(config) = &deep {
+        pool::preflight(config).map_err(deep_error)?;
+    }
+    let mut report = check_fleet(&fleet, &EnvOrPrompt);
+    let deep = match &deep {
+        Some(config) => Some(
+            pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?,
+        ),
+        None => None,
+    };
     if global.json {
-        print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
+        let mut json = serde_json::json!({ "ok": report.ok(), "report": report });
+        if let Some(deep) = deep {
+            // Per miner (fleet order): every tensor's dtype, shape, L2 norm, max-abs, NaN/Inf counts; null if
+            // the job could not run.
+            json["deep"] = serde_json::to_value(deep)?;
+        }
+        print_json(&json)?;
     } else {
         write_stdout(&render(&report))?;
     }
