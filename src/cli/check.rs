@@ -7,7 +7,7 @@ use minerfleet::check::{FleetReport, check_fleet};
 use minerfleet::fleet::Fleet;
 use minerfleet::wallet::EnvOrPrompt;
 
-use super::output::{human_bytes, human_count, print_json, short_ss58};
+use super::output::{human_bytes, human_count, print_json, short_ss58, write_stdout};
 use super::{Exit, GlobalArgs, UsageError};
 
 #[derive(Debug, clap::Args)]
@@ -23,14 +23,24 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if global.json {
         print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
     } else {
-        print_report(&report);
+        write_stdout(&render(&report))?;
     }
-    Ok(if report.ok() { Exit::Ok } else { Exit::Problems })
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }
 
 /// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
 pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
     let mut fleet = Fleet::load(path).map_err(|e| UsageError(e.to_string()))?;
+    apply_overrides(&mut fleet, global);
+    Ok(fleet)
+}
+
+/// The global `--network`, `--hub` and `--wallets-dir` flags win over the fleet file.
+pub fn apply_overrides(fleet: &mut Fleet, global: &GlobalArgs) {
     if let Some(network) = &global.network {
         fleet.network = network.clone();
     }
@@ -40,17 +50,24 @@ pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result
     if let Some(dir) = &global.wallets_dir {
         fleet.wallets_dir = dir.clone();
     }
-    Ok(fleet)
 }
 
-fn print_report(report: &FleetReport) {
-    println!("fleet {}  network {}  netuid {}", report.fleet, report.network, report.netuid);
+fn render(report: &FleetReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fleet {}  network {}  netuid {}",
+        report.fleet, report.network, report.netuid
+    );
     if let Some(warning) = &report.subnet_warning {
-        println!("warning: netuid {}: {warning}", report.netuid);
+        let _ = writeln!(out, "warning: netuid {}: {warning}", report.netuid);
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["miner", "hotkey", "repo", "comp", "model", "params", "size", "result"]);
+    table.set_header([
+        "miner", "hotkey", "repo", "comp", "model", "params", "size", "result",
+    ]);
     for m in &report.miners {
         let (arch, params, size) = match &m.model {
             Some(model) => (
@@ -61,10 +78,17 @@ fn print_report(report: &FleetReport) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         let problems = m.problems().count();
-        let result = if problems == 0 { "ok".to_string() } else { format!("{problems} problem(s)") };
+        let result = if problems == 0 {
+            "ok".to_string()
+        } else {
+            format!("{problems} problem(s)")
+        };
         table.add_row([
             format!("{}/{}", m.wallet, m.hotkey),
-            m.ss58.as_deref().map(short_ss58).unwrap_or_else(|| "-".into()),
+            m.ss58
+                .as_deref()
+                .map(short_ss58)
+                .unwrap_or_else(|| "-".into()),
             m.repo.clone(),
             m.competition_id.to_string(),
             arch,
@@ -73,15 +97,24 @@ fn print_report(report: &FleetReport) {
             result,
         ]);
     }
-    println!("{table}");
+    let _ = writeln!(out, "{table}");
     for m in &report.miners {
         for p in m.problems() {
-            println!("  ✗ {}/{} {}: {}", m.wallet, m.hotkey, p.rule, p.detail);
+            let _ = writeln!(
+                out,
+                "  ✗ {}/{} {}: {}",
+                m.wallet, m.hotkey, p.rule, p.detail
+            );
         }
         for w in &m.warnings {
-            println!("  ! {}/{} {w}", m.wallet, m.hotkey);
+            let _ = writeln!(out, "  ! {}/{} {w}", m.wallet, m.hotkey);
         }
     }
     let ready = report.miners.iter().filter(|m| m.ok()).count();
-    println!("{ready} of {} miners ready to publish", report.miners.len());
+    let _ = writeln!(
+        out,
+        "{ready} of {} miners ready to publish",
+        report.miners.len()
+    );
+    out
 }
