@@ -106,10 +106,35 @@ pub struct ChainClient {
     opts: ClientOptions,
 }
 
+/// How one signed submission ended.
 enum Outcome {
+    /// Found in a finalized block with `ExtrinsicSuccess`.
     Landed { block: u64, block_hash: Hash },
+    /// Not found in the (possibly lost) block history, but its nonce is used and `CommitmentOf` holds our bytes.
+    OnChain(Registration),
+    /// Found in a finalized block with `ExtrinsicFailed`, or rejected by the pool for good.
     Failed(ChainError),
+    /// Provably never included; safe to sign again.
     NotIncluded,
+}
+
+/// One signed submission being decided.
+struct Pending<'a> {
+    hotkey: &'a HotkeySigner,
+    netuid: u16,
+    data: &'a [u8],
+    tx_hash: Hash,
+    nonce: u64,
+    birth: u64,
+    birth_hash: Hash,
+    period: u64,
+    started: Instant,
+}
+
+impl Pending<'_> {
+    fn tx_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.tx_hash.as_ref()))
+    }
 }
 
 impl ChainClient {
@@ -481,8 +506,18 @@ impl ChainClient {
             let signed = signable
                 .sign(hotkey)
                 .map_err(|e| ChainError::Build(e.to_string()))?;
-            let tx_hash = signed.hash();
-            let tx_hex = format!("0x{}", hex::encode(tx_hash.as_ref()));
+            let pending = Pending {
+                hotkey,
+                netuid,
+                data,
+                tx_hash: signed.hash(),
+                nonce,
+                birth,
+                birth_hash,
+                period,
+                started,
+            };
+            let tx_hex = pending.tx_hex();
             on_status(TxStatus::Signed {
                 nonce,
                 birth,
@@ -490,19 +525,10 @@ impl ChainClient {
                 hash: tx_hex.clone(),
             });
 
-            let outcome = self
-                .submit_and_watch(
-                    signed.encoded(),
-                    tx_hash,
-                    hotkey,
-                    nonce,
-                    birth,
-                    period,
-                    started,
-                    on_status,
-                )
-                .await?;
-            match outcome {
+            match self
+                .submit_and_watch(signed.encoded(), &pending, on_status)
+                .await?
+            {
                 Outcome::Landed { block, block_hash } => {
                     on_status(TxStatus::Finalized { block });
                     let at = self.at_hash(block_hash).await?;
@@ -522,6 +548,15 @@ impl ChainClient {
                         }),
                     };
                 }
+                Outcome::OnChain(reg) => {
+                    on_status(TxStatus::Finalized { block: reg.block });
+                    return Ok(Committed {
+                        included_in: reg.block,
+                        commit_block: reg.block,
+                        nonce,
+                        tx_hash: tx_hex,
+                    });
+                }
                 Outcome::Failed(e) => return Err(e),
                 Outcome::NotIncluded => {
                     on_status(TxStatus::NotIncluded);
@@ -537,16 +572,10 @@ impl ChainClient {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn submit_and_watch(
         &self,
         extrinsic: &[u8],
-        tx_hash: Hash,
-        hotkey: &HotkeySigner,
-        nonce: u64,
-        birth: u64,
-        period: u64,
-        started: Instant,
+        p: &Pending<'_>,
         on_status: &mut (dyn FnMut(TxStatus) + Send),
     ) -> Result<Outcome, ChainError> {
         let submitted = tokio::time::timeout(
@@ -559,32 +588,32 @@ impl ChainClient {
             Ok(Err(subxt::rpcs::Error::User(u))) => {
                 let rejection =
                     PoolRejection::classify(u.code, &u.message, u.data.as_ref().map(|d| d.get()));
-                if !rejection.is_ambiguous() {
-                    return Err(ChainError::Rejected(rejection));
-                }
-                on_status(TxStatus::Resolving {
-                    reason: rejection.to_string(),
-                });
-                return self
-                    .resolve(tx_hash, hotkey, nonce, birth, period, started)
-                    .await;
+                return match rejection {
+                    // Never accepted: safe to build again with a fresh birth block / nonce.
+                    PoolRejection::AncientBirthBlock | PoolRejection::Future => {
+                        Ok(Outcome::NotIncluded)
+                    }
+                    r if r.is_ambiguous() => {
+                        on_status(TxStatus::Resolving {
+                            reason: r.to_string(),
+                        });
+                        self.resolve(p).await
+                    }
+                    r => Err(ChainError::Rejected(r)),
+                };
             }
             Ok(Err(e)) => {
                 // The request may or may not have reached the node.
                 on_status(TxStatus::Resolving {
                     reason: format!("submission failed: {e}"),
                 });
-                return self
-                    .resolve(tx_hash, hotkey, nonce, birth, period, started)
-                    .await;
+                return self.resolve(p).await;
             }
             Err(_) => {
                 on_status(TxStatus::Resolving {
                     reason: "submission got no answer".into(),
                 });
-                return self
-                    .resolve(tx_hash, hotkey, nonce, birth, period, started)
-                    .await;
+                return self.resolve(p).await;
             }
         };
 
@@ -592,10 +621,9 @@ impl ChainClient {
         let mut heads = self.rpc.chain_subscribe_new_heads().await.ok();
         let mut last_progress = Instant::now();
         let reason = loop {
-            if started.elapsed() > self.opts.deadline {
+            if p.started.elapsed() > self.opts.deadline {
                 break "deadline reached while watching".to_string();
             }
-            let tick = self.opts.poll_interval;
             tokio::select! {
                 status = sub.next() => {
                     last_progress = Instant::now();
@@ -608,12 +636,11 @@ impl ChainClient {
                         }
                         Some(Ok(PoolStatus::Retracted(_))) => {}
                         Some(Ok(PoolStatus::Finalized(h))) => {
-                            return self.outcome_in_block(h, tx_hash).await.map(|o| {
-                                o.unwrap_or(Outcome::Failed(ChainError::rpc(
-                                    "finalized block",
-                                    "the node reported the transaction finalized but it is not in the block",
-                                )))
-                            });
+                            match self.outcome_in_block(h, p.tx_hash).await {
+                                Ok(Some(outcome)) => return Ok(outcome),
+                                Ok(None) => break "finalized block does not contain the transaction".to_string(),
+                                Err(e) => break format!("reading the finalized block failed: {e}"),
+                            }
                         }
                         Some(Ok(other)) => break format!("pool reported {other:?}"),
                         Some(Err(e)) => break format!("watch failed: {e}"),
@@ -631,54 +658,49 @@ impl ChainClient {
                         _ => heads = None,
                     }
                 }
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(self.opts.poll_interval) => {}
             }
             if last_progress.elapsed() > self.opts.stall_after {
                 break format!("no new block or status for {:?}", self.opts.stall_after);
             }
         };
         on_status(TxStatus::Resolving { reason });
-        self.resolve(tx_hash, hotkey, nonce, birth, period, started)
-            .await
+        self.resolve(p).await
     }
 
-    /// Decide whether the transaction landed: scan finalized blocks from its birth for its hash; stop early when
-    /// the account's finalized nonce moved past ours without it (another transaction took the nonce) or when its
-    /// era has expired. Reconnects happen underneath; RPC errors are retried until the commit's deadline.
-    async fn resolve(
-        &self,
-        tx_hash: Hash,
-        hotkey: &HotkeySigner,
-        nonce: u64,
-        birth: u64,
-        period: u64,
-        started: Instant,
-    ) -> Result<Outcome, ChainError> {
-        let mut next_block = birth + 1;
+    /// Decide whether the transaction landed, from chain state only (never by resubmitting):
+    /// 1. look for its hash in every finalized block since its birth: found → its events decide;
+    /// 2. the account's finalized nonce moved past ours: if `CommitmentOf` holds exactly our bytes, the commitment is
+    ///    on chain (the block history may be gone, e.g. after a node restart); otherwise the nonce went to another
+    ///    transaction and ours can never land;
+    /// 3. its birth block is no longer on the chain, or its era has expired: it can never land.
+    ///
+    /// Reconnects happen underneath; RPC errors are retried until the commit's deadline or a stalled chain.
+    async fn resolve(&self, p: &Pending<'_>) -> Result<Outcome, ChainError> {
+        let mut next_block = p.birth + 1;
+        let mut last_head = None;
         let mut last_progress = Instant::now();
         loop {
-            let before = next_block;
-            match self
-                .resolve_step(tx_hash, hotkey, nonce, birth, period, &mut next_block)
-                .await
-            {
-                Ok(Some(outcome)) => return Ok(outcome),
-                Ok(None) => {}
+            match self.resolve_step(p, &mut next_block).await {
+                Ok((_, Some(outcome))) => return Ok(outcome),
+                Ok((head, None)) => {
+                    if last_head != Some(head) {
+                        last_head = Some(head);
+                        last_progress = Instant::now();
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "resolving commit outcome: retrying after error")
                 }
             }
-            if next_block != before {
-                last_progress = Instant::now();
-            }
             // Give up (without resubmitting) at the deadline, or when the chain has not moved for twice the stall
             // window: the caller reports the commit as undetermined.
-            if started.elapsed() > self.opts.deadline
+            if p.started.elapsed() > self.opts.deadline
                 || last_progress.elapsed() > self.opts.stall_after * 2
             {
                 return Err(ChainError::Undetermined {
-                    nonce,
-                    after: started.elapsed(),
+                    nonce: p.nonce,
+                    after: p.started.elapsed(),
                 });
             }
             tokio::time::sleep(self.opts.poll_interval).await;
@@ -687,40 +709,52 @@ impl ChainClient {
 
     async fn resolve_step(
         &self,
-        tx_hash: Hash,
-        hotkey: &HotkeySigner,
-        nonce: u64,
-        birth: u64,
-        period: u64,
+        p: &Pending<'_>,
         next_block: &mut u64,
-    ) -> Result<Option<Outcome>, ChainError> {
+    ) -> Result<(u64, Option<Outcome>), ChainError> {
         let (head, head_hash) = self.finalized_head().await?;
         while *next_block <= head {
             let n = *next_block;
-            let hash = self
+            let Some(hash) = self
                 .within(
                     "chain_getBlockHash",
                     self.rpc.chain_get_block_hash(Some(n.into())),
                 )
                 .await?
-                .ok_or_else(|| ChainError::rpc("chain_getBlockHash", format!("no block {n}")))?;
-            if let Some(outcome) = self.outcome_in_block(hash, tx_hash).await? {
-                return Ok(Some(outcome));
+            else {
+                break;
+            };
+            if let Some(outcome) = self.outcome_in_block(hash, p.tx_hash).await? {
+                return Ok((head, Some(outcome)));
             }
             *next_block += 1;
         }
         let at = self.at_hash(head_hash).await?;
         let account_nonce = self
-            .within("AccountNonceApi", at.tx().account_nonce(hotkey.account()))
+            .within("AccountNonceApi", at.tx().account_nonce(p.hotkey.account()))
             .await?;
-        if account_nonce > nonce {
-            // The nonce was consumed and we scanned every finalized block since birth without our transaction.
-            return Ok(Some(Outcome::NotIncluded));
+        if account_nonce > p.nonce {
+            let reg = self
+                .commitment_at(&at, p.netuid, p.hotkey.account())
+                .await?;
+            return Ok((
+                head,
+                Some(match reg {
+                    Some(r) if r.raw() == Some(p.data) => Outcome::OnChain(r),
+                    _ => Outcome::NotIncluded,
+                }),
+            ));
         }
-        if head > birth + period {
-            return Ok(Some(Outcome::NotIncluded));
+        let birth_now = self
+            .within(
+                "chain_getBlockHash",
+                self.rpc.chain_get_block_hash(Some(p.birth.into())),
+            )
+            .await?;
+        if birth_now != Some(p.birth_hash) || head > p.birth + p.period {
+            return Ok((head, Some(Outcome::NotIncluded)));
         }
-        Ok(None)
+        Ok((head, None))
     }
 
     /// If the block contains the transaction, its outcome from the block's events.
