@@ -7,7 +7,7 @@
 //! zero-sized ones. The fee slot is accepted as `ChargeTransactionPayment` (stock) and as
 //! `ChargeTransactionPaymentWrapper` (our [`FeeWrapper`]); both encode `Compact(tip)`.
 
-use codec::{Compact, Encode};
+use parity_scale_codec::{Compact, Encode};
 use sp_core::Pair as _;
 use subxt::config::transaction_extensions::{
     ChargeTransactionPayment, ChargeTransactionPaymentParams, CheckGenesis, CheckMetadataHash,
