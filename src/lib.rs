@@ -17,6 +17,7 @@ pub mod actors;
 pub mod chain;
 pub mod check;
 pub mod competition;
+pub mod devnet;
 pub mod fleet;
 pub mod gpu;
 pub mod hub;
