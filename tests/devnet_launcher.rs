@@ -9,7 +9,11 @@ use minerfleet::devnet::{self, BlockMode, Devnet, DevnetConfig, SubnetSeed, dev_
 use serde_json::json;
 
 fn config() -> Option<DevnetConfig> {
-    match DevnetConfig::from_env() {
+    required(DevnetConfig::from_env())
+}
+
+fn required(config: Result<DevnetConfig, devnet::DevnetError>) -> Option<DevnetConfig> {
+    match config {
         Ok(config) => Some(config),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("devnet tests need the runtime and Chopsticks in CI: {e}")
@@ -52,10 +56,7 @@ async fn serves_the_runtime_and_the_seeded_state() {
     assert_eq!(version["specName"], devnet::SPEC_NAME);
     assert_eq!(version["specVersion"], 425);
     assert_eq!(version["transactionVersion"], 1);
-    let metadata = net.rpc("state_getMetadata", json!([])).await.unwrap();
-    let metadata = hex::decode(metadata.as_str().unwrap().trim_start_matches("0x")).unwrap();
-    assert_eq!(&metadata[..4], b"meta");
-    let text = String::from_utf8_lossy(&metadata);
+    let text = metadata_text(&net).await;
     for name in [
         "Commitments",
         "CommitmentOf",
@@ -136,6 +137,30 @@ async fn serves_the_runtime_and_the_seeded_state() {
         !process_alive(pid),
         "chopsticks (pid {pid}) still exists after drop"
     );
+}
+
+async fn metadata_text(net: &Devnet) -> String {
+    let metadata = net.rpc("state_getMetadata", json!([])).await.unwrap();
+    let metadata = hex::decode(metadata.as_str().unwrap().trim_start_matches("0x")).unwrap();
+    assert_eq!(&metadata[..4], b"meta");
+    String::from_utf8_lossy(&metadata).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrapper_variant_declares_the_wrapper_identifier() {
+    let Some(config) = required(DevnetConfig::from_env_wrapper_variant()) else {
+        return;
+    };
+    let net = Devnet::start(config.block_mode(BlockMode::Manual))
+        .await
+        .expect("devnet starts");
+    let text = metadata_text(&net).await;
+    assert!(
+        text.contains("ChargeTransactionPaymentWrapper"),
+        "wrapper identifier missing"
+    );
+    net.new_blocks(1).await.unwrap();
+    assert_eq!(net.head_number().await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

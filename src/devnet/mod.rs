@@ -148,6 +148,15 @@ impl DevnetConfig {
         ))
     }
 
+    /// Like [`DevnetConfig::from_env`], with the runtime variant that declares the fee extension as
+    /// `ChargeTransactionPaymentWrapper` (`MINERFLEET_RUNTIME_WASM_WRAPPER`).
+    pub fn from_env_wrapper_variant() -> Result<Self, DevnetError> {
+        Ok(Self::new(
+            env_path(ENV_RUNTIME_WASM_WRAPPER)?,
+            env_path(ENV_CHOPSTICKS)?,
+        ))
+    }
+
     pub fn block_mode(mut self, mode: BlockMode) -> Self {
         self.block_mode = mode;
         self
