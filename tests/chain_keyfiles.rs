@@ -76,7 +76,9 @@ fn python_made_keyfiles_load_to_the_same_public_key() {
                 hotkey,
                 &FixedPassword::new("wrong password"),
             );
-            let err = wrong.err().expect("a wrong password must not load");
+            let Err(err) = wrong else {
+                panic!("a wrong password must not load")
+            };
             assert!(
                 !err.to_string().contains(password),
                 "error leaks the password: {err}"

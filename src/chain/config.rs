@@ -228,7 +228,7 @@ impl std::fmt::Debug for HotkeySigner {
 
 impl subxt::tx::Signer<SubtensorConfig> for HotkeySigner {
     fn account_id(&self) -> AccountId32 {
-        self.account.clone()
+        self.account
     }
 
     fn sign(&self, signer_payload: &[u8]) -> MultiSignature {
