@@ -566,7 +566,7 @@ fn python_reference_libraries_agree() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/chain_crosscheck.py"
     );
-    let out = std::process::Command::new(python)
+    let out = std::process::Command::new(&python)
         .arg(script)
         .arg(&cases_path)
         .output()
@@ -577,4 +577,49 @@ fn python_reference_libraries_agree() {
         out.status.success() && stdout.trim_end().ends_with("OK"),
         "python cross-check failed:\n{stdout}\n{stderr}"
     );
+
+    // The cross-check can fail: a flipped signature bit, a wrong payload byte and a wrong storage key are caught.
+    let sig_at = 2 + 1 + 1 + 32 + 1; // compact length (2 bytes here), version, address tag, pubkey, signature tag
+    let tamper = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut spec = serde_json::json!({
+            "metadata": std::env::var("MINERFLEET_MAINNET_METADATA").unwrap(),
+            "spec_version": spec(), "transaction_version": 1, "genesis": FINNEY_GENESIS,
+            "cases": cases.clone(), "storage_keys": keys.clone(),
+        });
+        edit(&mut spec);
+        std::fs::write(&cases_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(script)
+            .arg(&cases_path)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "tampered input passed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let msg = tamper(&|s| {
+        let mut xt = hex::decode(s["cases"][0]["extrinsic"].as_str().unwrap()).unwrap();
+        xt[sig_at + 10] ^= 1;
+        s["cases"][0]["extrinsic"] = hex::encode(xt).into();
+    });
+    assert!(msg.contains("signature does not verify"), "{msg}");
+    let msg = tamper(&|s| {
+        let p = s["cases"][1]["signer_payload"]
+            .as_str()
+            .unwrap()
+            .replacen("12", "13", 1);
+        s["cases"][1]["signer_payload"] = p.into();
+    });
+    assert!(msg.contains("signer payload"), "{msg}");
+    let msg = tamper(&|s| {
+        let k = s["storage_keys"][0]["key"]
+            .as_str()
+            .unwrap()
+            .replacen("ca", "cb", 1);
+        s["storage_keys"][0]["key"] = k.into();
+    });
+    assert!(msg.contains("storage key"), "{msg}");
 }
