@@ -216,16 +216,7 @@ impl ChainClient {
 
     /// Whether this client may sign here: right genesis for named networks, and only encodable extensions.
     pub async fn check_can_sign(&self) -> Result<(), ChainError> {
-        if let Some(expected) = self.network.expected_genesis() {
-            let found = self.genesis_hex();
-            if !found.eq_ignore_ascii_case(expected) {
-                return Err(ChainError::WrongChain {
-                    network: self.network.to_string(),
-                    expected: expected.to_string(),
-                    found,
-                });
-            }
-        }
+        check_genesis(&self.network, &self.genesis_hex())?;
         let at = self.at_finalized().await?;
         check_signable(at.metadata_ref())
     }
@@ -810,6 +801,18 @@ impl ChainClient {
     }
 }
 
+/// Refuse to sign when a named network's endpoint reports another chain's genesis.
+pub fn check_genesis(network: &Network, found: &str) -> Result<(), ChainError> {
+    match network.expected_genesis() {
+        Some(expected) if !found.eq_ignore_ascii_case(expected) => Err(ChainError::WrongChain {
+            network: network.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Name a `DispatchError` from `ExtrinsicFailed`'s fields through metadata.
 fn dispatch_error(fields: &Composite<()>, metadata: &subxt::Metadata) -> ChainError {
     let err = fields.values().next();
@@ -899,4 +902,30 @@ fn value_bytes<T>(v: &Value<T>) -> Option<Vec<u8>> {
         .into_iter()
         .map(|n| u8::try_from(n).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_sign_on_the_wrong_chain() {
+        let devnet = "0x1111111111111111111111111111111111111111111111111111111111111111";
+        let err = check_genesis(&Network::Finney, devnet).unwrap_err();
+        assert!(matches!(err, ChainError::WrongChain { .. }));
+        assert!(
+            err.to_string().contains("finney") && err.to_string().contains(devnet),
+            "{err}"
+        );
+        assert!(check_genesis(&Network::Test, crate::network::FINNEY_GENESIS).is_err());
+        check_genesis(
+            &Network::Finney,
+            &crate::network::FINNEY_GENESIS
+                .to_uppercase()
+                .replace("0X", "0x"),
+        )
+        .unwrap();
+        check_genesis(&Network::Local, devnet).unwrap();
+        check_genesis(&Network::Custom("ws://127.0.0.1:1".into()), devnet).unwrap();
+    }
 }
