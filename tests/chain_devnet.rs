@@ -469,3 +469,231 @@ async fn signs_for_the_fee_slot_declared_as_the_wrapper_identifier() {
         (Some(&b"wrapped"[..]), done.commit_block)
     );
 }
+
+/// Conformance (a): every call, storage item, event, error and extension minerfleet uses has the same names,
+/// indices, hashers and (structurally) types in our test runtime as in real mainnet metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_runtime_matches_mainnet_for_everything_minerfleet_uses() {
+    let Some(config) = config() else { return };
+    let Ok(mainnet_path) = std::env::var("MINERFLEET_MAINNET_METADATA") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "MINERFLEET_MAINNET_METADATA is required in CI"
+        );
+        eprintln!("SKIPPED (not in CI): MINERFLEET_MAINNET_METADATA is not set");
+        return;
+    };
+    let mainnet = subxt::Metadata::decode_from(&std::fs::read(mainnet_path).unwrap()).unwrap();
+    let net = Devnet::start(config.block_mode(BlockMode::Manual))
+        .await
+        .unwrap();
+    let ours = connect(&net).await.metadata().await.unwrap();
+    let (m, o) = (&mainnet, &*ours);
+
+    let (mc, oc) = (
+        m.pallet_by_name("Commitments").unwrap(),
+        o.pallet_by_name("Commitments").unwrap(),
+    );
+    assert_eq!(mc.call_index(), oc.call_index(), "Commitments pallet index");
+    let (mcall, ocall) = (
+        mc.call_variant_by_name("set_commitment").unwrap(),
+        oc.call_variant_by_name("set_commitment").unwrap(),
+    );
+    assert_eq!(mcall.index, ocall.index, "set_commitment call index");
+    assert_eq!(mcall.fields.len(), ocall.fields.len());
+    for (a, b) in mcall.fields.iter().zip(&ocall.fields) {
+        assert_eq!(a.name, b.name);
+        compatible(
+            m.types(),
+            a.ty.id,
+            o.types(),
+            b.ty.id,
+            &format!("set_commitment.{:?}", a.name),
+        );
+    }
+    let (mev, oev) = (
+        mc.event_variant_by_index(0).unwrap(),
+        oc.event_variant_by_index(0).unwrap(),
+    );
+    assert_eq!(
+        (mev.name.as_str(), mev.index),
+        (oev.name.as_str(), oev.index)
+    );
+    for name in ["TooManyFieldsInCommitmentInfo", "AccountNotAllowedCommit"] {
+        let idx = |p: &subxt::metadata::PalletMetadata| {
+            p.error_variants()
+                .unwrap()
+                .iter()
+                .find(|v| v.name == name)
+                .map(|v| v.index)
+        };
+        assert_eq!(idx(&mc), idx(&oc), "{name} index");
+    }
+    for (pallet, item) in [
+        ("Commitments", "CommitmentOf"),
+        ("Commitments", "LastCommitment"),
+        ("SubtensorModule", "Uids"),
+        ("SubtensorModule", "Keys"),
+        ("SubtensorModule", "Incentive"),
+        ("SubtensorModule", "NetworksAdded"),
+        ("SubtensorModule", "SubnetworkN"),
+        ("SubtensorModule", "Tempo"),
+    ] {
+        let entry = |md: &subxt::Metadata| {
+            md.pallet_by_name(pallet)
+                .unwrap()
+                .storage()
+                .unwrap()
+                .entry_by_name(item)
+                .cloned()
+        };
+        let (Some(a), Some(b)) = (entry(m), entry(o)) else {
+            panic!(
+                "{pallet}.{item} missing (mainnet: {}, ours: {})",
+                entry(m).is_some(),
+                entry(o).is_some()
+            )
+        };
+        let ka: Vec<_> = a.keys().map(|k| (k.hasher, k.key_id)).collect();
+        let kb: Vec<_> = b.keys().map(|k| (k.hasher, k.key_id)).collect();
+        assert_eq!(ka.len(), kb.len(), "{pallet}.{item} key count");
+        for ((ha, ta), (hb, tb)) in ka.into_iter().zip(kb) {
+            assert_eq!(ha, hb, "{pallet}.{item} hasher");
+            compatible(
+                m.types(),
+                ta,
+                o.types(),
+                tb,
+                &format!("{pallet}.{item} key"),
+            );
+        }
+        compatible(
+            m.types(),
+            a.value_ty(),
+            o.types(),
+            b.value_ty(),
+            &format!("{pallet}.{item} value"),
+        );
+    }
+
+    let exts = |md: &subxt::Metadata| {
+        md.extrinsic()
+            .transaction_extensions_by_version(0)
+            .unwrap()
+            .map(|e| (e.identifier().to_string(), e.extra_ty(), e.additional_ty()))
+            .collect::<Vec<_>>()
+    };
+    let ours_ext = exts(o);
+    assert_eq!(
+        ours_ext.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        [
+            "CheckNonZeroSender",
+            "CheckSpecVersion",
+            "CheckTxVersion",
+            "CheckGenesis",
+            "CheckMortality",
+            "CheckNonce",
+            "CheckWeight",
+            "ChargeTransactionPayment",
+            "SudoTransactionExtension",
+            "CheckShieldedTxValidity",
+            "SubtensorTransactionExtension",
+            "DrandPriority",
+            "CheckMetadataHash",
+        ],
+        "the current mainnet (spec 425) extension list"
+    );
+    for (name, extra, implicit) in exts(m) {
+        let empty = minerfleet::chain::extensions::is_type_empty(extra, m.types())
+            && minerfleet::chain::extensions::is_type_empty(implicit, m.types());
+        if empty {
+            continue;
+        }
+        let (_, oe, oi) = ours_ext
+            .iter()
+            .find(|e| e.0 == name)
+            .unwrap_or_else(|| panic!("extension {name} missing"));
+        compatible(m.types(), extra, o.types(), *oe, &format!("{name} value"));
+        compatible(
+            m.types(),
+            implicit,
+            o.types(),
+            *oi,
+            &format!("{name} implicit"),
+        );
+    }
+}
+
+/// Structural compatibility of a mainnet type with ours: same primitives, field names, lengths and variant indices;
+/// newtype wrappers are transparent; ours may have extra enum variants (newer runtime). Type paths are ignored.
+fn compatible(
+    ta: &scale_info::PortableRegistry,
+    a: u32,
+    tb: &scale_info::PortableRegistry,
+    b: u32,
+    at: &str,
+) {
+    use scale_info::TypeDef::*;
+    fn unwrap(t: &scale_info::PortableRegistry, mut id: u32) -> u32 {
+        loop {
+            match &t.resolve(id).unwrap().type_def {
+                Composite(c) if c.fields.len() == 1 => id = c.fields[0].ty.id,
+                Tuple(tu) if tu.fields.len() == 1 => id = tu.fields[0].id,
+                _ => return id,
+            }
+        }
+    }
+    let (a, b) = (unwrap(ta, a), unwrap(tb, b));
+    let (da, db) = (
+        &ta.resolve(a).unwrap().type_def,
+        &tb.resolve(b).unwrap().type_def,
+    );
+    match (da, db) {
+        (Primitive(x), Primitive(y)) => assert_eq!(x, y, "{at}"),
+        (Compact(x), Compact(y)) => compatible(ta, x.type_param.id, tb, y.type_param.id, at),
+        (Sequence(x), Sequence(y)) => {
+            compatible(ta, x.type_param.id, tb, y.type_param.id, &format!("{at}[]"))
+        }
+        (Array(x), Array(y)) => {
+            assert_eq!(x.len, y.len, "{at} array length");
+            compatible(ta, x.type_param.id, tb, y.type_param.id, &format!("{at}[]"))
+        }
+        (Composite(x), Composite(y)) => {
+            let names = |c: &scale_info::TypeDefComposite<scale_info::form::PortableForm>| {
+                c.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(names(x), names(y), "{at} fields");
+            for (fa, fb) in x.fields.iter().zip(&y.fields) {
+                compatible(
+                    ta,
+                    fa.ty.id,
+                    tb,
+                    fb.ty.id,
+                    &format!("{at}.{}", fa.name.as_deref().unwrap_or("_")),
+                );
+            }
+        }
+        (Tuple(x), Tuple(y)) => {
+            assert_eq!(x.fields.len(), y.fields.len(), "{at} tuple");
+            for (fa, fb) in x.fields.iter().zip(&y.fields) {
+                compatible(ta, fa.id, tb, fb.id, at);
+            }
+        }
+        (Variant(x), Variant(y)) => {
+            for va in &x.variants {
+                let vb = y
+                    .variants
+                    .iter()
+                    .find(|v| v.name == va.name)
+                    .unwrap_or_else(|| panic!("{at}: variant {} missing in our runtime", va.name));
+                assert_eq!(va.index, vb.index, "{at}::{} index", va.name);
+                assert_eq!(va.fields.len(), vb.fields.len(), "{at}::{} fields", va.name);
+                for (fa, fb) in va.fields.iter().zip(&vb.fields) {
+                    compatible(ta, fa.ty.id, tb, fb.ty.id, &format!("{at}::{}", va.name));
+                }
+            }
+        }
+        (BitSequence(_), BitSequence(_)) => {}
+        (x, y) => panic!("{at}: mainnet {x:?} vs ours {y:?}"),
+    }
+}

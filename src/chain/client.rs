@@ -240,6 +240,11 @@ impl ChainClient {
         self.within("block state", self.api.at_block(hash)).await
     }
 
+    /// The runtime metadata at the finalized head.
+    pub async fn metadata(&self) -> Result<subxt::ArcMetadata, ChainError> {
+        Ok(self.at_finalized().await?.metadata())
+    }
+
     /// The latest finalized block: (number, hash).
     pub async fn finalized_head(&self) -> Result<(u64, Hash), ChainError> {
         let hash = self
