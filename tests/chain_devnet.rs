@@ -307,6 +307,32 @@ async fn same_hotkey_twice_keeps_nonce_order() {
         first_done < second_signed,
         "one in-flight transaction per hotkey: {kinds:?}"
     );
+
+    // Graceful shutdown: a commit already accepted finishes; afterwards the actor is gone.
+    let third = actor.send(Commit {
+        hotkey: alice.clone(),
+        netuid: NETUID,
+        data: b"third".to_vec(),
+    });
+    let stop = actor.send(minerfleet::actors::chain::Shutdown);
+    let (third, stop) = tokio::join!(third, stop);
+    assert_eq!(
+        third.unwrap().expect("in-flight commit completes").nonce,
+        b.nonce + 1
+    );
+    stop.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = actor
+        .send(Commit {
+            hotkey: alice.clone(),
+            netuid: NETUID,
+            data: b"late".to_vec(),
+        })
+        .await;
+    assert!(
+        matches!(after, Err(_) | Ok(Err(ChainError::ShuttingDown))),
+        "no commits after shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
