@@ -55,6 +55,22 @@ async fn connect(net: &Devnet) -> ChainClient {
         .expect("client connects to the devnet")
 }
 
+/// Start the devnet and (re-)register the subnet's hotkeys through raw storage writes.
+///
+/// The launcher also seeds `Uids` through Chopsticks' `import-storage`, but that entry does not reach the chain
+/// state (reported to the devnet owner); writing the keys directly keeps these tests about the client.
+async fn start(config: DevnetConfig) -> Devnet {
+    let net = Devnet::start(config.clone()).await.expect("devnet starts");
+    for seed in &config.subnets {
+        for (uid, hotkey) in seed.hotkeys.iter().enumerate() {
+            net.register(seed.netuid, uid as u16, hotkey)
+                .await
+                .expect("register hotkey");
+        }
+    }
+    net
+}
+
 fn subnet(hotkeys: &[&HotkeySigner], tempo: u16) -> SubnetSeed {
     SubnetSeed {
         netuid: NETUID,
@@ -68,13 +84,12 @@ fn subnet(hotkeys: &[&HotkeySigner], tempo: u16) -> SubnetSeed {
 async fn commits_and_reads_back_and_reads_the_metagraph() {
     let Some(config) = config() else { return };
     let (alice, bob) = (key("Alice"), key("Bob"));
-    let net = Devnet::start(
+    let net = start(
         config
             .block_mode(BlockMode::Instant)
             .subnet(subnet(&[&alice, &bob], 10)),
     )
-    .await
-    .expect("devnet starts");
+    .await;
     let client = connect(&net).await;
     client
         .check_can_sign()
@@ -145,13 +160,12 @@ async fn commits_and_reads_back_and_reads_the_metagraph() {
 async fn unregistered_hotkey_fails_with_the_named_error() {
     let Some(config) = config() else { return };
     let alice = key("Alice");
-    let net = Devnet::start(
+    let net = start(
         config
             .block_mode(BlockMode::Instant)
             .subnet(subnet(&[&alice], 10)),
     )
-    .await
-    .unwrap();
+    .await;
     let client = connect(&net).await;
     let dave = key("Dave");
     let err = client
@@ -195,7 +209,7 @@ async fn sixteen_hotkeys_in_parallel_land_within_two_blocks() {
     for k in &keys {
         config = config.fund(k.account().0, 1_000_000_000);
     }
-    let net = Devnet::start(config).await.unwrap();
+    let net = start(config).await;
     let client = Arc::new(connect(&net).await);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<ChainEvent>();
     let actor = actix_start(ChainActor::new(client.clone(), Arc::new(tx)));
@@ -245,13 +259,12 @@ fn actix_start(actor: ChainActor) -> actix::Addr<ChainActor> {
 async fn same_hotkey_twice_keeps_nonce_order() {
     let Some(config) = config() else { return };
     let alice = key("Alice");
-    let net = Devnet::start(
+    let net = start(
         config
             .block_mode(BlockMode::Timer(Duration::from_secs(1)))
             .subnet(subnet(&[&alice], 100)),
     )
-    .await
-    .unwrap();
+    .await;
     let client = Arc::new(connect(&net).await);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ChainEvent>();
     let actor = actix_start(ChainActor::new(client.clone(), Arc::new(tx)));
@@ -339,13 +352,12 @@ async fn same_hotkey_twice_keeps_nonce_order() {
 async fn devnet_killed_and_restarted_mid_watch_recovers_without_a_double_commit() {
     let Some(config) = config() else { return };
     let alice = key("Alice");
-    let mut net = Devnet::start(
+    let mut net = start(
         config
             .block_mode(BlockMode::Timer(Duration::from_secs(4)))
             .subnet(subnet(&[&alice], 100)),
     )
-    .await
-    .unwrap();
+    .await;
     let client = Arc::new(connect(&net).await);
     let nonce_before = client.finalized_nonce(alice.account()).await.unwrap();
 
@@ -407,14 +419,13 @@ async fn space_limit_schedules_for_the_next_epoch() {
     let Some(config) = config() else { return };
     let alice = key("Alice");
     let tempo = 4;
-    let net = Devnet::start(
+    let net = start(
         config
             .block_mode(BlockMode::Timer(Duration::from_secs(1)))
             .max_space(150)
             .subnet(subnet(&[&alice], tempo)),
     )
-    .await
-    .unwrap();
+    .await;
     let client = Arc::new(connect(&net).await);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ChainEvent>();
     let actor = actix_start(ChainActor::new(client.clone(), Arc::new(tx)));
@@ -479,7 +490,7 @@ async fn signs_for_the_fee_slot_declared_as_the_wrapper_identifier() {
         .block_mode(BlockMode::Instant)
         .subnet(subnet(&[&alice], 10));
     config.runtime_wasm = wrapper.into();
-    let net = Devnet::start(config).await.unwrap();
+    let net = start(config).await;
     let client = connect(&net).await;
     let done = client
         .commit(&alice, NETUID, b"wrapped", &mut |_| {})
@@ -510,9 +521,7 @@ async fn test_runtime_matches_mainnet_for_everything_minerfleet_uses() {
         return;
     };
     let mainnet = subxt::Metadata::decode_from(&std::fs::read(mainnet_path).unwrap()).unwrap();
-    let net = Devnet::start(config.block_mode(BlockMode::Manual))
-        .await
-        .unwrap();
+    let net = start(config.block_mode(BlockMode::Manual)).await;
     let ours = connect(&net).await.metadata().await.unwrap();
     let (m, o) = (&mainnet, &*ours);
 
