@@ -50,7 +50,10 @@ pub enum DemoError {
     #[error("miner {miner}: {source}")]
     Model { miner: String, source: SaveError },
     #[error("miner {miner}: {source}")]
-    Wallet { miner: String, source: WalletError },
+    Wallet {
+        miner: String,
+        source: Box<WalletError>,
+    },
 }
 
 /// Write a tiny model into every miner's `model_dir` that has no `config.json` yet (all of them with `force`),
@@ -96,9 +99,9 @@ pub fn prepare(fleet: &Fleet, force: bool) -> Result<Vec<Prepared>, DemoError> {
 
         let hotkey_file = wallet::hotkey_path(&fleet.wallets_dir, &miner.wallet, &miner.hotkey);
         let hotkey_written = !hotkey_file.exists();
-        let wallet_err = |source| DemoError::Wallet {
+        let wallet_err = |source: WalletError| DemoError::Wallet {
             miner: label.clone(),
-            source,
+            source: Box::new(source),
         };
         let ss58 = if hotkey_written {
             let secret = KeySecret::from_dev_uri(&format!(

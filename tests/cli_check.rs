@@ -179,13 +179,13 @@ fn a_model_that_breaks_a_constraint_is_a_problem_with_exit_1() {
         failed.iter().any(|f| f.contains("LlamaForCausalLM")),
         "{failed:?}"
     );
-    assert_eq!(
+    assert!(
         json["report"]["miners"][0]["checks"]
             .as_array()
             .unwrap()
             .iter()
             .all(|c| c["passed"] == true),
-        true
+        "the other miners are unaffected"
     );
 }
 

@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
-    let report = check_fleet(&fleet, &EnvOrPrompt::default());
+    let report = check_fleet(&fleet, &EnvOrPrompt);
     if global.json {
         print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
     } else {

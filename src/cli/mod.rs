@@ -7,8 +7,10 @@ mod check;
 mod competitions;
 mod devnet;
 mod hash;
+mod hub;
 mod inspect;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +83,8 @@ pub enum Command {
     Repo(Pending),
     /// The local devnet: demo models and wallets, Hub server and chain.
     Devnet(devnet::Args),
+    /// Local Hugging Face Hub-compatible server (`hub serve`).
+    Hub(hub::Args),
 }
 
 /// Arguments of commands not in this build yet: accepted so scripts get a clear message, not a usage error.
@@ -113,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Hash(args) => hash::run(args, &cli.global),
         Command::Competitions(args) => competitions::run(args, &cli.global),
         Command::Devnet(args) => devnet::run(args, &cli.global),
+        Command::Hub(args) => hub::run(args, &cli.global),
         Command::Publish(_)
         | Command::Status(_)
         | Command::Upload(_)
@@ -152,6 +157,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Best(_) => "best",
         Command::Repo(_) => "repo",
         Command::Devnet(_) => "devnet",
+        Command::Hub(_) => "hub",
     }
 }
 

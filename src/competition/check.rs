@@ -70,7 +70,7 @@ fn architecture_for_model_type(model_type: &str) -> Option<&'static str> {
 }
 
 /// `1234567` → `"1,234,567"`.
-fn group_digits(n: u64) -> String {
+pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -377,6 +377,13 @@ mod tests {
             remote_code: false,
             pickle_weights: false,
             sharded: false,
+            config: Default::default(),
+            weight_files: vec![PathBuf::from("model.safetensors")],
+            tensors: Vec::new(),
+            tensor_bytes: 2_000_000,
+            index_total_size: None,
+            tied_weights: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

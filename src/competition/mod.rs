@@ -17,7 +17,7 @@ mod check;
 mod registry;
 
 pub use check::{
-    ARCHITECTURE_MODEL_TYPES, DTYPE_NAMES, format_bytes, format_params,
+    ARCHITECTURE_MODEL_TYPES, DTYPE_NAMES, format_bytes, format_params, group_digits,
     model_type_for_architecture, rules, safetensors_dtype,
 };
 pub use registry::{

@@ -156,15 +156,15 @@ impl Walker<'_> {
             // A `name:` prefix makes this a named field (structs only).
             let item_start = self.pos;
             let mut field = None;
-            if close == b')' {
-                if let Some(name) = self.ident() {
-                    self.skip_trivia();
-                    if self.peek() == Some(b':') {
-                        self.pos += 1;
-                        field = Some(name);
-                    } else {
-                        self.pos = item_start;
-                    }
+            if close == b')'
+                && let Some(name) = self.ident()
+            {
+                self.skip_trivia();
+                if self.peek() == Some(b':') {
+                    self.pos += 1;
+                    field = Some(name);
+                } else {
+                    self.pos = item_start;
                 }
             }
             let hit = match step {

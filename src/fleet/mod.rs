@@ -333,31 +333,31 @@ impl Fleet {
                 }
             };
 
-            if let Some(subnet) = subnet {
-                if subnet.find(competition_id).is_none() {
-                    let mut ids: Vec<u16> = subnet
-                        .schedule
-                        .iter()
-                        .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
-                        .collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
-                        here("competition_id").to_vec()
-                    } else {
-                        vec![Step::Field("defaults"), Step::Field("competition_id")]
-                    };
-                    problems.add(
-                        &path,
-                        format!(
-                            "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
-                            subnet.netuid,
-                            subnet.name,
-                            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                        Some("`minerfleet competitions --netuid N` lists them"),
-                    );
-                }
+            if let Some(subnet) = subnet
+                && subnet.find(competition_id).is_none()
+            {
+                let mut ids: Vec<u16> = subnet
+                    .schedule
+                    .iter()
+                    .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
+                    here("competition_id").to_vec()
+                } else {
+                    vec![Step::Field("defaults"), Step::Field("competition_id")]
+                };
+                problems.add(
+                    &path,
+                    format!(
+                        "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
+                        subnet.netuid,
+                        subnet.name,
+                        ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some("`minerfleet competitions --netuid N` lists them"),
+                );
             }
 
             let model_dir = resolve(&base, &entry.model_dir);
