@@ -76,6 +76,10 @@ fn main() {
             config = config.fund(k.account().0, 1_000_000_000);
         }
         let net = Devnet::start(config).await.expect("devnet starts");
+        // The launcher's import-storage `Uids` entry does not reach chain state; register with raw writes.
+        for (uid, k) in all.iter().enumerate() {
+            net.register(NETUID, uid as u16, &k.account().0).await.expect("register hotkey");
+        }
         let opts = ClientOptions {
             rpc_timeout: Duration::from_secs(30),
             stall_after: Duration::from_secs(30),

@@ -484,7 +484,7 @@ impl ChainClient {
         data: &[u8],
         on_status: &mut (dyn FnMut(TxStatus) + Send),
     ) -> Result<Committed, ChainError> {
-        self.check_can_sign().await?;
+        check_genesis(&self.network, &self.genesis_hex())?;
         let call = set_commitment_call(netuid, data)?;
         let started = Instant::now();
         let mut attempt = 0;
@@ -493,6 +493,8 @@ impl ChainClient {
             let (birth, birth_hash) = self.finalized_head().await?;
             let nonce = self.next_nonce(hotkey.account()).await?;
             let at = self.at_hash(birth_hash).await?;
+            // The extension check runs on the metadata we are about to sign with (runtime upgrades included).
+            check_signable(at.metadata_ref())?;
             let period = self.opts.mortality;
             let params = tx_params(nonce, period, birth, birth_hash);
             let mut signable = at
