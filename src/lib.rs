@@ -19,6 +19,7 @@ pub mod chain;
 pub mod check;
 pub mod competition;
 pub mod demo;
+pub mod devnet;
 pub mod fleet;
 pub mod gpu;
 pub mod hub;

@@ -1,0 +1,938 @@
+//! The chain client: connect, read subnet and commitment state, and submit `set_commitment` with a watch that
+//! always ends in a decided outcome (subnet-protocol §8–§10).
+//!
+//! Everything is resolved through the chain's runtime metadata (subxt dynamic API); nothing here knows pallet or call
+//! indices. RPC goes over a reconnecting WebSocket client; every request has a deadline. Submission uses
+//! `author_submitAndWatchExtrinsic` directly so pool rejections keep their JSON-RPC codes. After any doubt (a
+//! dropped watch, a stalled chain, 1012/1013/1014, a lost connection) the outcome is decided by looking for the
+//! transaction in finalized blocks and reading `CommitmentOf` and the account nonce — never by resubmitting.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scale_value::{Composite, Value, ValueDef};
+use subxt::OnlineClient;
+use subxt::backend::LegacyBackend;
+use subxt::config::{HashFor, Hasher as _, Header as _, RpcConfigFor};
+use subxt::events::Phase;
+use subxt::rpcs::client::reconnecting_rpc_client::{
+    ExponentialBackoff, RpcClient as ReconnectingClient,
+};
+use subxt::rpcs::methods::legacy::TransactionStatus as PoolStatus;
+use subxt::rpcs::{LegacyRpcMethods, RpcClient};
+use subxt::utils::AccountId32;
+
+use super::commitment::{Registration, set_commitment_call};
+use super::config::{HotkeySigner, SubtensorConfig, tx_params};
+use super::error::{ChainError, CommitErrorKind, PoolRejection};
+use super::extensions::check_signable;
+use super::space::SpaceState;
+use crate::network::Network;
+
+type Hash = HashFor<SubtensorConfig>;
+
+/// Deadlines and policies of the client. Defaults are for 12 s blocks; tests on a fast devnet shorten them.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Deadline of each RPC request.
+    pub rpc_timeout: Duration,
+    /// No new block for this long means the chain or connection has stalled (watchdog).
+    pub stall_after: Duration,
+    /// Mortality period in blocks (a power of two; 32–64 recommended).
+    pub mortality: u64,
+    /// Overall deadline of one commit: submission, watch and outcome resolution.
+    pub deadline: Duration,
+    /// How often to poll while resolving an uncertain outcome.
+    pub poll_interval: Duration,
+    /// Signed submissions per commit: a new one only after the previous one provably did not land.
+    pub max_attempts: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            rpc_timeout: Duration::from_secs(30),
+            stall_after: Duration::from_secs(120),
+            mortality: 64,
+            deadline: Duration::from_secs(20 * 60),
+            poll_interval: Duration::from_secs(3),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Progress of one commit, for reporting (no UI here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Signed with this nonce, mortal from `birth` for `period` blocks; `hash` is the extrinsic hash (hex).
+    Signed {
+        nonce: u64,
+        birth: u64,
+        period: u64,
+        hash: String,
+    },
+    /// Accepted into the pool.
+    Pooled,
+    /// Included in a (best) block.
+    InBlock { block_hash: String },
+    /// The watch lost track; deciding the outcome from chain state.
+    Resolving { reason: String },
+    /// Did not land (era expired or nonce taken); it is safe to sign again.
+    NotIncluded,
+    /// Finalized in this block.
+    Finalized { block: u64 },
+}
+
+/// A commitment that is on chain, finalized and read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Finalized block containing the transaction.
+    pub included_in: u64,
+    /// `Registration.block` read back: the model's upload block.
+    pub commit_block: u64,
+    /// Nonce used.
+    pub nonce: u64,
+    /// Extrinsic hash (hex).
+    pub tx_hash: String,
+}
+
+/// A connected chain.
+pub struct ChainClient {
+    network: Network,
+    api: OnlineClient<SubtensorConfig>,
+    rpc: LegacyRpcMethods<RpcConfigFor<SubtensorConfig>>,
+    genesis: Hash,
+    opts: ClientOptions,
+}
+
+/// How one signed submission ended.
+enum Outcome {
+    /// Found in a finalized block with `ExtrinsicSuccess`.
+    Landed { block: u64, block_hash: Hash },
+    /// Not found in the (possibly lost) block history, but its nonce is used and `CommitmentOf` holds our bytes.
+    OnChain(Registration),
+    /// Found in a finalized block with `ExtrinsicFailed`, or rejected by the pool for good.
+    Failed(ChainError),
+    /// Provably never included; safe to sign again.
+    NotIncluded,
+}
+
+/// One signed submission being decided.
+struct Pending<'a> {
+    hotkey: &'a HotkeySigner,
+    netuid: u16,
+    data: &'a [u8],
+    tx_hash: Hash,
+    nonce: u64,
+    birth: u64,
+    birth_hash: Hash,
+    period: u64,
+    started: Instant,
+}
+
+impl Pending<'_> {
+    fn tx_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.tx_hash.as_ref()))
+    }
+}
+
+impl ChainClient {
+    /// Connect to a network (or URL). Reads work on any chain; signing is refused on a named network whose genesis
+    /// does not match, and on chains that declare an extension minerfleet cannot encode.
+    pub async fn connect(
+        network: &Network,
+        opts: ClientOptions,
+    ) -> Result<ChainClient, ChainError> {
+        let url = network.url().to_string();
+        let connect_err = |e: &dyn std::fmt::Display| ChainError::Connect {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let inner = tokio::time::timeout(
+            opts.rpc_timeout,
+            ReconnectingClient::builder()
+                .retry_policy(
+                    ExponentialBackoff::from_millis(50)
+                        .max_delay(Duration::from_secs(2))
+                        .take(((opts.stall_after.as_secs() / 2).max(10)) as usize),
+                )
+                .request_timeout(opts.rpc_timeout)
+                .connection_timeout(opts.rpc_timeout)
+                .build(url.clone()),
+        )
+        .await
+        .map_err(|_| connect_err(&"connection timed out"))?
+        .map_err(|e| connect_err(&e))?;
+        let rpc_client = RpcClient::new(inner);
+        let rpc = LegacyRpcMethods::new(rpc_client.clone());
+        let backend = LegacyBackend::builder().build(rpc_client);
+        let api = tokio::time::timeout(
+            opts.rpc_timeout,
+            OnlineClient::from_backend_with_config(SubtensorConfig::default(), Arc::new(backend)),
+        )
+        .await
+        .map_err(|_| connect_err(&"no answer to the genesis request"))?
+        .map_err(|e| connect_err(&e))?;
+        let genesis = api.genesis_hash();
+        Ok(ChainClient {
+            network: network.clone(),
+            api,
+            rpc,
+            genesis,
+            opts,
+        })
+    }
+
+    /// The network this client was connected for.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The chain's genesis hash (hex).
+    pub fn genesis_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.genesis.as_ref()))
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    async fn within<F, T, E>(&self, what: &str, fut: F) -> Result<T, ChainError>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        match tokio::time::timeout(self.opts.rpc_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ChainError::rpc(what, e)),
+            Err(_) => Err(ChainError::RpcTimeout {
+                what: what.to_string(),
+                after: self.opts.rpc_timeout,
+            }),
+        }
+    }
+
+    /// Whether this client may sign here: right genesis for named networks, and only encodable extensions.
+    pub async fn check_can_sign(&self) -> Result<(), ChainError> {
+        check_genesis(&self.network, &self.genesis_hex())?;
+        let at = self.at_finalized().await?;
+        check_signable(at.metadata_ref())
+    }
+
+    async fn at_finalized(
+        &self,
+    ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
+        let head = self
+            .within(
+                "chain_getFinalizedHead",
+                self.rpc.chain_get_finalized_head(),
+            )
+            .await?;
+        self.at_hash(head).await
+    }
+
+    async fn at_hash(
+        &self,
+        hash: Hash,
+    ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
+        self.within("block state", self.api.at_block(hash)).await
+    }
+
+    /// The runtime metadata at the finalized head.
+    pub async fn metadata(&self) -> Result<subxt::ArcMetadata, ChainError> {
+        Ok(self.at_finalized().await?.metadata())
+    }
+
+    /// The latest finalized block: (number, hash).
+    pub async fn finalized_head(&self) -> Result<(u64, Hash), ChainError> {
+        let hash = self
+            .within(
+                "chain_getFinalizedHead",
+                self.rpc.chain_get_finalized_head(),
+            )
+            .await?;
+        let header = self
+            .within("chain_getHeader", self.rpc.chain_get_header(Some(hash)))
+            .await?
+            .ok_or_else(|| ChainError::rpc("chain_getHeader", "finalized header not found"))?;
+        Ok((header.number(), hash))
+    }
+
+    /// The pool-aware next nonce of an account (`system_accountNextIndex`).
+    pub async fn next_nonce(&self, account: &AccountId32) -> Result<u64, ChainError> {
+        self.within(
+            "system_accountNextIndex",
+            self.rpc.system_account_next_index(account),
+        )
+        .await
+    }
+
+    /// The account nonce at the finalized head (ignores the pool).
+    pub async fn finalized_nonce(&self, account: &AccountId32) -> Result<u64, ChainError> {
+        let at = self.at_finalized().await?;
+        self.within("AccountNonceApi", at.tx().account_nonce(account))
+            .await
+    }
+
+    async fn fetch<K>(
+        &self,
+        at: &subxt::OnlineClientAtBlock<SubtensorConfig>,
+        pallet: &str,
+        entry: &str,
+        keys: K,
+        optional: bool,
+    ) -> Result<Option<Value>, ChainError>
+    where
+        K: subxt::ext::frame_decode::storage::IntoEncodableValues
+            + subxt::ext::frame_decode::storage::IntoDecodableValues,
+    {
+        let what = format!("{pallet}.{entry}");
+        let addr = subxt::dynamic::storage::<K, Value>(pallet, entry);
+        let storage = at.storage();
+        let value = if optional {
+            self.within(&what, storage.try_fetch(addr, keys)).await?
+        } else {
+            Some(self.within(&what, storage.fetch(addr, keys)).await?)
+        };
+        value
+            .map(|v| {
+                v.decode_as::<Value>()
+                    .map_err(|e| ChainError::rpc(&what, e))
+            })
+            .transpose()
+    }
+
+    /// `SubtensorModule.Uids(netuid, hotkey)`: the hotkey's uid, `None` when not registered.
+    pub async fn uid(&self, netuid: u16, hotkey: &AccountId32) -> Result<Option<u16>, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "Uids", (netuid, hotkey.0), true)
+            .await?;
+        v.map(|v| as_u64(&v, "Uids").map(|n| n as u16)).transpose()
+    }
+
+    /// `SubtensorModule.Keys(netuid, uid)`: the hotkey holding a uid (all-zero when unset).
+    pub async fn hotkey_of(&self, netuid: u16, uid: u16) -> Result<AccountId32, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "Keys", (netuid, uid), false)
+            .await?;
+        let v = v.ok_or_else(|| ChainError::rpc("SubtensorModule.Keys", "no value"))?;
+        let bytes = value_bytes(&v)
+            .ok_or_else(|| ChainError::rpc("SubtensorModule.Keys", "not an account id"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ChainError::rpc("SubtensorModule.Keys", "account id is not 32 bytes"))?;
+        Ok(AccountId32(arr))
+    }
+
+    /// `SubtensorModule.Incentive(netuid)`: per-uid incentive (divide by 65535 for a fraction).
+    pub async fn incentive(&self, netuid: u16) -> Result<Vec<u16>, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "Incentive", (netuid,), false)
+            .await?;
+        let v = v.ok_or_else(|| ChainError::rpc("SubtensorModule.Incentive", "no value"))?;
+        let nums = value_bytes_u128(&v)
+            .ok_or_else(|| ChainError::rpc("SubtensorModule.Incentive", "not a list"))?;
+        Ok(nums.into_iter().map(|n| n as u16).collect())
+    }
+
+    /// `SubtensorModule.NetworksAdded(netuid)`.
+    pub async fn network_exists(&self, netuid: u16) -> Result<bool, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "NetworksAdded", (netuid,), false)
+            .await?;
+        Ok(matches!(
+            v.map(|v| v.value),
+            Some(ValueDef::Primitive(scale_value::Primitive::Bool(true)))
+        ))
+    }
+
+    /// `SubtensorModule.SubnetworkN(netuid)`: number of uids.
+    pub async fn subnetwork_n(&self, netuid: u16) -> Result<u16, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "SubnetworkN", (netuid,), false)
+            .await?;
+        as_u64(&v.unwrap_or(Value::u128(0)), "SubnetworkN").map(|n| n as u16)
+    }
+
+    /// `SubtensorModule.Tempo(netuid)`.
+    pub async fn tempo(&self, netuid: u16) -> Result<u16, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(&at, "SubtensorModule", "Tempo", (netuid,), false)
+            .await?;
+        as_u64(&v.unwrap_or(Value::u128(0)), "Tempo").map(|n| n as u16)
+    }
+
+    /// `Commitments.CommitmentOf(netuid, hotkey)` at the finalized head.
+    pub async fn commitment(
+        &self,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<Option<Registration>, ChainError> {
+        let at = self.at_finalized().await?;
+        self.commitment_at(&at, netuid, hotkey).await
+    }
+
+    async fn commitment_at(
+        &self,
+        at: &subxt::OnlineClientAtBlock<SubtensorConfig>,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<Option<Registration>, ChainError> {
+        let v = self
+            .fetch(at, "Commitments", "CommitmentOf", (netuid, hotkey.0), true)
+            .await?;
+        v.map(|v| Registration::from_value(&v)).transpose()
+    }
+
+    /// `Commitments.LastCommitment(netuid, hotkey)`: block of the last commit.
+    pub async fn last_commitment(
+        &self,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<Option<u64>, ChainError> {
+        let at = self.at_finalized().await?;
+        let v = self
+            .fetch(
+                &at,
+                "Commitments",
+                "LastCommitment",
+                (netuid, hotkey.0),
+                true,
+            )
+            .await?;
+        v.map(|v| as_u64(&v, "LastCommitment")).transpose()
+    }
+
+    /// The space-budget inputs (`MaxSpace`, `UsedSpaceOf`, `Tempo`) at the finalized head.
+    pub async fn space(&self, netuid: u16, hotkey: &AccountId32) -> Result<SpaceState, ChainError> {
+        let (block, hash) = self.finalized_head().await?;
+        let at = self.at_hash(hash).await?;
+        let max = self
+            .fetch(&at, "Commitments", "MaxSpace", (), false)
+            .await?;
+        let max_space = match max {
+            Some(v) => as_u64(&v, "MaxSpace")?,
+            None => 3100,
+        };
+        let used = self
+            .fetch(&at, "Commitments", "UsedSpaceOf", (netuid, hotkey.0), true)
+            .await?;
+        let (last_epoch, used_space) = match used {
+            Some(v) => (
+                named(&v, "last_epoch")
+                    .map(|x| as_u64(x, "UsedSpaceOf.last_epoch"))
+                    .transpose()?
+                    .unwrap_or(0),
+                named(&v, "used_space")
+                    .map(|x| as_u64(x, "UsedSpaceOf.used_space"))
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
+            None => (0, 0),
+        };
+        let tempo = self
+            .fetch(&at, "SubtensorModule", "Tempo", (netuid,), false)
+            .await?;
+        let tempo = as_u64(&tempo.unwrap_or(Value::u128(0)), "Tempo")? as u16;
+        Ok(SpaceState {
+            max_space,
+            last_epoch,
+            used_space,
+            tempo,
+            netuid,
+            block,
+        })
+    }
+
+    /// Wait until the finalized head reaches `block` (polling; bounded by the stall watchdog).
+    pub async fn wait_for_block(&self, block: u64) -> Result<(), ChainError> {
+        let mut last_progress = Instant::now();
+        let mut last_seen = 0;
+        loop {
+            match self.finalized_head().await {
+                Ok((n, _)) if n >= block => return Ok(()),
+                Ok((n, _)) if n != last_seen => {
+                    last_seen = n;
+                    last_progress = Instant::now();
+                }
+                Ok(_) | Err(ChainError::RpcTimeout { .. }) | Err(ChainError::Rpc { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if last_progress.elapsed() > self.opts.stall_after {
+                return Err(ChainError::Stalled(self.opts.stall_after));
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+    }
+
+    /// Commit `data` for `hotkey` on `netuid`, and return once it is finalized and read back.
+    ///
+    /// One signed submission at a time; a new one (fresh nonce and era) only after the previous one provably did
+    /// not land. The caller must not run two commits for the same hotkey at once (the chain actor guarantees it).
+    pub async fn commit(
+        &self,
+        hotkey: &HotkeySigner,
+        netuid: u16,
+        data: &[u8],
+        on_status: &mut (dyn FnMut(TxStatus) + Send),
+    ) -> Result<Committed, ChainError> {
+        check_genesis(&self.network, &self.genesis_hex())?;
+        let call = set_commitment_call(netuid, data)?;
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (birth, birth_hash) = self.finalized_head().await?;
+            let nonce = self.next_nonce(hotkey.account()).await?;
+            let at = self.at_hash(birth_hash).await?;
+            // The extension check runs on the metadata we are about to sign with (runtime upgrades included).
+            check_signable(at.metadata_ref())?;
+            let period = self.opts.mortality;
+            let params = tx_params(nonce, period, birth, birth_hash);
+            let mut signable = at
+                .tx()
+                .create_signable_offline(&call, params)
+                .map_err(|e| ChainError::Build(e.to_string()))?;
+            let signed = signable
+                .sign(hotkey)
+                .map_err(|e| ChainError::Build(e.to_string()))?;
+            let pending = Pending {
+                hotkey,
+                netuid,
+                data,
+                tx_hash: signed.hash(),
+                nonce,
+                birth,
+                birth_hash,
+                period,
+                started,
+            };
+            let tx_hex = pending.tx_hex();
+            on_status(TxStatus::Signed {
+                nonce,
+                birth,
+                period,
+                hash: tx_hex.clone(),
+            });
+
+            match self
+                .submit_and_watch(signed.encoded(), &pending, on_status)
+                .await?
+            {
+                Outcome::Landed { block, block_hash } => {
+                    on_status(TxStatus::Finalized { block });
+                    let at = self.at_hash(block_hash).await?;
+                    let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
+                    return match reg {
+                        Some(r) if r.raw() == Some(data) => Ok(Committed {
+                            included_in: block,
+                            commit_block: r.block,
+                            nonce,
+                            tx_hash: tx_hex,
+                        }),
+                        other => Err(ChainError::ReadBackMismatch {
+                            netuid,
+                            hotkey: hotkey.ss58(),
+                            block,
+                            found: describe(other.as_ref()),
+                        }),
+                    };
+                }
+                Outcome::OnChain(reg) => {
+                    on_status(TxStatus::Finalized { block: reg.block });
+                    return Ok(Committed {
+                        included_in: reg.block,
+                        commit_block: reg.block,
+                        nonce,
+                        tx_hash: tx_hex,
+                    });
+                }
+                Outcome::Failed(e) => return Err(e),
+                Outcome::NotIncluded => {
+                    on_status(TxStatus::NotIncluded);
+                    if attempt >= self.opts.max_attempts {
+                        return Err(ChainError::Undetermined {
+                            nonce,
+                            after: started.elapsed(),
+                        });
+                    }
+                    tracing::info!(hotkey = %hotkey.ss58(), nonce, "transaction provably not included; signing again");
+                }
+            }
+        }
+    }
+
+    async fn submit_and_watch(
+        &self,
+        extrinsic: &[u8],
+        p: &Pending<'_>,
+        on_status: &mut (dyn FnMut(TxStatus) + Send),
+    ) -> Result<Outcome, ChainError> {
+        let submitted = tokio::time::timeout(
+            self.opts.rpc_timeout,
+            self.rpc.author_submit_and_watch_extrinsic(extrinsic),
+        )
+        .await;
+        let mut sub = match submitted {
+            Ok(Ok(sub)) => sub,
+            Ok(Err(subxt::rpcs::Error::User(u))) => {
+                let rejection =
+                    PoolRejection::classify(u.code, &u.message, u.data.as_ref().map(|d| d.get()));
+                return match rejection {
+                    // Never accepted: safe to build again with a fresh birth block / nonce.
+                    PoolRejection::AncientBirthBlock | PoolRejection::Future => {
+                        Ok(Outcome::NotIncluded)
+                    }
+                    r if r.is_ambiguous() => {
+                        on_status(TxStatus::Resolving {
+                            reason: r.to_string(),
+                        });
+                        self.resolve(p).await
+                    }
+                    r => Err(ChainError::Rejected(r)),
+                };
+            }
+            Ok(Err(e)) => {
+                // The request may or may not have reached the node.
+                on_status(TxStatus::Resolving {
+                    reason: format!("submission failed: {e}"),
+                });
+                return self.resolve(p).await;
+            }
+            Err(_) => {
+                on_status(TxStatus::Resolving {
+                    reason: "submission got no answer".into(),
+                });
+                return self.resolve(p).await;
+            }
+        };
+
+        // Watchdog: a head subscription; if neither it nor the watch moves for `stall_after`, the chain stalled.
+        let mut heads = self.rpc.chain_subscribe_new_heads().await.ok();
+        let mut last_progress = Instant::now();
+        let reason = loop {
+            if p.started.elapsed() > self.opts.deadline {
+                break "deadline reached while watching".to_string();
+            }
+            tokio::select! {
+                status = sub.next() => {
+                    last_progress = Instant::now();
+                    match status {
+                        Some(Ok(PoolStatus::Future | PoolStatus::Ready | PoolStatus::Broadcast(_))) => {
+                            on_status(TxStatus::Pooled)
+                        }
+                        Some(Ok(PoolStatus::InBlock(h))) => {
+                            on_status(TxStatus::InBlock { block_hash: format!("0x{}", hex::encode(h.as_ref())) })
+                        }
+                        Some(Ok(PoolStatus::Retracted(_))) => {}
+                        Some(Ok(PoolStatus::Finalized(h))) => {
+                            match self.outcome_in_block(h, p.tx_hash).await {
+                                Ok(Some(outcome)) => return Ok(outcome),
+                                Ok(None) => break "finalized block does not contain the transaction".to_string(),
+                                Err(e) => break format!("reading the finalized block failed: {e}"),
+                            }
+                        }
+                        Some(Ok(other)) => break format!("pool reported {other:?}"),
+                        Some(Err(e)) => break format!("watch failed: {e}"),
+                        None => break "watch ended without a final status".to_string(),
+                    }
+                }
+                head = async {
+                    match heads.as_mut() {
+                        Some(h) => h.next().await,
+                        None => futures::future::pending().await,
+                    }
+                } => {
+                    match head {
+                        Some(Ok(_)) => last_progress = Instant::now(),
+                        _ => heads = None,
+                    }
+                }
+                _ = tokio::time::sleep(self.opts.poll_interval) => {}
+            }
+            if last_progress.elapsed() > self.opts.stall_after {
+                break format!("no new block or status for {:?}", self.opts.stall_after);
+            }
+        };
+        on_status(TxStatus::Resolving { reason });
+        self.resolve(p).await
+    }
+
+    /// Decide whether the transaction landed, from chain state only (never by resubmitting):
+    /// 1. look for its hash in every finalized block since its birth: found → its events decide;
+    /// 2. the account's finalized nonce moved past ours: if `CommitmentOf` holds exactly our bytes, the commitment is
+    ///    on chain (the block history may be gone, e.g. after a node restart); otherwise the nonce went to another
+    ///    transaction and ours can never land;
+    /// 3. its birth block is no longer on the chain, or its era has expired: it can never land.
+    ///
+    /// Reconnects happen underneath; RPC errors are retried until the commit's deadline or a stalled chain.
+    async fn resolve(&self, p: &Pending<'_>) -> Result<Outcome, ChainError> {
+        let mut next_block = p.birth + 1;
+        let mut last_head = None;
+        let mut last_progress = Instant::now();
+        loop {
+            match self.resolve_step(p, &mut next_block).await {
+                Ok((_, Some(outcome))) => return Ok(outcome),
+                Ok((head, None)) => {
+                    if last_head != Some(head) {
+                        last_head = Some(head);
+                        last_progress = Instant::now();
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "resolving commit outcome: retrying after error")
+                }
+            }
+            // Give up (without resubmitting) at the deadline, or when the chain has not moved for twice the stall
+            // window: the caller reports the commit as undetermined.
+            if p.started.elapsed() > self.opts.deadline
+                || last_progress.elapsed() > self.opts.stall_after * 2
+            {
+                return Err(ChainError::Undetermined {
+                    nonce: p.nonce,
+                    after: p.started.elapsed(),
+                });
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+    }
+
+    async fn resolve_step(
+        &self,
+        p: &Pending<'_>,
+        next_block: &mut u64,
+    ) -> Result<(u64, Option<Outcome>), ChainError> {
+        let (head, head_hash) = self.finalized_head().await?;
+        while *next_block <= head {
+            let n = *next_block;
+            let Some(hash) = self
+                .within(
+                    "chain_getBlockHash",
+                    self.rpc.chain_get_block_hash(Some(n.into())),
+                )
+                .await?
+            else {
+                break;
+            };
+            if let Some(outcome) = self.outcome_in_block(hash, p.tx_hash).await? {
+                return Ok((head, Some(outcome)));
+            }
+            *next_block += 1;
+        }
+        let at = self.at_hash(head_hash).await?;
+        let account_nonce = self
+            .within("AccountNonceApi", at.tx().account_nonce(p.hotkey.account()))
+            .await?;
+        if account_nonce > p.nonce {
+            let reg = self
+                .commitment_at(&at, p.netuid, p.hotkey.account())
+                .await?;
+            return Ok((
+                head,
+                Some(match reg {
+                    Some(r) if r.raw() == Some(p.data) => Outcome::OnChain(r),
+                    _ => Outcome::NotIncluded,
+                }),
+            ));
+        }
+        let birth_now = self
+            .within(
+                "chain_getBlockHash",
+                self.rpc.chain_get_block_hash(Some(p.birth.into())),
+            )
+            .await?;
+        if birth_now != Some(p.birth_hash) || head > p.birth + p.period {
+            return Ok((head, Some(Outcome::NotIncluded)));
+        }
+        Ok((head, None))
+    }
+
+    /// If the block contains the transaction, its outcome from the block's events.
+    async fn outcome_in_block(
+        &self,
+        block_hash: Hash,
+        tx_hash: Hash,
+    ) -> Result<Option<Outcome>, ChainError> {
+        let block = self
+            .within("chain_getBlock", self.rpc.chain_get_block(Some(block_hash)))
+            .await?
+            .ok_or_else(|| ChainError::rpc("chain_getBlock", "block not found"))?;
+        let number = block.block.header.number();
+        let at = self.at_hash(block_hash).await?;
+        let hasher = at.hasher();
+        let Some(index) = block
+            .block
+            .extrinsics
+            .iter()
+            .position(|x| hasher.hash(&x.0) == tx_hash)
+        else {
+            return Ok(None);
+        };
+        let events = self.within("System.Events", at.events().fetch()).await?;
+        for ev in events.iter() {
+            let ev = ev.map_err(|e| ChainError::rpc("System.Events", e))?;
+            if ev.phase() != Phase::ApplyExtrinsic(index as u32) || ev.pallet_name() != "System" {
+                continue;
+            }
+            match ev.event_name() {
+                "ExtrinsicSuccess" => {
+                    return Ok(Some(Outcome::Landed {
+                        block: number,
+                        block_hash,
+                    }));
+                }
+                "ExtrinsicFailed" => {
+                    let fields = ev
+                        .decode_fields_unchecked_as::<Composite<()>>()
+                        .map_err(|e| ChainError::rpc("ExtrinsicFailed", e))?;
+                    return Ok(Some(Outcome::Failed(dispatch_error(
+                        &fields,
+                        at.metadata_ref(),
+                    ))));
+                }
+                _ => {}
+            }
+        }
+        Err(ChainError::rpc(
+            "System.Events",
+            "included transaction has no success or failure event",
+        ))
+    }
+}
+
+/// Refuse to sign when a named network's endpoint reports another chain's genesis.
+pub fn check_genesis(network: &Network, found: &str) -> Result<(), ChainError> {
+    match network.expected_genesis() {
+        Some(expected) if !found.eq_ignore_ascii_case(expected) => Err(ChainError::WrongChain {
+            network: network.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Name a `DispatchError` from `ExtrinsicFailed`'s fields through metadata.
+fn dispatch_error(fields: &Composite<()>, metadata: &subxt::Metadata) -> ChainError {
+    let err = fields.values().next();
+    if let Some(Value {
+        value: ValueDef::Variant(v),
+        ..
+    }) = err
+        && v.name == "Module"
+    {
+        let index = v
+            .values
+            .values()
+            .next()
+            .and_then(|m| named(m, "index"))
+            .and_then(|i| i.as_u128());
+        let code = v
+            .values
+            .values()
+            .next()
+            .and_then(|m| named(m, "error"))
+            .and_then(value_bytes_u128)
+            .and_then(|b| b.first().copied());
+        if let (Some(index), Some(code)) = (index, code)
+            && let Some(pallet) = metadata.pallet_by_error_index(index as u8)
+            && let Some(variant) = pallet.error_variant_by_index(code as u8)
+        {
+            return ChainError::Module {
+                pallet: pallet.name().to_string(),
+                error: variant.name.clone(),
+                kind: CommitErrorKind::of(pallet.name(), &variant.name),
+            };
+        }
+    }
+    ChainError::Dispatch(
+        err.map(|e| e.to_string())
+            .unwrap_or_else(|| "unknown dispatch error".into()),
+    )
+}
+
+fn describe(r: Option<&Registration>) -> String {
+    match r {
+        None => "no commitment".into(),
+        Some(r) => match r.raw() {
+            Some(raw) => format!("{:?} (block {})", String::from_utf8_lossy(raw), r.block),
+            None => format!("a non-Raw commitment {:?} (block {})", r.fields, r.block),
+        },
+    }
+}
+
+fn named<'a, T>(v: &'a Value<T>, name: &str) -> Option<&'a Value<T>> {
+    match &v.value {
+        ValueDef::Composite(Composite::Named(fs)) => {
+            fs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        }
+        _ => None,
+    }
+}
+
+fn as_u64<T>(v: &Value<T>, what: &str) -> Result<u64, ChainError> {
+    let mut cur = v;
+    loop {
+        match &cur.value {
+            ValueDef::Composite(c) if c.len() == 1 => cur = c.values().next().expect("len 1"),
+            _ => break,
+        }
+    }
+    cur.as_u128()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| ChainError::rpc(what, format!("expected a number, got {cur}")))
+}
+
+fn value_bytes_u128<T>(v: &Value<T>) -> Option<Vec<u128>> {
+    match &v.value {
+        ValueDef::Composite(c) => {
+            let vals: Vec<&Value<T>> = c.values().collect();
+            if vals.len() == 1 && matches!(vals[0].value, ValueDef::Composite(_)) {
+                return value_bytes_u128(vals[0]);
+            }
+            vals.into_iter().map(|x| x.as_u128()).collect()
+        }
+        _ => None,
+    }
+}
+
+fn value_bytes<T>(v: &Value<T>) -> Option<Vec<u8>> {
+    value_bytes_u128(v)?
+        .into_iter()
+        .map(|n| u8::try_from(n).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_sign_on_the_wrong_chain() {
+        let devnet = "0x1111111111111111111111111111111111111111111111111111111111111111";
+        let err = check_genesis(&Network::Finney, devnet).unwrap_err();
+        assert!(matches!(err, ChainError::WrongChain { .. }));
+        assert!(
+            err.to_string().contains("finney") && err.to_string().contains(devnet),
+            "{err}"
+        );
+        assert!(check_genesis(&Network::Test, crate::network::FINNEY_GENESIS).is_err());
+        check_genesis(
+            &Network::Finney,
+            &crate::network::FINNEY_GENESIS
+                .to_uppercase()
+                .replace("0X", "0x"),
+        )
+        .unwrap();
+        check_genesis(&Network::Local, devnet).unwrap();
+        check_genesis(&Network::Custom("ws://127.0.0.1:1".into()), devnet).unwrap();
+    }
+}

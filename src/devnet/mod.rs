@@ -1,0 +1,739 @@
+//! Local devnet: Chopsticks running minerfleet's test runtime, for tests, benches and `minerfleet devnet`.
+//!
+//! [`Devnet::start`] writes a `:code`-only genesis from the runtime wasm (built by `scripts/build-runtime`), a
+//! Chopsticks config (127.0.0.1, ephemeral port, no upstream endpoint, real signature checks) seeding funded dev
+//! accounts, `Balances.TotalIssuance`, `Sudo.Key` and the given subnets (`NetworksAdded`, `Tempo`, `SubnetworkN`,
+//! `Uids`/`Keys` for the given hotkeys, `Incentive`), then spawns Chopsticks (installed by
+//! `scripts/install-chopsticks`) and waits for its "RPC listening" line. Blocks come from a timer (default 12 s,
+//! like mainnet), one per transaction ([`BlockMode::Instant`]) or only on request ([`BlockMode::Manual`]).
+//! The process is killed when the [`Devnet`] is dropped.
+//!
+//! Storage keys are computed in [`keys`] with the FRAME hashers, never hard-coded.
+//! See `docs/local-chain.md` for what Chopsticks does and does not reproduce.
+
+pub mod keys;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sp_core::crypto::{AccountId32, Ss58Codec};
+use sp_core::{Pair as _, sr25519};
+
+use keys::AccountBytes;
+use process::Chopsticks;
+
+/// Environment variable naming the compressed runtime wasm (`scripts/build-runtime` prints its folder).
+pub const ENV_RUNTIME_WASM: &str = "MINERFLEET_RUNTIME_WASM";
+/// Environment variable naming the wasm variant that declares `ChargeTransactionPaymentWrapper`.
+pub const ENV_RUNTIME_WASM_WRAPPER: &str = "MINERFLEET_RUNTIME_WASM_WRAPPER";
+/// Environment variable naming the `chopsticks` executable (`scripts/install-chopsticks` prints it).
+pub const ENV_CHOPSTICKS: &str = "MINERFLEET_CHOPSTICKS";
+/// The runtime's `spec_name` (Chopsticks' type bundle is keyed by it).
+pub const SPEC_NAME: &str = "minerfleet-devnet";
+/// Free balance given to each funded dev account by default: 1,000,000 TAO in rao.
+pub const DEFAULT_DEV_BALANCE: u64 = 1_000_000 * 1_000_000_000;
+
+/// Magic prefix of a zstd-compressed Substrate runtime.
+const COMPRESSED_CODE_MAGIC: [u8; 8] = [0x52, 0xbc, 0x53, 0x76, 0x46, 0xdb, 0x8e, 0x05];
+const WASM_MAGIC: [u8; 4] = [0x00, 0x61, 0x73, 0x6d];
+
+/// Something the devnet could not do. Messages name the file, RPC method or setting and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Chopsticks did not start: {reason}\n--- last Chopsticks output ---\n{log}")]
+    Startup { reason: String, log: String },
+    #[error("devnet RPC {method} failed: {message}")]
+    Rpc { method: String, message: String },
+}
+
+/// How blocks are produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockMode {
+    /// One block every interval, like a real chain (mainnet: 12 s).
+    Timer(Duration),
+    /// One block per submitted transaction (Chopsticks' `Instant` mode).
+    Instant,
+    /// Blocks only on [`Devnet::new_blocks`] (Chopsticks' `Manual` mode).
+    Manual,
+}
+
+impl Default for BlockMode {
+    fn default() -> Self {
+        BlockMode::Timer(Duration::from_secs(12))
+    }
+}
+
+/// A subnet to create at start, with hotkeys registered at uids 0, 1, 2, …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetSeed {
+    pub netuid: u16,
+    /// Blocks per epoch (`SubtensorModule.Tempo`); small values let tests cross epochs quickly.
+    pub tempo: u16,
+    /// Hotkeys (public keys) registered in this order, uid = index.
+    pub hotkeys: Vec<AccountBytes>,
+    /// `Incentive` row, one value per uid (u16, 65535 = 1.0); empty = not set.
+    pub incentive: Vec<u16>,
+}
+
+impl SubnetSeed {
+    /// A subnet with tempo 10 and the given hotkeys, no incentive.
+    pub fn new(netuid: u16, hotkeys: Vec<AccountBytes>) -> Self {
+        SubnetSeed {
+            netuid,
+            tempo: 10,
+            hotkeys,
+            incentive: Vec::new(),
+        }
+    }
+}
+
+/// Everything needed to start a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// The `.compact.compressed.wasm` (or plain `.wasm`) of the test runtime.
+    pub runtime_wasm: PathBuf,
+    /// The `chopsticks` executable.
+    pub chopsticks: PathBuf,
+    pub block_mode: BlockMode,
+    /// Accounts funded at start (free balance in rao); `Balances.TotalIssuance` is their sum.
+    pub funded: Vec<(AccountBytes, u64)>,
+    /// `Sudo.Key` (default Alice).
+    pub sudo: Option<AccountBytes>,
+    pub subnets: Vec<SubnetSeed>,
+    /// `Commitments.MaxSpace`; `None` keeps the runtime default (3100).
+    pub max_space: Option<u32>,
+    /// Port on 127.0.0.1; `None` = an ephemeral port chosen by the OS.
+    pub port: Option<u16>,
+    /// How long to wait for Chopsticks' "RPC listening" line.
+    pub startup_timeout: Duration,
+    /// Chopsticks `runtime-log-level` (0 off … 5 trace).
+    pub runtime_log_level: u8,
+}
+
+impl DevnetConfig {
+    /// A config with the dev accounts Alice…Ferdie funded, Alice as sudo, no subnets, 12 s blocks.
+    pub fn new(runtime_wasm: impl Into<PathBuf>, chopsticks: impl Into<PathBuf>) -> Self {
+        DevnetConfig {
+            runtime_wasm: runtime_wasm.into(),
+            chopsticks: chopsticks.into(),
+            block_mode: BlockMode::default(),
+            funded: DEV_ACCOUNTS
+                .iter()
+                .map(|name| (dev_account(name), DEFAULT_DEV_BALANCE))
+                .collect(),
+            sudo: Some(dev_account("Alice")),
+            subnets: Vec::new(),
+            max_space: None,
+            port: None,
+            startup_timeout: Duration::from_secs(90),
+            runtime_log_level: 0,
+        }
+    }
+
+    /// A config from `MINERFLEET_RUNTIME_WASM` and `MINERFLEET_CHOPSTICKS`, with an error saying how to get them.
+    pub fn from_env() -> Result<Self, DevnetError> {
+        Ok(Self::new(
+            env_path(ENV_RUNTIME_WASM)?,
+            env_path(ENV_CHOPSTICKS)?,
+        ))
+    }
+
+    /// Like [`DevnetConfig::from_env`], with the runtime variant that declares the fee extension as
+    /// `ChargeTransactionPaymentWrapper` (`MINERFLEET_RUNTIME_WASM_WRAPPER`).
+    pub fn from_env_wrapper_variant() -> Result<Self, DevnetError> {
+        Ok(Self::new(
+            env_path(ENV_RUNTIME_WASM_WRAPPER)?,
+            env_path(ENV_CHOPSTICKS)?,
+        ))
+    }
+
+    pub fn block_mode(mut self, mode: BlockMode) -> Self {
+        self.block_mode = mode;
+        self
+    }
+
+    pub fn subnet(mut self, subnet: SubnetSeed) -> Self {
+        self.subnets.push(subnet);
+        self
+    }
+
+    pub fn fund(mut self, account: AccountBytes, free: u64) -> Self {
+        self.funded.push((account, free));
+        self
+    }
+
+    pub fn max_space(mut self, max_space: u32) -> Self {
+        self.max_space = Some(max_space);
+        self
+    }
+
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+}
+
+fn env_path(var: &str) -> Result<PathBuf, DevnetError> {
+    let hint = match var {
+        ENV_CHOPSTICKS => "run scripts/install-chopsticks and set it to the path it prints",
+        ENV_RUNTIME_WASM_WRAPPER => {
+            "run scripts/build-runtime and set it to <printed folder>/minerfleet_devnet_runtime_wrapper_id.compact.compressed.wasm"
+        }
+        _ => {
+            "run scripts/build-runtime and set it to <printed folder>/minerfleet_devnet_runtime.compact.compressed.wasm"
+        }
+    };
+    match std::env::var_os(var) {
+        Some(value) if !value.is_empty() => Ok(PathBuf::from(value)),
+        _ => Err(DevnetError::Config(format!("{var} is not set: {hint}"))),
+    }
+}
+
+/// The well-known dev accounts, funded by default.
+pub const DEV_ACCOUNTS: [&str; 6] = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"];
+
+/// Public key of the dev account `//<name>` (sr25519), e.g. `dev_account("Alice")`.
+pub fn dev_account(name: &str) -> AccountBytes {
+    sr25519::Pair::from_string(&format!("//{name}"), None)
+        .expect("a //Name dev derivation is always valid")
+        .public()
+        .0
+}
+
+/// SS58 (prefix 42) of a public key.
+pub fn ss58(account: &AccountBytes) -> String {
+    AccountId32::from(*account).to_ss58check()
+}
+
+/// A running Chopsticks devnet. Dropping it kills the process.
+pub struct Devnet {
+    config: DevnetConfig,
+    workdir: tempfile::TempDir,
+    config_path: PathBuf,
+    process: Option<Chopsticks>,
+    port: u16,
+    http: reqwest::Client,
+    timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("ws_url", &self.ws_url())
+            .field("block_mode", &self.config.block_mode)
+            .field("workdir", &self.workdir.path())
+            .finish()
+    }
+}
+
+impl Devnet {
+    /// Writes the genesis and config, starts Chopsticks and waits until it serves RPC.
+    /// Must be called inside a tokio runtime (the block timer is a tokio task).
+    pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
+        let code = read_runtime(&config.runtime_wasm)?;
+        if !config.chopsticks.is_file() {
+            return Err(DevnetError::Config(format!(
+                "{}: no such file (the chopsticks executable; run scripts/install-chopsticks)",
+                config.chopsticks.display()
+            )));
+        }
+        let workdir = tempfile::Builder::new()
+            .prefix("minerfleet-devnet-")
+            .tempdir()
+            .map_err(|source| DevnetError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let genesis_path = workdir.path().join("genesis.json");
+        write_file(&genesis_path, &genesis_json(&code).to_string())?;
+        let config_path = workdir.path().join("chopsticks.yml");
+        let chopsticks_config = chopsticks_config(&config, &genesis_path)?;
+        // JSON is valid YAML; Chopsticks loads the file with js-yaml.
+        write_file(
+            &config_path,
+            &serde_json::to_string_pretty(&chopsticks_config).expect("a JSON value serializes"),
+        )?;
+
+        let process = Chopsticks::spawn(
+            &config.chopsticks,
+            &config_path,
+            workdir.path(),
+            config.port.unwrap_or(0),
+            config.startup_timeout,
+        )
+        .await?;
+        let port = process.port();
+        let mut devnet = Devnet {
+            config,
+            workdir,
+            config_path,
+            process: Some(process),
+            port,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| DevnetError::Config(format!("cannot build the HTTP client: {e}")))?,
+            timer: None,
+        };
+        devnet.start_timer();
+        Ok(devnet)
+    }
+
+    /// `ws://127.0.0.1:<port>`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<port>` (Chopsticks serves JSON-RPC over HTTP POST too).
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// PID of the Chopsticks process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Chopsticks::pid)
+    }
+
+    /// The Chopsticks config file in use (JSON, read as YAML).
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The last lines Chopsticks printed (for error reports).
+    pub fn log_tail(&self) -> String {
+        self.process
+            .as_ref()
+            .map(Chopsticks::log_tail)
+            .unwrap_or_default()
+    }
+
+    /// One JSON-RPC call over HTTP; returns `result` or the RPC error as [`DevnetError::Rpc`].
+    pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, DevnetError> {
+        rpc_call(&self.http, &self.http_url(), method, params).await
+    }
+
+    /// Builds `n` blocks now (`dev_newBlock`) and returns the new head hash.
+    pub async fn new_blocks(&self, n: u32) -> Result<String, DevnetError> {
+        let hash = self.rpc("dev_newBlock", json!([{ "count": n }])).await?;
+        Ok(hash.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Current head block number.
+    pub async fn head_number(&self) -> Result<u32, DevnetError> {
+        let header = self.rpc("chain_getHeader", json!([])).await?;
+        let number = header["number"].as_str().unwrap_or_default();
+        u32::from_str_radix(number.trim_start_matches("0x"), 16).map_err(|_| DevnetError::Rpc {
+            method: "chain_getHeader".into(),
+            message: format!("unexpected header {header}"),
+        })
+    }
+
+    /// Raw storage at the head (`state_getStorage`), `None` when absent.
+    pub async fn storage(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DevnetError> {
+        let value = self.rpc("state_getStorage", json!([hex0x(key)])).await?;
+        match value.as_str() {
+            None => Ok(None),
+            Some(hex) => decode_hex("state_getStorage", hex).map(Some),
+        }
+    }
+
+    /// Sets (or, with `None`, deletes) raw storage entries at the head (`dev_setStorage`).
+    pub async fn set_storage(
+        &self,
+        entries: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), DevnetError> {
+        let pairs: Vec<Value> = entries
+            .iter()
+            .map(|(k, v)| json!([hex0x(k), v.as_ref().map(|v| hex0x(v))]))
+            .collect();
+        self.rpc("dev_setStorage", json!([pairs])).await.map(|_| ())
+    }
+
+    /// Sets storage in Chopsticks' object form (`{ "Pallet": { "Item": … } }`, names resolved via metadata).
+    pub async fn set_storage_named(&self, storage: Value) -> Result<(), DevnetError> {
+        self.rpc("dev_setStorage", json!([storage]))
+            .await
+            .map(|_| ())
+    }
+
+    /// Registers `hotkey` at `uid` on `netuid` (`Uids` and `Keys`), as a registration would.
+    pub async fn register(
+        &self,
+        netuid: u16,
+        uid: u16,
+        hotkey: &AccountBytes,
+    ) -> Result<(), DevnetError> {
+        self.set_storage(&[
+            (keys::uids(netuid, hotkey), Some(uid.to_le_bytes().to_vec())),
+            (keys::keys(netuid, uid), Some(hotkey.to_vec())),
+        ])
+        .await
+    }
+
+    /// Removes `hotkey`'s registration on `netuid` (`Uids` only; `Keys` keeps the stale entry like a replaced uid).
+    pub async fn deregister(&self, netuid: u16, hotkey: &AccountBytes) -> Result<(), DevnetError> {
+        self.set_storage(&[(keys::uids(netuid, hotkey), None)])
+            .await
+    }
+
+    /// Kills Chopsticks and starts it again on the same port with the same storage (except block-specific
+    /// `System`/`Timestamp` items). Block numbers restart from genesis: Chopsticks keeps no block history.
+    pub async fn restart(&mut self) -> Result<(), DevnetError> {
+        let snapshot = self.snapshot().await?;
+        self.stop();
+        let process = Chopsticks::spawn(
+            &self.config.chopsticks,
+            &self.config_path,
+            self.workdir.path(),
+            self.port,
+            self.config.startup_timeout,
+        )
+        .await?;
+        if process.port() != self.port {
+            let got = process.port();
+            self.process = Some(process);
+            return Err(DevnetError::Config(format!(
+                "Chopsticks restarted on port {got} instead of {}: the port was taken meanwhile",
+                self.port
+            )));
+        }
+        self.process = Some(process);
+        for chunk in snapshot.chunks(512) {
+            self.set_storage(chunk).await?;
+        }
+        self.start_timer();
+        Ok(())
+    }
+
+    /// Kills Chopsticks now (also done on drop).
+    pub fn stop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    fn start_timer(&mut self) {
+        let BlockMode::Timer(interval) = self.config.block_mode else {
+            return;
+        };
+        let http = self.http.clone();
+        let url = self.http_url();
+        self.timer = Some(tokio::spawn(async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = rpc_call(&http, &url, "dev_newBlock", json!([{ "count": 1 }])).await
+                {
+                    tracing::warn!(error = %e, "devnet block timer: dev_newBlock failed");
+                }
+            }
+        }));
+    }
+
+    /// All storage at the head worth carrying over a restart.
+    async fn snapshot(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, DevnetError> {
+        let skip: Vec<Vec<u8>> = vec![
+            sp_crypto_hashing::twox_128(b"System").to_vec(),
+            sp_crypto_hashing::twox_128(b"Timestamp").to_vec(),
+            b":".to_vec(),
+        ];
+        let keep = keys::storage_prefix("System", "Account");
+        let mut all_keys = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let page = self
+                .rpc("state_getKeysPaged", json!(["0x", 1000, start]))
+                .await?;
+            let page: Vec<String> = serde_json::from_value(page).map_err(|e| DevnetError::Rpc {
+                method: "state_getKeysPaged".into(),
+                message: e.to_string(),
+            })?;
+            let done = page.len() < 1000;
+            start = page.last().cloned();
+            all_keys.extend(page);
+            if done {
+                break;
+            }
+        }
+        let mut wanted = Vec::new();
+        for key in all_keys {
+            let bytes = decode_hex("state_getKeysPaged", &key)?;
+            if bytes.starts_with(&keep) || !skip.iter().any(|p| bytes.starts_with(p)) {
+                wanted.push(bytes);
+            }
+        }
+        let mut out = Vec::with_capacity(wanted.len());
+        for key in wanted {
+            let value = self.storage(&key).await?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn rpc_call(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, DevnetError> {
+    let err = |message: String| DevnetError::Rpc {
+        method: method.to_string(),
+        message,
+    };
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let response = http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| err(format!("{url}: {e}")))?;
+    let mut reply: Value = response
+        .json()
+        .await
+        .map_err(|e| err(format!("{url}: bad JSON-RPC reply: {e}")))?;
+    if let Some(error) = reply.get("error") {
+        return Err(err(error.to_string()));
+    }
+    Ok(reply
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
+}
+
+fn read_runtime(path: &Path) -> Result<Vec<u8>, DevnetError> {
+    let code = std::fs::read(path).map_err(|source| DevnetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !code.starts_with(&COMPRESSED_CODE_MAGIC) && !code.starts_with(&WASM_MAGIC) {
+        return Err(DevnetError::Config(format!(
+            "{}: not a runtime wasm (neither the compressed-code magic 52bc537646db8e05 nor \\0asm); \
+             use the .compact.compressed.wasm that scripts/build-runtime produces",
+            path.display()
+        )));
+    }
+    Ok(code)
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), DevnetError> {
+    std::fs::write(path, contents).map_err(|source| DevnetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn decode_hex(method: &str, text: &str) -> Result<Vec<u8>, DevnetError> {
+    hex::decode(text.trim_start_matches("0x")).map_err(|e| DevnetError::Rpc {
+        method: method.to_string(),
+        message: format!("bad hex {text:?}: {e}"),
+    })
+}
+
+/// The raw chain spec with `:code` as its only storage entry.
+pub fn genesis_json(code: &[u8]) -> Value {
+    json!({
+        "id": "minerfleet-devnet",
+        "name": "minerfleet devnet",
+        "chainType": "Development",
+        "properties": { "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" },
+        "genesis": { "raw": { "top": { "0x3a636f6465": hex0x(code) } } }
+    })
+}
+
+/// Chopsticks' config: loopback, no upstream, the seeded state in `import-storage`.
+pub fn chopsticks_config(config: &DevnetConfig, genesis: &Path) -> Result<Value, DevnetError> {
+    let mode = match config.block_mode {
+        BlockMode::Instant => "Instant",
+        BlockMode::Manual | BlockMode::Timer(_) => "Manual",
+    };
+    if let BlockMode::Timer(interval) = config.block_mode
+        && interval.is_zero()
+    {
+        return Err(DevnetError::Config(
+            "block timer interval must be greater than zero (use BlockMode::Instant or Manual instead)".into(),
+        ));
+    }
+    Ok(json!({
+        "genesis": genesis.to_string_lossy(),
+        "host": "127.0.0.1",
+        "port": config.port.unwrap_or(0),
+        "build-block-mode": mode,
+        "runtime-log-level": config.runtime_log_level,
+        "import-storage": import_storage(config)?,
+        // Lets Chopsticks' polkadot.js layer decode extrinsics of the wrapper-identifier variant.
+        "registered-types": { "typesBundle": { "spec": { SPEC_NAME: { "signedExtensions": {
+            "ChargeTransactionPaymentWrapper": { "extrinsic": { "tip": "Compact<Balance>" }, "payload": {} }
+        } } } } }
+    }))
+}
+
+/// The seeded state in Chopsticks' object form.
+pub fn import_storage(config: &DevnetConfig) -> Result<Value, DevnetError> {
+    let mut total: u64 = 0;
+    let mut accounts = Vec::new();
+    for (account, free) in &config.funded {
+        total = total.checked_add(*free).ok_or_else(|| {
+            DevnetError::Config("funded balances overflow u64 (TotalIssuance)".into())
+        })?;
+        accounts.push(json!([[ss58(account)], { "providers": 1, "data": { "free": free } }]));
+    }
+    let (mut added, mut tempo, mut count, mut uids, mut keys, mut incentive) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut seen = std::collections::BTreeSet::new();
+    for subnet in &config.subnets {
+        if !seen.insert(subnet.netuid) {
+            return Err(DevnetError::Config(format!(
+                "subnet {} is listed twice in the devnet config",
+                subnet.netuid
+            )));
+        }
+        let n = u16::try_from(subnet.hotkeys.len()).map_err(|_| {
+            DevnetError::Config(format!("subnet {}: more than 65535 hotkeys", subnet.netuid))
+        })?;
+        added.push(json!([[subnet.netuid], true]));
+        tempo.push(json!([[subnet.netuid], subnet.tempo]));
+        count.push(json!([[subnet.netuid], n]));
+        for (uid, hotkey) in subnet.hotkeys.iter().enumerate() {
+            uids.push(json!([[subnet.netuid, ss58(hotkey)], uid]));
+            keys.push(json!([[subnet.netuid, uid], ss58(hotkey)]));
+        }
+        if !subnet.incentive.is_empty() {
+            incentive.push(json!([[subnet.netuid], subnet.incentive]));
+        }
+    }
+    let mut storage = json!({
+        "System": { "Account": accounts },
+        "Balances": { "TotalIssuance": total },
+        "SubtensorModule": {
+            "NetworksAdded": added,
+            "Tempo": tempo,
+            "SubnetworkN": count,
+            "Uids": uids,
+            "Keys": keys,
+            "Incentive": incentive,
+        },
+    });
+    if let Some(sudo) = &config.sudo {
+        storage["Sudo"] = json!({ "Key": ss58(sudo) });
+    }
+    if let Some(max_space) = config.max_space {
+        storage["Commitments"] = json!({ "MaxSpace": max_space });
+    }
+    Ok(storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_accounts_are_the_well_known_keys() {
+        assert_eq!(
+            hex::encode(dev_account("Alice")),
+            "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
+        );
+        assert_eq!(
+            ss58(&dev_account("Alice")),
+            "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+        );
+    }
+
+    #[test]
+    fn import_storage_seeds_accounts_issuance_and_subnets() {
+        let bob = dev_account("Bob");
+        let config = DevnetConfig::new("rt.wasm", "chopsticks")
+            .subnet(SubnetSeed {
+                netuid: 999,
+                tempo: 5,
+                hotkeys: vec![dev_account("Alice"), bob],
+                incentive: vec![0, 65535],
+            })
+            .max_space(300);
+        let storage = import_storage(&config).unwrap();
+        assert_eq!(
+            storage["Balances"]["TotalIssuance"],
+            json!(6 * DEFAULT_DEV_BALANCE)
+        );
+        assert_eq!(storage["System"]["Account"].as_array().unwrap().len(), 6);
+        let sub = &storage["SubtensorModule"];
+        assert_eq!(sub["NetworksAdded"], json!([[[999], true]]));
+        assert_eq!(sub["Tempo"], json!([[[999], 5]]));
+        assert_eq!(sub["SubnetworkN"], json!([[[999], 2]]));
+        assert_eq!(sub["Uids"][1], json!([[999, ss58(&bob)], 1]));
+        assert_eq!(sub["Keys"][1], json!([[999, 1], ss58(&bob)]));
+        assert_eq!(sub["Incentive"], json!([[[999], [0, 65535]]]));
+        assert_eq!(storage["Commitments"]["MaxSpace"], json!(300));
+        assert_eq!(storage["Sudo"]["Key"], json!(ss58(&dev_account("Alice"))));
+    }
+
+    #[test]
+    fn duplicate_subnets_are_a_config_error() {
+        let config = DevnetConfig::new("rt.wasm", "chopsticks")
+            .subnet(SubnetSeed::new(1, vec![]))
+            .subnet(SubnetSeed::new(1, vec![]));
+        let err = import_storage(&config).unwrap_err().to_string();
+        assert!(err.contains("subnet 1 is listed twice"), "{err}");
+    }
+
+    #[test]
+    fn timer_mode_runs_chopsticks_in_manual_mode_and_rejects_zero_interval() {
+        let config = DevnetConfig::new("rt.wasm", "chopsticks");
+        let value = chopsticks_config(&config, Path::new("/tmp/g.json")).unwrap();
+        assert_eq!(value["build-block-mode"], "Manual");
+        assert_eq!(value["host"], "127.0.0.1");
+        assert!(value.get("endpoint").is_none());
+        assert!(value.get("mock-signature-host").is_none());
+        let zero = config.block_mode(BlockMode::Timer(Duration::ZERO));
+        assert!(chopsticks_config(&zero, Path::new("/tmp/g.json")).is_err());
+    }
+
+    #[test]
+    fn genesis_holds_only_the_code() {
+        let genesis = genesis_json(&[0x52, 0xbc]);
+        let top = genesis["genesis"]["raw"]["top"].as_object().unwrap();
+        assert_eq!(top.len(), 1);
+        assert_eq!(top["0x3a636f6465"], "0x52bc");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_runtime_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-runtime.wasm");
+        std::fs::write(&path, b"hello").unwrap();
+        let err = read_runtime(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("not-a-runtime.wasm") && err.contains("scripts/build-runtime"),
+            "{err}"
+        );
+    }
+}
