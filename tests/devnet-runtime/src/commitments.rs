@@ -239,9 +239,9 @@ pub mod pallet {
     pub struct Pallet<T>(_);
 
     #[pallet::config]
-    pub trait Config: polkadot_sdk::frame_system::Config {
-        type RuntimeEvent: From<Event<Self>>
-            + IsType<<Self as polkadot_sdk::frame_system::Config>::RuntimeEvent>;
+    pub trait Config:
+        polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>>
+    {
         /// Registration and tempo lookups (`SubtensorModule`).
         type Subnets: SubnetInfo<Self::AccountId>;
         /// Maximum number of fields in one commitment.

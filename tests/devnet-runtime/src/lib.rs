@@ -177,7 +177,6 @@ impl pallet_sudo::Config for Runtime {}
 impl subtensor::Config for Runtime {}
 
 impl commitments::Config for Runtime {
-    type RuntimeEvent = RuntimeEvent;
     type Subnets = SubtensorModule;
     type MaxFields = ConstU32<3>;
 }
