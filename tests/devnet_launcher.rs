@@ -73,7 +73,10 @@ async fn serves_the_runtime_and_the_seeded_state() {
         assert!(text.contains(name), "metadata lacks {name}");
     }
     assert!(
-        declares_extensions(&metadata_bytes(&net).await, &extension_list("ChargeTransactionPayment")),
+        declares_extensions(
+            &metadata_bytes(&net).await,
+            &extension_list("ChargeTransactionPayment")
+        ),
         "the metadata does not declare the 13 mainnet extensions in order"
     );
 
@@ -119,7 +122,11 @@ async fn serves_the_runtime_and_the_seeded_state() {
     // Manual mode: blocks only on request.
     let before = net.head_number().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(net.head_number().await.unwrap(), before, "no blocks without a request");
+    assert_eq!(
+        net.head_number().await.unwrap(),
+        before,
+        "no blocks without a request"
+    );
     net.new_blocks(3).await.unwrap();
     assert_eq!(net.head_number().await.unwrap(), before + 3);
 

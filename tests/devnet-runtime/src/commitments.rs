@@ -239,9 +239,7 @@ pub mod pallet {
     pub struct Pallet<T>(_);
 
     #[pallet::config]
-    pub trait Config:
-        polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>>
-    {
+    pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
         /// Registration and tempo lookups (`SubtensorModule`).
         type Subnets: SubnetInfo<Self::AccountId>;
         /// Maximum number of fields in one commitment.

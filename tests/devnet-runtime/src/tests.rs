@@ -148,7 +148,10 @@ fn extension_list_matches_mainnet_order() {
 
 #[test]
 fn constants_and_indices() {
-    assert_eq!(<<Runtime as commitments::Config>::MaxFields as Get<u32>>::get(), 3u32);
+    assert_eq!(
+        <<Runtime as commitments::Config>::MaxFields as Get<u32>>::get(),
+        3u32
+    );
     assert_eq!(
         <Runtime as frame_system::Config>::BlockHashCount::get(),
         2400
