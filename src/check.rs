@@ -60,11 +60,19 @@ impl MinerReport {
     }
 
     fn pass(&mut self, rule: &str, detail: impl Into<String>) {
-        self.checks.push(CheckItem { rule: rule.into(), passed: true, detail: detail.into() });
+        self.checks.push(CheckItem {
+            rule: rule.into(),
+            passed: true,
+            detail: detail.into(),
+        });
     }
 
     fn fail(&mut self, rule: &str, detail: impl Into<String>) {
-        self.checks.push(CheckItem { rule: rule.into(), passed: false, detail: detail.into() });
+        self.checks.push(CheckItem {
+            rule: rule.into(),
+            passed: false,
+            detail: detail.into(),
+        });
     }
 }
 
@@ -89,17 +97,25 @@ impl FleetReport {
 /// Check every miner of `fleet`. Encrypted keyfiles ask `passwords`.
 pub fn check_fleet(fleet: &Fleet, passwords: &dyn PasswordSource) -> FleetReport {
     let subnet = fleet.registry.subnet(fleet.netuid);
-    let mut miners: Vec<MinerReport> = fleet.miners.iter().map(|m| check_miner(fleet, m, passwords)).collect();
+    let mut miners: Vec<MinerReport> = fleet
+        .miners
+        .iter()
+        .map(|m| check_miner(fleet, m, passwords))
+        .collect();
 
     // The same key under two wallet/hotkey names would share one commitment slot.
     let mut owners: HashMap<String, usize> = HashMap::new();
     for i in 0..miners.len() {
-        let Some(ss58) = miners[i].ss58.clone() else { continue };
+        let Some(ss58) = miners[i].ss58.clone() else {
+            continue;
+        };
         if let Some(&first) = owners.get(&ss58) {
             let other = format!("{}/{}", miners[first].wallet, miners[first].hotkey);
             miners[i].fail(
                 "unique_key",
-                format!("same key {ss58} as {other}: each hotkey has one commitment slot per netuid"),
+                format!(
+                    "same key {ss58} as {other}: each hotkey has one commitment slot per netuid"
+                ),
             );
         } else {
             owners.insert(ss58, i);
@@ -140,24 +156,40 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
     let subnet = fleet.registry.subnet(fleet.netuid);
     let competition = subnet.and_then(|s| s.find(miner.competition_id));
     match subnet {
-        Some(subnet) if subnet.latest().iter().any(|c| c.id == miner.competition_id) => {
-            report.pass("competition_active", format!("competition {} is in the latest schedule", miner.competition_id))
-        }
+        Some(subnet) if subnet.latest().iter().any(|c| c.id == miner.competition_id) => report
+            .pass(
+                "competition_active",
+                format!(
+                    "competition {} is in the latest schedule",
+                    miner.competition_id
+                ),
+            ),
         Some(subnet) => report.fail(
             "competition_active",
             format!(
                 "competition {} is not in netuid {}'s latest schedule entry (active: {})",
                 miner.competition_id,
                 subnet.netuid,
-                subnet.latest().iter().map(|c| format!("{} {}", c.id, c.name)).collect::<Vec<_>>().join(", ")
+                subnet
+                    .latest()
+                    .iter()
+                    .map(|c| format!("{} {}", c.id, c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
-        None => report.fail("competition_active", format!("no competitions known for netuid {}", fleet.netuid)),
+        None => report.fail(
+            "competition_active",
+            format!("no competitions known for netuid {}", fleet.netuid),
+        ),
     }
 
     match inspect::inspect_dir(&miner.model_dir) {
         Ok(info) => {
-            report.pass("model_readable", format!("{} files, headers valid", info.files.len()));
+            report.pass(
+                "model_readable",
+                format!("{} files, headers valid", info.files.len()),
+            );
             report.model = Some(ModelSummary {
                 architecture: info.architectures.first().cloned(),
                 params: info.total_params,
@@ -171,7 +203,11 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
                     } else {
                         format!("{} (expected {})", c.actual, c.expected)
                     };
-                    report.checks.push(CheckItem { rule: c.rule, passed: c.passed, detail });
+                    report.checks.push(CheckItem {
+                        rule: c.rule,
+                        passed: c.passed,
+                        detail,
+                    });
                 }
             }
         }
@@ -179,7 +215,12 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
     }
 
     // Commit and secure hash have fixed lengths, so the length of the real string is known offline.
-    let probe = ModelId::new(&miner.repo, &"0".repeat(40), &format!("{}=", "A".repeat(43)), miner.competition_id);
+    let probe = ModelId::new(
+        &miner.repo,
+        &"0".repeat(40),
+        &format!("{}=", "A".repeat(43)),
+        miner.competition_id,
+    );
     match probe.to_compressed_str() {
         Ok(s) => report.pass("metadata_length", format!("{} of 128 bytes", s.len())),
         Err(e) => report.fail("metadata_length", e.to_string()),

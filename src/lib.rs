@@ -10,6 +10,7 @@
 //! * [`wallet`]: btcli-compatible keyfiles (plain JSON and `$NACL`), sr25519 hotkeys, secrets zeroized.
 //! * [`network`]: which chain a command talks to.
 //! * [`check`]: offline validation of a whole fleet (`minerfleet check`).
+//! * [`demo`]: tiny models and dev hotkeys for a devnet fleet.
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 
@@ -17,6 +18,7 @@ pub mod actors;
 pub mod chain;
 pub mod check;
 pub mod competition;
+pub mod demo;
 pub mod devnet;
 pub mod fleet;
 pub mod gpu;

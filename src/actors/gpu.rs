@@ -1,1 +1,456 @@
-//! The gpu actor (being written).
+//! The GPU pool actor: owns the validation devices and runs [`crate::gpu::validate_model`] jobs on them.
+//!
+//! One worker per device: an actix [`SyncArbiter`] of workers, each on its own thread with its own device (one per
+//! CUDA device, or `--cpu-workers N` workers on the CPU sharing its cores). Jobs go through a bounded queue:
+//! [`GpuPool::validate`] waits (backpressure) while `queue` jobs are already queued or running. Each job reports
+//! the bytes it has loaded through a [`Progress`] trait object. [`GpuPool::cancel`] makes every running job stop
+//! at its next tensor chunk and every queued job return [`GpuError::Cancelled`]; [`GpuPool::shutdown`] then waits
+//! until every worker thread has stopped.
+//!
+//! [`deep_check_fleet`] runs the pool over a whole fleet (`minerfleet check --deep`), models in parallel across
+//! workers, and adds the results to the fleet report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+
+use crate::check::{CheckItem, FleetReport};
+use crate::fleet::Fleet;
+use crate::gpu::{
+    CancelToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions, validate_model,
+};
+
+/// How to build the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Devices to use; empty means every CUDA device libtorch sees, else the CPU.
+    pub devices: Vec<Device>,
+    /// Workers on the CPU device (each runs one job at a time, and gets `cores / cpu_workers` libtorch threads).
+    /// Default: one per core, up to 8 — whole models in parallel scale better than threads inside one scan, and
+    /// each worker holds at most one shard mapped.
+    pub cpu_workers: usize,
+    /// Jobs queued or running at once before [`GpuPool::validate`] waits.
+    pub queue: usize,
+    /// Run the forward smoke test after each scan.
+    pub forward: bool,
+    pub forward_tokens: usize,
+    pub chunk_elems: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let o = ValidateOptions::default();
+        PoolConfig {
+            devices: Vec::new(),
+            cpu_workers: default_cpu_workers(),
+            queue: 16,
+            forward: o.forward,
+            forward_tokens: o.forward_tokens,
+            chunk_elems: o.chunk_elems,
+        }
+    }
+}
+
+/// Validate the model in `dir` against the competition dtype `dtype`.
+pub struct Validate {
+    pub dir: PathBuf,
+    pub dtype: Option<String>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Message for Validate {
+    type Result = Result<ModelValidation, GpuError>;
+}
+
+/// One worker: owns one device, runs one job at a time.
+struct Worker {
+    device: Device,
+    options: ValidateOptions,
+    cancel: CancelToken,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Actor for Worker {
+    type Context = SyncContext<Self>;
+
+    // The worker thread ends after `stopped`, when the pool's last address is dropped and the queue closes.
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Handler<Validate> for Worker {
+    type Result = Result<ModelValidation, GpuError>;
+
+    fn handle(&mut self, msg: Validate, _: &mut Self::Context) -> Self::Result {
+        let options = ValidateOptions {
+            device: self.device,
+            dtype: msg.dtype,
+            ..self.options.clone()
+        };
+        // A panic inside libtorch must not take the worker thread (and its device) down with it.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            validate_model(&msg.dir, &options, msg.progress.as_ref(), &self.cancel)
+        }))
+        .unwrap_or_else(|_| {
+            Err(GpuError::Worker(format!(
+                "validating {} panicked",
+                msg.dir.display()
+            )))
+        })
+    }
+}
+
+/// Handle to the running pool. Must be created inside an actix `System`.
+pub struct GpuPool {
+    addr: Option<Addr<Worker>>,
+    slots: Arc<Semaphore>,
+    capacity: usize,
+    cancel: CancelToken,
+    workers: Vec<Device>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl GpuPool {
+    /// Start one worker per device (`cpu_workers` for the CPU). Checks that every device exists.
+    pub fn start(config: &PoolConfig) -> Result<GpuPool, GpuError> {
+        if config.queue == 0 {
+            return Err(GpuError::Worker(
+                "the queue needs room for at least one job".into(),
+            ));
+        }
+        let devices = resolve_devices(&config.devices)?;
+        let mut workers = Vec::new();
+        for d in &devices {
+            match d {
+                Device::Cpu => {
+                    workers.extend(std::iter::repeat_n(Device::Cpu, config.cpu_workers.max(1)))
+                }
+                cuda => workers.push(*cuda),
+            }
+        }
+        set_cpu_threads(workers.iter().filter(|d| **d == Device::Cpu).count());
+        let cancel = CancelToken::new();
+        let alive = Arc::new(AtomicUsize::new(workers.len()));
+        let options = ValidateOptions {
+            device: Device::Cpu,
+            dtype: None,
+            forward: config.forward,
+            forward_tokens: config.forward_tokens,
+            chunk_elems: config.chunk_elems,
+        };
+        let next = Arc::new(AtomicUsize::new(0));
+        let (list, c, a) = (workers.clone(), cancel.clone(), alive.clone());
+        let addr = SyncArbiter::start(workers.len(), move || {
+            let device = list[next.fetch_add(1, Ordering::SeqCst) % list.len()];
+            Worker {
+                device,
+                options: options.clone(),
+                cancel: c.clone(),
+                alive: a.clone(),
+            }
+        });
+        Ok(GpuPool {
+            addr: Some(addr),
+            slots: Arc::new(Semaphore::new(config.queue)),
+            capacity: config.queue,
+            cancel,
+            workers,
+            alive,
+        })
+    }
+
+    /// The device of each worker.
+    pub fn workers(&self) -> &[Device] {
+        &self.workers
+    }
+
+    /// Jobs queued or running now.
+    pub fn in_flight(&self) -> usize {
+        self.capacity - self.slots.available_permits()
+    }
+
+    /// Validate one model. Waits while the queue is full; returns when the job is done.
+    pub async fn validate(
+        &self,
+        dir: PathBuf,
+        dtype: Option<String>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<ModelValidation, GpuError> {
+        let addr = self.addr.as_ref().ok_or(GpuError::PoolClosed)?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| GpuError::PoolClosed)?;
+        if self.cancel.is_cancelled() {
+            return Err(GpuError::Cancelled);
+        }
+        addr.send(Validate {
+            dir,
+            dtype,
+            progress,
+        })
+        .await
+        .map_err(|e| GpuError::Worker(e.to_string()))?
+    }
+
+    /// The shared cancel flag (e.g. for a Ctrl-C handler).
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Stop: running jobs end at their next chunk, queued ones return [`GpuError::Cancelled`].
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Close the queue and wait (up to `timeout`) until every worker thread has stopped. Returns whether they all did.
+    pub async fn shutdown(mut self, timeout: Duration) -> bool {
+        self.slots.close();
+        self.addr = None; // the last address: the arbiter closes the workers' queue
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.alive.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+/// Check, before any work, that the pool can start: built with the `torch` feature and every device exists.
+/// Returns the devices it would use.
+pub fn preflight(config: &PoolConfig) -> Result<Vec<Device>, GpuError> {
+    resolve_devices(&config.devices)
+}
+
+/// One CPU worker per core, at most 8.
+pub fn default_cpu_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+fn resolve_devices(devices: &[Device]) -> Result<Vec<Device>, GpuError> {
+    #[cfg(feature = "torch")]
+    {
+        let devices = if devices.is_empty() {
+            crate::gpu::device::default_devices()
+        } else {
+            devices.to_vec()
+        };
+        crate::gpu::device::check_available(&devices).map_err(|message| GpuError::Device {
+            device: devices
+                .iter()
+                .copied()
+                .find(|d| *d != Device::Cpu)
+                .unwrap_or(Device::Cpu),
+            message,
+        })?;
+        Ok(devices)
+    }
+    #[cfg(not(feature = "torch"))]
+    {
+        let _ = devices;
+        Err(GpuError::Unavailable)
+    }
+}
+
+/// CPU workers share the cores: give each its share of libtorch's intra-op threads.
+fn set_cpu_threads(cpu_workers: usize) {
+    #[cfg(feature = "torch")]
+    if let Some(share) = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .checked_div(cpu_workers)
+    {
+        tch::set_num_threads(share.max(1) as i32);
+    }
+    #[cfg(not(feature = "torch"))]
+    let _ = cpu_workers;
+}
+
+/// The deep-check rows one validation adds to a miner's report: one per failure (naming tensor and rule), a
+/// summary row when the scan passed, and one for the forward smoke test.
+pub fn check_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem>, Vec<String>) {
+    let item = |rule: &str, passed: bool, detail: String| CheckItem {
+        rule: rule.to_string(),
+        passed,
+        detail,
+    };
+    let v = match result {
+        Err(e) => return (vec![item("deep", false, e.to_string())], Vec::new()),
+        Ok(v) => v,
+    };
+    let mut items = Vec::new();
+    for f in &v.failures {
+        let detail = match &f.tensor {
+            Some(t) => format!("tensor `{t}`: {}", f.detail),
+            None => f.detail.clone(),
+        };
+        items.push(item(&format!("deep_{}", f.rule), false, detail));
+    }
+    if !v.failures.iter().any(|f| f.rule != Rule::Forward) {
+        let max_abs = v.tensors.iter().map(|t| t.max_abs).fold(0.0, f64::max);
+        items.push(item(
+            "deep_scan",
+            true,
+            format!(
+                "{} tensors, {} params, {} bytes on {} in {:.2} s; finite, max |w| {max_abs:.3}",
+                v.tensors.len(),
+                v.params,
+                v.bytes_loaded,
+                v.device,
+                v.seconds
+            ),
+        ));
+    }
+    if let Some(f) = &v.forward {
+        items.push(item(
+            "deep_forward",
+            true,
+            format!("logits {:?} finite ({:.2} s)", f.logits_shape, f.seconds),
+        ));
+    }
+    let warnings = v.warnings.iter().map(|w| format!("deep: {w}")).collect();
+    (items, warnings)
+}
+
+/// Validate every miner's model of `fleet` on the pool, in parallel across workers, and add the results to
+/// `report` (whose miners are in fleet order). `done` is called as each model finishes. Returns every miner's
+/// full validation (per-tensor statistics included), `None` where the job could not run; or
+/// [`GpuError::Cancelled`] if the pool was cancelled (the rows of finished models are still added to `report`).
+pub async fn deep_check_fleet(
+    pool: &GpuPool,
+    fleet: &Fleet,
+    report: &mut FleetReport,
+    progress: Arc<dyn Fn(usize, u64, u64) + Send + Sync>,
+    done: &dyn Fn(usize, &Result<ModelValidation, GpuError>),
+) -> Result<Vec<Option<ModelValidation>>, GpuError> {
+    let subnet = fleet.registry.subnet(fleet.netuid);
+    let mut jobs = Vec::new();
+    for (i, miner) in fleet.miners.iter().enumerate() {
+        let dtype = subnet
+            .and_then(|s| s.find(miner.competition_id))
+            .map(|c| c.dtype.clone());
+        let p = progress.clone();
+        let job_progress: Arc<dyn Progress> = Arc::new(move |loaded, total| p(i, loaded, total));
+        jobs.push(pool.validate(miner.model_dir.clone(), dtype, job_progress));
+    }
+    // All jobs are submitted at once; the pool's queue and workers decide what runs in parallel.
+    let mut pending: Vec<_> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| Box::pin(async move { (i, f.await) }))
+        .collect();
+    let mut cancelled = false;
+    let mut results: Vec<Option<ModelValidation>> = vec![None; fleet.miners.len()];
+    while !pending.is_empty() {
+        let ((i, result), _, rest) = futures_select_all(pending).await;
+        pending = rest;
+        done(i, &result);
+        cancelled |= matches!(result, Err(GpuError::Cancelled));
+        let (items, warnings) = check_items(&result);
+        if let Some(m) = report.miners.get_mut(i) {
+            m.checks.extend(items);
+            m.warnings.extend(warnings);
+        }
+        results[i] = result.ok();
+    }
+    if cancelled {
+        Err(GpuError::Cancelled)
+    } else {
+        Ok(results)
+    }
+}
+
+/// `select_all` over pinned futures, without pulling in the futures crate for one function.
+async fn futures_select_all<F: std::future::Future + Unpin>(
+    mut futures: Vec<F>,
+) -> (F::Output, usize, Vec<F>) {
+    std::future::poll_fn(move |cx| {
+        for i in 0..futures.len() {
+            if let std::task::Poll::Ready(out) = std::pin::Pin::new(&mut futures[i]).poll(cx) {
+                let mut rest = std::mem::take(&mut futures);
+                rest.swap_remove(i);
+                return std::task::Poll::Ready((out, i, rest));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// `minerfleet check --deep` from synchronous code: runs an actix `System` with the pool, validates every model of
+/// the fleet into `report`, prints one line per finished model to stderr (unless `quiet`), and turns Ctrl-C into
+/// a clean cancel (running jobs stop at their next chunk, workers shut down). Returns what
+/// [`deep_check_fleet`] returns.
+pub fn run_deep_check(
+    fleet: &Fleet,
+    report: &mut FleetReport,
+    config: &PoolConfig,
+    quiet: bool,
+) -> Result<Vec<Option<ModelValidation>>, GpuError> {
+    let system = actix::System::new();
+    system.block_on(async {
+        let pool = GpuPool::start(config)?;
+        let token = pool.cancel_token();
+        // Register for SIGINT now (not on first poll of a spawned task), so a Ctrl-C right after start-up is
+        // already ours and never the default handler's, which would kill the process mid-job.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|e| GpuError::Worker(format!("cannot listen for Ctrl-C: {e}")))?;
+        let ctrl_c = actix::spawn(async move {
+            if interrupt.recv().await.is_some() {
+                eprintln!(
+                    "deep check: cancelling (Ctrl-C); workers stop at their next tensor chunk"
+                );
+                token.cancel();
+            }
+        });
+        if !quiet {
+            let workers: Vec<String> = pool.workers().iter().map(Device::to_string).collect();
+            eprintln!(
+                "deep check: {} model(s) on {} worker(s): {}",
+                fleet.miners.len(),
+                workers.len(),
+                workers.join(", ")
+            );
+        }
+        let names: Vec<String> = fleet
+            .miners
+            .iter()
+            .map(|m| format!("{}/{}", m.wallet, m.hotkey))
+            .collect();
+        let done = |i: usize, result: &Result<ModelValidation, GpuError>| {
+            if quiet {
+                return;
+            }
+            let name = names.get(i).map(String::as_str).unwrap_or("?");
+            match result {
+                Ok(v) if v.ok() => eprintln!(
+                    "deep check: {name}: ok ({} tensors, {:.2} s on {})",
+                    v.tensors.len(),
+                    v.seconds,
+                    v.device
+                ),
+                Ok(v) => eprintln!("deep check: {name}: {} problem(s)", v.failures.len()),
+                Err(e) => eprintln!("deep check: {name}: {e}"),
+            }
+        };
+        let result = deep_check_fleet(&pool, fleet, report, Arc::new(|_, _, _| {}), &done).await;
+        ctrl_c.abort();
+        pool.cancel();
+        if !pool.shutdown(Duration::from_secs(30)).await {
+            tracing::warn!("deep check: some validation workers did not stop within 30 s");
+        }
+        result
+    })
+}

@@ -7,7 +7,7 @@ use minerfleet::check::{FleetReport, check_fleet};
 use minerfleet::fleet::Fleet;
 use minerfleet::wallet::EnvOrPrompt;
 
-use super::output::{human_bytes, human_count, print_json, short_ss58};
+use super::output::{human_bytes, human_count, print_json, short_ss58, write_stdout};
 use super::{Exit, GlobalArgs, UsageError};
 
 #[derive(Debug, clap::Args)]
@@ -15,22 +15,76 @@ pub struct Args {
     /// The fleet file.
     #[arg(default_value = "fleet.ron")]
     pub fleet: PathBuf,
+    /// Also load every model's weights (GPU pool, tch) and check dtype, NaN/Inf, shapes, parameter count and a
+    /// forward pass.
+    #[arg(long)]
+    pub deep: bool,
+    /// Devices for --deep: `cuda:0,cuda:1` or `cpu` (default: every CUDA device, else the CPU).
+    #[arg(long, requires = "deep")]
+    pub devices: Option<minerfleet::gpu::device::DeviceList>,
+    /// Parallel workers on the CPU for --deep (default: one per core, at most 8).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64), requires = "deep")]
+    pub cpu_workers: Option<u16>,
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
-    let report = check_fleet(&fleet, &EnvOrPrompt::default());
-    if global.json {
-        print_json(&serde_json::json!({ "ok": report.ok(), "report": report }))?;
-    } else {
-        print_report(&report);
+    // --deep: the GPU pool (minerfleet::actors::gpu) adds `deep_*` rows to each miner. Device mistakes and a
+    // build without the `torch` feature are usage errors, reported before any work starts.
+    use minerfleet::actors::gpu as pool;
+    let deep = args.deep.then(|| pool::PoolConfig {
+        devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
+        cpu_workers: args
+            .cpu_workers
+            .map(usize::from)
+            .unwrap_or_else(pool::default_cpu_workers),
+        ..Default::default()
+    });
+    let deep_error = |e: minerfleet::gpu::GpuError| -> anyhow::Error {
+        match e {
+            minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
+            e @ (minerfleet::gpu::GpuError::Unavailable
+            | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
+            e => anyhow::Error::new(e),
+        }
+    };
+    if let Some(config) = &deep {
+        pool::preflight(config).map_err(deep_error)?;
     }
-    Ok(if report.ok() { Exit::Ok } else { Exit::Problems })
+    let mut report = check_fleet(&fleet, &EnvOrPrompt);
+    let deep = match &deep {
+        Some(config) => Some(
+            pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?,
+        ),
+        None => None,
+    };
+    if global.json {
+        let mut json = serde_json::json!({ "ok": report.ok(), "report": report });
+        if let Some(deep) = deep {
+            // Per miner (fleet order): every tensor's dtype, shape, L2 norm, max-abs, NaN/Inf counts; null if
+            // the job could not run.
+            json["deep"] = serde_json::to_value(deep)?;
+        }
+        print_json(&json)?;
+    } else {
+        write_stdout(&render(&report))?;
+    }
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }
 
 /// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
 pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
     let mut fleet = Fleet::load(path).map_err(|e| UsageError(e.to_string()))?;
+    apply_overrides(&mut fleet, global);
+    Ok(fleet)
+}
+
+/// The global `--network`, `--hub` and `--wallets-dir` flags win over the fleet file.
+pub fn apply_overrides(fleet: &mut Fleet, global: &GlobalArgs) {
     if let Some(network) = &global.network {
         fleet.network = network.clone();
     }
@@ -40,17 +94,24 @@ pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result
     if let Some(dir) = &global.wallets_dir {
         fleet.wallets_dir = dir.clone();
     }
-    Ok(fleet)
 }
 
-fn print_report(report: &FleetReport) {
-    println!("fleet {}  network {}  netuid {}", report.fleet, report.network, report.netuid);
+fn render(report: &FleetReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fleet {}  network {}  netuid {}",
+        report.fleet, report.network, report.netuid
+    );
     if let Some(warning) = &report.subnet_warning {
-        println!("warning: netuid {}: {warning}", report.netuid);
+        let _ = writeln!(out, "warning: netuid {}: {warning}", report.netuid);
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["miner", "hotkey", "repo", "comp", "model", "params", "size", "result"]);
+    table.set_header([
+        "miner", "hotkey", "repo", "comp", "model", "params", "size", "result",
+    ]);
     for m in &report.miners {
         let (arch, params, size) = match &m.model {
             Some(model) => (
@@ -61,10 +122,17 @@ fn print_report(report: &FleetReport) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         let problems = m.problems().count();
-        let result = if problems == 0 { "ok".to_string() } else { format!("{problems} problem(s)") };
+        let result = if problems == 0 {
+            "ok".to_string()
+        } else {
+            format!("{problems} problem(s)")
+        };
         table.add_row([
             format!("{}/{}", m.wallet, m.hotkey),
-            m.ss58.as_deref().map(short_ss58).unwrap_or_else(|| "-".into()),
+            m.ss58
+                .as_deref()
+                .map(short_ss58)
+                .unwrap_or_else(|| "-".into()),
             m.repo.clone(),
             m.competition_id.to_string(),
             arch,
@@ -73,15 +141,24 @@ fn print_report(report: &FleetReport) {
             result,
         ]);
     }
-    println!("{table}");
+    let _ = writeln!(out, "{table}");
     for m in &report.miners {
         for p in m.problems() {
-            println!("  ✗ {}/{} {}: {}", m.wallet, m.hotkey, p.rule, p.detail);
+            let _ = writeln!(
+                out,
+                "  ✗ {}/{} {}: {}",
+                m.wallet, m.hotkey, p.rule, p.detail
+            );
         }
         for w in &m.warnings {
-            println!("  ! {}/{} {w}", m.wallet, m.hotkey);
+            let _ = writeln!(out, "  ! {}/{} {w}", m.wallet, m.hotkey);
         }
     }
     let ready = report.miners.iter().filter(|m| m.ok()).count();
-    println!("{ready} of {} miners ready to publish", report.miners.len());
+    let _ = writeln!(
+        out,
+        "{ready} of {} miners ready to publish",
+        report.miners.len()
+    );
+    out
 }

@@ -5,9 +5,12 @@
 
 mod check;
 mod competitions;
+mod devnet;
 mod hash;
+mod hub;
 mod inspect;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,8 +81,10 @@ pub enum Command {
     Best(Pending),
     /// The Hugging Face URL a uid committed.
     Repo(Pending),
-    /// Start, stop or inspect the local devnet (Hub server + chain).
-    Devnet(Pending),
+    /// The local devnet: demo models and wallets, Hub server and chain.
+    Devnet(devnet::Args),
+    /// Local Hugging Face Hub-compatible server (`hub serve`).
+    Hub(hub::Args),
 }
 
 /// Arguments of commands not in this build yet: accepted so scripts get a clear message, not a usage error.
@@ -111,13 +116,14 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Hash(args) => hash::run(args, &cli.global),
         Command::Competitions(args) => competitions::run(args, &cli.global),
+        Command::Devnet(args) => devnet::run(args, &cli.global),
+        Command::Hub(args) => hub::run(args, &cli.global),
         Command::Publish(_)
         | Command::Status(_)
         | Command::Upload(_)
         | Command::Pull(_)
         | Command::Best(_)
-        | Command::Repo(_)
-        | Command::Devnet(_) => Err(UsageError(format!(
+        | Command::Repo(_) => Err(UsageError(format!(
             "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
             command_name(&cli.command)
         ))
@@ -151,6 +157,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Best(_) => "best",
         Command::Repo(_) => "repo",
         Command::Devnet(_) => "devnet",
+        Command::Hub(_) => "hub",
     }
 }
 

@@ -1,9 +1,25 @@
 //! Output helpers shared by commands: JSON to stdout and human-friendly numbers.
 
+use std::io::Write;
+
 /// Print a serializable value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_stdout(&text)?;
     Ok(())
+}
+
+/// Write `text` to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// `3.21 GiB` style sizes (binary units, as `max_bytes` limits are written).
@@ -15,7 +31,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
 }
 
 /// `3.21B` / `772.0M` / `12.3K` style counts (decimal units, as parameter limits are written).
@@ -47,6 +67,9 @@ mod tests {
         assert_eq!(human_bytes(29 * 1024 * 1024 * 1024), "29.00 GiB");
         assert_eq!(human_count(3_210_000_000), "3.21B");
         assert_eq!(human_count(772_000_000), "772.0M");
-        assert_eq!(short_ss58("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"), "5Grwva…utQY");
+        assert_eq!(
+            short_ss58("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"),
+            "5Grwva…utQY"
+        );
     }
 }

@@ -29,13 +29,19 @@ impl LineCol {
         let before = &src[..offset.min(src.len())];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        LineCol { line, col: before[line_start..].chars().count() + 1 }
+        LineCol {
+            line,
+            col: before[line_start..].chars().count() + 1,
+        }
     }
 }
 
 /// The position of the value reached by following `path` from the document's top-level value.
 pub fn locate(src: &str, path: &[Step<'_>]) -> Option<LineCol> {
-    let mut walker = Walker { src: src.as_bytes(), pos: 0 };
+    let mut walker = Walker {
+        src: src.as_bytes(),
+        pos: 0,
+    };
     walker.skip_trivia();
     // `#![enable(...)]` attributes precede the value.
     while walker.peek() == Some(b'#') {
@@ -95,11 +101,16 @@ impl Walker<'_> {
     fn ident(&mut self) -> Option<String> {
         let start = self.pos;
         // Raw identifiers `r#name`.
-        if self.src[self.pos..].starts_with(b"r#") && self.src.get(self.pos + 2).is_some_and(|b| *b != b'"') {
+        if self.src[self.pos..].starts_with(b"r#")
+            && self.src.get(self.pos + 2).is_some_and(|b| *b != b'"')
+        {
             self.pos += 2;
         }
         let name_start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             self.pos += 1;
         }
         if self.pos == name_start {
@@ -145,15 +156,15 @@ impl Walker<'_> {
             // A `name:` prefix makes this a named field (structs only).
             let item_start = self.pos;
             let mut field = None;
-            if close == b')' {
-                if let Some(name) = self.ident() {
-                    self.skip_trivia();
-                    if self.peek() == Some(b':') {
-                        self.pos += 1;
-                        field = Some(name);
-                    } else {
-                        self.pos = item_start;
-                    }
+            if close == b')'
+                && let Some(name) = self.ident()
+            {
+                self.skip_trivia();
+                if self.peek() == Some(b':') {
+                    self.pos += 1;
+                    field = Some(name);
+                } else {
+                    self.pos = item_start;
                 }
             }
             let hit = match step {
@@ -203,10 +214,10 @@ impl Walker<'_> {
             _ => {
                 // Identifier (maybe a struct or enum variant name followed by a group), number, bool, unit.
                 let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|b| !b.is_ascii_whitespace() && !matches!(b, b',' | b')' | b']' | b'}' | b':' | b'(' | b'/'))
-                {
+                while self.peek().is_some_and(|b| {
+                    !b.is_ascii_whitespace()
+                        && !matches!(b, b',' | b')' | b']' | b'}' | b':' | b'(' | b'/')
+                }) {
                     self.pos += 1;
                 }
                 if self.pos == start {
@@ -237,11 +248,20 @@ impl Walker<'_> {
 
     fn skip_raw_string(&mut self) -> Option<()> {
         self.pos += 1;
-        let hashes = self.src[self.pos..].iter().take_while(|b| **b == b'#').count();
+        let hashes = self.src[self.pos..]
+            .iter()
+            .take_while(|b| **b == b'#')
+            .count();
         self.pos += hashes + 1;
         loop {
             self.skip_until_after(b'"')?;
-            if self.src[self.pos..].iter().take(hashes).filter(|b| **b == b'#').count() == hashes {
+            if self.src[self.pos..]
+                .iter()
+                .take(hashes)
+                .filter(|b| **b == b'#')
+                .count()
+                == hashes
+            {
                 self.pos += hashes;
                 return Some(());
             }
@@ -309,14 +329,23 @@ Fleet(
     fn finds_top_level_fields() {
         assert_eq!(at(&[Step::Field("netuid")]), Some((4, 13)));
         assert_eq!(at(&[Step::Field("hub")]), Some((5, 10)));
-        assert_eq!(at(&[Step::Field("defaults"), Step::Field("wallet")]), Some((6, 24)));
+        assert_eq!(
+            at(&[Step::Field("defaults"), Step::Field("wallet")]),
+            Some((6, 24))
+        );
     }
 
     #[test]
     fn finds_list_elements_and_their_fields() {
         assert_eq!(at(&[Step::Field("miners"), Step::Index(0)]), Some((8, 9)));
-        assert_eq!(at(&[Step::Field("miners"), Step::Index(0), Step::Field("repo")]), Some((8, 34)));
-        assert_eq!(at(&[Step::Field("miners"), Step::Index(1), Step::Field("repo")]), Some((10, 16)));
+        assert_eq!(
+            at(&[Step::Field("miners"), Step::Index(0), Step::Field("repo")]),
+            Some((8, 34))
+        );
+        assert_eq!(
+            at(&[Step::Field("miners"), Step::Index(1), Step::Field("repo")]),
+            Some((10, 16))
+        );
     }
 
     #[test]
@@ -330,6 +359,9 @@ Fleet(
 
     #[test]
     fn line_col_counts_characters() {
-        assert_eq!(LineCol::of_offset("ab\ncé d", 7), LineCol { line: 2, col: 4 });
+        assert_eq!(
+            LineCol::of_offset("ab\ncé d", 7),
+            LineCol { line: 2, col: 4 }
+        );
     }
 }

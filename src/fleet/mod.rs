@@ -155,9 +155,29 @@ fn field_path(path: &[Step<'_>]) -> String {
     out
 }
 
+/// How strict [`Fleet::load_with`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Refuse model directories that do not exist (true for every command but the one that creates them).
+    pub require_model_dirs: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            require_model_dirs: true,
+        }
+    }
+}
+
 impl Fleet {
     /// Read, parse and validate a fleet file.
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
+        Fleet::load_with(path, LoadOptions::default())
+    }
+
+    /// [`Fleet::load`] with explicit options.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Fleet, FleetError> {
         let single = |message: String, help: Option<&str>| FleetError {
             problems: vec![Problem {
                 file: path.to_path_buf(),
@@ -173,21 +193,29 @@ impl Fleet {
                 Some("pass the path of your fleet file, e.g. `minerfleet check fleet.ron`"),
             )
         })?;
-        Fleet::from_source(path, &src)
+        Fleet::from_source(path, &src, options)
     }
 
     /// Parse and validate fleet text that came from `path` (used for positions and relative paths).
-    pub fn from_source(path: &Path, src: &str) -> Result<Fleet, FleetError> {
-        let file = schema::parse(path, src).map_err(|problem| FleetError { problems: vec![problem] })?;
+    pub fn from_source(path: &Path, src: &str, options: LoadOptions) -> Result<Fleet, FleetError> {
+        let file = schema::parse(path, src).map_err(|problem| FleetError {
+            problems: vec![problem],
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut problems = Problems { file: path, src, list: Vec::new() };
+        let mut problems = Problems {
+            file: path,
+            src,
+            list: Vec::new(),
+        };
 
         let network = match file.network.as_deref() {
             None => Network::Finney,
-            Some(name) => name.parse().unwrap_or_else(|e: crate::network::NetworkError| {
-                problems.add(&[Step::Field("network")], e.to_string(), None);
-                Network::Finney
-            }),
+            Some(name) => name
+                .parse()
+                .unwrap_or_else(|e: crate::network::NetworkError| {
+                    problems.add(&[Step::Field("network")], e.to_string(), None);
+                    Network::Finney
+                }),
         };
         let hub = match file.hub.as_deref() {
             None => HUGGINGFACE.to_string(),
@@ -198,12 +226,19 @@ impl Fleet {
                 problems.add(
                     &[Step::Field("hub")],
                     format!("hub endpoint `{url}` is not an http:// or https:// URL"),
-                    Some("use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed"),
+                    Some(
+                        "use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed",
+                    ),
                 );
                 HUGGINGFACE.to_string()
             }
         };
-        let wallets_dir = resolve(&base, file.wallets_dir.as_deref().unwrap_or("~/.bittensor/wallets"));
+        let wallets_dir = resolve(
+            &base,
+            file.wallets_dir
+                .as_deref()
+                .unwrap_or("~/.bittensor/wallets"),
+        );
         let competitions_file = file.competitions.as_deref().map(|p| resolve(&base, p));
 
         let registry = match Registry::load(competitions_file.as_deref()) {
@@ -218,8 +253,14 @@ impl Fleet {
             let known: Vec<String> = registry.subnets.keys().map(u16::to_string).collect();
             problems.add(
                 &[Step::Field("netuid")],
-                format!("no competitions are known for netuid {} (known: {})", file.netuid, known.join(", ")),
-                Some("use a known netuid or add its competitions in a file named by `competitions:`"),
+                format!(
+                    "no competitions are known for netuid {} (known: {})",
+                    file.netuid,
+                    known.join(", ")
+                ),
+                Some(
+                    "use a known netuid or add its competitions in a file named by `competitions:`",
+                ),
             );
         }
 
@@ -236,7 +277,11 @@ impl Fleet {
         let mut seen_repos: HashMap<String, usize> = HashMap::new();
         for (i, entry) in file.miners.iter().enumerate() {
             let here = |field| [Step::Field("miners"), Step::Index(i), Step::Field(field)];
-            let Some(wallet) = entry.wallet.clone().or_else(|| file.defaults.wallet.clone()) else {
+            let Some(wallet) = entry
+                .wallet
+                .clone()
+                .or_else(|| file.defaults.wallet.clone())
+            else {
                 problems.add(
                     &[Step::Field("miners"), Step::Index(i)],
                     "no wallet given",
@@ -252,8 +297,10 @@ impl Fleet {
                 );
                 continue;
             };
-            let update_repo_visibility =
-                entry.update_repo_visibility.or(file.defaults.update_repo_visibility).unwrap_or(false);
+            let update_repo_visibility = entry
+                .update_repo_visibility
+                .or(file.defaults.update_repo_visibility)
+                .unwrap_or(false);
 
             for (field, value) in [("wallet", &wallet), ("hotkey", &entry.hotkey)] {
                 if let Some(why) = bad_key_name(value) {
@@ -286,36 +333,40 @@ impl Fleet {
                 }
             };
 
-            if let Some(subnet) = subnet {
-                if subnet.find(competition_id).is_none() {
-                    let mut ids: Vec<u16> = subnet
-                        .schedule
-                        .iter()
-                        .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
-                        .collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
-                        here("competition_id").to_vec()
-                    } else {
-                        vec![Step::Field("defaults"), Step::Field("competition_id")]
-                    };
-                    problems.add(
-                        &path,
-                        format!(
-                            "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
-                            subnet.netuid,
-                            subnet.name,
-                            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                        Some("`minerfleet competitions --netuid N` lists them"),
-                    );
-                }
+            if let Some(subnet) = subnet
+                && subnet.find(competition_id).is_none()
+            {
+                let mut ids: Vec<u16> = subnet
+                    .schedule
+                    .iter()
+                    .flat_map(|entry| entry.competitions.iter().map(|c| c.id))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let path: Vec<Step<'_>> = if entry.competition_id.is_some() {
+                    here("competition_id").to_vec()
+                } else {
+                    vec![Step::Field("defaults"), Step::Field("competition_id")]
+                };
+                problems.add(
+                    &path,
+                    format!(
+                        "competition {competition_id} does not exist on netuid {} ({}); known ids: {}",
+                        subnet.netuid,
+                        subnet.name,
+                        ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some("`minerfleet competitions --netuid N` lists them"),
+                );
             }
 
             let model_dir = resolve(&base, &entry.model_dir);
-            if !model_dir.is_dir() {
-                let what = if model_dir.exists() { "is not a directory" } else { "does not exist" };
+            if options.require_model_dirs && !model_dir.is_dir() {
+                let what = if model_dir.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
                 problems.add(
                     &here("model_dir"),
                     format!("model directory {} {what}", model_dir.display()),
@@ -337,7 +388,9 @@ impl Fleet {
         }
 
         if !problems.list.is_empty() {
-            return Err(FleetError { problems: problems.list });
+            return Err(FleetError {
+                problems: problems.list,
+            });
         }
         Ok(Fleet {
             path: path.to_path_buf(),
@@ -372,5 +425,73 @@ pub fn resolve(base: &Path, path: &str) -> PathBuf {
         },
         _ => PathBuf::from(path),
     };
-    if expanded.is_absolute() { expanded } else { base.join(expanded) }
+    if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_against_the_fleet_folder_and_tilde_is_home() {
+        let base = Path::new("/srv/fleet");
+        assert_eq!(
+            resolve(base, "models/a"),
+            PathBuf::from("/srv/fleet/models/a")
+        );
+        assert_eq!(resolve(base, "/abs/m"), PathBuf::from("/abs/m"));
+        if let Some(home) = std::env::home_dir() {
+            assert_eq!(
+                resolve(base, "~/.bittensor/wallets"),
+                home.join(".bittensor/wallets")
+            );
+            assert_eq!(resolve(base, "~"), home);
+        }
+        assert_eq!(
+            resolve(base, "~other/x"),
+            PathBuf::from("/srv/fleet/~other/x")
+        );
+    }
+
+    #[test]
+    fn key_names_cannot_escape_the_wallets_folder() {
+        assert!(bad_key_name("../x").is_some());
+        assert!(bad_key_name("..").is_some());
+        assert!(bad_key_name("").is_some());
+        assert!(bad_key_name("a\\b").is_some());
+        assert_eq!(bad_key_name("hotkey-1"), None);
+    }
+
+    #[test]
+    fn the_shipped_demo_fleet_parses() {
+        let file = schema::parse(Path::new("fleet.ron"), include_str!("../../fleet.ron")).unwrap();
+        assert_eq!(file.netuid, 999);
+        assert_eq!(file.miners.len(), 8);
+        assert_eq!(
+            file.miners
+                .iter()
+                .filter(|m| m.competition_id == Some(2))
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn problems_display_file_line_column_field_and_help() {
+        let p = Problem {
+            file: PathBuf::from("fleet.ron"),
+            at: Some(LineCol { line: 3, col: 7 }),
+            field: "miners[0].repo".into(),
+            message: "bad".into(),
+            help: Some("fix it".into()),
+        };
+        assert_eq!(
+            p.to_string(),
+            "fleet.ron:3:7: miners[0].repo: bad\n  help: fix it"
+        );
+    }
 }

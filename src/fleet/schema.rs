@@ -65,7 +65,10 @@ pub fn parse(path: &Path, src: &str) -> Result<FleetFile, Problem> {
     let options = ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME);
     options.from_str::<FleetFile>(src).map_err(|e| Problem {
         file: path.to_path_buf(),
-        at: Some(LineCol { line: e.span.start.line, col: e.span.start.col }),
+        at: Some(LineCol {
+            line: e.span.start.line,
+            col: e.span.start.col,
+        }),
         field: String::new(),
         message: e.code.to_string(),
         help: Some(help_for(&e.code).to_string()),
@@ -78,9 +81,13 @@ fn help_for(code: &ron::Error) -> &'static str {
         E::NoSuchStructField { .. } | E::NoSuchEnumVariant { .. } => {
             "check the spelling; the fields are listed in the README's fleet file reference"
         }
-        E::MissingStructField { .. } => "add the missing field; the README's fleet file reference lists them",
+        E::MissingStructField { .. } => {
+            "add the missing field; the README's fleet file reference lists them"
+        }
         E::DuplicateStructField { .. } => "remove one of the two",
-        _ => "the README's fleet file reference shows the format; `fleet.ron` in the repository is an example",
+        _ => {
+            "the README's fleet file reference shows the format; `fleet.ron` in the repository is an example"
+        }
     }
 }
 
@@ -104,8 +111,11 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = parse(Path::new("f.ron"), "Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)")
-            .unwrap_err();
+        let err = parse(
+            Path::new("f.ron"),
+            "Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)",
+        )
+        .unwrap_err();
         assert_eq!(err.at.map(|a| a.line), Some(4), "{err}");
     }
 
@@ -128,15 +138,21 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named() {
-        let err = parse(Path::new("f.ron"), "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])")
-            .unwrap_err();
+        let err = parse(
+            Path::new("f.ron"),
+            "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])",
+        )
+        .unwrap_err();
         assert!(err.message.contains("model_dir"), "{err}");
     }
 
     #[test]
     fn wrong_types_are_named() {
         let err = parse(Path::new("f.ron"), "Fleet(netuid: \"eighty\", miners: [])").unwrap_err();
-        assert!(err.message.to_lowercase().contains("integer") || err.message.contains("u16"), "{err}");
+        assert!(
+            err.message.to_lowercase().contains("integer") || err.message.contains("u16"),
+            "{err}"
+        );
         assert_eq!(err.at.map(|a| a.line), Some(1));
     }
 }

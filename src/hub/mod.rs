@@ -1,5 +1,7 @@
-//! Hugging Face Hub protocol: the upload/download client ([`client`]) and a Hub-compatible server ([`server`])
-//! used by tests and the local devnet. Protocol code only: no actors, no terminal output.
+//! Hugging Face Hub protocol: the upload/download client ([`client`]), the quotas it obeys ([`limits`]) and a
+//! Hub-compatible server ([`server`]) used by tests and the local devnet. Protocol code only: no actors, no
+//! terminal output.
 
 pub mod client;
+pub mod limits;
 pub mod server;

@@ -13,6 +13,8 @@ pub mod id;
 pub mod inspect;
 pub mod save;
 
-pub use hash::{DirHash, FileHash};
-pub use id::{ModelId, RepoId};
-pub use inspect::ModelInfo;
+pub use hash::{
+    DirHash, FileHash, HashError, HashedFile, hash_dir, hash_file, hash_files, secure_hash,
+};
+pub use id::{MAX_METADATA_BYTES, MAX_REPO_ID_LENGTH, MetadataError, ModelId, RepoId, RepoIdError};
+pub use inspect::{ConfigDims, InspectError, ModelInfo, TensorEntry, inspect_dir, read_header};

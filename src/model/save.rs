@@ -62,7 +62,11 @@ pub fn save_model(
         if expected != tensor.data.len() {
             return Err(SaveError::Tensor {
                 name: name.clone(),
-                message: format!("shape {:?} needs {expected} bytes, got {}", tensor.shape, tensor.data.len()),
+                message: format!(
+                    "shape {:?} needs {expected} bytes, got {}",
+                    tensor.shape,
+                    tensor.data.len()
+                ),
             });
         }
         let size = tensor.data.len() as u64;
@@ -71,29 +75,44 @@ pub fn save_model(
             current = 0;
         }
         current += size;
-        shards.last_mut().expect("shards is never empty").push((name, tensor));
+        shards
+            .last_mut()
+            .expect("shards is never empty")
+            .push((name, tensor));
     }
 
-    let metadata: Option<HashMap<String, String>> = Some(HashMap::from([("format".into(), "pt".into())]));
+    let metadata: Option<HashMap<String, String>> =
+        Some(HashMap::from([("format".into(), "pt".into())]));
     let mut files = Vec::new();
     let count = shards.len();
     let mut weight_map = BTreeMap::new();
     let mut total_size = 0u64;
     for (i, shard) in shards.iter().enumerate() {
-        let file_name =
-            if count == 1 { "model.safetensors".to_string() } else { format!("model-{:05}-of-{count:05}.safetensors", i + 1) };
+        let file_name = if count == 1 {
+            "model.safetensors".to_string()
+        } else {
+            format!("model-{:05}-of-{count:05}.safetensors", i + 1)
+        };
         let mut views = Vec::with_capacity(shard.len());
         for (name, tensor) in shard {
-            let view = TensorView::new(tensor.dtype, tensor.shape.clone(), &tensor.data).map_err(|e| {
-                SaveError::Tensor { name: (*name).clone(), message: e.to_string() }
-            })?;
+            let view =
+                TensorView::new(tensor.dtype, tensor.shape.clone(), &tensor.data).map_err(|e| {
+                    SaveError::Tensor {
+                        name: (*name).clone(),
+                        message: e.to_string(),
+                    }
+                })?;
             weight_map.insert((*name).clone(), file_name.clone());
             total_size += tensor.data.len() as u64;
             views.push(((*name).clone(), view));
         }
         let path = dir.join(&file_name);
-        safetensors::serialize_to_file(views, metadata.clone(), &path)
-            .map_err(|e| SaveError::Io { path: path.clone(), source: io::Error::other(e.to_string()) })?;
+        safetensors::serialize_to_file(views, metadata.clone(), &path).map_err(|e| {
+            SaveError::Io {
+                path: path.clone(),
+                source: io::Error::other(e.to_string()),
+            }
+        })?;
         files.push(path);
     }
     if count > 1 {
@@ -113,7 +132,10 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SaveError> {
         path: path.to_path_buf(),
         source: io::Error::other(e),
     })?;
-    fs::write(path, text + "\n").map_err(|source| SaveError::Io { path: path.to_path_buf(), source })
+    fs::write(path, text + "\n").map_err(|source| SaveError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The transformers families minerfleet can build tiny models of.
@@ -251,7 +273,14 @@ pub fn random_tensors(family: Family, dims: &Dims, seed: u64) -> BTreeMap<String
                 let value = if is_norm { 1.0 } else { rng.normal() * 0.02 };
                 data.extend_from_slice(&f32_to_bf16(value).to_le_bytes());
             }
-            (name, Tensor { dtype: Dtype::BF16, shape, data })
+            (
+                name,
+                Tensor {
+                    dtype: Dtype::BF16,
+                    shape,
+                    data,
+                },
+            )
         })
         .collect()
 }
@@ -269,7 +298,12 @@ pub fn f32_to_bf16(value: f32) -> u16 {
 /// Write a tiny random model of `family` into `dir` (config + single safetensors file).
 pub fn write_tiny_model(dir: &Path, family: Family, seed: u64) -> Result<SavedModel, SaveError> {
     let dims = Dims::TINY;
-    save_model(dir, &config_json(family, &dims), &random_tensors(family, &dims, seed), u64::MAX)
+    save_model(
+        dir,
+        &config_json(family, &dims),
+        &random_tensors(family, &dims, seed),
+        u64::MAX,
+    )
 }
 
 /// A small, fast, deterministic generator (SplitMix64); weights need no cryptographic randomness.
@@ -310,9 +344,15 @@ mod tests {
     fn tiny_llama_has_the_transformers_layout() {
         let shapes = tensor_shapes(Family::Llama, &Dims::TINY);
         assert_eq!(shapes.len(), 3 + 2 * 9);
-        assert_eq!(shapes["model.layers.1.self_attn.k_proj.weight"], vec![32, 64]);
+        assert_eq!(
+            shapes["model.layers.1.self_attn.k_proj.weight"],
+            vec![32, 64]
+        );
         let params: usize = shapes.values().map(|s| s.iter().product::<usize>()).sum();
-        assert_eq!(params, 2 * 1024 * 64 + 64 + 2 * (4096 + 2048 + 2048 + 4096 + 3 * 8192 + 128));
+        assert_eq!(
+            params,
+            2 * 1024 * 64 + 64 + 2 * (4096 + 2048 + 2048 + 4096 + 3 * 8192 + 128)
+        );
         let qwen = tensor_shapes(Family::Qwen2, &Dims::TINY);
         assert_eq!(qwen["model.layers.0.self_attn.q_proj.bias"], vec![64]);
     }
@@ -329,14 +369,21 @@ mod tests {
         assert_eq!(st.len(), tensors.len());
         let emb = st.tensor("model.embed_tokens.weight").unwrap();
         assert_eq!(emb.shape(), &[1024, 64]);
-        assert_eq!(emb.data(), tensors["model.embed_tokens.weight"].data.as_slice());
+        assert_eq!(
+            emb.data(),
+            tensors["model.embed_tokens.weight"].data.as_slice()
+        );
 
         let sharded = save_model(&dir.path().join("two"), &config, &tensors, 150_000).unwrap();
         assert!(sharded.files.len() > 3, "{:?}", sharded.files);
-        let index: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join("two/model.safetensors.index.json")).unwrap())
-                .unwrap();
-        assert_eq!(index["weight_map"].as_object().unwrap().len(), tensors.len());
+        let index: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(dir.path().join("two/model.safetensors.index.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            index["weight_map"].as_object().unwrap().len(),
+            tensors.len()
+        );
         assert_eq!(index["metadata"]["total_size"], 410_240);
     }
 
@@ -344,10 +391,26 @@ mod tests {
     fn refuses_inconsistent_tensors() {
         let dir = tempfile::tempdir().unwrap();
         let mut tensors = BTreeMap::new();
-        tensors.insert("w".to_string(), Tensor { dtype: Dtype::BF16, shape: vec![2, 2], data: vec![0; 6] });
+        tensors.insert(
+            "w".to_string(),
+            Tensor {
+                dtype: Dtype::BF16,
+                shape: vec![2, 2],
+                data: vec![0; 6],
+            },
+        );
         let err = save_model(dir.path(), &serde_json::json!({}), &tensors, u64::MAX).unwrap_err();
-        assert!(err.to_string().contains("tensor `w`") && err.to_string().contains("needs 8 bytes"), "{err}");
-        let err = save_model(dir.path(), &serde_json::json!({}), &BTreeMap::new(), u64::MAX).unwrap_err();
+        assert!(
+            err.to_string().contains("tensor `w`") && err.to_string().contains("needs 8 bytes"),
+            "{err}"
+        );
+        let err = save_model(
+            dir.path(),
+            &serde_json::json!({}),
+            &BTreeMap::new(),
+            u64::MAX,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no tensors"), "{err}");
     }
 }

@@ -1,1 +1,323 @@
-//! Hub-compatible HTTP server (being written).
+//! Hugging Face Hub-compatible HTTP server, for tests, benches and the local devnet.
+//!
+//! It speaks the protocol of `shared/docs/hub-protocol.md` §10 closely enough for the official Python client
+//! (`huggingface_hub` with `HF_HUB_DISABLE_XET=1`) and for minerfleet's own client: repositories (create, delete,
+//! info, settings), whoami, preupload, NDJSON commits, LFS batch with basic and multipart transfers, tree,
+//! paths-info, refs, commit history and resolve with ranges. Data lives on disk ([`storage`]) and survives a
+//! restart. Rate limits ([`RateLimits`]) and fault injection ([`FaultConfig`]) make client retry logic testable.
+//!
+//! Embedding:
+//!
+//! ```no_run
+//! use minerfleet::hub::server::{HubConfig, HubServer, HubUser};
+//! let hub = HubServer::start(HubConfig::new("/tmp/hub-data").with_user(HubUser::new("tester", "hf_test")))?;
+//! println!("HF_ENDPOINT={}", hub.url());
+//! hub.shutdown(); // or drop it
+//! # Ok::<(), minerfleet::hub::server::HubServerError>(())
+//! ```
+//!
+//! Modules: [`routes`] maps URLs to handlers in `repos` (account and repository endpoints), `commit` (preupload
+//! and commits), `files` (tree, paths-info, resolve) and `lfs` (batch and transfers); `auth` (tokens and
+//! visibility), `limits` (rate limits), `faults` (fault injection), `log` (request log), `error` (error answers).
+
+mod auth;
+mod commit;
+mod error;
+mod faults;
+mod files;
+mod lfs;
+mod limits;
+mod log;
+mod repos;
+mod routes;
+mod storage;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use auth::{HubToken, HubUser};
+pub use faults::{FaultConfig, FaultHandle, FaultStats};
+pub use limits::RateLimits;
+pub use log::{LoggedRequest, RequestLog};
+
+/// How uploads are classified and transferred.
+#[derive(Debug, Clone)]
+pub struct LfsConfig {
+    /// Files up to this size whose sample is text are committed inline (`uploadMode: "regular"`); larger or
+    /// binary ones, and weight files by extension, go through LFS.
+    pub regular_max_bytes: u64,
+    /// Answer `regular` for every file (no LFS at all; doc §6.4).
+    pub all_regular: bool,
+    /// LFS objects larger than this are offered a multipart transfer (when the client accepts `multipart`).
+    pub multipart_threshold: u64,
+    /// Part size of multipart transfers.
+    pub chunk_size: u64,
+    /// Lifetime of upload URLs (basic PUT, parts, completion) and of cross-origin download links.
+    pub url_ttl: Duration,
+    /// Resolve answers LFS files with a `302` to another origin (`http://localhost:<port>/lfs-blob/…` when the
+    /// server is `http://127.0.0.1:<port>`), carrying every metadata header on the 302, like the real Hub's CDN
+    /// redirect. The target needs no token and sends no Hub headers.
+    pub cross_origin_downloads: bool,
+    /// Multipart part ETags are the md5 of the part, like S3 (default). Off: a unique random tag per stored part,
+    /// which saves the md5 pass (the whole object's sha256 is verified at completion either way).
+    pub md5_part_etags: bool,
+}
+
+impl Default for LfsConfig {
+    fn default() -> Self {
+        LfsConfig {
+            regular_max_bytes: 5 * 1024 * 1024,
+            all_regular: false,
+            multipart_threshold: 20 * 1024 * 1024,
+            chunk_size: 8 * 1024 * 1024,
+            url_ttl: Duration::from_secs(3600),
+            cross_origin_downloads: false,
+            md5_part_etags: true,
+        }
+    }
+}
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where blobs, repositories and commits are stored (created if missing).
+    pub data_dir: PathBuf,
+    /// Listening address; keep it on loopback. Port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Accounts and their tokens.
+    pub users: Vec<HubUser>,
+    pub limits: RateLimits,
+    pub faults: FaultConfig,
+    pub lfs: LfsConfig,
+    /// Entries per page of tree and commit listings (`Link: <…>; rel="next"`); `None`: one page.
+    pub page_size: Option<usize>,
+    /// Largest accepted commit request body (NDJSON with inline files).
+    pub max_commit_bytes: u64,
+}
+
+impl HubConfig {
+    /// Loopback on a random port, no users, the real Hub's rate limits, no faults.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HubConfig {
+            data_dir: data_dir.into(),
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            users: Vec::new(),
+            limits: RateLimits::default(),
+            faults: FaultConfig::default(),
+            lfs: LfsConfig::default(),
+            page_size: None,
+            max_commit_bytes: 1 << 30,
+        }
+    }
+
+    pub fn with_user(mut self, user: HubUser) -> Self {
+        self.users.push(user);
+        self
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HubServerError {
+    #[error("cannot open the Hub data directory {dir}: {source}")]
+    Storage {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source} (pick another --port, or 0 for a free one)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the Hub server runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub storage: storage::Storage,
+    pub auth: auth::Auth,
+    pub base_url: String,
+    /// The same server under another origin (`localhost` vs `127.0.0.1`), for cross-origin download links.
+    pub alt_base_url: String,
+    pub blob_links: files::BlobLinks,
+    pub lfs: LfsConfig,
+    pub page_size: Option<usize>,
+    pub max_commit_bytes: u64,
+    pub uploads: lfs::Uploads,
+    pub limiter: limits::Limiter,
+    pub faults: FaultHandle,
+    pub log: RequestLog,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// A bound, not yet running server.
+pub struct HubServer {
+    listener: std::net::TcpListener,
+    shared: AppState,
+}
+
+impl HubServer {
+    /// Opens the storage and binds the listening socket.
+    pub fn bind(config: HubConfig) -> Result<HubServer, HubServerError> {
+        let storage =
+            storage::Storage::open(&config.data_dir).map_err(|source| HubServerError::Storage {
+                dir: config.data_dir.clone(),
+                source,
+            })?;
+        let listener =
+            std::net::TcpListener::bind(config.bind).map_err(|source| HubServerError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| HubServerError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| HubServerError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let shared = Arc::new(Shared {
+            storage,
+            auth: auth::Auth::new(&config.users),
+            base_url: format!("http://{addr}"),
+            alt_base_url: if addr.ip().is_loopback() && addr.is_ipv4() {
+                format!("http://localhost:{}", addr.port())
+            } else {
+                format!("http://127.0.0.1:{}", addr.port())
+            },
+            blob_links: files::BlobLinks::default(),
+            lfs: config.lfs,
+            page_size: config.page_size.filter(|n| *n > 0),
+            max_commit_bytes: config.max_commit_bytes,
+            uploads: lfs::Uploads::default(),
+            limiter: limits::Limiter::new(config.limits),
+            faults: FaultHandle::new(config.faults),
+            log: RequestLog::default(),
+        });
+        Ok(HubServer { listener, shared })
+    }
+
+    /// Binds and runs the server on its own thread and runtime; stopped by [`RunningHub::shutdown`] or drop.
+    pub fn start(config: HubConfig) -> Result<RunningHub, HubServerError> {
+        HubServer::bind(config)?.spawn()
+    }
+
+    /// The base URL clients use as `HF_ENDPOINT` (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Runs on the current tokio runtime until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        routes::serve(listener, self.shared, shutdown).await;
+        Ok(())
+    }
+
+    /// Runs on a dedicated thread with its own runtime.
+    pub fn spawn(self) -> Result<RunningHub, HubServerError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hub-server")
+            .enable_all()
+            .build()
+            .map_err(HubServerError::Runtime)?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hub-server".into())
+            .spawn(move || {
+                let result = runtime.block_on(self.run(async {
+                    let _ = rx.await;
+                }));
+                if let Err(err) = result {
+                    tracing::error!("hub server stopped: {err}");
+                }
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            })
+            .map_err(HubServerError::Runtime)?;
+        Ok(RunningHub {
+            shared,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A server running on its own thread. Dropping it stops the server.
+pub struct RunningHub {
+    shared: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningHub {
+    /// Base URL for `HF_ENDPOINT`, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Fault switches, settable while the server runs.
+    pub fn faults(&self) -> &FaultHandle {
+        &self.shared.faults
+    }
+
+    /// Replaces the rate limits (and resets every counter).
+    pub fn set_limits(&self, limits: RateLimits) {
+        self.shared.limiter.set(limits);
+    }
+
+    /// Every request answered so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.log.entries()
+    }
+
+    /// The request log (to clear it between test steps).
+    pub fn request_log(&self) -> &RequestLog {
+        &self.shared.log
+    }
+
+    /// Stops accepting, closes every connection and waits for the server thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+impl std::fmt::Debug for RunningHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningHub")
+            .field("url", &self.url())
+            .finish()
+    }
+}
+
+/// Path of the blob store inside a data directory (for tests that inspect storage).
+pub fn blob_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("blobs")
+}

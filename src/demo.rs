@@ -1,0 +1,188 @@
+//! Demo data for a devnet fleet: a tiny random model and a dev hotkey for every miner that lacks one.
+//!
+//! Lets a newcomer run the whole pipeline without training a model or owning keys. The dev hotkeys are derived
+//! from the well-known development phrase (`//minerfleet//<wallet>//<hotkey>`), so anyone can recompute them:
+//! [`prepare`] refuses fleets that point at a public network.
+
+use std::path::PathBuf;
+
+use crate::fleet::Fleet;
+use crate::model::save::{Family, SaveError, write_tiny_model};
+use crate::wallet::{self, KeySecret, WalletError};
+
+/// What [`prepare`] did for one miner.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Prepared {
+    pub miner: String,
+    pub model_dir: PathBuf,
+    /// A model was written (false: one was already there and was kept).
+    pub model_written: bool,
+    pub architecture: String,
+    pub hotkey_file: PathBuf,
+    /// A keyfile was written (false: one was already there and was kept).
+    pub hotkey_written: bool,
+    pub ss58: String,
+}
+
+/// Why demo data could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "fleet {fleet} points at the public network `{network}`: demo keys are derived from public names and \
+         must never hold a commitment there; use `network: \"local\"` for the devnet"
+    )]
+    PublicNetwork { fleet: PathBuf, network: String },
+    #[error(
+        "miner {miner}: competition {competition} allows none of the architectures minerfleet can generate \
+         ({allowed}); demo models are LlamaForCausalLM or Qwen2ForCausalLM"
+    )]
+    NoFamily {
+        miner: String,
+        competition: u16,
+        allowed: String,
+    },
+    #[error("miner {miner}: competition {competition} is not known for netuid {netuid}")]
+    UnknownCompetition {
+        miner: String,
+        competition: u16,
+        netuid: u16,
+    },
+    #[error("miner {miner}: {source}")]
+    Model { miner: String, source: SaveError },
+    #[error("miner {miner}: {source}")]
+    Wallet {
+        miner: String,
+        source: Box<WalletError>,
+    },
+}
+
+/// Write a tiny model into every miner's `model_dir` that has no `config.json` yet (all of them with `force`),
+/// and a dev hotkey keyfile for every miner whose keyfile does not exist. Existing keyfiles are never touched.
+pub fn prepare(fleet: &Fleet, force: bool) -> Result<Vec<Prepared>, DemoError> {
+    if fleet.network.is_public() {
+        return Err(DemoError::PublicNetwork {
+            fleet: fleet.path.clone(),
+            network: fleet.network.to_string(),
+        });
+    }
+    let mut done = Vec::with_capacity(fleet.miners.len());
+    for (index, miner) in fleet.miners.iter().enumerate() {
+        let label = miner.label();
+        let competition = fleet
+            .registry
+            .subnet(fleet.netuid)
+            .and_then(|s| s.find(miner.competition_id))
+            .ok_or(DemoError::UnknownCompetition {
+                miner: label.clone(),
+                competition: miner.competition_id,
+                netuid: fleet.netuid,
+            })?;
+        let family = competition
+            .architectures
+            .iter()
+            .find_map(|a| Family::from_architecture(a))
+            .ok_or_else(|| DemoError::NoFamily {
+                miner: label.clone(),
+                competition: miner.competition_id,
+                allowed: competition.architectures.join(", "),
+            })?;
+
+        let model_written = force || !miner.model_dir.join("config.json").is_file();
+        if model_written {
+            write_tiny_model(&miner.model_dir, family, index as u64).map_err(|source| {
+                DemoError::Model {
+                    miner: label.clone(),
+                    source,
+                }
+            })?;
+        }
+
+        let hotkey_file = wallet::hotkey_path(&fleet.wallets_dir, &miner.wallet, &miner.hotkey);
+        let hotkey_written = !hotkey_file.exists();
+        let wallet_err = |source: WalletError| DemoError::Wallet {
+            miner: label.clone(),
+            source: Box::new(source),
+        };
+        let ss58 = if hotkey_written {
+            let secret = KeySecret::from_dev_uri(&format!(
+                "//minerfleet//{}//{}",
+                miner.wallet, miner.hotkey
+            ))
+            .map_err(wallet_err)?;
+            wallet::write_hotkey(
+                &fleet.wallets_dir,
+                &miner.wallet,
+                &miner.hotkey,
+                &secret,
+                None,
+            )
+            .map_err(wallet_err)?;
+            secret.hotkey().ss58().to_string()
+        } else {
+            wallet::load_hotkey_public(&fleet.wallets_dir, &miner.wallet, &miner.hotkey)
+                .map(|public| public.ss58().to_string())
+                .unwrap_or_else(|_| "(existing keyfile)".to_string())
+        };
+
+        done.push(Prepared {
+            miner: label,
+            model_dir: miner.model_dir.clone(),
+            model_written,
+            architecture: family.architecture().to_string(),
+            hotkey_file,
+            hotkey_written,
+            ss58,
+        });
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::LoadOptions;
+    use std::path::Path;
+
+    fn fleet(dir: &Path, network: &str) -> Fleet {
+        let path = dir.join("fleet.ron");
+        let src = format!(
+            r#"Fleet(network: "{network}", netuid: 999, wallets_dir: "w", defaults: (wallet: "demo", competition_id: 1),
+               miners: [Miner(hotkey: "a", model_dir: "m/a", repo: "demo/aaaa"),
+                        Miner(hotkey: "b", model_dir: "m/b", repo: "demo/bbbb", competition_id: 2)])"#
+        );
+        Fleet::from_source(
+            &path,
+            &src,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn writes_models_and_keys_once_then_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), "local");
+        let first = prepare(&fleet, false).unwrap();
+        assert!(first.iter().all(|p| p.model_written && p.hotkey_written));
+        assert_eq!(first[1].architecture, "Qwen2ForCausalLM");
+        assert!(dir.path().join("m/a/model.safetensors").is_file());
+        let again = prepare(&fleet, false).unwrap();
+        assert!(again.iter().all(|p| !p.model_written && !p.hotkey_written));
+        assert_eq!(
+            again[0].ss58, first[0].ss58,
+            "the dev key is read back, not regenerated"
+        );
+        let forced = prepare(&fleet, true).unwrap();
+        assert!(forced.iter().all(|p| p.model_written && !p.hotkey_written));
+    }
+
+    #[test]
+    fn refuses_public_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = prepare(&fleet(dir.path(), "finney"), false).unwrap_err();
+        assert!(err.to_string().contains("public network `finney`"), "{err}");
+        assert!(!dir.path().join("w").exists());
+    }
+}

@@ -1,1 +1,0 @@
-//! Hugging Face Hub HTTP client (being written).

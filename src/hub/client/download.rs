@@ -1,0 +1,258 @@
+//! Downloads at a revision into a cache laid out like the Python client's (`models--{ns}--{name}/blobs/<etag>`,
+//! `snapshots/<commit>/<path>` symlinks, `refs/<branch>`), so validators' tools and ours share it. Bytes stream
+//! to an `.incomplete` file while being hashed; LFS files must match the sha256 of the tree listing (regular
+//! files the git blob sha1) before they are moved into place. An interrupted `.incomplete` file is continued with
+//! a `Range` request.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::RANGE;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{HubClient, HubError, TreeEntry, enc_path, enc_rev, is_commit_oid};
+use crate::model::RepoId;
+
+/// Files of one snapshot in the cache.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The commit that was downloaded.
+    pub commit: String,
+    /// `…/models--ns--name/snapshots/<commit>`.
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// The cache folder of `repo` under `cache` (a `HF_HUB_CACHE`).
+pub fn repo_cache_dir(cache: &Path, repo: &RepoId) -> PathBuf {
+    cache.join(format!("models--{}--{}", repo.namespace(), repo.name()))
+}
+
+enum Check {
+    Sha256(String),
+    GitSha1(String),
+}
+
+impl HubClient {
+    /// Downloads `files` (all files when empty) of `repo` at `revision` into `cache` and verifies them.
+    pub async fn download(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        files: &[&str],
+        cache: &Path,
+    ) -> Result<Snapshot, HubError> {
+        let commit = if is_commit_oid(revision) {
+            revision.to_string()
+        } else {
+            self.repo_info(repo, Some(revision))
+                .await?
+                .sha
+                .filter(|s| is_commit_oid(s))
+                .ok_or_else(|| {
+                    HubError::protocol("download", format!("{repo}@{revision} has no commit"))
+                })?
+        };
+        let tree = self.list_tree(repo, &commit).await?;
+        let wanted: Vec<&TreeEntry> = if files.is_empty() {
+            tree.iter().filter(|e| e.is_file()).collect()
+        } else {
+            files
+                .iter()
+                .map(|f| {
+                    tree.iter()
+                        .find(|e| e.is_file() && e.path == *f)
+                        .ok_or_else(|| {
+                            HubError::BadInput(format!("{repo}@{commit} has no file {f}"))
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let root = repo_cache_dir(cache, repo);
+        let blobs = root.join("blobs");
+        let snap = root.join("snapshots").join(&commit);
+        for d in [&blobs, &snap] {
+            tokio::fs::create_dir_all(d)
+                .await
+                .map_err(|e| HubError::io(d, e))?;
+        }
+        let mut out = Vec::new();
+        for e in wanted {
+            if e.path.split('/').any(|c| c == ".." || c.is_empty()) || e.path.starts_with('/') {
+                return Err(HubError::protocol(
+                    "download",
+                    format!("unsafe path {:?} in tree", e.path),
+                ));
+            }
+            let (etag, check) = match &e.lfs {
+                Some(l) => (l.oid.clone(), Check::Sha256(l.oid.clone())),
+                None => (e.oid.clone(), Check::GitSha1(e.oid.clone())),
+            };
+            if etag.is_empty() || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(HubError::protocol(
+                    "download",
+                    format!("bad oid {etag:?} for {}", e.path),
+                ));
+            }
+            let blob = blobs.join(&etag);
+            if !tokio::fs::try_exists(&blob).await.unwrap_or(false) {
+                self.fetch_blob(repo, &commit, e, &blob, check).await?;
+            }
+            let link = snap.join(&e.path);
+            if let Some(parent) = link.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|er| HubError::io(parent, er))?;
+            }
+            let depth = e.path.matches('/').count() + 2;
+            let target = PathBuf::from("../".repeat(depth)).join("blobs").join(&etag);
+            let _ = tokio::fs::remove_file(&link).await;
+            tokio::fs::symlink(&target, &link)
+                .await
+                .map_err(|er| HubError::io(&link, er))?;
+            out.push(link);
+        }
+        if !is_commit_oid(revision) {
+            let refs = root.join("refs");
+            let r = refs.join(revision);
+            if let Some(p) = r.parent() {
+                tokio::fs::create_dir_all(p)
+                    .await
+                    .map_err(|e| HubError::io(p, e))?;
+            }
+            tokio::fs::write(&r, &commit)
+                .await
+                .map_err(|e| HubError::io(&r, e))?;
+        }
+        Ok(Snapshot {
+            commit,
+            dir: snap,
+            files: out,
+        })
+    }
+
+    async fn fetch_blob(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        entry: &TreeEntry,
+        blob: &Path,
+        check: Check,
+    ) -> Result<(), HubError> {
+        let url = format!(
+            "{}/{repo}/resolve/{}/{}",
+            self.endpoint(),
+            enc_rev(commit),
+            enc_path(&entry.path)
+        );
+        let part = blob.with_extension("incomplete");
+        let op = format!("download {}", entry.path);
+        self.retrying(&op, || async {
+            let have = tokio::fs::metadata(&part)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let mut rb = self.authorize(self.transfer().get(&url));
+            if have > 0 {
+                rb = rb.header(RANGE, format!("bytes={have}-"));
+            }
+            self.limits().api_call().await;
+            let resp = self.send_once(&op, rb).await;
+            let resp = match resp {
+                Err(e) if e.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {
+                    let _ = tokio::fs::remove_file(&part).await;
+                    return Err(e);
+                }
+                r => r?,
+            };
+            let append = have > 0 && resp.status() == StatusCode::PARTIAL_CONTENT;
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(&part)
+                .await
+                .map_err(|e| HubError::io(&part, e))?;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| HubError::transport(&op, e))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| HubError::io(&part, e))?;
+            }
+            file.flush().await.map_err(|e| HubError::io(&part, e))?;
+            Ok(())
+        })
+        .await?;
+        // verify the whole file (including a prefix from an earlier run), then move it into place
+        let p = part.clone();
+        let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
+        let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
+            .await
+            .map_err(|e| HubError::protocol("download", e.to_string()))??;
+        if let Err((expected, actual)) = actual {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(HubError::Integrity {
+                path: entry.path.clone(),
+                expected,
+                actual,
+            });
+        }
+        tokio::fs::rename(&part, blob)
+            .await
+            .map_err(|e| HubError::io(blob, e))
+    }
+}
+
+/// `Ok(Ok(()))` when `path` matches `check`, `Ok(Err((expected, actual)))` when it does not.
+#[allow(clippy::type_complexity)]
+fn hash_file(
+    path: &Path,
+    check: &Check,
+    size: u64,
+) -> Result<Result<(), (String, String)>, HubError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let len = f.metadata().map_err(|e| HubError::io(path, e))?.len();
+    let (expected, actual) = match check {
+        Check::Sha256(want) => {
+            let mut h = Sha256::new();
+            loop {
+                let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            (want.clone(), hex::encode(h.finalize()))
+        }
+        Check::GitSha1(want) => {
+            let mut h = Sha1::new();
+            h.update(format!("blob {len}\0").as_bytes());
+            loop {
+                let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            (want.clone(), hex::encode(h.finalize()))
+        }
+    };
+    if len != size {
+        return Ok(Err((
+            format!("{expected} ({size} bytes)"),
+            format!("{actual} ({len} bytes)"),
+        )));
+    }
+    Ok(if expected == actual {
+        Ok(())
+    } else {
+        Err((expected, actual))
+    })
+}

@@ -1,0 +1,585 @@
+//! Hugging Face Hub HTTP client: account and repository calls, one-commit model uploads over LFS (basic and
+//! multipart), tree listings and verified downloads into a cache laid out like the Python client's.
+//!
+//! * [`error`]: [`HubError`] and the Hub's rate-limit headers.
+//! * [`digest`]: streaming sha256 / git blob sha1 of local files.
+//! * [`upload`]: the upload of a model folder as one commit ([`HubClient::upload_model`]).
+//! * [`lfs`]: the LFS batch, basic and multipart transfers.
+//! * [`resume`]: the per-repository state file that lets a re-run skip completed work.
+//! * [`download`]: `snapshot`-style downloads with sha256 checks.
+//!
+//! Every call goes through [`crate::hub::limits::Limits`] (API bucket, pauses after a 429) and is retried with
+//! exponential backoff on 408/429/5xx and transport errors, waiting at least what `RateLimit`/`Retry-After` ask.
+//! Commit POSTs are never retried blindly (see [`upload`]). Protocol code only: no actors, no terminal output.
+
+pub mod digest;
+pub mod download;
+pub mod error;
+pub mod lfs;
+pub mod resume;
+pub mod upload;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+pub use error::HubError;
+pub use upload::{Progress, ProgressEvent, UploadOptions, UploadReport};
+
+use crate::hub::limits::{Limits, LimitsConfig};
+use crate::model::RepoId;
+
+/// A Hub access token. Never printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into())
+    }
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// Retry schedule for retryable failures (408, 429, 5xx, transport errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest server-requested wait we accept before giving up on a step.
+    pub max_server_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// The official client's schedule: 1, 2, 4, 8, 8 s (with jitter).
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(8),
+            max_server_wait: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// How to reach the Hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Base URL, e.g. `https://huggingface.co` or `http://127.0.0.1:8000`.
+    pub endpoint: String,
+    pub token: Option<Token>,
+    pub retry: RetryPolicy,
+    /// Timeout for API calls (not for transfers, which are streamed and may take long).
+    pub api_timeout: Duration,
+    /// Files larger than this are refused before anything is sent (the Hub's hard cap was 50 GB).
+    pub max_file_bytes: u64,
+}
+
+impl HubConfig {
+    pub fn new(endpoint: impl Into<String>, token: Option<Token>) -> HubConfig {
+        HubConfig {
+            endpoint: endpoint.into(),
+            token,
+            retry: RetryPolicy::default(),
+            api_timeout: Duration::from_secs(120),
+            max_file_bytes: 50_000_000_000,
+        }
+    }
+}
+
+/// The account a token belongs to (`GET /api/whoami-v2`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WhoAmI {
+    pub name: String,
+    #[serde(default)]
+    pub orgs: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub auth: serde_json::Value,
+}
+
+impl WhoAmI {
+    /// `auth.accessToken.role` (`write`, `read`, `fineGrained`), when the Hub says.
+    pub fn role(&self) -> Option<&str> {
+        self.auth.get("accessToken")?.get("role")?.as_str()
+    }
+}
+
+/// What the Hub says about a repository at a revision.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepoInfo {
+    pub id: String,
+    /// Commit oid of the revision; absent for a repository without commits.
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+/// One entry of a tree listing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TreeEntry {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    #[serde(default)]
+    pub oid: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub lfs: Option<LfsInfo>,
+}
+
+impl TreeEntry {
+    pub fn is_file(&self) -> bool {
+        self.kind == "file"
+    }
+    /// The oid a client compares with its local file: the sha256 for LFS files, the git blob sha1 otherwise.
+    pub fn content_oid(&self) -> &str {
+        self.lfs
+            .as_ref()
+            .map(|l| l.oid.as_str())
+            .unwrap_or(&self.oid)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct LfsInfo {
+    pub oid: String,
+    pub size: u64,
+    #[serde(rename = "pointerSize", default)]
+    pub pointer_size: u64,
+}
+
+/// Repository visibility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+impl Visibility {
+    fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+}
+
+/// The Hub client. Cheap to clone; share one per token so that its [`Limits`] are shared.
+#[derive(Clone)]
+pub struct HubClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// HTTP client without redirects and without timeouts, for transfers.
+    transfer: reqwest::Client,
+    endpoint: String,
+    token: Option<Token>,
+    retry: RetryPolicy,
+    limits: Arc<Limits>,
+    max_file_bytes: u64,
+}
+
+impl fmt::Debug for HubClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubClient")
+            .field("endpoint", &self.inner.endpoint)
+            .field("token", &self.inner.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubClient {
+    /// A client with its own default [`Limits`].
+    pub fn new(config: HubConfig) -> Result<HubClient, HubError> {
+        let limits =
+            Limits::new(LimitsConfig::default()).map_err(|e| HubError::BadInput(e.to_string()))?;
+        HubClient::with_limits(config, limits)
+    }
+
+    /// A client that obeys the given (shared) limits.
+    pub fn with_limits(config: HubConfig, limits: Arc<Limits>) -> Result<HubClient, HubError> {
+        let endpoint = config.endpoint.trim_end_matches('/').to_string();
+        let url = reqwest::Url::parse(&endpoint).map_err(|e| {
+            HubError::BadInput(format!(
+                "Hub endpoint {endpoint:?} is not a URL ({e}); use e.g. https://huggingface.co or http://127.0.0.1:8000"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HubError::BadInput(format!(
+                "Hub endpoint {endpoint:?} must start with http:// or https://"
+            )));
+        }
+        let ua = concat!("minerfleet/", env!("CARGO_PKG_VERSION"));
+        let http = reqwest::Client::builder()
+            .user_agent(ua)
+            .timeout(config.api_timeout)
+            .connect_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| HubError::transport("building the HTTP client", e))?;
+        let transfer = reqwest::Client::builder()
+            .user_agent(ua)
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(300))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| HubError::transport("building the HTTP client", e))?;
+        Ok(HubClient {
+            inner: Arc::new(Inner {
+                http,
+                transfer,
+                endpoint,
+                token: config.token,
+                retry: config.retry,
+                limits,
+                max_file_bytes: config.max_file_bytes,
+            }),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.inner.limits
+    }
+
+    pub(crate) fn max_file_bytes(&self) -> u64 {
+        self.inner.max_file_bytes
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.inner.endpoint, path)
+    }
+
+    /// An authenticated request to a Hub URL (path starting with `/`).
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let rb = self.inner.http.request(method, self.url(path));
+        self.authorize(rb)
+    }
+
+    pub(crate) fn authorize(&self, rb: RequestBuilder) -> RequestBuilder {
+        match &self.inner.token {
+            Some(t) => rb.header(reqwest::header::AUTHORIZATION, t.bearer()),
+            None => rb,
+        }
+    }
+
+    /// The transfer client (no overall timeout) for LFS bodies and downloads.
+    pub(crate) fn transfer(&self) -> &reqwest::Client {
+        &self.inner.transfer
+    }
+
+    /// Sends one request built by `build`, under the API bucket, retrying transient failures. `build` is called
+    /// again for each attempt (bodies are rebuilt, streams reopened).
+    pub(crate) async fn send<F, Fut>(&self, op: &str, build: F) -> Result<Response, HubError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<RequestBuilder, HubError>>,
+    {
+        self.retrying(op, || async {
+            self.inner.limits.api_call().await;
+            self.send_once(op, build().await?).await
+        })
+        .await
+    }
+
+    /// One attempt: sends, maps error statuses (and pauses everyone on a 429).
+    pub(crate) async fn send_once(
+        &self,
+        op: &str,
+        rb: RequestBuilder,
+    ) -> Result<Response, HubError> {
+        let resp = rb.send().await.map_err(|e| HubError::transport(op, e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let err = error::from_response(op, resp).await;
+        if err.status() == Some(StatusCode::TOO_MANY_REQUESTS) {
+            let wait = err.retry_after().unwrap_or(self.inner.retry.min_delay);
+            tracing::warn!(
+                op,
+                wait_s = wait.as_secs_f64(),
+                "Hub rate limit hit; pausing Hub calls"
+            );
+            self.inner.limits.pause(wait);
+        }
+        Err(err)
+    }
+
+    /// Runs `attempt` with the retry policy: exponential backoff with jitter, but never shorter than the wait the
+    /// server asked for.
+    pub(crate) async fn retrying<T, F, Fut>(&self, op: &str, attempt: F) -> Result<T, HubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, HubError>>,
+    {
+        let p = &self.inner.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(p.min_delay)
+            .with_max_delay(p.max_delay)
+            .with_max_times(p.max_retries)
+            .with_jitter();
+        let max_wait = p.max_server_wait;
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &HubError| e.is_transient() && e.retry_after().is_none_or(|w| w <= max_wait))
+            .adjust(|e: &HubError, next| next.map(|d| d.max(e.retry_after().unwrap_or_default())))
+            .notify(|e: &HubError, d: Duration| {
+                tracing::info!(op, error = %e, retry_in_s = d.as_secs_f64(), "retrying Hub call")
+            })
+            .await
+    }
+
+    /// Reads and decodes a JSON body.
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        op: &str,
+        resp: Response,
+    ) -> Result<T, HubError> {
+        let bytes = resp.bytes().await.map_err(|e| HubError::transport(op, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            HubError::protocol(
+                op,
+                format!(
+                    "bad JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+                ),
+            )
+        })
+    }
+
+    /// `GET /api/whoami-v2`: the account of the token. Call once per run (the Hub rate-limits it strictly).
+    pub async fn whoami(&self) -> Result<WhoAmI, HubError> {
+        let op = "whoami";
+        let resp = self
+            .send(op, || async {
+                Ok(self.request(Method::GET, "/api/whoami-v2"))
+            })
+            .await?;
+        Self::json(op, resp).await
+    }
+
+    /// `GET /api/models/{repo}[/revision/{rev}]`.
+    pub async fn repo_info(
+        &self,
+        repo: &RepoId,
+        revision: Option<&str>,
+    ) -> Result<RepoInfo, HubError> {
+        let op = format!("repo info {repo}");
+        let path = match revision {
+            Some(rev) => format!("/api/models/{repo}/revision/{}", enc_rev(rev)),
+            None => format!("/api/models/{repo}"),
+        };
+        let resp = self
+            .send(&op, || async { Ok(self.request(Method::GET, &path)) })
+            .await?;
+        Self::json(&op, resp).await
+    }
+
+    /// Makes sure `repo` exists and is visible to our token, creating it with `visibility` if it is missing.
+    /// Existence is checked first (creation has its own, strict rate limit); a 409 from a concurrent creation is
+    /// fine when the repository is then visible to us. Returns true when it was created now.
+    pub async fn ensure_repo(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<bool, HubError> {
+        let op = format!("create repo {repo}");
+        let body = serde_json::json!({
+            "name": repo.name(),
+            "organization": repo.namespace(),
+            "visibility": visibility.as_str(),
+            "private": visibility == Visibility::Private,
+            "type": "model",
+        });
+        // Each attempt checks existence first, so retrying after a lost or failed answer never creates twice.
+        self.retrying(&op, || async {
+            match self.repo_info(repo, None).await {
+                Ok(_) => return Ok(false),
+                Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
+                Err(e) => return Err(e),
+            }
+            self.inner.limits.api_call().await;
+            let rb = self.request(Method::POST, "/api/repos/create").json(&body);
+            match self.send_once(&op, rb).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
+                    Ok(_) => Ok(false),
+                    Err(e2) if e2.is_repo_not_found() => Err(HubError::BadInput(format!(
+                        "{repo} exists but is not visible to this token ({e}); use a token of its owner or another repo name"
+                    ))),
+                    Err(e2) => Err(e2),
+                },
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// `PUT /api/models/{repo}/settings`: make a repository private or public.
+    pub async fn set_visibility(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<(), HubError> {
+        let op = format!("set visibility of {repo}");
+        let path = format!("/api/models/{repo}/settings");
+        let body = serde_json::json!({
+            "visibility": visibility.as_str(),
+            "private": visibility == Visibility::Private,
+        });
+        self.send(&op, || async {
+            Ok(self.request(Method::PUT, &path).json(&body))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /api/models/{repo}/tree/{rev}?recursive=true`: every file and folder at `revision`, following
+    /// `Link: rel="next"` pagination.
+    pub async fn list_tree(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<Vec<TreeEntry>, HubError> {
+        let op = format!("list tree of {repo}@{revision}");
+        let mut url = self.url(&format!(
+            "/api/models/{repo}/tree/{}?recursive=true&expand=false",
+            enc_rev(revision)
+        ));
+        let mut out = Vec::new();
+        loop {
+            let u = url.clone();
+            let resp = self
+                .send(&op, || async {
+                    Ok(self.authorize(self.inner.http.get(&u)))
+                })
+                .await?;
+            let next = next_link(resp.headers());
+            let mut page: Vec<TreeEntry> = Self::json(&op, resp).await?;
+            out.append(&mut page);
+            match next {
+                Some(n) => url = n,
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Percent-encodes a revision with no safe characters (`refs/pr/1` → `refs%2Fpr%2F1`).
+pub(crate) fn enc_rev(rev: &str) -> String {
+    let mut s = String::with_capacity(rev.len());
+    for b in rev.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// Percent-encodes a file path keeping `/`.
+pub(crate) fn enc_path(path: &str) -> String {
+    path.split('/').map(enc_rev).collect::<Vec<_>>().join("/")
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = error::header_str(headers, "link")?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        if params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        }) {
+            Some(
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string(),
+            )
+        } else {
+            None
+        }
+    })
+}
+
+/// True for 40 lowercase hex digits.
+pub fn is_commit_oid(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_redacted() {
+        let t = Token::new("hf_supersecret");
+        assert_eq!(format!("{t:?}"), "Token(***)");
+        let c = HubClient::new(HubConfig::new("http://127.0.0.1:9", Some(t))).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("supersecret"), "{dbg}");
+        let cfg = format!(
+            "{:?}",
+            HubConfig::new("http://x", Some(Token::new("hf_abc")))
+        );
+        assert!(!cfg.contains("hf_abc"), "{cfg}");
+    }
+
+    #[test]
+    fn bad_endpoint_is_a_clear_error() {
+        let e = HubClient::new(HubConfig::new("ftp://x", None)).unwrap_err();
+        assert!(e.to_string().contains("http://"), "{e}");
+        let e = HubClient::new(HubConfig::new("not a url", None)).unwrap_err();
+        assert!(e.to_string().contains("not a URL"), "{e}");
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(enc_rev("refs/pr/1"), "refs%2Fpr%2F1");
+        assert_eq!(enc_path("a b/c.json"), "a%20b/c.json");
+    }
+
+    #[test]
+    fn link_next() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            "link",
+            "<http://h/api/x?cursor=2>; rel=\"next\", <http://h/p>; rel=\"prev\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("http://h/api/x?cursor=2"));
+        assert_eq!(next_link(&reqwest::header::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn commit_oids() {
+        assert!(is_commit_oid("72cecf60c54c19248bc890b02d737ae9f27e3d88"));
+        assert!(!is_commit_oid("72CECF60C54C19248BC890B02D737AE9F27E3D88"));
+        assert!(!is_commit_oid("abc"));
+    }
+}

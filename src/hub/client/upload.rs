@@ -1,0 +1,817 @@
+//! Uploading a model folder as ONE commit.
+//!
+//! The commit holds exactly the validator file set (subnet-protocol.md §3.5): `config.json`,
+//! `generation_config.json` if present, `model.safetensors` or `model.safetensors.index.json` plus every shard of
+//! its `weight_map`, and `README.md` if present. Files already at the branch head that are not in that set are
+//! deleted in the same commit (`deletedFile`), `.gitattributes` and `README.md` excepted. Steps:
+//!
+//! 1. hash every file once (sha256, cached in the [`ResumeState`] by path, size and mtime);
+//! 2. `preupload` decides per file: `regular` (inline, base64 in the NDJSON) or `lfs`; files whose remote oid
+//!    equals the local one are skipped;
+//! 3. LFS objects go through the batch call; objects it answers without actions are already stored;
+//! 4. one NDJSON commit with `parentCommit` = the head we planned against.
+//!
+//! **The commit POST is never retried blindly.** After an ambiguous failure (connection lost, timeout, 5xx) the
+//! next attempt first reads the branch head: unchanged → send again (safe: `parentCommit` makes it a compare-and-
+//! swap); moved → the tree at the new head is compared with what we committed (every added file with our oid,
+//! every deleted file gone): ours → done, else [`HubError::Conflict`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::digest::{FileDigest, digest_file, git_blob_sha1};
+use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
+use super::resume::ResumeState;
+use super::{HubClient, HubError, TreeEntry, Visibility, enc_rev, is_commit_oid};
+use crate::model::RepoId;
+
+/// Largest file we accept to inline when the server asks for `regular` mode.
+pub const MAX_INLINE_BYTES: u64 = 64 * 1024 * 1024;
+const PREUPLOAD_MAX: usize = 256;
+
+/// What an upload reports while it runs. No UI here: the receiver decides how to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// The files of the commit and their sizes.
+    Planned {
+        repo: String,
+        files: Vec<(String, u64)>,
+        total_bytes: u64,
+    },
+    /// `bytes` more bytes of `path` were sent (or found already sent).
+    FileBytes {
+        repo: String,
+        path: String,
+        bytes: u64,
+    },
+    /// `path` is on the Hub (`skipped`: nothing had to be sent).
+    FileDone {
+        repo: String,
+        path: String,
+        skipped: bool,
+    },
+    Committing {
+        repo: String,
+    },
+    Committed {
+        repo: String,
+        commit: String,
+    },
+}
+
+/// Receiver of [`ProgressEvent`]s (a channel sender, a terminal reporter, a test probe).
+pub trait Progress: Send + Sync {
+    fn event(&self, event: ProgressEvent);
+}
+
+/// Discards events.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn event(&self, _: ProgressEvent) {}
+}
+
+impl Progress for tokio::sync::mpsc::UnboundedSender<ProgressEvent> {
+    fn event(&self, event: ProgressEvent) {
+        let _ = self.send(event);
+    }
+}
+
+/// How to upload.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    pub revision: String,
+    /// Commit title.
+    pub message: String,
+    /// Visibility when the repository has to be created (an existing one keeps its own).
+    pub create_visibility: Visibility,
+    /// Folder of resume state files (one per repository); `None` keeps state in memory only.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl UploadOptions {
+    pub fn new(message: impl Into<String>) -> UploadOptions {
+        UploadOptions {
+            revision: "main".into(),
+            message: message.into(),
+            create_visibility: Visibility::Private,
+            state_dir: None,
+        }
+    }
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    /// The commit that holds the model (40 hex): the revision to write on chain.
+    pub commit: String,
+    /// False when nothing changed and no commit was made (`commit` is the unchanged head).
+    pub committed: bool,
+    pub files: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Files whose content had to be sent (inline or LFS).
+    pub sent_files: Vec<String>,
+    /// Files the Hub already had.
+    pub skipped_files: Vec<String>,
+    /// LFS body bytes put on the wire, retries included.
+    pub bytes_sent: u64,
+    pub parts_sent: u64,
+    /// Multipart parts not sent again thanks to the resume state.
+    pub parts_resumed: u64,
+}
+
+/// A file of the model folder and its path in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub repo_path: String,
+    pub local: PathBuf,
+}
+
+/// The validator file set of a model folder (see the module docs).
+pub fn plan_model_folder(dir: &Path) -> Result<Vec<PlannedFile>, HubError> {
+    let file = |name: &str| -> Result<Option<PlannedFile>, HubError> {
+        let local = dir.join(name);
+        match std::fs::metadata(&local) {
+            Ok(m) if m.is_file() => Ok(Some(PlannedFile {
+                repo_path: name.to_string(),
+                local,
+            })),
+            Ok(_) => Err(HubError::BadInput(format!(
+                "{}: expected a regular file",
+                local.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(HubError::io(&local, e)),
+        }
+    };
+    let mut out = Vec::new();
+    out.push(file("config.json")?.ok_or_else(|| {
+        HubError::BadInput(format!(
+            "{}: no config.json; a model folder needs config.json and model.safetensors (or an index with shards)",
+            dir.display()
+        ))
+    })?);
+    out.extend(file("generation_config.json")?);
+    if let Some(single) = file("model.safetensors")? {
+        if dir.join("model.safetensors.index.json").exists() {
+            tracing::warn!(dir = %dir.display(), "both model.safetensors and an index: uploading model.safetensors only (it is what loaders pick)");
+        }
+        out.push(single);
+    } else if let Some(index) = file("model.safetensors.index.json")? {
+        let text =
+            std::fs::read_to_string(&index.local).map_err(|e| HubError::io(&index.local, e))?;
+        #[derive(Deserialize)]
+        struct Index {
+            weight_map: BTreeMap<String, String>,
+        }
+        let idx: Index = serde_json::from_str(&text).map_err(|e| {
+            HubError::BadInput(format!(
+                "{}: not a safetensors index ({e})",
+                index.local.display()
+            ))
+        })?;
+        let shards: BTreeSet<String> = idx.weight_map.into_values().collect();
+        if shards.is_empty() {
+            return Err(HubError::BadInput(format!(
+                "{}: weight_map is empty",
+                index.local.display()
+            )));
+        }
+        out.push(index.clone());
+        for s in shards {
+            if s.is_empty()
+                || s.starts_with('/')
+                || s.split('/').any(|c| c == ".." || c == "." || c.is_empty())
+            {
+                return Err(HubError::BadInput(format!(
+                    "{}: shard name {s:?} must be a relative path inside the model folder",
+                    index.local.display()
+                )));
+            }
+            out.push(file(&s)?.ok_or_else(|| {
+                HubError::BadInput(format!(
+                    "{}: shard {s} named in weight_map is missing from {}",
+                    index.local.display(),
+                    dir.display()
+                ))
+            })?);
+        }
+    } else {
+        return Err(HubError::BadInput(format!(
+            "{}: no model.safetensors and no model.safetensors.index.json",
+            dir.display()
+        )));
+    }
+    out.extend(file("README.md")?);
+    Ok(out)
+}
+
+/// One line of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOp {
+    /// A regular file sent inline.
+    Inline {
+        path: String,
+        content: Vec<u8>,
+    },
+    /// An LFS object already uploaded.
+    Lfs {
+        path: String,
+        sha256: String,
+        size: u64,
+    },
+    Delete {
+        path: String,
+    },
+}
+
+impl CommitOp {
+    fn line(&self) -> serde_json::Value {
+        match self {
+            CommitOp::Inline { path, content } => serde_json::json!({"key": "file", "value":
+                {"path": path, "content": B64.encode(content), "encoding": "base64"}}),
+            CommitOp::Lfs { path, sha256, size } => serde_json::json!({"key": "lfsFile", "value":
+                {"path": path, "algo": "sha256", "oid": sha256, "size": size}}),
+            CommitOp::Delete { path } => {
+                serde_json::json!({"key": "deletedFile", "value": {"path": path}})
+            }
+        }
+    }
+
+    /// True when the tree at a commit shows this operation applied.
+    fn applied_in(&self, tree: &BTreeMap<String, TreeEntry>) -> bool {
+        match self {
+            CommitOp::Inline { path, content } => tree
+                .get(path)
+                .is_some_and(|e| e.lfs.is_none() && e.oid == git_blob_sha1(content)),
+            CommitOp::Lfs { path, sha256, .. } => {
+                tree.get(path).is_some_and(|e| e.content_oid() == sha256)
+            }
+            CommitOp::Delete { path } => !tree.contains_key(path),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PreuploadAnswer {
+    files: Vec<PreuploadFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PreuploadFile {
+    path: String,
+    #[serde(rename = "uploadMode")]
+    upload_mode: String,
+    #[serde(rename = "shouldIgnore", default)]
+    should_ignore: bool,
+    #[serde(default)]
+    oid: Option<String>,
+}
+
+impl HubClient {
+    /// Uploads the model in `dir` to `repo` as one commit and returns its oid (see the module docs).
+    pub async fn upload_model(
+        &self,
+        repo: &RepoId,
+        dir: &Path,
+        opts: &UploadOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<UploadReport, HubError> {
+        let plan = plan_model_folder(dir)?;
+        let state = match &opts.state_dir {
+            Some(d) => ResumeState::load(d, &repo.to_string())?,
+            None => ResumeState::in_memory(),
+        };
+        let rs = repo.to_string();
+
+        // 1. digests (cached across runs), two files at a time
+        let state_ref = &state;
+        let digests: Vec<FileDigest> = futures_util::stream::iter(plan.clone())
+            .map(|f: PlannedFile| {
+                let state = state_ref;
+                async move {
+                    if let Some(d) = state.cached_digest(&f.local) {
+                        return Ok(d);
+                    }
+                    let p = f.local.clone();
+                    let d = tokio::task::spawn_blocking(move || digest_file(&p))
+                        .await
+                        .map_err(|e| {
+                            HubError::BadInput(format!("hashing {}: {e}", f.local.display()))
+                        })??;
+                    state.record_digest(&f.local, &d)?;
+                    Ok::<_, HubError>(d)
+                }
+            })
+            .buffered(2)
+            .try_collect()
+            .await?;
+        for (f, d) in plan.iter().zip(&digests) {
+            if d.size > self.max_file_bytes() {
+                return Err(HubError::BadInput(format!(
+                    "{}: {} bytes is over the per-file limit of {} bytes; split the weights into shards",
+                    f.local.display(),
+                    d.size,
+                    self.max_file_bytes()
+                )));
+            }
+        }
+        progress.event(ProgressEvent::Planned {
+            repo: rs.clone(),
+            files: plan
+                .iter()
+                .zip(&digests)
+                .map(|(f, d)| (f.repo_path.clone(), d.size))
+                .collect(),
+            total_bytes: digests.iter().map(|d| d.size).sum(),
+        });
+
+        // 2. repository, head, remote tree
+        self.ensure_repo(repo, opts.create_visibility).await?;
+        let head = self
+            .repo_info(repo, Some(&opts.revision))
+            .await?
+            .sha
+            .filter(|s| !s.is_empty());
+        let remote: BTreeMap<String, TreeEntry> = match &head {
+            Some(h) => self
+                .list_tree(repo, h)
+                .await?
+                .into_iter()
+                .filter(|e| e.is_file())
+                .map(|e| (e.path.clone(), e))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+
+        // 3. preupload: mode and remote oid per file
+        let mut modes: BTreeMap<String, PreuploadFile> = BTreeMap::new();
+        for chunk in plan
+            .iter()
+            .zip(&digests)
+            .collect::<Vec<_>>()
+            .chunks(PREUPLOAD_MAX)
+        {
+            for f in self.preupload(repo, &opts.revision, chunk).await? {
+                modes.insert(f.path.clone(), f);
+            }
+        }
+
+        // 4. classify
+        let mut ops = Vec::new();
+        let mut lfs: Vec<(&PlannedFile, &FileDigest)> = Vec::new();
+        let mut sent_files = Vec::new();
+        let mut skipped_files = Vec::new();
+        for (f, d) in plan.iter().zip(&digests) {
+            let m = modes.get(&f.repo_path).ok_or_else(|| {
+                HubError::protocol("preupload", format!("no answer for {}", f.repo_path))
+            })?;
+            if m.should_ignore {
+                return Err(HubError::BadInput(format!(
+                    "the Hub ignores {} (a .gitignore rule of {repo}?); remove that rule, validators need the file",
+                    f.repo_path
+                )));
+            }
+            match m.upload_mode.as_str() {
+                "lfs" if d.size > 0 => {
+                    if m.oid.as_deref() == Some(&d.sha256) {
+                        skipped_files.push(f.repo_path.clone());
+                        progress.event(ProgressEvent::FileDone {
+                            repo: rs.clone(),
+                            path: f.repo_path.clone(),
+                            skipped: true,
+                        });
+                    } else {
+                        lfs.push((f, d));
+                        ops.push(CommitOp::Lfs {
+                            path: f.repo_path.clone(),
+                            sha256: d.sha256.clone(),
+                            size: d.size,
+                        });
+                    }
+                }
+                "lfs" | "regular" => {
+                    if d.size > MAX_INLINE_BYTES {
+                        return Err(HubError::protocol(
+                            "preupload",
+                            format!(
+                                "the Hub wants {} ({} bytes) inline; refusing to inline more than {MAX_INLINE_BYTES} bytes",
+                                f.repo_path, d.size
+                            ),
+                        ));
+                    }
+                    let content = tokio::fs::read(&f.local)
+                        .await
+                        .map_err(|e| HubError::io(&f.local, e))?;
+                    if m.oid.as_deref() == Some(git_blob_sha1(&content).as_str()) {
+                        skipped_files.push(f.repo_path.clone());
+                        progress.event(ProgressEvent::FileDone {
+                            repo: rs.clone(),
+                            path: f.repo_path.clone(),
+                            skipped: true,
+                        });
+                    } else {
+                        sent_files.push(f.repo_path.clone());
+                        ops.push(CommitOp::Inline {
+                            path: f.repo_path.clone(),
+                            content,
+                        });
+                    }
+                }
+                other => {
+                    return Err(HubError::protocol(
+                        "preupload",
+                        format!("unknown uploadMode {other:?} for {}", f.repo_path),
+                    ));
+                }
+            }
+        }
+        let keep: BTreeSet<&str> = plan.iter().map(|f| f.repo_path.as_str()).collect();
+        let deleted: Vec<String> = remote
+            .keys()
+            .filter(|p| !keep.contains(p.as_str()) && *p != ".gitattributes" && *p != "README.md")
+            .cloned()
+            .collect();
+        ops.extend(deleted.iter().map(|p| CommitOp::Delete { path: p.clone() }));
+
+        // 5. LFS transfers
+        let counters = Arc::new(Counters::default());
+        let xfer = Xfer {
+            client: self,
+            repo,
+            state: &state,
+            progress: &progress,
+            counters: &counters,
+        };
+        for chunk in lfs.chunks(BATCH_MAX) {
+            let req: Vec<BatchObjectRequest> = chunk
+                .iter()
+                .map(|(_, d)| BatchObjectRequest {
+                    oid: d.sha256.clone(),
+                    size: d.size,
+                })
+                .collect();
+            let batch = self.lfs_batch(repo, &opts.revision, &req).await?;
+            let xfer = &xfer;
+            let batch = &batch;
+            let owned: Vec<(PlannedFile, FileDigest)> = chunk
+                .iter()
+                .map(|(f, d)| ((*f).clone(), (*d).clone()))
+                .collect();
+            let done: Vec<(String, bool)> = futures_util::stream::iter(owned)
+                .map(|(f, d): (PlannedFile, FileDigest)| async move {
+                    let obj = batch
+                        .objects
+                        .iter()
+                        .find(|o| o.oid == d.sha256)
+                        .expect("checked by lfs_batch");
+                    let stored = obj
+                        .actions
+                        .as_ref()
+                        .and_then(|a| a.upload.as_ref())
+                        .is_none();
+                    if stored {
+                        progress_bytes(xfer, &f.repo_path, d.size);
+                    }
+                    match xfer.upload(&f.local, &f.repo_path, obj).await {
+                        // a presigned URL expired during a long upload: ask for fresh URLs once
+                        Err(e) if e.status().is_some_and(is_expired_url) => {
+                            tracing::warn!(path = %f.repo_path, error = %e, "upload URL expired; asking for fresh URLs");
+                            let req = [BatchObjectRequest { oid: d.sha256.clone(), size: d.size }];
+                            let fresh = self.lfs_batch(repo, &opts.revision, &req).await?;
+                            let obj = fresh.objects.iter().find(|o| o.oid == d.sha256).expect("checked by lfs_batch");
+                            xfer.upload(&f.local, &f.repo_path, obj).await?;
+                        }
+                        r => r?,
+                    }
+                    xfer.progress.event(ProgressEvent::FileDone {
+                        repo: repo.to_string(),
+                        path: f.repo_path.clone(),
+                        skipped: stored,
+                    });
+                    Ok::<_, HubError>((f.repo_path.clone(), stored))
+                })
+                .buffer_unordered(2)
+                .try_collect()
+                .await?;
+            for (p, stored) in done {
+                if stored {
+                    skipped_files.push(p)
+                } else {
+                    sent_files.push(p)
+                }
+            }
+        }
+
+        let report = |commit: String, committed: bool| UploadReport {
+            commit,
+            committed,
+            files: plan.iter().map(|f| f.repo_path.clone()).collect(),
+            deleted: deleted.clone(),
+            sent_files: sent_files.clone(),
+            skipped_files: skipped_files.clone(),
+            bytes_sent: counters.bytes_sent.load(Ordering::Relaxed),
+            parts_sent: counters.parts_sent.load(Ordering::Relaxed),
+            parts_resumed: counters.parts_resumed.load(Ordering::Relaxed),
+        };
+
+        // 6. commit (or nothing to do)
+        if ops.is_empty() {
+            let head =
+                head.ok_or_else(|| HubError::protocol("upload", "nothing to commit but no head"))?;
+            state.clear_transfers()?;
+            return Ok(report(head, false));
+        }
+        progress.event(ProgressEvent::Committing { repo: rs.clone() });
+        let commit = self
+            .commit(repo, &opts.revision, &ops, &opts.message, head.as_deref())
+            .await?;
+        state.clear_transfers()?;
+        progress.event(ProgressEvent::Committed {
+            repo: rs,
+            commit: commit.clone(),
+        });
+        Ok(report(commit, true))
+    }
+
+    async fn preupload(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        files: &[(&PlannedFile, &FileDigest)],
+    ) -> Result<Vec<PreuploadFile>, HubError> {
+        let op = format!("preupload to {repo}");
+        let path = format!("/api/models/{repo}/preupload/{}", enc_rev(revision));
+        let body = serde_json::json!({"files": files.iter().map(|(f, d)| serde_json::json!({
+            "path": f.repo_path, "sample": B64.encode(&d.sample), "size": d.size})).collect::<Vec<_>>()});
+        let resp = self
+            .send(&op, || async {
+                Ok(self.request(Method::POST, &path).json(&body))
+            })
+            .await?;
+        let a: PreuploadAnswer = Self::json(&op, resp).await?;
+        Ok(a.files)
+    }
+
+    /// One NDJSON commit on `revision` with `parent` as the expected head (compare-and-swap: a stale parent gets
+    /// `412`). Waits for the repository's commit slot and budget. Never retried blindly (module docs).
+    pub async fn commit(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        ops: &[CommitOp],
+        summary: &str,
+        parent: Option<&str>,
+    ) -> Result<String, HubError> {
+        if summary.trim().is_empty() {
+            return Err(HubError::BadInput(
+                "the commit message must not be empty".into(),
+            ));
+        }
+        if let Some(p) = parent.filter(|p| !is_commit_oid(p)) {
+            return Err(HubError::BadInput(format!(
+                "parent commit {p:?} is not 40 lowercase hex digits"
+            )));
+        }
+        let op = format!("commit to {repo}");
+        let path = format!("/api/models/{repo}/commit/{}", enc_rev(revision));
+        let mut header = serde_json::json!({"summary": summary, "description": ""});
+        if let Some(p) = parent {
+            header["parentCommit"] = p.into();
+        }
+        let mut body = Vec::new();
+        for line in std::iter::once(serde_json::json!({"key": "header", "value": header}))
+            .chain(ops.iter().map(CommitOp::line))
+        {
+            serde_json::to_writer(&mut body, &line).expect("json");
+            body.push(b'\n');
+        }
+        let body = bytes::Bytes::from(body);
+        let _slot = self.limits().commit_slot(&repo.to_string()).await;
+        let ambiguous = AtomicBool::new(false);
+        self.retrying(&op, || async {
+            if ambiguous.load(Ordering::SeqCst)
+                && let Some(done) = self.settle_commit(repo, revision, ops, parent).await?
+            {
+                return Ok(done);
+            }
+            self.limits().api_call().await;
+            let rb = self
+                .request(Method::POST, &path)
+                .header(CONTENT_TYPE, "application/x-ndjson")
+                .body(body.clone());
+            match self.send_once(&op, rb).await {
+                Ok(resp) => {
+                    #[derive(Deserialize)]
+                    struct Answer {
+                        #[serde(rename = "commitOid")]
+                        commit_oid: String,
+                    }
+                    let a: Answer = Self::json(&op, resp).await?;
+                    if !is_commit_oid(&a.commit_oid) {
+                        return Err(HubError::protocol(
+                            &op,
+                            format!("commitOid {:?} is not 40 hex", a.commit_oid),
+                        ));
+                    }
+                    Ok(a.commit_oid)
+                }
+                Err(e)
+                    if e.status() == Some(StatusCode::PRECONDITION_FAILED)
+                        && ambiguous.load(Ordering::SeqCst) =>
+                {
+                    // our earlier attempt may be the commit that moved the head
+                    match self.settle_commit(repo, revision, ops, parent).await? {
+                        Some(done) => Ok(done),
+                        None => Err(e),
+                    }
+                }
+                Err(e) => {
+                    // 429 means refused, not maybe-applied; everything else transient is ambiguous
+                    if e.is_transient() && e.status() != Some(StatusCode::TOO_MANY_REQUESTS) {
+                        ambiguous.store(true, Ordering::SeqCst);
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// After an ambiguous commit failure: `Ok(None)` = the head has not moved, send again; `Ok(Some(oid))` = the
+    /// head moved to a commit that contains exactly our changes; `Err(Conflict)` = someone else committed.
+    async fn settle_commit(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        ops: &[CommitOp],
+        parent: Option<&str>,
+    ) -> Result<Option<String>, HubError> {
+        let head = self
+            .repo_info(repo, Some(revision))
+            .await?
+            .sha
+            .filter(|s| !s.is_empty());
+        if head.as_deref() == parent {
+            return Ok(None);
+        }
+        let Some(head) = head else { return Ok(None) };
+        let tree: BTreeMap<String, TreeEntry> = self
+            .list_tree(repo, &head)
+            .await?
+            .into_iter()
+            .filter(|e| e.is_file())
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        if ops.iter().all(|op| op.applied_in(&tree)) {
+            tracing::info!(%repo, %head, "an earlier commit attempt landed; not committing again");
+            Ok(Some(head))
+        } else {
+            Err(HubError::Conflict {
+                repo: repo.to_string(),
+                expected_parent: parent.unwrap_or("(none)").to_string(),
+                head,
+            })
+        }
+    }
+}
+
+fn progress_bytes(xfer: &Xfer<'_>, path: &str, bytes: u64) {
+    xfer.progress.event(ProgressEvent::FileBytes {
+        repo: xfer.repo.to_string(),
+        path: path.to_string(),
+        bytes,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, content: &[u8]) {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn names(plan: &[PlannedFile]) -> Vec<&str> {
+        plan.iter().map(|f| f.repo_path.as_str()).collect()
+    }
+
+    #[test]
+    fn single_file_model_plan_excludes_extras() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "config.json", b"{}");
+        write(d.path(), "model.safetensors", b"x");
+        write(d.path(), "tokenizer.json", b"{}");
+        write(d.path(), "optimizer.pt", b"x");
+        write(d.path(), "README.md", b"# m");
+        assert_eq!(
+            names(&plan_model_folder(d.path()).unwrap()),
+            ["config.json", "model.safetensors", "README.md"]
+        );
+    }
+
+    #[test]
+    fn sharded_model_plan_lists_every_shard_once() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "config.json", b"{}");
+        write(d.path(), "generation_config.json", b"{}");
+        write(d.path(), "model-00001-of-00002.safetensors", b"a");
+        write(d.path(), "model-00002-of-00002.safetensors", b"b");
+        write(d.path(), "model.safetensors.index.json", br#"{"metadata":{},"weight_map":{
+            "a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}"#);
+        assert_eq!(
+            names(&plan_model_folder(d.path()).unwrap()),
+            [
+                "config.json",
+                "generation_config.json",
+                "model.safetensors.index.json",
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_folders_get_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let e = plan_model_folder(d.path()).unwrap_err().to_string();
+        assert!(e.contains("no config.json"), "{e}");
+        write(d.path(), "config.json", b"{}");
+        let e = plan_model_folder(d.path()).unwrap_err().to_string();
+        assert!(e.contains("no model.safetensors"), "{e}");
+        write(
+            d.path(),
+            "model.safetensors.index.json",
+            br#"{"weight_map":{"a":"gone.safetensors"}}"#,
+        );
+        let e = plan_model_folder(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("gone.safetensors") && e.contains("missing"),
+            "{e}"
+        );
+        write(
+            d.path(),
+            "model.safetensors.index.json",
+            br#"{"weight_map":{"a":"../etc/passwd"}}"#,
+        );
+        let e = plan_model_folder(d.path()).unwrap_err().to_string();
+        assert!(e.contains("relative path inside"), "{e}");
+        write(d.path(), "model.safetensors.index.json", b"nope");
+        let e = plan_model_folder(d.path()).unwrap_err().to_string();
+        assert!(e.contains("not a safetensors index"), "{e}");
+    }
+
+    #[test]
+    fn commit_lines_and_tree_check() {
+        let add = CommitOp::Inline {
+            path: "README.md".into(),
+            content: b"# hi\n".to_vec(),
+        };
+        assert_eq!(add.line()["value"]["content"], "IyBoaQo=");
+        let lfs = CommitOp::Lfs {
+            path: "m".into(),
+            sha256: "ab".into(),
+            size: 3,
+        };
+        assert_eq!(lfs.line()["key"], "lfsFile");
+        let del = CommitOp::Delete { path: "old".into() };
+        let mut tree = BTreeMap::new();
+        tree.insert(
+            "README.md".to_string(),
+            TreeEntry {
+                kind: "file".into(),
+                path: "README.md".into(),
+                oid: "77ebc6577e3fc2c38b5bc7f233510fafba6822ac".into(),
+                size: 5,
+                lfs: None,
+            },
+        );
+        tree.insert(
+            "m".to_string(),
+            TreeEntry {
+                kind: "file".into(),
+                path: "m".into(),
+                oid: "x".into(),
+                size: 3,
+                lfs: Some(super::super::LfsInfo {
+                    oid: "ab".into(),
+                    size: 3,
+                    pointer_size: 120,
+                }),
+            },
+        );
+        assert!(add.applied_in(&tree) && lfs.applied_in(&tree) && del.applied_in(&tree));
+        tree.insert("old".into(), tree["m"].clone());
+        assert!(!del.applied_in(&tree));
+    }
+}

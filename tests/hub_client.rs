@@ -1,0 +1,635 @@
+//! Our Hub client against our Hub-compatible server over real HTTP on 127.0.0.1 (random port, stopped on drop):
+//! round trip with byte check, no-op re-upload, stale files deleted, every injected fault, resume after the
+//! upload task is killed, private repos hidden from other tokens, 412 on a stale parent, and the Hub actor.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use minerfleet::actors::hub::{
+    Download, HubActor, HubActorConfig, SetVisibility, Shutdown, Upload,
+};
+use minerfleet::hub::client::upload::{CommitOp, NoProgress};
+use minerfleet::hub::client::{
+    HubClient, HubConfig, HubError, ProgressEvent, RetryPolicy, Token, UploadOptions, Visibility,
+};
+use minerfleet::hub::limits::{Limits, LimitsConfig};
+use minerfleet::hub::server::{self, FaultConfig, HubServer, HubUser, LfsConfig, RunningHub};
+use minerfleet::model::RepoId;
+
+const MIB: usize = 1024 * 1024;
+
+struct Env {
+    hub: RunningHub,
+    _data: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+fn start_hub() -> Env {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = server::HubConfig::new(data.path())
+        .with_user(HubUser::new("tester", "hf_tester_token"))
+        .with_user(HubUser::new("other", "hf_other_token"));
+    cfg.lfs = LfsConfig {
+        multipart_threshold: 2 * MIB as u64,
+        chunk_size: MIB as u64,
+        ..LfsConfig::default()
+    };
+    let hub = HubServer::start(cfg).unwrap();
+    Env {
+        hub,
+        _data: data,
+        work: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 8,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(300),
+        max_server_wait: Duration::from_secs(30),
+    }
+}
+
+fn client(env: &Env, token: &str) -> HubClient {
+    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new(token)));
+    cfg.retry = fast_retry();
+    HubClient::new(cfg).unwrap()
+}
+
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A sharded model: config, generation config, index, `shards` shards of `shard_len` bytes, and a README.
+fn write_model(dir: &Path, seed: u64, shards: usize, shard_len: usize) -> Vec<(String, Vec<u8>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut files = vec![
+        (
+            "config.json".to_string(),
+            format!("{{\"seed\": {seed}}}\n").into_bytes(),
+        ),
+        (
+            "generation_config.json".to_string(),
+            b"{\"do_sample\": false}\n".to_vec(),
+        ),
+        ("README.md".to_string(), b"# test model\n".to_vec()),
+    ];
+    let mut map = serde_json::Map::new();
+    for i in 1..=shards {
+        let name = format!("model-{i:05}-of-{shards:05}.safetensors");
+        map.insert(format!("layer{i}.weight"), name.clone().into());
+        files.push((name, bytes(seed * 100 + i as u64, shard_len)));
+    }
+    files.push((
+        "model.safetensors.index.json".to_string(),
+        serde_json::to_vec(&serde_json::json!({"metadata": {}, "weight_map": map})).unwrap(),
+    ));
+    for (n, b) in &files {
+        std::fs::write(dir.join(n), b).unwrap();
+    }
+    std::fs::write(dir.join("optimizer.pt"), b"not uploaded").unwrap();
+    files
+}
+
+fn opts(state: Option<PathBuf>) -> UploadOptions {
+    UploadOptions {
+        state_dir: state,
+        ..UploadOptions::new("upload model")
+    }
+}
+
+async fn assert_round_trip(
+    c: &HubClient,
+    repo: &RepoId,
+    commit: &str,
+    files: &[(String, Vec<u8>)],
+    cache: &Path,
+) {
+    let snap = c.download(repo, commit, &[], cache).await.unwrap();
+    assert_eq!(snap.commit, commit);
+    let mut remote: Vec<String> = snap
+        .files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&snap.dir)
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        })
+        .filter(|p| p != ".gitattributes")
+        .collect();
+    remote.sort();
+    let mut local: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    local.sort();
+    assert_eq!(
+        remote, local,
+        "the commit holds exactly the validator file set"
+    );
+    for (name, content) in files {
+        let got = std::fs::read(snap.dir.join(name)).unwrap();
+        assert!(got == *content, "{name} differs after the round trip");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_noop_and_stale_files() {
+    let env = start_hub();
+    let c = client(&env, "hf_tester_token");
+    assert_eq!(c.whoami().await.unwrap().name, "tester");
+    let repo: RepoId = "tester/roundtrip".parse().unwrap();
+    let dir = env.work.path().join("m1");
+    let files = write_model(&dir, 1, 3, 3 * MIB + 123);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct Probe(Arc<std::sync::Mutex<Vec<ProgressEvent>>>);
+    impl minerfleet::hub::client::Progress for Probe {
+        fn event(&self, e: ProgressEvent) {
+            self.0.lock().unwrap().push(e)
+        }
+    }
+    let r = c
+        .upload_model(&repo, &dir, &opts(None), Arc::new(Probe(events.clone())))
+        .await
+        .unwrap();
+    assert!(r.committed);
+    assert!(
+        minerfleet::hub::client::is_commit_oid(&r.commit),
+        "{}",
+        r.commit
+    );
+    let lfs_total: u64 = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".safetensors"))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    assert_eq!(r.bytes_sent, lfs_total, "every LFS byte sent exactly once");
+    assert_eq!(r.parts_sent, 3 * 4, "3 shards of 4 parts at 1 MiB");
+    let ev: Vec<ProgressEvent> = events.lock().unwrap().clone();
+    let streamed: u64 = ev
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::FileBytes { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(streamed, lfs_total);
+    assert!(
+        matches!(ev.last(), Some(ProgressEvent::Committed { commit, .. }) if *commit == r.commit)
+    );
+    assert_eq!(
+        c.repo_info(&repo, Some("main"))
+            .await
+            .unwrap()
+            .sha
+            .as_deref(),
+        Some(r.commit.as_str())
+    );
+    let cache = env.work.path().join("cache");
+    assert_round_trip(&c, &repo, &r.commit, &files, &cache).await;
+    // the cache layout is the Python client's
+    let root = cache.join("models--tester--roundtrip");
+    assert!(root.join("blobs").is_dir() && root.join("snapshots").join(&r.commit).is_dir());
+
+    // same folder again: nothing sent, no commit
+    env.hub.request_log().clear();
+    let again = c
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(!again.committed);
+    assert_eq!(again.commit, r.commit);
+    assert_eq!(again.bytes_sent, 0);
+    assert!(
+        !env.hub
+            .requests()
+            .iter()
+            .any(|q| q.path.contains("/commit/")),
+        "no commit on a no-op"
+    );
+
+    // a new model with fewer shards: old shard 3 is deleted in the same commit, shard contents replaced
+    let dir2 = env.work.path().join("m2");
+    let files2 = write_model(&dir2, 2, 2, 2 * MIB + 7);
+    let r2 = c
+        .upload_model(&repo, &dir2, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(r2.committed && r2.commit != r.commit);
+    assert_eq!(
+        r2.deleted,
+        vec![
+            "model-00001-of-00003.safetensors",
+            "model-00002-of-00003.safetensors",
+            "model-00003-of-00003.safetensors"
+        ]
+    );
+    assert_round_trip(
+        &c,
+        &repo,
+        &r2.commit,
+        &files2,
+        &env.work.path().join("cache2"),
+    )
+    .await;
+
+    // only given files, at the older revision, still verified
+    let snap = c
+        .download(
+            &repo,
+            &r.commit,
+            &["config.json"],
+            &env.work.path().join("cache3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(snap.files.len(), 1);
+    assert_eq!(std::fs::read(&snap.files[0]).unwrap(), files[0].1);
+}
+
+async fn upload_under_faults(faults: FaultConfig, name: &str) -> (Env, u64) {
+    let env = start_hub();
+    let c = client(&env, "hf_tester_token");
+    let repo: RepoId = format!("tester/{name}").parse().unwrap();
+    let dir = env.work.path().join("m");
+    let files = write_model(&dir, 7, 2, 3 * MIB);
+    env.hub.faults().set(faults);
+    let r = c
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let stats = env.hub.faults().stats();
+    env.hub.faults().clear();
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+    let injected = stats.errors + stats.rate_limited + stats.dropped + stats.delayed;
+    assert!(injected > 0, "the fault was really injected: {stats:?}");
+    (env, r.bytes_sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_5xx_rate() {
+    upload_under_faults(
+        FaultConfig {
+            seed: 3,
+            error_rate: 0.25,
+            error_status: 503,
+            ..FaultConfig::default()
+        },
+        "f5xx",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_429_burst_and_waits_retry_after() {
+    let t = std::time::Instant::now();
+    upload_under_faults(
+        FaultConfig {
+            burst_429: 3,
+            retry_after_secs: 1,
+            ..FaultConfig::default()
+        },
+        "f429",
+    )
+    .await;
+    // Retry-After: 1 → we wait at least 2 s (t + 1) before going on
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "Retry-After was not honoured: {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_dropped_connections_mid_upload() {
+    let (_env, sent) = upload_under_faults(
+        FaultConfig {
+            drop_uploads: 2,
+            drop_after_bytes: 200_000,
+            ..FaultConfig::default()
+        },
+        "fdrop",
+    )
+    .await;
+    assert!(
+        sent > 6 * MIB as u64,
+        "dropped bodies were re-sent ({sent} bytes)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_slow_responses() {
+    upload_under_faults(
+        FaultConfig {
+            delay: Duration::from_millis(150),
+            ..FaultConfig::default()
+        },
+        "fslow",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_kill_sends_fewer_bytes() {
+    let env = start_hub();
+    let repo: RepoId = "tester/resume".parse().unwrap();
+    let dir = env.work.path().join("m");
+    let files = write_model(&dir, 9, 3, 4 * MIB);
+    let total: u64 = 12 * MIB as u64;
+    let state = env.work.path().join("state");
+
+    // first run: killed right after the first shard is stored on the Hub, with other parts in flight
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
+    cfg.retry = fast_retry();
+    let limits = Limits::new(LimitsConfig {
+        part_concurrency: 2,
+        ..LimitsConfig::default()
+    })
+    .unwrap();
+    let c = HubClient::with_limits(cfg, limits).unwrap();
+    let (c1, repo1, dir1, state1) = (c.clone(), repo.clone(), dir.clone(), state.clone());
+    let task = tokio::spawn(async move {
+        c1.upload_model(&repo1, &dir1, &opts(Some(state1)), Arc::new(tx))
+            .await
+    });
+    let mut seen = 0u64;
+    while let Some(e) = rx.recv().await {
+        match e {
+            ProgressEvent::FileBytes { bytes, .. } => seen += bytes,
+            ProgressEvent::FileDone { skipped: false, .. } => {
+                task.abort();
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        seen < total,
+        "killed before everything was sent ({seen} of {total})"
+    );
+    assert!(
+        task.await.unwrap_err().is_cancelled(),
+        "the first run was killed mid-upload"
+    );
+    assert!(
+        state.join("tester--resume.json").exists(),
+        "progress was persisted"
+    );
+    assert!(
+        c.repo_info(&repo, Some("main"))
+            .await
+            .unwrap()
+            .sha
+            .is_some()
+    );
+
+    // second run: completes, sends fewer bytes than the model has
+    let r = c
+        .upload_model(
+            &repo,
+            &dir,
+            &opts(Some(state.clone())),
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    assert!(r.committed);
+    assert!(
+        r.bytes_sent <= total - 4 * MIB as u64,
+        "the re-run sent {} of {total} bytes; at least one completed shard's worth must be skipped",
+        r.bytes_sent
+    );
+    assert!(r.parts_resumed + r.skipped_files.len() as u64 > 0, "{r:?}");
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_repo_is_hidden_from_other_tokens() {
+    let env = start_hub();
+    let owner = client(&env, "hf_tester_token");
+    let other = client(&env, "hf_other_token");
+    let repo: RepoId = "tester/secret".parse().unwrap();
+    let dir = env.work.path().join("m");
+    write_model(&dir, 4, 1, 100_000);
+    let r = owner
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let e = other.repo_info(&repo, None).await.unwrap_err();
+    assert!(e.is_repo_not_found(), "{e}");
+    let e = other
+        .download(&repo, &r.commit, &[], &env.work.path().join("c1"))
+        .await
+        .unwrap_err();
+    assert!(e.is_repo_not_found(), "{e}");
+    // someone else's private repo cannot be "ensured" by us either
+    assert!(other.ensure_repo(&repo, Visibility::Private).await.is_err());
+    owner
+        .set_visibility(&repo, Visibility::Public)
+        .await
+        .unwrap();
+    other
+        .download(&repo, &r.commit, &[], &env.work.path().join("c2"))
+        .await
+        .unwrap();
+    owner
+        .set_visibility(&repo, Visibility::Private)
+        .await
+        .unwrap();
+    assert!(
+        other
+            .repo_info(&repo, None)
+            .await
+            .unwrap_err()
+            .is_repo_not_found()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_parent_gets_412() {
+    let env = start_hub();
+    let c = client(&env, "hf_tester_token");
+    let repo: RepoId = "tester/cas".parse().unwrap();
+    c.ensure_repo(&repo, Visibility::Private).await.unwrap();
+    let first = c.repo_info(&repo, Some("main")).await.unwrap().sha;
+    let add = |p: &str| {
+        vec![CommitOp::Inline {
+            path: p.into(),
+            content: p.as_bytes().to_vec(),
+        }]
+    };
+    let a = c
+        .commit(&repo, "main", &add("a.txt"), "a", first.as_deref())
+        .await
+        .unwrap();
+    let e = c
+        .commit(&repo, "main", &add("b.txt"), "b", first.as_deref())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(412), "{e}");
+    c.commit(&repo, "main", &add("b.txt"), "b", Some(&a))
+        .await
+        .unwrap();
+    let e = c
+        .commit(&repo, "main", &add("c.txt"), "", Some(&a))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HubError::BadInput(_)), "{e}");
+}
+
+#[test]
+fn hub_actor_uploads_downloads_and_shuts_down() {
+    let env = start_hub();
+    let dir = env.work.path().join("m");
+    let files = write_model(&dir, 5, 2, 3 * MIB);
+    let state_dir = env.work.path().join("state");
+    let cache = env.work.path().join("cache");
+    let url = env.hub.url().to_string();
+    let sys = actix_rt::System::new();
+    sys.block_on(async move {
+        use actix::Actor;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut hub = HubConfig::new(url, Some(Token::new("hf_tester_token")));
+        hub.retry = fast_retry();
+        let actor = HubActor::new(
+            HubActorConfig {
+                hub,
+                limits: LimitsConfig::default(),
+                state_dir,
+                mailbox: 8,
+            },
+            Arc::new(tx),
+        )
+        .unwrap()
+        .start();
+        let repo: RepoId = "tester/actor".parse().unwrap();
+        let a = actor.send(Upload {
+            repo: repo.clone(),
+            dir: dir.clone(),
+            message: "m".into(),
+            visibility: Visibility::Private,
+        });
+        let b_repo: RepoId = "tester/actor2".parse().unwrap();
+        let b = actor.send(Upload {
+            repo: b_repo,
+            dir,
+            message: "m".into(),
+            visibility: Visibility::Private,
+        });
+        let (ra, rb) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+        assert!(ra.committed && rb.committed);
+        actor
+            .send(SetVisibility {
+                repo: repo.clone(),
+                visibility: Visibility::Public,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let snap = actor
+            .send(Download {
+                repo: repo.clone(),
+                revision: ra.commit.clone(),
+                files: vec![],
+                cache,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        for (name, content) in &files {
+            assert!(
+                std::fs::read(snap.dir.join(name)).unwrap() == *content,
+                "{name}"
+            );
+        }
+        let mut committed = 0;
+        while let Ok(e) = rx.try_recv() {
+            if matches!(e, ProgressEvent::Committed { .. }) {
+                committed += 1;
+            }
+        }
+        assert_eq!(committed, 2, "progress events reach the sink");
+        actor.send(Shutdown).await.unwrap();
+        assert!(
+            actor
+                .send(SetVisibility {
+                    repo,
+                    visibility: Visibility::Private
+                })
+                .await
+                .is_err(),
+            "stopped"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_on_upload_urls_nor_on_cross_origin_downloads() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg =
+        server::HubConfig::new(data.path()).with_user(HubUser::new("tester", "hf_tester_token"));
+    cfg.lfs = LfsConfig {
+        multipart_threshold: 2 * MIB as u64,
+        chunk_size: MIB as u64,
+        cross_origin_downloads: true,
+        ..LfsConfig::default()
+    };
+    let env = Env {
+        hub: HubServer::start(cfg).unwrap(),
+        _data: data,
+        work: tempfile::tempdir().unwrap(),
+    };
+    let c = client(&env, "hf_tester_token");
+    let repo: RepoId = "tester/xorigin".parse().unwrap();
+    let dir = env.work.path().join("m");
+    let files = write_model(&dir, 11, 2, 3 * MIB);
+    let r = c
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+    let log = env.hub.requests();
+    let uploads: Vec<_> = log
+        .iter()
+        .filter(|q| q.path.contains("/lfs-upload/"))
+        .collect();
+    assert!(
+        uploads.len() >= 2 * 3 + 2,
+        "parts and completions were logged: {}",
+        uploads.len()
+    );
+    assert!(
+        uploads.iter().all(|q| !q.had_token),
+        "the Hub token was sent to an upload URL"
+    );
+    assert!(
+        log.iter()
+            .filter(|q| q.path.contains("/commit/") || q.path.contains("/objects/batch"))
+            .all(|q| q.had_token),
+        "API calls carry the token"
+    );
+    let blobs: Vec<_> = log
+        .iter()
+        .filter(|q| q.path.contains("/lfs-blob/"))
+        .collect();
+    assert_eq!(
+        blobs.len(),
+        2,
+        "both shards were fetched through the cross-origin redirect"
+    );
+    assert!(
+        blobs.iter().all(|q| !q.had_token),
+        "the Hub token followed a cross-origin redirect"
+    );
+}
