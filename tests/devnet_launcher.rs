@@ -51,7 +51,7 @@ async fn serves_the_runtime_and_the_seeded_state() {
     );
 
     let chain = net.rpc("system_chain", json!([])).await.unwrap();
-    assert_eq!(chain, "minerfleet devnet");
+    assert_eq!(chain, "minerfleet-devnet");
     let version = net.rpc("state_getRuntimeVersion", json!([])).await.unwrap();
     assert_eq!(version["specName"], devnet::SPEC_NAME);
     assert_eq!(version["specVersion"], 425);
@@ -73,8 +73,11 @@ async fn serves_the_runtime_and_the_seeded_state() {
         assert!(text.contains(name), "metadata lacks {name}");
     }
     assert!(
-        !text.contains("ChargeTransactionPaymentWrapper"),
-        "the default variant must declare the fee extension as ChargeTransactionPayment"
+        declares_extensions(
+            &metadata_bytes(&net).await,
+            &extension_list("ChargeTransactionPayment")
+        ),
+        "the metadata does not declare the 13 mainnet extensions in order"
     );
 
     // Seeded storage reads back under keys computed with the FRAME hashers.
@@ -117,9 +120,15 @@ async fn serves_the_runtime_and_the_seeded_state() {
     assert_eq!(&account[16..24], &devnet::DEFAULT_DEV_BALANCE.to_le_bytes());
 
     // Manual mode: blocks only on request.
-    assert_eq!(net.head_number().await.unwrap(), 0);
+    let before = net.head_number().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        net.head_number().await.unwrap(),
+        before,
+        "no blocks without a request"
+    );
     net.new_blocks(3).await.unwrap();
-    assert_eq!(net.head_number().await.unwrap(), 3);
+    assert_eq!(net.head_number().await.unwrap(), before + 3);
 
     // Registration changes mid-test.
     net.register(999, 2, &charlie).await.unwrap();
@@ -139,11 +148,71 @@ async fn serves_the_runtime_and_the_seeded_state() {
     );
 }
 
-async fn metadata_text(net: &Devnet) -> String {
+async fn metadata_bytes(net: &Devnet) -> Vec<u8> {
     let metadata = net.rpc("state_getMetadata", json!([])).await.unwrap();
     let metadata = hex::decode(metadata.as_str().unwrap().trim_start_matches("0x")).unwrap();
     assert_eq!(&metadata[..4], b"meta");
-    String::from_utf8_lossy(&metadata).into_owned()
+    metadata
+}
+
+async fn metadata_text(net: &Devnet) -> String {
+    String::from_utf8_lossy(&metadata_bytes(net).await).into_owned()
+}
+
+fn extension_list(fee: &'static str) -> Vec<&'static str> {
+    vec![
+        "CheckNonZeroSender",
+        "CheckSpecVersion",
+        "CheckTxVersion",
+        "CheckGenesis",
+        "CheckMortality",
+        "CheckNonce",
+        "CheckWeight",
+        fee,
+        "SudoTransactionExtension",
+        "CheckShieldedTxValidity",
+        "SubtensorTransactionExtension",
+        "DrandPriority",
+        "CheckMetadataHash",
+    ]
+}
+
+/// Whether the metadata's extension list is exactly `ids`, in order: in V14 metadata each entry is
+/// `identifier: String ‖ ty: Compact<u32> ‖ implicit: Compact<u32>`, preceded by the list length.
+fn declares_extensions(metadata: &[u8], ids: &[&str]) -> bool {
+    let scale_str = |s: &str| {
+        let mut out = vec![(s.len() as u8) << 2];
+        out.extend_from_slice(s.as_bytes());
+        out
+    };
+    let compact_len = |bytes: &[u8]| match bytes.first() {
+        Some(b) if b & 3 == 0 => Some(1),
+        Some(b) if b & 3 == 1 => Some(2),
+        Some(b) if b & 3 == 2 => Some(4),
+        _ => None,
+    };
+    let first = scale_str(ids[0]);
+    let count = [(ids.len() as u8) << 2];
+    (1..metadata.len()).any(|start| {
+        if !metadata[start..].starts_with(&first) || metadata[start - 1..start] != count {
+            return false;
+        }
+        let mut pos = start;
+        for id in ids {
+            let encoded = scale_str(id);
+            if !metadata[pos..].starts_with(&encoded) {
+                return false;
+            }
+            pos += encoded.len();
+            for _ in 0..2 {
+                match compact_len(&metadata[pos..]) {
+                    Some(n) => pos += n,
+                    None => return false,
+                }
+            }
+        }
+        true
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,13 +223,18 @@ async fn wrapper_variant_declares_the_wrapper_identifier() {
     let net = Devnet::start(config.block_mode(BlockMode::Manual))
         .await
         .expect("devnet starts");
-    let text = metadata_text(&net).await;
-    assert!(
-        text.contains("ChargeTransactionPaymentWrapper"),
-        "wrapper identifier missing"
-    );
+    let metadata = metadata_bytes(&net).await;
+    assert!(declares_extensions(
+        &metadata,
+        &extension_list("ChargeTransactionPaymentWrapper")
+    ));
+    assert!(!declares_extensions(
+        &metadata,
+        &extension_list("ChargeTransactionPayment")
+    ));
+    let before = net.head_number().await.unwrap();
     net.new_blocks(1).await.unwrap();
-    assert_eq!(net.head_number().await.unwrap(), 1);
+    assert_eq!(net.head_number().await.unwrap(), before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -597,7 +597,9 @@ pub fn chopsticks_config(config: &DevnetConfig, genesis: &Path) -> Result<Value,
     }))
 }
 
-/// The seeded state in Chopsticks' object form.
+/// The seeded state in Chopsticks' object form: pallet and item names are resolved through the runtime
+/// metadata (an independent check of [`keys`]). Numbers are given as SCALE hex because Chopsticks drops
+/// falsy values (a uid or tempo of 0 would otherwise delete the entry).
 pub fn import_storage(config: &DevnetConfig) -> Result<Value, DevnetError> {
     let mut total: u64 = 0;
     let mut accounts = Vec::new();
@@ -605,9 +607,12 @@ pub fn import_storage(config: &DevnetConfig) -> Result<Value, DevnetError> {
         total = total.checked_add(*free).ok_or_else(|| {
             DevnetError::Config("funded balances overflow u64 (TotalIssuance)".into())
         })?;
-        accounts.push(json!([[ss58(account)], { "providers": 1, "data": { "free": free } }]));
+        accounts.push(json!([
+            [ss58(account)],
+            hex0x(&keys::funded_account_info(*free))
+        ]));
     }
-    let (mut added, mut tempo, mut count, mut uids, mut keys, mut incentive) =
+    let (mut added, mut tempo, mut count, mut uids, mut hotkeys, mut incentive) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut seen = std::collections::BTreeSet::new();
     for subnet in &config.subnets {
@@ -621,35 +626,42 @@ pub fn import_storage(config: &DevnetConfig) -> Result<Value, DevnetError> {
             DevnetError::Config(format!("subnet {}: more than 65535 hotkeys", subnet.netuid))
         })?;
         added.push(json!([[subnet.netuid], true]));
-        tempo.push(json!([[subnet.netuid], subnet.tempo]));
-        count.push(json!([[subnet.netuid], n]));
-        for (uid, hotkey) in subnet.hotkeys.iter().enumerate() {
-            uids.push(json!([[subnet.netuid, ss58(hotkey)], uid]));
-            keys.push(json!([[subnet.netuid, uid], ss58(hotkey)]));
+        tempo.push(json!([[subnet.netuid], scale_hex(&subnet.tempo)]));
+        count.push(json!([[subnet.netuid], scale_hex(&n)]));
+        for (uid, hotkey) in (0u16..).zip(&subnet.hotkeys) {
+            uids.push(json!([[subnet.netuid, ss58(hotkey)], scale_hex(&uid)]));
+            hotkeys.push(json!([[subnet.netuid, uid], hex0x(hotkey)]));
         }
         if !subnet.incentive.is_empty() {
-            incentive.push(json!([[subnet.netuid], subnet.incentive]));
+            incentive.push(json!([
+                [subnet.netuid],
+                hex0x(&keys::encode_u16_vec(&subnet.incentive))
+            ]));
         }
     }
     let mut storage = json!({
         "System": { "Account": accounts },
-        "Balances": { "TotalIssuance": total },
+        "Balances": { "TotalIssuance": scale_hex(&total) },
         "SubtensorModule": {
             "NetworksAdded": added,
             "Tempo": tempo,
             "SubnetworkN": count,
             "Uids": uids,
-            "Keys": keys,
+            "Keys": hotkeys,
             "Incentive": incentive,
         },
     });
     if let Some(sudo) = &config.sudo {
-        storage["Sudo"] = json!({ "Key": ss58(sudo) });
+        storage["Sudo"] = json!({ "Key": hex0x(sudo) });
     }
     if let Some(max_space) = config.max_space {
-        storage["Commitments"] = json!({ "MaxSpace": max_space });
+        storage["Commitments"] = json!({ "MaxSpace": scale_hex(&max_space) });
     }
     Ok(storage)
+}
+
+fn scale_hex<T: parity_scale_codec::Encode>(value: &T) -> String {
+    hex0x(&value.encode())
 }
 
 #[cfg(test)]
@@ -680,20 +692,23 @@ mod tests {
             })
             .max_space(300);
         let storage = import_storage(&config).unwrap();
+        // 6e15 rao, u64 little endian
         assert_eq!(
             storage["Balances"]["TotalIssuance"],
-            json!(6 * DEFAULT_DEV_BALANCE)
+            json!("0x0000a7dcf7501500")
         );
         assert_eq!(storage["System"]["Account"].as_array().unwrap().len(), 6);
         let sub = &storage["SubtensorModule"];
         assert_eq!(sub["NetworksAdded"], json!([[[999], true]]));
-        assert_eq!(sub["Tempo"], json!([[[999], 5]]));
-        assert_eq!(sub["SubnetworkN"], json!([[[999], 2]]));
-        assert_eq!(sub["Uids"][1], json!([[999, ss58(&bob)], 1]));
-        assert_eq!(sub["Keys"][1], json!([[999, 1], ss58(&bob)]));
-        assert_eq!(sub["Incentive"], json!([[[999], [0, 65535]]]));
-        assert_eq!(storage["Commitments"]["MaxSpace"], json!(300));
-        assert_eq!(storage["Sudo"]["Key"], json!(ss58(&dev_account("Alice"))));
+        assert_eq!(sub["Tempo"], json!([[[999], "0x0500"]]));
+        assert_eq!(sub["SubnetworkN"], json!([[[999], "0x0200"]]));
+        // uid 0 must be hex: Chopsticks would drop a plain 0.
+        assert_eq!(sub["Uids"][0][1], json!("0x0000"));
+        assert_eq!(sub["Uids"][1], json!([[999, ss58(&bob)], "0x0100"]));
+        assert_eq!(sub["Keys"][1], json!([[999, 1], hex0x(&bob)]));
+        assert_eq!(sub["Incentive"], json!([[[999], "0x080000ffff"]]));
+        assert_eq!(storage["Commitments"]["MaxSpace"], json!("0x2c010000"));
+        assert_eq!(storage["Sudo"]["Key"], json!(hex0x(&dev_account("Alice"))));
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! Builds the runtime to wasm (the only artefact the tests use).
+fn main() {
+    #[cfg(feature = "std")]
+    substrate_wasm_builder::WasmBuilder::build_using_defaults();
+}
