@@ -11,7 +11,8 @@
 //! Each client gets a fresh server (the server deduplicates content, so sharing one would turn the second upload
 //! into a no-op); `MINERFLEET_BENCH_DATA_DIR` puts its data elsewhere (e.g. `/dev/shm`). Prints `RESULT` lines: throughput vs Python (target ≥ 2×), vs raw loopback (target ≥ 50%), and
 //! peak client RSS (target ≤ 150 MiB). `MINERFLEET_PY_VENV` points at an existing venv; otherwise
-//! scripts/setup-python makes (or reuses) one. `MINERFLEET_BENCH_PART_CONCURRENCY` overrides our parts in flight. Without Python the Python line says `reference=skipped`.
+//! scripts/setup-python makes (or reuses) one. `MINERFLEET_BENCH_PART_CONCURRENCY` overrides our parts in flight; `MINERFLEET_BENCH_MD5=0` turns the server's
+//! md5 part ETags off (default on, as S3 answers). Without Python the Python line says `reference=skipped`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -242,7 +243,9 @@ fn start_hub(root: &Path) -> (RunningHub, tempfile::TempDir) {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.to_path_buf());
     let data = tempfile::tempdir_in(base).expect("data dir");
-    let cfg = server::HubConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
+    let mut cfg = server::HubConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
+    // md5 part ETags like S3 (the real Hub's part URLs are S3), unless MINERFLEET_BENCH_MD5=0.
+    cfg.lfs.md5_part_etags = std::env::var("MINERFLEET_BENCH_MD5").as_deref() != Ok("0");
     (HubServer::start(cfg).expect("hub server"), data)
 }
 

@@ -414,6 +414,122 @@ async fn resume_after_kill_sends_fewer_bytes() {
     assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
 }
 
+/// The part PUTs of a request log: (upload id, part number, bytes), answered 200 only.
+fn part_puts(log: &[server::LoggedRequest]) -> Vec<(String, u64, u64)> {
+    log.iter()
+        .filter(|r| r.method == "PUT" && r.status == 200)
+        .filter_map(|r| {
+            let rest = r.path.strip_prefix("/lfs-upload/")?;
+            let (id, n) = rest.split_once("/part/")?;
+            Some((id.to_string(), n.parse().ok()?, r.content_length?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_mid_file_resends_only_the_missing_parts() {
+    let env = start_hub();
+    let repo: RepoId = "tester/midfile".parse().unwrap();
+    let dir = env.work.path().join("m");
+    // one 24-part LFS file (1 MiB parts): the kill lands in the middle of it
+    let files = write_model(&dir, 21, 1, 24 * MIB);
+    let total: u64 = 24 * MIB as u64;
+    let state = env.work.path().join("state");
+    let limits = || {
+        Limits::new(LimitsConfig {
+            part_concurrency: 2,
+            ..LimitsConfig::default()
+        })
+        .unwrap()
+    };
+    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
+    cfg.retry = fast_retry();
+    let c = HubClient::with_limits(cfg.clone(), limits()).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (c1, repo1, dir1, state1) = (c.clone(), repo.clone(), dir.clone(), state.clone());
+    let task = tokio::spawn(async move {
+        c1.upload_model(&repo1, &dir1, &opts(Some(state1)), Arc::new(tx))
+            .await
+    });
+    let mut seen = 0u64;
+    while let Some(e) = rx.recv().await {
+        if let ProgressEvent::FileBytes { bytes, .. } = e {
+            seen += bytes;
+            if seen >= total / 2 {
+                task.abort();
+                break;
+            }
+        }
+    }
+    assert!(task.await.unwrap_err().is_cancelled(), "killed mid-file");
+    // Let the server finish (or drop) the part writes the kill cut off.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = part_puts(&env.hub.requests());
+    assert!(!first.is_empty() && (first.len() as u64) < 24, "{first:?}");
+    let upload_id = first[0].0.clone();
+    assert!(
+        first.iter().all(|(id, _, _)| *id == upload_id),
+        "one upload session"
+    );
+
+    // What the server holds, as any client can ask it.
+    let held: serde_json::Value = reqwest::get(format!("{}/lfs-upload/{upload_id}", env.hub.url()))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let held: Vec<u64> = held["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["partNumber"].as_u64().unwrap())
+        .collect();
+    let mut stored: Vec<u64> = first.iter().map(|(_, n, _)| *n).collect();
+    stored.sort();
+    stored.dedup();
+    assert_eq!(
+        held, stored,
+        "the listing names exactly the parts answered 200"
+    );
+    let missing_bytes = total - held.len() as u64 * MIB as u64;
+
+    // The resume file is lost too: only the server's listing can spare the held parts.
+    std::fs::remove_dir_all(&state).unwrap();
+    env.hub.request_log().clear();
+    let c = HubClient::with_limits(cfg, limits()).unwrap();
+    let r = c
+        .upload_model(
+            &repo,
+            &dir,
+            &opts(Some(state.clone())),
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    assert!(r.committed);
+    let second = part_puts(&env.hub.requests());
+    assert!(
+        second.iter().all(|(id, _, _)| *id == upload_id),
+        "the repeated batch call reused the upload session: {second:?}"
+    );
+    let resent: Vec<u64> = second.iter().map(|(_, n, _)| *n).collect();
+    assert!(
+        resent.iter().all(|n| !held.contains(n)),
+        "no held part is sent again: held {held:?}, re-sent {resent:?}"
+    );
+    assert_eq!(
+        second.iter().map(|(_, _, b)| b).sum::<u64>(),
+        missing_bytes,
+        "exactly the missing parts' bytes are sent again"
+    );
+    assert_eq!(r.bytes_sent, missing_bytes);
+    assert_eq!(r.parts_resumed, held.len() as u64);
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_repo_is_hidden_from_other_tokens() {
     let env = start_hub();

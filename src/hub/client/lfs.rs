@@ -272,7 +272,12 @@ impl Xfer<'_> {
         parts: &[String],
     ) -> Result<(), HubError> {
         let n = parts.len();
-        let mut resumed = self.state.multipart(&obj.oid, chunk_size, n).etags;
+        // What the server already holds of this upload wins over what we remember: it also covers parts whose
+        // answer was lost when the previous run died, and a lost or stale resume file.
+        let mut resumed = match self.held_parts(completion, obj, chunk_size, n).await {
+            Some(held) => held,
+            None => self.state.multipart(&obj.oid, chunk_size, n).etags,
+        };
         for attempt in 0..2 {
             let done: BTreeMap<usize, String> = resumed.clone();
             if !done.is_empty() {
@@ -339,6 +344,54 @@ impl Xfer<'_> {
             }
         }
         unreachable!("the second attempt returns")
+    }
+
+    /// Asks the upload URL which parts the server holds (`GET <completion href>`, like S3 `ListParts`). `None`
+    /// when the server cannot tell (another Hub, an expired upload, a malformed answer): the resume file decides.
+    async fn held_parts(
+        &self,
+        completion: &str,
+        obj: &BatchObject,
+        chunk_size: u64,
+        part_count: usize,
+    ) -> Option<BTreeMap<usize, String>> {
+        #[derive(Deserialize)]
+        struct Listing {
+            oid: String,
+            size: u64,
+            chunk_size: u64,
+            parts: Vec<Held>,
+        }
+        #[derive(Deserialize)]
+        struct Held {
+            #[serde(rename = "partNumber")]
+            part_number: usize,
+            etag: String,
+        }
+        let op = format!("list uploaded parts of {}", obj.oid);
+        let rb = self
+            .client
+            .transfer()
+            .get(completion)
+            .header(ACCEPT, LFS_JSON);
+        let listing: Listing = match self.client.send_once(&op, rb).await {
+            Ok(resp) => HubClient::json(&op, resp).await.ok()?,
+            Err(e) => {
+                tracing::debug!(error = %e, "the Hub does not list uploaded parts; using the resume file");
+                return None;
+            }
+        };
+        if listing.oid != obj.oid || listing.size != obj.size || listing.chunk_size != chunk_size {
+            return None;
+        }
+        Some(
+            listing
+                .parts
+                .into_iter()
+                .filter(|p| (1..=part_count).contains(&p.part_number) && !p.etag.is_empty())
+                .map(|p| (p.part_number, p.etag))
+                .collect(),
+        )
     }
 
     async fn part(

@@ -38,6 +38,8 @@ struct Session {
     parts: BTreeMap<u64, String>,
     /// Multipart: sha256 of the object computed in the background while parts arrive (see [`advance_hash`]).
     hash: HashProgress,
+    /// Multipart: part bodies being written right now (completion waits for none).
+    writers: u32,
 }
 
 /// Incremental sha256 over the contiguous prefix of complete parts, so completion need not re-read everything.
@@ -62,6 +64,18 @@ impl Session {
 pub(crate) struct Uploads(Mutex<HashMap<String, Session>>);
 
 impl Uploads {
+    /// The unexpired multipart session for `oid` (same size and chunk size), so that a repeated batch call hands
+    /// out the same upload and the parts already received count.
+    fn reusable(&self, oid: &str, size: u64, chunk: u64) -> Option<String> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .find(|(_, s)| {
+                s.oid == oid && s.size == size && s.chunk_size == Some(chunk) && s.expires > now
+            })
+            .map(|(id, _)| id.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -236,11 +250,18 @@ async fn batch(
             objects.push(json!({"oid": oid, "size": obj.size})); // already stored: no actions
             continue;
         }
-        let id = random_hex(24);
-        let upload_href = format!("{}/lfs-upload/{id}", state.base_url);
         let chunk = state.lfs.chunk_size.max(1);
         let multipart =
             multipart_ok && obj.size > state.lfs.multipart_threshold && obj.size > chunk;
+        // A multipart upload of this object still open: same upload id and part URLs, with a fresh expiry, so a
+        // resumed client sends only the parts the server lacks (it can list them with `GET <upload href>`).
+        let reused = if multipart {
+            state.uploads.reusable(&oid, obj.size, chunk)
+        } else {
+            None
+        };
+        let id = reused.clone().unwrap_or_else(|| random_hex(24));
+        let upload_href = format!("{}/lfs-upload/{id}", state.base_url);
         let upload = if multipart {
             any_multipart = true;
             let mut header = serde_json::Map::new();
@@ -252,22 +273,29 @@ async fn batch(
         } else {
             json!({"href": upload_href, "header": {}, "expires_at": expires_at})
         };
-        state.uploads.lock().insert(
-            id,
-            Session {
-                oid: oid.clone(),
-                size: obj.size,
-                expires: Instant::now() + ttl,
-                chunk_size: multipart.then_some(chunk),
-                data: state.storage.temp_path(),
-                parts: BTreeMap::new(),
-                hash: HashProgress {
-                    next: 1,
-                    hasher: Some(Sha256::new()),
-                    invalid: false,
+        if reused.is_some() {
+            if let Some(s) = state.uploads.lock().get_mut(&id) {
+                s.expires = Instant::now() + ttl;
+            }
+        } else {
+            state.uploads.lock().insert(
+                id,
+                Session {
+                    oid: oid.clone(),
+                    size: obj.size,
+                    expires: Instant::now() + ttl,
+                    chunk_size: multipart.then_some(chunk),
+                    data: state.storage.temp_path(),
+                    parts: BTreeMap::new(),
+                    hash: HashProgress {
+                        next: 1,
+                        hasher: Some(Sha256::new()),
+                        invalid: false,
+                    },
+                    writers: 0,
                 },
-            },
-        );
+            );
+        }
         objects.push(json!({"oid": oid, "size": obj.size, "authenticated": true,
             "actions": {"upload": upload, "verify": {"href": verify_href, "header": {}, "expires_at": expires_at}}}));
     }
@@ -377,6 +405,44 @@ pub(crate) async fn put_basic(
     Ok(StatusCode::OK.into_response())
 }
 
+/// One part write in flight on a session (see `Session::writers`); ends when dropped.
+struct Writing<'a> {
+    state: &'a AppState,
+    id: &'a str,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.state.uploads.lock().get_mut(self.id) {
+            s.writers = s.writers.saturating_sub(1);
+        }
+    }
+}
+
+/// `GET <upload href>`: the parts of an open multipart upload the server holds, with their ETags (like S3
+/// `ListParts`), so a resumed client sends only the others. No token, like the other upload URLs.
+pub(crate) async fn list_parts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let uploads = state.uploads.lock();
+    let s = match uploads.get(&id) {
+        Some(s) if s.expires > Instant::now() && s.chunk_size.is_some() => s,
+        _ => return Err(expired_or_unknown()),
+    };
+    let parts: Vec<Value> = s
+        .parts
+        .iter()
+        .map(|(n, etag)| json!({"partNumber": n, "etag": etag}))
+        .collect();
+    Ok(lfs_json(json!({
+        "oid": s.oid,
+        "size": s.size,
+        "chunk_size": s.chunk_size,
+        "parts": parts,
+    })))
+}
+
 /// Removes a temp file unless disarmed (covers errors and cancelled handlers alike).
 struct RemoveOnDrop(Option<PathBuf>);
 
@@ -403,9 +469,13 @@ pub(crate) async fn put_part(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let (data, offset, expected) = {
-        let uploads = state.uploads.lock();
-        let s = match uploads.get(&id) {
+        let mut uploads = state.uploads.lock();
+        let s = match uploads.get_mut(&id) {
             Some(s) if s.expires > Instant::now() && s.chunk_size.is_some() => s,
             _ => return Err(expired_or_unknown()),
         };
@@ -417,26 +487,28 @@ pub(crate) async fn put_part(
             )));
         }
         let offset = (n - 1) * chunk;
-        (s.data.clone(), offset, chunk.min(s.size - offset))
-    };
-    // A wrong announced size is refused before anything is written (like S3).
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len != expected
-    {
-        return Err(ApiError::bad_request(format!(
-            "part {n} must have {expected} bytes, Content-Length is {len}"
-        )));
-    }
-    // Writing overwrites the part's range: until this write completes, the part counts as not uploaded.
-    if let Some(s) = state.uploads.lock().get_mut(&id) {
+        let expected = chunk.min(s.size - offset);
+        // A wrong announced size is refused before anything is written (like S3).
+        if let Some(len) = announced
+            && len != expected
+        {
+            return Err(ApiError::bad_request(format!(
+                "part {n} must have {expected} bytes, Content-Length is {len}"
+            )));
+        }
+        // Writing overwrites the part's range: until this write completes, the part counts as not uploaded.
         s.parts.remove(&n);
         if n < s.hash.next || s.hash.hasher.is_none() {
             s.hash.invalid = true;
         }
-    }
+        s.writers += 1;
+        (s.data.clone(), offset, expected)
+    };
+    // Counts the write as finished however this handler ends (error, dropped connection, success).
+    let _writing = Writing {
+        state: &state,
+        id: &id,
+    };
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -464,10 +536,18 @@ pub(crate) async fn put_part(
     // S3-like md5 ETag, or (faster) a unique tag of this stored part version; the object's sha256 is checked at
     // completion either way.
     let etag = format!("\"{}\"", got.md5.unwrap_or_else(|| random_hex(16)));
-    match state.uploads.lock().get_mut(&id) {
-        Some(s) => s.parts.insert(n, etag.clone()),
-        None => return Err(expired_or_unknown()),
+    let known = match state.uploads.lock().get_mut(&id) {
+        Some(s) => {
+            s.parts.insert(n, etag.clone());
+            true
+        }
+        None => false,
     };
+    if !known {
+        // The session expired while the part was written: what was written belongs to nobody.
+        let _ = tokio::fs::remove_file(&data).await;
+        return Err(expired_or_unknown());
+    }
     advance_hash(&state, &id);
     let mut r = StatusCode::OK.into_response();
     r.headers_mut().insert(
@@ -504,12 +584,14 @@ pub(crate) async fn complete(
     let body: CompleteBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("invalid JSON body for multipart completion: {e}"))
     })?;
-    // Let a background hash of the parts finish first.
+    // Let a background hash of the parts finish first, and part writes still in flight (a dropped part
+    // connection ends its write a moment after the client saw the error) for a short while.
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
     while state
         .uploads
         .lock()
         .get(&id)
-        .is_some_and(|s| s.hash.hasher.is_none())
+        .is_some_and(|s| s.hash.hasher.is_none() || (s.writers > 0 && Instant::now() < deadline))
     {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
@@ -525,7 +607,29 @@ pub(crate) async fn complete(
                 body.oid, s.oid
             )));
         }
+        if s.writers > 0 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "{} part(s) of this upload are still being written: complete it after they are answered",
+                    s.writers
+                ),
+            ));
+        }
         let count = s.part_count();
+        let missing: Vec<String> = (1..=count)
+            .filter(|n| !s.parts.contains_key(n))
+            .map(|n| n.to_string())
+            .collect();
+        if !missing.is_empty() {
+            let which = match missing.as_slice() {
+                [one] => format!("part {one} was never uploaded"),
+                many => format!("parts {} were never uploaded", many.join(", ")),
+            };
+            return Err(ApiError::bad_request(format!(
+                "{which} completely: send the missing parts, then complete again"
+            )));
+        }
         let mut listed: Vec<&CompletePart> = body.parts.iter().collect();
         listed.sort_by_key(|p| p.part_number);
         if listed.len() as u64 != count

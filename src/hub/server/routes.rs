@@ -101,7 +101,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/spaces/{ns}/{name}/info/lfs/objects/verify",
             post(lfs::verify_space),
         )
-        .route("/lfs-upload/{id}", put(lfs::put_basic).post(lfs::complete))
+        .route(
+            "/lfs-upload/{id}",
+            put(lfs::put_basic).post(lfs::complete).get(lfs::list_parts),
+        )
         .route("/lfs-upload/{id}/part/{n}", put(lfs::put_part))
         .route("/lfs-blob/{id}", get(files::blob_link))
         .fallback(not_found)
