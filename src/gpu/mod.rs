@@ -25,6 +25,8 @@ pub mod expect;
 pub mod forward;
 #[cfg(feature = "torch")]
 mod scan;
+#[cfg(feature = "torch")]
+mod stats;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
