@@ -138,8 +138,9 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SaveError> {
     })
 }
 
-/// The transformers families minerfleet can build tiny models of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The transformers decoder families whose tensor layout minerfleet knows (to write tiny models and to check
+/// real ones against their `config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Family {
     Llama,
     Qwen2,
