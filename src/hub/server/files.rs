@@ -213,33 +213,6 @@ pub(crate) struct ResolvePath {
     path: String,
 }
 
-pub(crate) async fn resolve_model(
-    state: State<AppState>,
-    p: Path<ResolvePath>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    resolve_file(state, RepoType::Model, p, method, headers).await
-}
-
-pub(crate) async fn resolve_dataset(
-    state: State<AppState>,
-    p: Path<ResolvePath>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    resolve_file(state, RepoType::Dataset, p, method, headers).await
-}
-
-pub(crate) async fn resolve_space(
-    state: State<AppState>,
-    p: Path<ResolvePath>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    resolve_file(state, RepoType::Space, p, method, headers).await
-}
-
 /// A single byte range of a `Range` header; `Ok(None)` means "send everything".
 fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
@@ -277,7 +250,7 @@ fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u6
 }
 
 /// `HEAD|GET /{prefix}{ns}/{name}/resolve/{rev}/{path}`
-async fn resolve_file(
+pub(crate) async fn resolve_file(
     State(state): State<AppState>,
     kind: RepoType,
     Path(p): Path<ResolvePath>,

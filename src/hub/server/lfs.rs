@@ -134,55 +134,6 @@ pub(crate) struct GitPath {
     name: String,
 }
 
-pub(crate) async fn batch_model(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    batch(s, RepoType::Model, p, h, b).await
-}
-pub(crate) async fn batch_dataset(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    batch(s, RepoType::Dataset, p, h, b).await
-}
-pub(crate) async fn batch_space(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    batch(s, RepoType::Space, p, h, b).await
-}
-pub(crate) async fn verify_model(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    verify(s, RepoType::Model, p, h, b).await
-}
-pub(crate) async fn verify_dataset(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    verify(s, RepoType::Dataset, p, h, b).await
-}
-pub(crate) async fn verify_space(
-    s: State<AppState>,
-    p: Path<GitPath>,
-    h: HeaderMap,
-    b: Bytes,
-) -> ApiResult<Response> {
-    verify(s, RepoType::Space, p, h, b).await
-}
-
 fn lfs_json(value: Value) -> Response {
     let mut r = axum::Json(value).into_response();
     r.headers_mut().insert(
@@ -193,7 +144,7 @@ fn lfs_json(value: Value) -> Response {
 }
 
 /// `POST /{prefix}{ns}/{name}.git/info/lfs/objects/batch`
-async fn batch(
+pub(crate) async fn batch(
     State(state): State<AppState>,
     kind: RepoType,
     Path(p): Path<GitPath>,
@@ -780,7 +731,7 @@ struct VerifyBody {
 }
 
 /// `POST /{prefix}{ns}/{name}.git/info/lfs/objects/verify` (with the Hub token).
-async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     kind: RepoType,
     Path(p): Path<GitPath>,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -24,6 +24,47 @@ use super::limits::{Bucket, Quota, too_many};
 use super::log::LoggedRequest;
 use super::storage::{RepoKey, RepoType, validate_repo_segment};
 use super::{AppState, commit, files, lfs, repos};
+
+/// The routes whose repo kind is the URL prefix rather than an `/api/{t}/` segment: file resolve and the git-lfs
+/// batch and verify endpoints, once per kind (models have no prefix, as on the real Hub).
+fn git_and_resolve_routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (prefix, kind) in [
+        ("", RepoType::Model),
+        ("/datasets", RepoType::Dataset),
+        ("/spaces", RepoType::Space),
+    ] {
+        router = router
+            .route(
+                &format!("{prefix}/{{ns}}/{{name}}/resolve/{{rev}}/{{*path}}"),
+                get(
+                    move |s: State<AppState>,
+                          p: Path<files::ResolvePath>,
+                          m: Method,
+                          h: HeaderMap| {
+                        files::resolve_file(s, kind, p, m, h)
+                    },
+                ),
+            )
+            .route(
+                &format!("{prefix}/{{ns}}/{{name}}/info/lfs/objects/batch"),
+                post(
+                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: Bytes| {
+                        lfs::batch(s, kind, p, h, b)
+                    },
+                ),
+            )
+            .route(
+                &format!("{prefix}/{{ns}}/{{name}}/info/lfs/objects/verify"),
+                post(
+                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: Bytes| {
+                        lfs::verify(s, kind, p, h, b)
+                    },
+                ),
+            );
+    }
+    router
+}
 
 /// Per-connection control, put into every request's extensions: the peer address (anonymous rate limits) and a
 /// switch that closes the connection without an answer (the "dropped connection" fault).
@@ -65,42 +106,7 @@ pub(crate) fn router(state: AppState) -> Router {
             &format!("{api}/paths-info/{{rev}}"),
             post(files::paths_info),
         )
-        .route(
-            "/{ns}/{name}/resolve/{rev}/{*path}",
-            get(files::resolve_model),
-        )
-        .route(
-            "/datasets/{ns}/{name}/resolve/{rev}/{*path}",
-            get(files::resolve_dataset),
-        )
-        .route(
-            "/spaces/{ns}/{name}/resolve/{rev}/{*path}",
-            get(files::resolve_space),
-        )
-        .route(
-            "/{ns}/{name}/info/lfs/objects/batch",
-            post(lfs::batch_model),
-        )
-        .route(
-            "/datasets/{ns}/{name}/info/lfs/objects/batch",
-            post(lfs::batch_dataset),
-        )
-        .route(
-            "/spaces/{ns}/{name}/info/lfs/objects/batch",
-            post(lfs::batch_space),
-        )
-        .route(
-            "/{ns}/{name}/info/lfs/objects/verify",
-            post(lfs::verify_model),
-        )
-        .route(
-            "/datasets/{ns}/{name}/info/lfs/objects/verify",
-            post(lfs::verify_dataset),
-        )
-        .route(
-            "/spaces/{ns}/{name}/info/lfs/objects/verify",
-            post(lfs::verify_space),
-        )
+        .merge(git_and_resolve_routes())
         .route(
             "/lfs-upload/{id}",
             put(lfs::put_basic).post(lfs::complete).get(lfs::list_parts),
