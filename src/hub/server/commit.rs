@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+
 use super::auth::check_write;
 use super::error::{ApiError, ApiResult};
-use super::repos::{repo_url, resolve};
+use super::repos::{repo_url, resolve, writable};
 use super::routes::{ApiRepoRev, json_response, parse_json};
 use super::storage::{CommitError, FileEntry, NewCommit, Op, is_commit_oid, validate_file_path};
 
@@ -68,8 +69,7 @@ pub(crate) async fn preupload(
     body: Bytes,
 ) -> ApiResult<Response> {
     let key = p.key()?;
-    let user = state.auth.caller(&headers)?;
-    check_write(user.as_deref(), &key, state.storage.meta(&key).as_ref())?;
+    writable(&state, &headers, &key)?;
     let body: PreuploadBody = parse_json(&body, "preupload")?;
     let current = state.storage.resolve(&key, &p.rev);
     let mut out = Vec::with_capacity(body.files.len());

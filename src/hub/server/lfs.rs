@@ -22,6 +22,7 @@ use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use super::AppState;
 use super::auth::{check_read, check_write};
 use super::error::{ApiError, ApiResult};
+use super::repos::writable;
 use super::routes::{ConnCtl, repo_key};
 use super::storage::{RepoKey, RepoType, is_sha256_hex, random_hex};
 
@@ -739,8 +740,7 @@ pub(crate) async fn verify(
     body: Bytes,
 ) -> ApiResult<Response> {
     let key = git_key(kind, &p.ns, &p.name)?;
-    let user = state.auth.caller(&headers)?;
-    check_write(user.as_deref(), &key, state.storage.meta(&key).as_ref())?;
+    writable(&state, &headers, &key)?;
     let body: VerifyBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body for LFS verify: {e}")))?;
     let oid = body.oid.to_ascii_lowercase();

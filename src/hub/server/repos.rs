@@ -222,6 +222,12 @@ pub(crate) fn readable(
     meta.ok_or_else(|| ApiError::repo_not_found(&key.id()))
 }
 
+/// The caller may write to `key` (its namespace, or an organisation it belongs to); otherwise 401/403/404.
+pub(crate) fn writable(state: &AppState, headers: &HeaderMap, key: &RepoKey) -> ApiResult<()> {
+    let user = state.auth.caller(headers)?;
+    check_write(user.as_deref(), key, state.storage.meta(key).as_ref())
+}
+
 pub(crate) fn resolve(
     state: &AppState,
     key: &RepoKey,
@@ -308,8 +314,7 @@ pub(crate) async fn settings(
     body: Bytes,
 ) -> ApiResult<Response> {
     let key = p.key()?;
-    let user = state.auth.caller(&headers)?;
-    check_write(user.as_deref(), &key, state.storage.meta(&key).as_ref())?;
+    writable(&state, &headers, &key)?;
     let body: SettingsBody = parse_json(&body, "repo settings")?;
     let private = visibility_private(body.private, body.visibility.as_deref())?;
     let gated = match body.gated {
@@ -422,8 +427,7 @@ fn ref_target(state: &AppState, p: &RefPath, headers: &HeaderMap) -> ApiResult<R
         name: p.name.clone(),
     }
     .key()?;
-    let user = state.auth.caller(headers)?;
-    check_write(user.as_deref(), &key, state.storage.meta(&key).as_ref())?;
+    writable(state, headers, &key)?;
     Ok(key)
 }
 
