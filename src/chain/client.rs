@@ -65,12 +65,17 @@ impl Default for ClientOptions {
 /// Progress of one commit, for reporting (no UI here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxStatus {
-    /// Signed with this nonce, mortal from `birth` for `period` blocks; `hash` is the extrinsic hash (hex).
+    /// Signed with this nonce, mortal from `birth` (whose hash is `birth_hash`) for `period` blocks; `hash` is the
+    /// extrinsic hash (hex). Emitted before the transaction is submitted: a caller that records it durably can
+    /// later [`ChainClient::settle`] the transaction after a crash.
     Signed {
         nonce: u64,
         birth: u64,
+        birth_hash: String,
         period: u64,
         hash: String,
+        /// The signed extrinsic (hex): public data, safe to record; re-submitting it can never commit twice.
+        extrinsic: String,
     },
     /// Accepted into the pool.
     Pooled,
@@ -84,6 +89,20 @@ pub enum TxStatus {
     Finalized { block: u64 },
 }
 
+impl TxStatus {
+    /// A short human description (`signed (nonce 3)`, `in block`, `finalized in #120`, …).
+    pub fn describe(&self) -> String {
+        match self {
+            TxStatus::Signed { nonce, .. } => format!("signed (nonce {nonce})"),
+            TxStatus::Pooled => "in pool".into(),
+            TxStatus::InBlock { .. } => "in block".into(),
+            TxStatus::Resolving { reason } => format!("resolving ({reason})"),
+            TxStatus::NotIncluded => "not included".into(),
+            TxStatus::Finalized { block } => format!("finalized in #{block}"),
+        }
+    }
+}
+
 /// A commitment that is on chain, finalized and read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -95,6 +114,18 @@ pub struct Committed {
     pub nonce: u64,
     /// Extrinsic hash (hex).
     pub tx_hash: String,
+}
+
+/// A transaction signed earlier, as recorded from [`TxStatus::Signed`] (hashes as `0x` hex).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignedTx {
+    pub nonce: u64,
+    pub birth: u64,
+    pub birth_hash: String,
+    pub period: u64,
+    pub hash: String,
+    /// The signed extrinsic, `0x` hex.
+    pub extrinsic: String,
 }
 
 /// A connected chain.
@@ -519,8 +550,10 @@ impl ChainClient {
             on_status(TxStatus::Signed {
                 nonce,
                 birth,
+                birth_hash: format!("0x{}", hex::encode(birth_hash.as_ref())),
                 period,
                 hash: tx_hex.clone(),
+                extrinsic: format!("0x{}", hex::encode(signed.encoded())),
             });
 
             match self
@@ -567,6 +600,71 @@ impl ChainClient {
                     tracing::info!(hotkey = %hotkey.ss58(), nonce, "transaction provably not included; signing again");
                 }
             }
+        }
+    }
+
+    /// Decide the fate of a transaction signed by an earlier run (recorded from [`TxStatus::Signed`]): submit the
+    /// *same* signed bytes again and watch them. The same nonce and signature can be included at most once, so this
+    /// never double-commits: the pool takes it (it was lost before), knows it (still pending), or refuses it as
+    /// stale or expired (then the outcome is read from the chain). `Some` when it landed (or `CommitmentOf` holds
+    /// `data` with its nonce used); `None` when it provably never will, after which signing anew is safe.
+    pub async fn settle(
+        &self,
+        hotkey: &HotkeySigner,
+        netuid: u16,
+        data: &[u8],
+        tx: &SignedTx,
+        on_status: &mut (dyn FnMut(TxStatus) + Send),
+    ) -> Result<Option<Committed>, ChainError> {
+        let parse = |what: &str, s: &str| -> Result<Vec<u8>, ChainError> {
+            hex::decode(s.trim_start_matches("0x"))
+                .map_err(|_| ChainError::Build(format!("recorded {what} is not hex")))
+        };
+        let hash = |what: &str, s: &str| -> Result<Hash, ChainError> {
+            let bytes = parse(what, s)?;
+            let arr: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| ChainError::Build(format!("recorded {what} is not a 32-byte hash")))?;
+            Ok(Hash::from(arr))
+        };
+        let extrinsic = parse("extrinsic", &tx.extrinsic)?;
+        let pending = Pending {
+            hotkey,
+            netuid,
+            data,
+            tx_hash: hash("transaction hash", &tx.hash)?,
+            nonce: tx.nonce,
+            birth: tx.birth,
+            birth_hash: hash("birth block hash", &tx.birth_hash)?,
+            period: tx.period,
+            started: Instant::now(),
+        };
+        match self
+            .submit_and_watch(&extrinsic, &pending, on_status)
+            .await?
+        {
+            Outcome::Landed { block, block_hash } => {
+                on_status(TxStatus::Finalized { block });
+                let at = self.at_hash(block_hash).await?;
+                let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
+                Ok(Some(Committed {
+                    included_in: block,
+                    commit_block: reg.map(|r| r.block).unwrap_or(block),
+                    nonce: tx.nonce,
+                    tx_hash: tx.hash.clone(),
+                }))
+            }
+            Outcome::OnChain(reg) => Ok(Some(Committed {
+                included_in: reg.block,
+                commit_block: reg.block,
+                nonce: tx.nonce,
+                tx_hash: tx.hash.clone(),
+            })),
+            Outcome::Failed(e) => {
+                tracing::info!(hotkey = %hotkey.ss58(), error = %e, "recorded transaction failed on chain; signing anew");
+                Ok(None)
+            }
+            Outcome::NotIncluded => Ok(None),
         }
     }
 

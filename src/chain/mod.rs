@@ -19,7 +19,7 @@ pub mod extensions;
 pub mod offline;
 pub mod space;
 
-pub use client::{ChainClient, ClientOptions, Committed, TxStatus};
+pub use client::{ChainClient, ClientOptions, Committed, SignedTx, TxStatus};
 pub use commitment::{Field, Registration};
 pub use config::{HotkeySigner, SubtensorConfig};
 pub use error::{ChainError, CommitErrorKind, PoolRejection};
