@@ -1,0 +1,103 @@
+//! Plain timestamped lines on stderr, for when stderr is not a terminal (CI logs, `nohup`, `| tee`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+use super::{Event, Reporter};
+
+/// One line per state change; upload bytes at most every 25 %.
+#[derive(Default)]
+pub struct Lines {
+    last_quarter: Mutex<HashMap<String, u64>>,
+}
+
+impl Lines {
+    pub fn new() -> Lines {
+        Lines::default()
+    }
+}
+
+/// The human text of an event, without timestamp (shared with the bars' log lines).
+pub fn describe(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Started { fleet, miners } => {
+            format!("publishing {} miners of {fleet}", miners.len())
+        }
+        Event::Stage {
+            miner,
+            stage,
+            detail,
+        } => match detail {
+            Some(d) => format!("{miner}: {} ({d})", stage.name()),
+            None => format!("{miner}: {}", stage.name()),
+        },
+        Event::UploadPlanned { miner, total_bytes } => {
+            format!("{miner}: uploading {}", human_bytes(*total_bytes))
+        }
+        Event::Bytes { miner, done, total } => {
+            format!(
+                "{miner}: {} of {} on the Hub",
+                human_bytes(*done),
+                human_bytes(*total)
+            )
+        }
+        Event::Tx { miner, status } => format!("{miner}: transaction {status}"),
+        Event::Warning {
+            miner: Some(m),
+            message,
+        } => format!("{m}: warning: {message}"),
+        Event::Warning {
+            miner: None,
+            message,
+        } => format!("warning: {message}"),
+        Event::Finished {
+            miner,
+            outcome,
+            detail,
+        } => {
+            let o = serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match detail {
+                Some(d) => format!("{miner}: {o}: {d}"),
+                None => format!("{miner}: {o}"),
+            }
+        }
+        Event::Summary { .. } => return None,
+    })
+}
+
+/// `3.21 GiB` style sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl Reporter for Lines {
+    fn event(&self, event: &Event) {
+        if let Event::Bytes { miner, done, total } = event {
+            let quarter = if *total == 0 { 4 } else { done * 4 / total };
+            let mut last = self.last_quarter.lock().unwrap_or_else(|p| p.into_inner());
+            if last.get(miner).is_some_and(|q| *q >= quarter) {
+                return;
+            }
+            last.insert(miner.clone(), quarter);
+        }
+        if let Some(text) = describe(event) {
+            let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+            let _ = writeln!(std::io::stderr().lock(), "{ts} {text}");
+        }
+    }
+}

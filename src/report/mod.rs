@@ -1,0 +1,214 @@
+//! The one reporter interface of long-running commands (`publish`, `upload`): what happened, not how to show it.
+//!
+//! The pipeline emits [`Event`]s to a [`Reporter`]; the CLI picks the presentation:
+//!
+//! * [`bars::Bars`]: live indicatif rows on a terminal (one per hotkey plus a total, capped to the terminal height),
+//!   with log lines printed above them ([`log_writer`]).
+//! * [`lines::Lines`]: plain timestamped lines on stderr when stderr is not a terminal (CI logs, `nohup`).
+//! * [`json::Json`]: one NDJSON object per event on stdout (`--json`).
+//!
+//! Nothing here knows about the Hub, the chain or actors; events carry plain data.
+
+pub mod bars;
+pub mod json;
+pub mod lines;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// The steps of one hotkey's publish, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Preflight,
+    Validate,
+    Hash,
+    Upload,
+    Commit,
+    ReadBack,
+    Publicize,
+    Done,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Preflight => "preflight",
+            Stage::Validate => "validate",
+            Stage::Hash => "hash",
+            Stage::Upload => "upload",
+            Stage::Commit => "commit",
+            Stage::ReadBack => "read back",
+            Stage::Publicize => "publicize",
+            Stage::Done => "done",
+        }
+    }
+}
+
+/// How one hotkey's publish ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Published (or already in sync).
+    Published,
+    /// Nothing to do: the chain already held this exact metadata and the repo was in the desired state.
+    InSync,
+    /// Stopped by the operator (Ctrl-C) at a safe point; a re-run resumes.
+    Parked,
+    Failed,
+    /// `--dry-run`: what would happen.
+    Planned,
+}
+
+/// One row of the final summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryRow {
+    pub miner: String,
+    pub hotkey: String,
+    pub repo: String,
+    /// Hub commit oid, when known.
+    pub revision: Option<String>,
+    /// Commitment block, when on chain.
+    pub block: Option<u64>,
+    pub outcome: Outcome,
+    /// Failure reason or plan detail.
+    pub detail: Option<String>,
+}
+
+/// Something that happened. Serialized as `{"event": "...", ...}` for `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run starts with these miners (labels `wallet/hotkey`).
+    Started { fleet: String, miners: Vec<String> },
+    /// A miner entered a stage.
+    Stage {
+        miner: String,
+        stage: Stage,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// Upload size became known.
+    UploadPlanned { miner: String, total_bytes: u64 },
+    /// More upload bytes are on the Hub (absolute count).
+    Bytes {
+        miner: String,
+        done: u64,
+        total: u64,
+    },
+    /// A transaction status change (`signed`, `in_block`, `finalized`, …).
+    Tx { miner: String, status: String },
+    /// Something the operator should know that is not a failure.
+    Warning {
+        miner: Option<String>,
+        message: String,
+    },
+    /// A miner finished.
+    Finished {
+        miner: String,
+        outcome: Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// The run ended; one row per miner.
+    Summary { rows: Vec<SummaryRow> },
+}
+
+impl Event {
+    /// The miner the event is about, if any.
+    pub fn miner(&self) -> Option<&str> {
+        match self {
+            Event::Stage { miner, .. }
+            | Event::UploadPlanned { miner, .. }
+            | Event::Bytes { miner, .. }
+            | Event::Tx { miner, .. }
+            | Event::Finished { miner, .. } => Some(miner),
+            Event::Warning { miner, .. } => miner.as_deref(),
+            Event::Started { .. } | Event::Summary { .. } => None,
+        }
+    }
+}
+
+/// Receives events. Implementations must be cheap and never block on the network.
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: &Event);
+    /// The run is over: clear live output (bars) so the summary prints cleanly.
+    fn finish(&self) {}
+}
+
+/// Discards everything (library use, tests).
+pub struct Silent;
+impl Reporter for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// Keeps every event (tests, and callers that want to inspect a run afterwards).
+#[derive(Default)]
+pub struct Recorder(Mutex<Vec<Event>>);
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+impl Reporter for Recorder {
+    fn event(&self, event: &Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+    }
+}
+
+/// Sends every event to several reporters.
+pub struct Tee(pub Vec<Arc<dyn Reporter>>);
+impl Reporter for Tee {
+    fn event(&self, event: &Event) {
+        for r in &self.0 {
+            r.event(event);
+        }
+    }
+    fn finish(&self) {
+        for r in &self.0 {
+            r.finish();
+        }
+    }
+}
+
+/// A `tracing` writer for stderr that prints above live progress bars instead of through them.
+/// Install with `tracing_subscriber::fmt().with_writer(minerfleet::report::log_writer)`.
+pub fn log_writer() -> LogWriter {
+    LogWriter(Vec::new())
+}
+
+/// See [`log_writer`]: buffers one log record, then prints it in one piece when dropped.
+pub struct LogWriter(Vec<u8>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        let text = text.trim_end_matches('\n');
+        match bars::active() {
+            Some(multi) => {
+                let _ = multi.println(text);
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+}
