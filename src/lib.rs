@@ -11,6 +11,11 @@
 //! * [`network`]: which chain a command talks to.
 //! * [`check`]: offline validation of a whole fleet (`minerfleet check`).
 //! * [`demo`]: tiny models and dev hotkeys for a devnet fleet.
+//! * [`hub`], [`chain`], [`gpu`]: the Hub protocol (client and a compatible server), the chain client, tensor checks.
+//! * [`actors`]: the actors that own shared resources and run one publish per hotkey.
+//! * [`journal`]: durable per-fleet publish state (resume after a crash, never commit twice).
+//! * [`publish`]: the whole-fleet publish pipeline; [`status`]: desired vs on-chain state.
+//! * [`report`]: the reporter interface (progress bars, plain lines, NDJSON).
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 
@@ -23,6 +28,10 @@ pub mod devnet;
 pub mod fleet;
 pub mod gpu;
 pub mod hub;
+pub mod journal;
 pub mod model;
 pub mod network;
+pub mod publish;
+pub mod report;
+pub mod status;
 pub mod wallet;

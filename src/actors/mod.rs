@@ -3,4 +3,6 @@
 
 pub mod chain;
 pub mod gpu;
+pub mod hotkey;
 pub mod hub;
+pub mod supervisor;

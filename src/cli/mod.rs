@@ -11,6 +11,9 @@ mod hub;
 mod inspect;
 mod output;
 mod progress;
+mod publish;
+mod status;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,11 +73,11 @@ pub enum Command {
     /// List the competitions active at a block.
     Competitions(competitions::Args),
     /// Upload every model of the fleet and commit its metadata on chain.
-    Publish(Pending),
+    Publish(publish::Args),
     /// Desired vs on-chain state of every miner of the fleet.
-    Status(Pending),
+    Status(status::Args),
     /// Publish one model for one hotkey (the reference upload_model.py flags).
-    Upload(Pending),
+    Upload(upload::Args),
     /// Download the model a uid committed and verify its hash.
     Pull(Pending),
     /// The best uid of a competition (reference graph.best_uid).
@@ -118,10 +121,10 @@ pub fn main() -> ExitCode {
         Command::Competitions(args) => competitions::run(args, &cli.global),
         Command::Devnet(args) => devnet::run(args, &cli.global),
         Command::Hub(args) => hub::run(args, &cli.global),
-        Command::Publish(_)
-        | Command::Status(_)
-        | Command::Upload(_)
-        | Command::Pull(_)
+        Command::Publish(args) => publish::run(args, &cli.global),
+        Command::Status(args) => status::run(args, &cli.global),
+        Command::Upload(args) => upload::run(args, &cli.global),
+        Command::Pull(_)
         | Command::Best(_)
         | Command::Repo(_) => Err(UsageError(format!(
             "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
@@ -173,7 +176,7 @@ fn init_logging(global: &GlobalArgs) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(minerfleet::report::log_writer)
         .with_target(false)
         .init();
 }

@@ -1,0 +1,124 @@
+//! `minerfleet status [FLEET]`: desired vs on-chain state of every miner (see `minerfleet::status`).
+
+use std::path::PathBuf;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use minerfleet::chain::{ChainClient, ClientOptions};
+use minerfleet::hub::client::{HubClient, HubConfig};
+use minerfleet::journal::Journal;
+use minerfleet::status::{FleetStatus, Sync, fleet_status};
+
+use super::output::{print_json, short_ss58, write_stdout};
+use super::{Exit, GlobalArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The fleet file.
+    #[arg(default_value = "fleet.ron")]
+    pub fleet: PathBuf,
+}
+
+pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let fleet = super::check::load_fleet(&args.fleet, global)?;
+    let fleet_dir = fleet
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let token = minerfleet::publish::token::resolve(&fleet.hub, &fleet_dir);
+    let journal = Journal::read_only(&Journal::dir_for(&fleet.path))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async {
+        let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach the chain ({}): {e}", fleet.network))?;
+        let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))?;
+        fleet_status(&fleet, &chain, Some(&hub), &journal)
+            .await
+            .map_err(anyhow::Error::new)
+    })?;
+    if global.json {
+        print_json(&serde_json::json!({"in_sync": status.all_in_sync(), "status": status}))?;
+    } else {
+        write_stdout(&render(&status))?;
+    }
+    Ok(if status.all_in_sync() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
+}
+
+fn render(s: &FleetStatus) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "fleet {}  network {}  netuid {}  finalized block {}\n",
+        s.fleet, s.network, s.netuid, s.block
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "miner",
+        "hotkey",
+        "uid",
+        "incentive",
+        "repo",
+        "comp",
+        "committed",
+        "eval at",
+        "repo vis",
+        "state",
+    ]);
+    for m in &s.miners {
+        let state = match m.state {
+            Sync::InSync => "in sync",
+            Sync::NotPublic => "not public yet",
+            Sync::Differs => "differs",
+            Sync::NotPublished => "not published",
+            Sync::Unregistered => "unregistered",
+            Sync::Unknown => "unknown",
+        };
+        table.add_row([
+            m.miner.clone(),
+            m.hotkey
+                .as_deref()
+                .map(short_ss58)
+                .unwrap_or_else(|| "-".into()),
+            m.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+            m.incentive
+                .map(|i| format!("{i:.4}"))
+                .unwrap_or_else(|| "-".into()),
+            m.repo.clone(),
+            m.competition_id.to_string(),
+            m.commit_block
+                .map(|b| format!("#{b}"))
+                .unwrap_or_else(|| "-".into()),
+            m.eval_block
+                .map(|b| format!("#{b}"))
+                .unwrap_or_else(|| "-".into()),
+            m.visibility.clone().unwrap_or_else(|| "?".into()),
+            state.to_string(),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+    for m in &s.miners {
+        if m.state != Sync::InSync {
+            if let (Some(d), Some(c)) = (&m.desired, &m.on_chain) {
+                let _ = writeln!(
+                    out,
+                    "  {}: wants {d}\n  {}  chain {c}",
+                    m.miner,
+                    " ".repeat(m.miner.len())
+                );
+            }
+            if let Some(d) = &m.detail {
+                let _ = writeln!(out, "  {}: {d}", m.miner);
+            }
+        }
+    }
+    let synced = s.miners.iter().filter(|m| m.state == Sync::InSync).count();
+    let _ = writeln!(out, "{synced} of {} miners in sync", s.miners.len());
+    out
+}

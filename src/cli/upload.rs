@@ -1,0 +1,179 @@
+//! `minerfleet upload`: one model for one hotkey, with the reference `upload_model.py` flags. It is `publish`
+//! for a fleet of one (same validation, journal, progress and safety rules), built from the flags.
+
+use std::path::PathBuf;
+
+use minerfleet::competition::Registry;
+use minerfleet::fleet::{Fleet, Miner};
+use minerfleet::model::RepoId;
+use minerfleet::network::Network;
+use minerfleet::publish::{self, PublishOptions};
+use tokio_util::sync::CancellationToken;
+
+use super::{Exit, GlobalArgs, UsageError};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model folder (config.json + safetensors), as saved by the trainer.
+    #[arg(
+        long = "load_model_dir",
+        visible_alias = "load-model-dir",
+        value_name = "DIR"
+    )]
+    pub load_model_dir: Option<PathBuf>,
+    /// Competition to enter (see --list_competitions).
+    #[arg(
+        long = "competition_id",
+        visible_alias = "competition-id",
+        value_name = "ID"
+    )]
+    pub competition_id: Option<u16>,
+    /// Hugging Face repo, `namespace/name`.
+    #[arg(long = "hf_repo_id", visible_alias = "hf-repo-id", value_name = "REPO")]
+    pub hf_repo_id: Option<String>,
+    /// Wallet (coldkey folder) name.
+    #[arg(
+        long = "wallet.name",
+        visible_alias = "wallet-name",
+        default_value = "default"
+    )]
+    pub wallet_name: String,
+    /// Hotkey name inside the wallet.
+    #[arg(
+        long = "wallet.hotkey",
+        visible_alias = "wallet-hotkey",
+        default_value = "default"
+    )]
+    pub wallet_hotkey: String,
+    /// Subnet.
+    #[arg(long, default_value_t = 80)]
+    pub netuid: u16,
+    /// Make the repo public once the commitment is on chain.
+    #[arg(
+        long = "update_repo_visibility",
+        visible_alias = "update-repo-visibility"
+    )]
+    pub update_repo_visibility: bool,
+    /// List the competitions of --netuid and exit.
+    #[arg(long = "list_competitions", visible_alias = "list-competitions")]
+    pub list_competitions: bool,
+    /// The reference's network flag (same as the global --network).
+    #[arg(long = "subtensor.network", value_name = "NETWORK")]
+    pub subtensor_network: Option<Network>,
+    /// Validate and hash, print what would be committed; nothing is uploaded or committed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Header checks only (skip loading the weights).
+    #[arg(long)]
+    pub skip_tensor_checks: bool,
+}
+
+pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let registry = Registry::embedded();
+    if args.list_competitions {
+        let subnet = registry.subnet(args.netuid).ok_or_else(|| {
+            UsageError(format!(
+                "no competitions are known for netuid {}; `minerfleet competitions` lists the known subnets",
+                args.netuid
+            ))
+        })?;
+        let mut out = String::new();
+        for c in subnet.latest() {
+            out.push_str(&format!("{}\t{}\n", c.id, c.name));
+        }
+        super::output::write_stdout(&out)?;
+        return Ok(Exit::Ok);
+    }
+    let missing = |flag: &str| {
+        UsageError(format!(
+            "--{flag} is required (see `minerfleet upload --help`)"
+        ))
+    };
+    let dir = args
+        .load_model_dir
+        .clone()
+        .ok_or_else(|| missing("load_model_dir"))?;
+    let repo_text = args
+        .hf_repo_id
+        .clone()
+        .ok_or_else(|| missing("hf_repo_id"))?;
+    let competition_id = args
+        .competition_id
+        .ok_or_else(|| missing("competition_id"))?;
+    let repo: RepoId = repo_text
+        .parse()
+        .map_err(|e| UsageError(format!("--hf_repo_id {repo_text}: {e}")))?;
+    let subnet = registry.subnet(args.netuid).ok_or_else(|| {
+        UsageError(format!(
+            "--netuid {}: no competitions are known for this subnet",
+            args.netuid
+        ))
+    })?;
+    if subnet.find(competition_id).is_none() {
+        return Err(UsageError(format!(
+            "--competition_id {competition_id}: netuid {} has no such competition (--list_competitions shows them)",
+            args.netuid
+        ))
+        .into());
+    }
+    if !dir.join("config.json").is_file() {
+        return Err(UsageError(format!(
+            "--load_model_dir {}: no config.json there; point it at the folder the trainer saved",
+            dir.display()
+        ))
+        .into());
+    }
+    let cwd = std::env::current_dir()?;
+    let network = global
+        .network
+        .clone()
+        .or_else(|| args.subtensor_network.clone())
+        .unwrap_or(Network::Finney);
+    let fleet = Fleet {
+        path: cwd.join("upload"),
+        network,
+        hub: global
+            .hub
+            .clone()
+            .map(|h| h.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| minerfleet::fleet::HUGGINGFACE.to_string()),
+        netuid: args.netuid,
+        wallets_dir: global
+            .wallets_dir
+            .clone()
+            .unwrap_or_else(|| minerfleet::fleet::resolve(&cwd, "~/.bittensor/wallets")),
+        competitions_file: None,
+        registry,
+        miners: vec![Miner {
+            wallet: args.wallet_name.clone(),
+            hotkey: args.wallet_hotkey.clone(),
+            model_dir: minerfleet::fleet::resolve(&cwd, &dir.to_string_lossy()),
+            repo,
+            competition_id,
+            update_repo_visibility: args.update_repo_visibility,
+            at: None,
+        }],
+    };
+    let gpu = (!args.skip_tensor_checks && cfg!(feature = "torch"))
+        .then(minerfleet::actors::gpu::PoolConfig::default);
+    let cancel = CancellationToken::new();
+    let opts = PublishOptions {
+        dry_run: args.dry_run,
+        token: publish::token::resolve(&fleet.hub, &cwd),
+        gpu,
+        journal_dir: Some(cwd.join(".minerfleet").join("upload").join("journal")),
+        cancel: cancel.clone(),
+        ..Default::default()
+    };
+    let reporter = super::publish::reporter(global);
+    let report = super::publish::run_publish(fleet, opts, reporter.clone(), cancel)?;
+    reporter.finish();
+    if !global.json {
+        super::output::write_stdout(&super::publish::render(&report, args.dry_run))?;
+    }
+    Ok(if report.ok() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
+}

@@ -1,0 +1,461 @@
+//! `publish`: put every model of a fleet on the Hub and its metadata on chain, resumably.
+//!
+//! [`publish`] loads the hotkeys, connects to the Hub and the chain, starts the shared actors (Hub, chain, GPU
+//! pool) and a fleet supervisor that runs one hotkey actor per miner through
+//! *preflight → validate → hash → upload → commit → read back → publicize → done* ([`steps`]). Every step result is
+//! in the [`Journal`] before the next step starts, so a re-run after a crash, a `kill -9` or Ctrl-C resumes where
+//! each hotkey stopped and never commits the same model twice.
+//!
+//! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
+
+pub mod steps;
+pub mod token;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
+use crate::actors::gpu::{GpuPool, PoolConfig};
+use crate::actors::hub::{HubActor, HubActorConfig};
+use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
+use crate::chain::{ChainClient, ClientOptions, HotkeySigner, SignedTx, TxStatus};
+use crate::fleet::Fleet;
+use crate::hub::client::{HubConfig, ProgressEvent, Token};
+use crate::hub::limits::LimitsConfig;
+use crate::journal::{Journal, PendingCommit};
+use crate::report::{Event, Outcome, Reporter, SummaryRow};
+use crate::wallet::{self, PasswordSource};
+
+pub use steps::{Job, Services};
+
+/// How to publish.
+pub struct PublishOptions {
+    /// Only these miners (`wallet/hotkey`, hotkey name or SS58); empty = all.
+    pub only: Vec<String>,
+    /// Everything local (keys, validation, hashing), then the plan; no network writes.
+    pub dry_run: bool,
+    /// Hub token (see [`token::resolve`]).
+    pub token: Option<Token>,
+    /// Chain client deadlines (defaults suit 12 s blocks).
+    pub chain: ClientOptions,
+    /// Hub quotas (defaults: the real Hub's published limits).
+    pub hub_limits: LimitsConfig,
+    /// Tensor checks on the GPU pool; `None`: header checks only.
+    pub gpu: Option<PoolConfig>,
+    /// Journal folder; default [`Journal::dir_for`] the fleet file.
+    pub journal_dir: Option<PathBuf>,
+    /// Cancelled on Ctrl-C: hotkeys stop at the next safe point.
+    pub cancel: CancellationToken,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            only: Vec::new(),
+            dry_run: false,
+            token: None,
+            chain: ClientOptions::default(),
+            hub_limits: LimitsConfig::default(),
+            gpu: None,
+            journal_dir: None,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// A publish that could not start (bad config, unreachable services). Per-hotkey failures are in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// What a run did, one row per miner.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishReport {
+    pub rows: Vec<SummaryRow>,
+}
+
+impl PublishReport {
+    /// True when no miner failed or was parked.
+    pub fn ok(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|r| !matches!(r.outcome, Outcome::Failed | Outcome::Parked))
+    }
+}
+
+/// Test hook: when `MINERFLEET_TEST_KILL_AT` names this point, the process kills itself with SIGKILL right here
+/// (like a crash or `kill -9`: no destructor, no flush). Used by the crash tests; inert otherwise.
+pub fn failpoint(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_KILL_AT").ok());
+    if at.as_deref() == Some(point) {
+        tracing::warn!(point, "MINERFLEET_TEST_KILL_AT: killing this process");
+        // SAFETY: getpid and kill have no preconditions; SIGKILL ends the process at once.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Select the miners of `fleet` named by `only` (all when empty). Unknown names are a config error.
+pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError> {
+    if only.is_empty() {
+        return Ok((0..fleet.miners.len()).collect());
+    }
+    let mut picked = Vec::new();
+    for name in only {
+        let found: Vec<usize> = fleet
+            .miners
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| &m.label() == name || &m.hotkey == name)
+            .map(|(i, _)| i)
+            .collect();
+        if found.is_empty() {
+            return Err(PublishError::Config(format!(
+                "--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)",
+                fleet.path.display()
+            )));
+        }
+        picked.extend(found);
+    }
+    picked.sort_unstable();
+    picked.dedup();
+    Ok(picked)
+}
+
+/// Publish `fleet` (see the module docs). Must run inside an actix `System` (the actors live there).
+pub async fn publish(
+    fleet: Fleet,
+    passwords: &dyn PasswordSource,
+    opts: PublishOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PublishReport, PublishError> {
+    let selected = select(&fleet, &opts.only)?;
+    let fleet = Arc::new(fleet);
+    let journal_dir = opts
+        .journal_dir
+        .clone()
+        .unwrap_or_else(|| Journal::dir_for(&fleet.path));
+    let journal = Arc::new(if opts.dry_run {
+        Journal::read_only(&journal_dir)?
+    } else {
+        Journal::open(&journal_dir)?
+    });
+
+    // Keys first, one after another (a password prompt per keyfile must not interleave).
+    let mut plans = Vec::new();
+    let mut early: Vec<SummaryRow> = Vec::new();
+    for &i in &selected {
+        let miner = fleet.miners[i].clone();
+        let label = miner.label();
+        let row = |detail: String| SummaryRow {
+            miner: label.clone(),
+            hotkey: String::new(),
+            repo: miner.repo.to_string(),
+            revision: None,
+            block: None,
+            outcome: Outcome::Failed,
+            detail: Some(detail),
+        };
+        let competition = match fleet
+            .registry
+            .subnet(fleet.netuid)
+            .and_then(|s| s.find(miner.competition_id))
+        {
+            Some(c) => c.clone(),
+            None => {
+                early.push(row(format!(
+                    "competition {} is unknown on netuid {}",
+                    miner.competition_id, fleet.netuid
+                )));
+                continue;
+            }
+        };
+        let loaded = match wallet::load_hotkey(
+            &fleet.wallets_dir,
+            &miner.wallet,
+            &miner.hotkey,
+            passwords,
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                early.push(row(e.to_string()));
+                continue;
+            }
+        };
+        for w in &loaded.warnings {
+            reporter.event(&Event::Warning {
+                miner: Some(label.clone()),
+                message: w.clone(),
+            });
+        }
+        let files = match steps::model_files(&miner.model_dir) {
+            Ok(f) => f,
+            Err(e) => {
+                early.push(row(e));
+                continue;
+            }
+        };
+        let ss58 = loaded.hotkey.ss58().to_string();
+        plans.push(MinerPlan {
+            job: Job {
+                signer: HotkeySigner::from_hotkey(&loaded.hotkey),
+                ss58,
+                label,
+                competition,
+                files,
+                miner,
+                wrote: Default::default(),
+                plan: Default::default(),
+            },
+        });
+    }
+
+    reporter.event(&Event::Started {
+        fleet: fleet.path.display().to_string(),
+        miners: selected.iter().map(|&i| fleet.miners[i].label()).collect(),
+    });
+    for r in &early {
+        reporter.event(&Event::Finished {
+            miner: r.miner.clone(),
+            outcome: Outcome::Failed,
+            detail: r.detail.clone(),
+        });
+    }
+
+    let labels: Arc<HashMap<String, String>> = Arc::new(
+        plans
+            .iter()
+            .map(|p| (p.job.ss58.clone(), p.job.label.clone()))
+            .collect(),
+    );
+    let repos: Arc<HashMap<String, String>> = Arc::new(
+        plans
+            .iter()
+            .map(|p| (p.job.miner.repo.to_string(), p.job.label.clone()))
+            .collect(),
+    );
+
+    // Shared services. A dry run touches no network.
+    let (chain, chain_actor, hub) = if opts.dry_run || plans.is_empty() {
+        (None, None, None)
+    } else {
+        let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
+            .await
+            .map_err(|e| {
+                PublishError::Unavailable(format!(
+                    "cannot reach the chain ({}): {e}",
+                    fleet.network
+                ))
+            })?;
+        chain.check_can_sign().await.map_err(|e| {
+            PublishError::Unavailable(format!(
+                "the chain at {} cannot take our transactions: {e}",
+                fleet.network
+            ))
+        })?;
+        let chain = Arc::new(chain);
+        let sink = Arc::new(ChainSink {
+            journal: journal.clone(),
+            reporter: reporter.clone(),
+            labels: labels.clone(),
+        });
+        let chain_actor = ChainActor::new(chain.clone(), sink).start();
+        let token = opts.token.clone().ok_or_else(|| {
+            PublishError::Config(format!(
+                "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
+                fleet.hub
+            ))
+        })?;
+        let hub_actor = HubActor::new(
+            HubActorConfig {
+                hub: HubConfig::new(fleet.hub.clone(), Some(token)),
+                limits: opts.hub_limits.clone(),
+                state_dir: journal_dir.join("..").join("hub-resume"),
+                mailbox: 64,
+            },
+            Arc::new(HubProgress {
+                reporter: reporter.clone(),
+                repos: repos.clone(),
+                done: Default::default(),
+            }),
+        )
+        .map_err(|e| PublishError::Config(e.to_string()))?;
+        let who = hub_actor.client().whoami().await.map_err(|e| {
+            PublishError::Unavailable(format!("the Hub at {} refused the token: {e}", fleet.hub))
+        })?;
+        tracing::debug!(user = %who.name, "Hub token accepted");
+        (Some(chain), Some(chain_actor), Some(hub_actor.start()))
+    };
+    let gpu = match &opts.gpu {
+        Some(config) => Some(Arc::new(
+            GpuPool::start(config).map_err(|e| PublishError::Config(e.to_string()))?,
+        )),
+        None => None,
+    };
+
+    let services = Arc::new(Services {
+        fleet: fleet.clone(),
+        journal: journal.clone(),
+        reporter: reporter.clone(),
+        chain,
+        chain_actor: chain_actor.clone(),
+        hub: hub.clone(),
+        gpu: gpu.clone(),
+        dry_run: opts.dry_run,
+        cancel: opts.cancel.clone(),
+    });
+
+    let mut rows = early;
+    if !plans.is_empty() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        FleetSupervisor::new(services.clone(), plans, tx).start();
+        rows.extend(rx.await.unwrap_or_default());
+    }
+    // Keep the fleet's order in the summary.
+    let order: HashMap<String, usize> = fleet
+        .miners
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.label(), i))
+        .collect();
+    rows.sort_by_key(|r| order.get(&r.miner).copied().unwrap_or(usize::MAX));
+
+    if let Some(a) = hub {
+        let _ = a.send(crate::actors::hub::Shutdown).await;
+    }
+    if let Some(a) = chain_actor {
+        let _ = a.send(crate::actors::chain::Shutdown).await;
+    }
+    drop(services);
+    if let Some(pool) = gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
+        pool.shutdown(Duration::from_secs(10)).await;
+    }
+    reporter.event(&Event::Summary { rows: rows.clone() });
+    Ok(PublishReport { rows })
+}
+
+/// Chain actor events → journal (a signed transaction is recorded *before* it is submitted) and reporter.
+struct ChainSink {
+    journal: Arc<Journal>,
+    reporter: Arc<dyn Reporter>,
+    labels: Arc<HashMap<String, String>>,
+}
+
+impl ChainEventSink for ChainSink {
+    fn emit(&self, event: ChainEvent) {
+        let miner = self
+            .labels
+            .get(&event.hotkey)
+            .cloned()
+            .unwrap_or_else(|| event.hotkey.clone());
+        let status = match &event.kind {
+            ChainEventKind::Tx(
+                st @ TxStatus::Signed {
+                    nonce,
+                    birth,
+                    birth_hash,
+                    period,
+                    hash,
+                    extrinsic,
+                },
+            ) => {
+                let tx = SignedTx {
+                    nonce: *nonce,
+                    birth: *birth,
+                    birth_hash: birth_hash.clone(),
+                    period: *period,
+                    hash: hash.clone(),
+                    extrinsic: extrinsic.clone(),
+                };
+                let recorded = self.journal.update(&event.hotkey, |r| {
+                    r.pending = r
+                        .metadata
+                        .clone()
+                        .map(|metadata| PendingCommit { tx, metadata });
+                });
+                if let Err(e) = recorded {
+                    // Submission cannot be stopped from here; a crash before the outcome is recorded would leave
+                    // the re-run to find the commitment on chain (it reads CommitmentOf before signing again).
+                    tracing::error!(hotkey = %event.hotkey, error = %e, "could not record the signed transaction");
+                }
+                failpoint("tx-signed");
+                st.describe()
+            }
+            ChainEventKind::Tx(st) => {
+                match st {
+                    TxStatus::Pooled => failpoint("tx-pooled"),
+                    TxStatus::InBlock { .. } => failpoint("tx-in-block"),
+                    _ => {}
+                }
+                st.describe()
+            }
+            ChainEventKind::Scheduled { at_block } => {
+                format!("waiting for commitment space: scheduled for block #{at_block}")
+            }
+            ChainEventKind::Queued => "queued behind an earlier commit of this hotkey".into(),
+            // The step reports the outcome itself.
+            ChainEventKind::Done { .. } | ChainEventKind::Failed { .. } => return,
+        };
+        self.reporter.event(&Event::Tx { miner, status });
+    }
+}
+
+/// Hub actor progress → reporter byte counts per miner.
+struct HubProgress {
+    reporter: Arc<dyn Reporter>,
+    repos: Arc<HashMap<String, String>>,
+    done: std::sync::Mutex<HashMap<String, (u64, u64)>>,
+}
+
+impl crate::hub::client::Progress for HubProgress {
+    fn event(&self, event: ProgressEvent) {
+        let (repo, delta, total) = match &event {
+            ProgressEvent::Planned {
+                repo, total_bytes, ..
+            } => {
+                self.done
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(repo.clone(), (0, *total_bytes));
+                if let Some(miner) = self.repos.get(repo) {
+                    self.reporter.event(&Event::UploadPlanned {
+                        miner: miner.clone(),
+                        total_bytes: *total_bytes,
+                    });
+                }
+                return;
+            }
+            ProgressEvent::FileBytes { repo, bytes, .. } => (repo, *bytes, None),
+            _ => return,
+        };
+        let (done, total) = {
+            let mut map = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(repo.clone()).or_insert((0, total.unwrap_or(0)));
+            entry.0 = (entry.0 + delta).min(entry.1.max(entry.0 + delta));
+            *entry
+        };
+        if let Some(miner) = self.repos.get(repo) {
+            self.reporter.event(&Event::Bytes {
+                miner: miner.clone(),
+                done,
+                total,
+            });
+            if total > 0 && done * 2 >= total && done * 2 - delta * 2 < total {
+                failpoint("upload-half");
+            }
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The steps of one hotkey's publish, as plain async functions over [`Services`].
+//!
+//! Each step reads what it needs from the [`Journal`] record, does its work (or finds it already done), writes its
+//! result to the journal durably, and returns the next [`Stage`]. The hotkey actor (`crate::actors::hotkey`) only
+//! sequences them; the order and the rules of resumption live here:
+//!
+//! * every step is idempotent: re-running a step that completed only re-reads state;
+//! * before any commitment is signed, the chain is read: if it already holds the exact metadata nothing is sent,
+//!   and a transaction recorded by an earlier run is settled first ([`crate::chain::ChainClient::settle`]);
+//! * the repo is made public only after the commitment is finalized and read back.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::Addr;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::chain::{ChainActor, Commit};
+use crate::actors::hub::{HubActor, SetVisibility, Upload};
+use crate::chain::{ChainClient, HotkeySigner};
+use crate::competition::Competition;
+use crate::fleet::{Fleet, Miner};
+use crate::hub::client::Visibility;
+use crate::hub::client::upload::plan_model_folder;
+use crate::journal::{CommitRecord, FileStamp, Journal, Record, Target};
+use crate::model::{ModelId, hash, inspect};
+use crate::report::{Event, Reporter, Stage};
+
+use super::failpoint;
+
+/// Shared by every hotkey of one run.
+pub struct Services {
+    pub fleet: Arc<Fleet>,
+    pub journal: Arc<Journal>,
+    pub reporter: Arc<dyn Reporter>,
+    /// Read access to the chain (the chain actor owns writes).
+    pub chain: Option<Arc<ChainClient>>,
+    pub chain_actor: Option<Addr<ChainActor>>,
+    pub hub: Option<Addr<HubActor>>,
+    /// Tensor checks; `None` runs header checks only.
+    pub gpu: Option<Arc<crate::actors::gpu::GpuPool>>,
+    pub dry_run: bool,
+    /// Set on Ctrl-C: stop between steps, abort resumable work (validation, upload) in flight.
+    pub cancel: CancellationToken,
+}
+
+/// One hotkey's publish in progress.
+pub struct Job {
+    pub miner: Miner,
+    pub label: String,
+    pub signer: HotkeySigner,
+    pub ss58: String,
+    pub competition: Competition,
+    /// Model files (the validator file set) as planned in preflight.
+    pub files: Vec<PathBuf>,
+    /// Something was sent (upload or transaction) by this run.
+    pub wrote: AtomicBool,
+    /// The metadata to commit, once known.
+    pub plan: std::sync::Mutex<Option<String>>,
+}
+
+/// Why a hotkey stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Failed(String),
+    /// Ctrl-C: a safe point was reached; a re-run resumes.
+    #[error("stopped by the operator")]
+    Parked,
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+fn fail(msg: impl Into<String>) -> StepError {
+    StepError::Failed(msg.into())
+}
+
+impl Services {
+    fn stage(&self, job: &Job, stage: Stage, detail: Option<String>) {
+        self.reporter.event(&Event::Stage {
+            miner: job.label.clone(),
+            stage,
+            detail,
+        });
+    }
+
+    fn chain(&self) -> Result<&Arc<ChainClient>, StepError> {
+        self.chain
+            .as_ref()
+            .ok_or_else(|| fail("internal: no chain connection in this run"))
+    }
+
+    fn record(&self, job: &Job) -> Result<Record, StepError> {
+        self.journal
+            .get(&job.ss58)
+            .ok_or_else(|| fail("internal: journal record missing after preflight"))
+    }
+
+    fn update(&self, job: &Job, change: impl FnOnce(&mut Record)) -> Result<Record, StepError> {
+        self.journal
+            .update(&job.ss58, change)?
+            .ok_or_else(|| fail("internal: journal record missing after preflight"))
+    }
+
+    /// Run `work` unless the run is being cancelled; a cancel while it runs drops it (resumable work only).
+    async fn cancellable<T>(
+        &self,
+        work: impl Future<Output = Result<T, StepError>>,
+    ) -> Result<T, StepError> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(StepError::Parked),
+            r = work => r,
+        }
+    }
+}
+
+/// Run the step `stage` for `job`; returns the next stage.
+pub async fn run(services: &Services, job: &Job, stage: Stage) -> Result<Stage, StepError> {
+    if services.cancel.is_cancelled() {
+        return Err(StepError::Parked);
+    }
+    services.stage(job, stage, None);
+    let next = match stage {
+        Stage::Preflight => preflight(services, job).await?,
+        Stage::Validate => validate(services, job).await?,
+        Stage::Hash => hash_step(services, job).await?,
+        Stage::Upload => upload(services, job).await?,
+        Stage::Commit => commit(services, job).await?,
+        Stage::ReadBack => read_back(services, job).await?,
+        Stage::Publicize => publicize(services, job).await?,
+        Stage::Done => Stage::Done,
+    };
+    failpoint(&format!("after-{}", stage.name().replace(' ', "-")));
+    Ok(next)
+}
+
+/// Registration and schedule checks (online), and the journal record for the current model.
+async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    let fleet = &s.fleet;
+    let stamp = FileStamp::of(&job.miner.model_dir, &job.files)
+        .map_err(|e| fail(format!("{}: {e}", job.miner.model_dir.display())))?;
+    let target = Target {
+        netuid: fleet.netuid,
+        repo: job.miner.repo.to_string(),
+        competition_id: job.miner.competition_id,
+        files: stamp,
+    };
+    if !s.dry_run {
+        let chain = s.chain()?;
+        let account = job.signer.account();
+        let uid = chain
+            .uid(fleet.netuid, account)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if uid.is_none() {
+            return Err(fail(format!(
+                "hotkey {} is not registered on netuid {}: register it first (btcli subnets register --netuid {} \
+                 --wallet.name {} --wallet.hotkey {})",
+                job.ss58, fleet.netuid, fleet.netuid, job.miner.wallet, job.miner.hotkey
+            )));
+        }
+        let (block, _) = chain
+            .finalized_head()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let active = fleet
+            .registry
+            .subnet(fleet.netuid)
+            .map(|sn| sn.active_at(block))
+            .unwrap_or(&[]);
+        if !active.iter().any(|c| c.id == job.miner.competition_id) {
+            return Err(fail(format!(
+                "competition {} is not active on netuid {} at block {block} (active: {}); set competition_id in the \
+                 fleet file",
+                job.miner.competition_id,
+                fleet.netuid,
+                active
+                    .iter()
+                    .map(|c| format!("{} {}", c.id, c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    // Worst-case length: commit and secure hash have fixed lengths.
+    ModelId::new(
+        &job.miner.repo,
+        &"0".repeat(40),
+        &format!("{}=", "A".repeat(43)),
+        job.miner.competition_id,
+    )
+    .to_compressed_str()
+    .map_err(|e| fail(e.to_string()))?;
+
+    let record = match s.journal.get(&job.ss58) {
+        Some(r) if r.target == target => r,
+        Some(old) => {
+            // The model or its competition changed: start over, but keep an unsettled transaction so that it is
+            // settled before anything new is signed.
+            let mut fresh = Record::new(&job.ss58, target);
+            fresh.pending = old.pending;
+            fresh
+        }
+        None => Record::new(&job.ss58, target),
+    };
+    // (A dry run's journal is read-only: records change in memory only.)
+    s.journal.put(record)?;
+    Ok(Stage::Validate)
+}
+
+/// Header checks against the competition, then tensor checks on the GPU pool.
+async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    if s.record(job)?.validated {
+        return Ok(Stage::Hash);
+    }
+    let dir = job.miner.model_dir.clone();
+    let info = tokio::task::spawn_blocking(move || inspect::inspect_dir(&dir))
+        .await
+        .map_err(|e| fail(format!("inspecting the model: {e}")))?
+        .map_err(|e| fail(e.to_string()))?;
+    let failed: Vec<String> = job
+        .competition
+        .check(&info)
+        .into_iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {} (expected {})", c.rule, c.actual, c.expected))
+        .collect();
+    if !failed.is_empty() {
+        return Err(fail(format!(
+            "the model does not meet competition {}: {}",
+            job.competition.id,
+            failed.join("; ")
+        )));
+    }
+    if let Some(pool) = &s.gpu {
+        let progress: Arc<dyn crate::gpu::Progress> = Arc::new(());
+        let validation = s
+            .cancellable(async {
+                pool.validate(
+                    job.miner.model_dir.clone(),
+                    Some(job.competition.dtype.clone()),
+                    progress,
+                )
+                .await
+                .map_err(|e| fail(e.to_string()))
+            })
+            .await?;
+        if !validation.ok() {
+            let findings: Vec<String> = validation
+                .failures
+                .iter()
+                .take(5)
+                .map(|f| f.to_string())
+                .collect();
+            return Err(fail(format!(
+                "tensor checks failed: {}",
+                findings.join("; ")
+            )));
+        }
+    }
+    s.update(job, |r| r.validated = true)?;
+    Ok(Stage::Hash)
+}
+
+async fn hash_step(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    if s.record(job)?.dir_hash.is_some() {
+        return Ok(Stage::Upload);
+    }
+    let dir = job.miner.model_dir.clone();
+    let files = job.files.clone();
+    let hashed = s
+        .cancellable(async move {
+            tokio::task::spawn_blocking(move || hash::hash_files(&dir, &files))
+                .await
+                .map_err(|e| fail(format!("hashing: {e}")))?
+                .map_err(|e| fail(e.to_string()))
+        })
+        .await?;
+    s.update(job, |r| r.dir_hash = Some(hashed.dir_hash.clone()))?;
+    Ok(Stage::Upload)
+}
+
+fn metadata_for(job: &Job, commit: &str, dir_hash: &str) -> Result<String, StepError> {
+    let secure = hash::secure_hash(dir_hash, &job.ss58);
+    ModelId::new(&job.miner.repo, commit, &secure, job.miner.competition_id)
+        .to_compressed_str()
+        .map_err(|e| fail(e.to_string()))
+}
+
+async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    let record = s.record(job)?;
+    let dir_hash = record
+        .dir_hash
+        .clone()
+        .ok_or_else(|| fail("internal: upload before hash"))?;
+    if let Some(commit) = &record.hub_commit {
+        let metadata = metadata_for(job, commit, &dir_hash)?;
+        *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
+        return Ok(Stage::Commit);
+    }
+    if s.dry_run {
+        let metadata = metadata_for(job, &"?".repeat(40), &dir_hash)?;
+        *job.plan.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(metadata.replace(&"?".repeat(40), "<hub-commit>"));
+        return Ok(Stage::Done);
+    }
+    let hub = s
+        .hub
+        .as_ref()
+        .ok_or_else(|| fail("internal: no Hub actor in this run"))?;
+    let msg = Upload {
+        repo: job.miner.repo.clone(),
+        dir: job.miner.model_dir.clone(),
+        message: format!("minerfleet: model for {}", job.ss58),
+        visibility: Visibility::Private,
+    };
+    let report = s
+        .cancellable(async {
+            hub.send(msg)
+                .await
+                .map_err(|e| fail(format!("Hub actor: {e}")))?
+                .map_err(|e| fail(e.to_string()))
+        })
+        .await?;
+    if report.committed || !report.sent_files.is_empty() {
+        job.wrote.store(true, Ordering::SeqCst);
+    }
+    failpoint("uploaded-before-journal");
+    let metadata = metadata_for(job, &report.commit, &dir_hash)?;
+    s.update(job, |r| {
+        r.hub_commit = Some(report.commit.clone());
+        r.metadata = Some(metadata.clone());
+    })?;
+    *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
+    Ok(Stage::Commit)
+}
+
+async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    let record = s.record(job)?;
+    let metadata = record
+        .metadata
+        .clone()
+        .ok_or_else(|| fail("internal: commit before upload"))?;
+    if record
+        .committed
+        .as_ref()
+        .is_some_and(|c| c.metadata == metadata)
+    {
+        return Ok(Stage::ReadBack);
+    }
+    let chain = s.chain()?.clone();
+    let netuid = s.fleet.netuid;
+
+    // 1. A transaction an earlier run signed: decide it before anything else is signed.
+    if let Some(pending) = record.pending.clone() {
+        s.reporter.event(&Event::Tx {
+            miner: job.label.clone(),
+            status: format!("settling nonce {} from an earlier run", pending.tx.nonce),
+        });
+        let reporter = s.reporter.clone();
+        let label = job.label.clone();
+        let mut on_status = move |st: crate::chain::TxStatus| {
+            reporter.event(&Event::Tx {
+                miner: label.clone(),
+                status: format!("earlier transaction: {}", st.describe()),
+            })
+        };
+        let settled = chain
+            .settle(
+                &job.signer,
+                netuid,
+                pending.metadata.as_bytes(),
+                &pending.tx,
+                &mut on_status,
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if settled.is_some() {
+            job.wrote.store(true, Ordering::SeqCst);
+        }
+        let landed_ours = settled.as_ref().is_some() && pending.metadata == metadata;
+        s.update(job, |r| {
+            r.pending = None;
+            if let (true, Some(c)) = (landed_ours, &settled) {
+                r.committed = Some(CommitRecord {
+                    metadata: metadata.clone(),
+                    block: c.commit_block,
+                    tx_hash: Some(c.tx_hash.clone()),
+                });
+            }
+        })?;
+        if landed_ours {
+            return Ok(Stage::ReadBack);
+        }
+    }
+
+    // 2. The chain may already hold exactly this (an earlier run, another machine): never commit it again.
+    let on_chain = chain
+        .commitment(netuid, job.signer.account())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(reg) = on_chain.filter(|r| r.raw() == Some(metadata.as_bytes())) {
+        s.update(job, |r| {
+            r.committed = Some(CommitRecord {
+                metadata: metadata.clone(),
+                block: reg.block,
+                tx_hash: None,
+            })
+        })?;
+        return Ok(Stage::ReadBack);
+    }
+
+    // 3. Sign and submit through the chain actor; the journal sink records the signed transaction before it is
+    //    submitted (see `super::ChainSink`).
+    let actor = s
+        .chain_actor
+        .as_ref()
+        .ok_or_else(|| fail("internal: no chain actor in this run"))?;
+    failpoint("before-commit");
+    job.wrote.store(true, Ordering::SeqCst);
+    let committed = actor
+        .send(Commit {
+            hotkey: job.signer.clone(),
+            netuid,
+            data: metadata.as_bytes().to_vec(),
+        })
+        .await
+        .map_err(|e| fail(format!("chain actor: {e}")))?
+        .map_err(|e| fail(e.to_string()))?;
+    failpoint("committed-before-journal");
+    s.update(job, |r| {
+        r.pending = None;
+        r.committed = Some(CommitRecord {
+            metadata: metadata.clone(),
+            block: committed.commit_block,
+            tx_hash: Some(committed.tx_hash.clone()),
+        });
+    })?;
+    Ok(Stage::ReadBack)
+}
+
+/// Read the commitment at the head: it must be ours (nobody overwrote it since).
+async fn read_back(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    let record = s.record(job)?;
+    let committed = record
+        .committed
+        .clone()
+        .ok_or_else(|| fail("internal: read back before commit"))?;
+    let reg = s
+        .chain()?
+        .commitment(s.fleet.netuid, job.signer.account())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    match reg {
+        Some(r) if r.raw() == Some(committed.metadata.as_bytes()) => {
+            if r.block != committed.block {
+                s.update(job, |rec| {
+                    if let Some(c) = rec.committed.as_mut() {
+                        c.block = r.block;
+                    }
+                })?;
+            }
+            Ok(Stage::Publicize)
+        }
+        other => {
+            // Someone else committed for this hotkey since: do not make the repo public for a model that is not
+            // the committed one; the next run starts the commit over.
+            s.update(job, |rec| rec.committed = None)?;
+            Err(fail(format!(
+                "the chain no longer holds our commitment for {} (found {}); re-run publish",
+                job.ss58,
+                other
+                    .and_then(|r| r.raw().map(|b| String::from_utf8_lossy(b).into_owned()))
+                    .unwrap_or_else(|| "nothing".into())
+            )))
+        }
+    }
+}
+
+async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
+    let record = s.record(job)?;
+    if !job.miner.update_repo_visibility || record.public {
+        return Ok(Stage::Done);
+    }
+    let hub = s
+        .hub
+        .as_ref()
+        .ok_or_else(|| fail("internal: no Hub actor in this run"))?;
+    failpoint("before-publicize");
+    hub.send(SetVisibility {
+        repo: job.miner.repo.clone(),
+        visibility: Visibility::Public,
+    })
+    .await
+    .map_err(|e| fail(format!("Hub actor: {e}")))?
+    .map_err(|e| fail(e.to_string()))?;
+    job.wrote.store(true, Ordering::SeqCst);
+    failpoint("publicized-before-journal");
+    s.update(job, |r| r.public = true)?;
+    Ok(Stage::Done)
+}
+
+/// The files validators download for `dir` (config, weights, index), as planned for the upload.
+pub fn model_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    plan_model_folder(dir)
+        .map(|files| files.into_iter().map(|f| f.local).collect())
+        .map_err(|e| e.to_string())
+}
