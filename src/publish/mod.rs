@@ -283,7 +283,10 @@ pub async fn publish(
             HubActorConfig {
                 hub: HubConfig::new(fleet.hub.clone(), Some(token)),
                 limits: opts.hub_limits.clone(),
-                state_dir: journal_dir.join("..").join("hub-resume"),
+                state_dir: journal_dir
+                    .parent()
+                    .unwrap_or(&journal_dir)
+                    .join("hub-resume"),
                 mailbox: 64,
             },
             Arc::new(HubProgress {

@@ -269,7 +269,12 @@ async fn hash_step(s: &Services, job: &Job) -> Result<Stage, StepError> {
         return Ok(Stage::Upload);
     }
     let dir = job.miner.model_dir.clone();
-    let files = job.files.clone();
+    // hash_files wants paths relative to the model dir.
+    let files: Vec<PathBuf> = job
+        .files
+        .iter()
+        .map(|f| f.strip_prefix(&dir).unwrap_or(f).to_path_buf())
+        .collect();
     let hashed = s
         .cancellable(async move {
             tokio::task::spawn_blocking(move || hash::hash_files(&dir, &files))
@@ -295,16 +300,20 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .dir_hash
         .clone()
         .ok_or_else(|| fail("internal: upload before hash"))?;
+    if s.dry_run {
+        // The plan: the exact string when an earlier run uploaded this model, else with the commit to come.
+        let plan = match &record.hub_commit {
+            Some(commit) => metadata_for(job, commit, &dir_hash)?,
+            None => metadata_for(job, &"0".repeat(40), &dir_hash)?
+                .replace(&"0".repeat(40), "<hub-commit>"),
+        };
+        *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(plan);
+        return Ok(Stage::Done);
+    }
     if let Some(commit) = &record.hub_commit {
         let metadata = metadata_for(job, commit, &dir_hash)?;
         *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
         return Ok(Stage::Commit);
-    }
-    if s.dry_run {
-        let metadata = metadata_for(job, &"?".repeat(40), &dir_hash)?;
-        *job.plan.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(metadata.replace(&"?".repeat(40), "<hub-commit>"));
-        return Ok(Stage::Done);
     }
     let hub = s
         .hub

@@ -1,0 +1,298 @@
+//! Publish bench (issue 6): a whole fleet of N hotkeys (default 32) with M MiB models (default 64) published on the
+//! devnet with 1 s blocks, against two references measured in the same run:
+//!
+//! * **floor**: the upload alone (every model through the Hub actor, in parallel, nothing else) plus 2 blocks: what
+//!   a publish cannot beat. Target: publish ≤ 1.3 × floor.
+//! * **sequential**: one hotkey after the other, upload then commit and wait for finality — how the reference
+//!   Python miner works. Reported as a speed-up.
+//!
+//! Each phase gets its own Hub server (content-addressed storage would otherwise skip what an earlier phase sent)
+//! and its own repos. Tensor checks are off (they are benched by `scan`); header checks, hashing, journal, upload,
+//! commit, read-back and visibility all run.
+//!
+//! Env: MINERFLEET_BENCH_HOTKEYS (32), MINERFLEET_BENCH_MODEL_MIB (64), MINERFLEET_BENCH_BLOCK_MS (1000), and the
+//! devnet's MINERFLEET_RUNTIME_WASM / MINERFLEET_CHOPSTICKS. Prints `RESULT metric=… minerfleet=… reference=…
+//! ratio=… target=…` lines.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Actor;
+use minerfleet::actors::hub::{HubActor, HubActorConfig, Upload};
+use minerfleet::chain::{ChainClient, ClientOptions, HotkeySigner};
+use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
+use minerfleet::fleet::{Fleet, LoadOptions};
+use minerfleet::hub::client::upload::NoProgress;
+use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions, Visibility};
+use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
+use minerfleet::model::save::{Dims, Family, config_json, random_tensors, save_model};
+use minerfleet::model::{ModelId, RepoId, hash};
+use minerfleet::network::Network;
+use minerfleet::publish::{PublishOptions, publish};
+use minerfleet::report::Silent;
+use minerfleet::wallet::{self, EnvOnly, KeySecret};
+
+const NETUID: u16 = 999;
+const TOKEN: &str = "hf_bench_token";
+
+fn env_num(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// Llama dims with about `mib` MiB of bf16 weights (vocab 16384, hidden 512, 5 layers ≈ 62 MiB for 64).
+fn dims_for(mib: u64) -> Dims {
+    let layers = ((mib as f64 / 64.0) * 5.0).round().max(1.0) as usize;
+    Dims {
+        vocab_size: 16384,
+        hidden_size: 512,
+        intermediate_size: 1536,
+        num_hidden_layers: layers,
+        num_attention_heads: 8,
+        num_key_value_heads: 4,
+        max_position_embeddings: 2048,
+    }
+}
+
+fn hub(dir: &Path, name: &str) -> RunningHub {
+    HubServer::start(server::HubConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)))
+        .expect("hub server")
+}
+
+fn fleet_text(ws: &str, hub: &str, n: usize, phase: &str) -> String {
+    let mut miners = String::new();
+    for i in 0..n {
+        miners.push_str(&format!(
+            "Miner(hotkey: \"h{i}\", model_dir: \"models/{phase}/m{i}\", repo: \"bench/{phase}-{i}\"),\n"
+        ));
+    }
+    format!(
+        "Fleet(network: \"{ws}\", hub: \"{hub}\", netuid: {NETUID}, wallets_dir: \"wallets\",\n\
+         defaults: (wallet: \"bench\", competition_id: 1, update_repo_visibility: true),\nminers: [\n{miners}])\n"
+    )
+}
+
+fn main() {
+    let config = match DevnetConfig::from_env() {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("the publish bench needs the devnet in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("publish bench skipped: {e}");
+            return;
+        }
+    };
+    let n = env_num("MINERFLEET_BENCH_HOTKEYS", 32) as usize;
+    let mib = env_num("MINERFLEET_BENCH_MODEL_MIB", 64);
+    let block = Duration::from_millis(env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+
+    // Models: distinct weights for every hotkey and phase (the Hub would skip content it already holds).
+    let dims = dims_for(mib);
+    let t = Instant::now();
+    let mut model_bytes = 0u64;
+    for (p, phase) in ["upload", "publish", "sequential"].iter().enumerate() {
+        for i in 0..n {
+            let out = root.join("models").join(phase).join(format!("m{i}"));
+            let saved = save_model(
+                &out,
+                &config_json(Family::Llama, &dims),
+                &random_tensors(Family::Llama, &dims, (p * 1000 + i) as u64),
+                u64::MAX,
+            )
+            .unwrap();
+            if p == 0 {
+                model_bytes += saved
+                    .files
+                    .iter()
+                    .map(|f| std::fs::metadata(f).unwrap().len())
+                    .sum::<u64>();
+            }
+        }
+    }
+    eprintln!(
+        "wrote {} models of {:.1} MiB in {:.1}s",
+        3 * n,
+        model_bytes as f64 / n as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Dev hotkeys, registered on the demo netuid.
+    let mut signers = Vec::new();
+    for i in 0..n {
+        let secret = KeySecret::from_dev_uri(&format!("//bench//{i}")).unwrap();
+        wallet::write_hotkey(
+            &root.join("wallets"),
+            "bench",
+            &format!("h{i}"),
+            &secret,
+            None,
+        )
+        .unwrap();
+        signers.push(HotkeySigner::from_hotkey(&secret.hotkey()));
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let net = rt.block_on(async {
+        let net = Devnet::start(
+            config
+                .block_mode(BlockMode::Timer(block))
+                .max_space(1_000_000)
+                .subnet(SubnetSeed {
+                    tempo: 360,
+                    ..SubnetSeed::new(NETUID, signers.iter().map(|s| s.account().0).collect())
+                }),
+        )
+        .await
+        .expect("devnet");
+        for (uid, s) in signers.iter().enumerate() {
+            net.register(NETUID, uid as u16, &s.account().0)
+                .await
+                .unwrap();
+        }
+        net
+    });
+    let chain_opts = ClientOptions {
+        poll_interval: Duration::from_millis(200),
+        ..ClientOptions::default()
+    };
+
+    // 1. Floor: the uploads alone, in parallel through the Hub actor.
+    let hub1 = hub(&root, "hub-upload");
+    let upload_secs = {
+        let url = hub1.url().to_string();
+        let root = root.clone();
+        actix::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+        .block_on(async move {
+            let actor = HubActor::new(
+                HubActorConfig {
+                    hub: HubConfig::new(url, Some(Token::new(TOKEN))),
+                    limits: Default::default(),
+                    state_dir: root.join("resume-upload"),
+                    mailbox: 64,
+                },
+                Arc::new(NoProgress),
+            )
+            .unwrap()
+            .start();
+            let t = Instant::now();
+            let jobs: Vec<_> = (0..n)
+                .map(|i| {
+                    actor.send(Upload {
+                        repo: format!("bench/upload-{i}").parse().unwrap(),
+                        dir: root.join("models/upload").join(format!("m{i}")),
+                        message: "bench".into(),
+                        visibility: Visibility::Private,
+                    })
+                })
+                .collect();
+            for j in futures::future::join_all(jobs).await {
+                j.unwrap().unwrap();
+            }
+            t.elapsed().as_secs_f64()
+        })
+    };
+    drop(hub1);
+    let floor = upload_secs + 2.0 * block.as_secs_f64();
+    eprintln!("upload only: {upload_secs:.2}s");
+
+    // 2. minerfleet publish (library entry point, the same the CLI runs).
+    let hub2 = hub(&root, "hub-publish");
+    let fleet_path = root.join("fleet-publish.ron");
+    std::fs::write(
+        &fleet_path,
+        fleet_text(&net.ws_url(), hub2.url(), n, "publish"),
+    )
+    .unwrap();
+    let publish_secs = {
+        let fleet = Fleet::load_with(&fleet_path, LoadOptions::default()).unwrap();
+        let opts = PublishOptions {
+            token: Some(Token::new(TOKEN)),
+            chain: chain_opts.clone(),
+            ..Default::default()
+        };
+        actix::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+        .block_on(async move {
+            let t = Instant::now();
+            let report = publish(fleet, &EnvOnly, opts, Arc::new(Silent))
+                .await
+                .unwrap();
+            assert!(report.ok(), "{:?}", report.rows);
+            t.elapsed().as_secs_f64()
+        })
+    };
+    drop(hub2);
+    eprintln!("publish: {publish_secs:.2}s");
+
+    // 3. Sequential reference: one hotkey at a time, upload then commit to finality.
+    let hub3 = hub(&root, "hub-sequential");
+    let sequential_secs = rt.block_on(async {
+        let chain = ChainClient::connect(&Network::Custom(net.ws_url()), chain_opts.clone())
+            .await
+            .unwrap();
+        let client = HubClient::new(HubConfig::new(hub3.url(), Some(Token::new(TOKEN)))).unwrap();
+        let t = Instant::now();
+        for (i, signer) in signers.iter().enumerate() {
+            let model = root.join("models/sequential").join(format!("m{i}"));
+            let repo: RepoId = format!("bench/sequential-{i}").parse().unwrap();
+            let d = hash::hash_dir(&model).unwrap();
+            let up = client
+                .upload_model(
+                    &repo,
+                    &model,
+                    &UploadOptions::new("bench"),
+                    Arc::new(NoProgress),
+                )
+                .await
+                .unwrap();
+            let id = ModelId::new(
+                &repo,
+                &up.commit,
+                &hash::secure_hash(&d.dir_hash, &signer.ss58()),
+                1,
+            );
+            let data = id.to_compressed_str().unwrap();
+            chain
+                .commit(signer, NETUID, data.as_bytes(), &mut |_| {})
+                .await
+                .unwrap();
+            client
+                .set_visibility(&repo, Visibility::Public)
+                .await
+                .unwrap();
+        }
+        t.elapsed().as_secs_f64()
+    });
+    drop(hub3);
+    eprintln!("sequential: {sequential_secs:.2}s");
+
+    let label = format!("{n}x{mib}MiB");
+    println!(
+        "RESULT metric=publish_{label}_vs_upload_plus_2_blocks minerfleet={publish_secs:.2}s reference={floor:.2}s ratio={:.2} target=<=1.30",
+        publish_secs / floor
+    );
+    println!(
+        "RESULT metric=publish_{label}_speedup_vs_sequential minerfleet={publish_secs:.2}s reference={sequential_secs:.2}s ratio={:.2} target=report",
+        sequential_secs / publish_secs
+    );
+}
