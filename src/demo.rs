@@ -174,8 +174,12 @@ fn prepare_model(
         })?;
     let model_written = force || !miner.model_dir.join("config.json").is_file();
     if model_written {
-        write_tiny_model(&miner.model_dir, family, index as u64)
-            .map_err(|source| DemoError::Model { miner: label, source })?;
+        write_tiny_model(&miner.model_dir, family, index as u64).map_err(|source| {
+            DemoError::Model {
+                miner: label,
+                source,
+            }
+        })?;
     }
     Ok((miner.model_dir.clone(), model_written, family))
 }
@@ -237,7 +241,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fleet = fleet(dir.path(), "local");
         let keys = prepare_hotkeys(&fleet).unwrap();
-        assert!(keys.iter().all(|k| k.hotkey_written && k.hotkey_file.is_file()));
+        assert!(
+            keys.iter()
+                .all(|k| k.hotkey_written && k.hotkey_file.is_file())
+        );
         assert!(!dir.path().join("m").exists(), "no model is written");
         assert_eq!(keys[0].miner, "demo/a");
         let full = prepare(&fleet, false).unwrap();
