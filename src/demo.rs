@@ -2,11 +2,12 @@
 //!
 //! Lets a newcomer run the whole pipeline without training a model or owning keys. The dev hotkeys are derived
 //! from the well-known development phrase (`//minerfleet//<wallet>//<hotkey>`), so anyone can recompute them:
-//! [`prepare`] refuses fleets that point at a public network.
+//! [`prepare`] (models and keys, `minerfleet devnet models`) and [`prepare_hotkeys`] (keys only, `minerfleet devnet
+//! up`) refuse fleets that point at a public network.
 
 use std::path::PathBuf;
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Miner};
 use crate::model::save::{Family, SaveError, write_tiny_model};
 use crate::wallet::{self, KeySecret, WalletError};
 
@@ -56,47 +57,48 @@ pub enum DemoError {
     },
 }
 
+/// What [`prepare_hotkeys`] did for one miner.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreparedKey {
+    pub miner: String,
+    pub hotkey_file: PathBuf,
+    /// A keyfile was written (false: one was already there and was kept).
+    pub hotkey_written: bool,
+    /// SS58 of the hotkey; `(existing keyfile)` when an existing keyfile has no readable public file.
+    pub ss58: String,
+}
+
 /// Write a tiny model into every miner's `model_dir` that has no `config.json` yet (all of them with `force`),
 /// and a dev hotkey keyfile for every miner whose keyfile does not exist. Existing keyfiles are never touched.
 pub fn prepare(fleet: &Fleet, force: bool) -> Result<Vec<Prepared>, DemoError> {
-    if fleet.network.is_public() {
-        return Err(DemoError::PublicNetwork {
-            fleet: fleet.path.clone(),
-            network: fleet.network.to_string(),
-        });
-    }
-    let mut done = Vec::with_capacity(fleet.miners.len());
+    refuse_public(fleet)?;
+    let mut models = Vec::with_capacity(fleet.miners.len());
     for (index, miner) in fleet.miners.iter().enumerate() {
+        models.push(prepare_model(fleet, index, miner, force)?);
+    }
+    let keys = prepare_hotkeys(fleet)?;
+    Ok(models
+        .into_iter()
+        .zip(keys)
+        .map(|((model_dir, model_written, family), key)| Prepared {
+            miner: key.miner,
+            model_dir,
+            model_written,
+            architecture: family.architecture().to_string(),
+            hotkey_file: key.hotkey_file,
+            hotkey_written: key.hotkey_written,
+            ss58: key.ss58,
+        })
+        .collect())
+}
+
+/// Write a dev hotkey keyfile (`//minerfleet//<wallet>//<hotkey>`, btcli format, mode 0600) for every miner whose
+/// keyfile does not exist; existing keyfiles are never touched. Writes no model (`minerfleet devnet up` uses this).
+pub fn prepare_hotkeys(fleet: &Fleet) -> Result<Vec<PreparedKey>, DemoError> {
+    refuse_public(fleet)?;
+    let mut done = Vec::with_capacity(fleet.miners.len());
+    for miner in &fleet.miners {
         let label = miner.label();
-        let competition = fleet
-            .registry
-            .subnet(fleet.netuid)
-            .and_then(|s| s.find(miner.competition_id))
-            .ok_or(DemoError::UnknownCompetition {
-                miner: label.clone(),
-                competition: miner.competition_id,
-                netuid: fleet.netuid,
-            })?;
-        let family = competition
-            .architectures
-            .iter()
-            .find_map(|a| Family::from_architecture(a))
-            .ok_or_else(|| DemoError::NoFamily {
-                miner: label.clone(),
-                competition: miner.competition_id,
-                allowed: competition.architectures.join(", "),
-            })?;
-
-        let model_written = force || !miner.model_dir.join("config.json").is_file();
-        if model_written {
-            write_tiny_model(&miner.model_dir, family, index as u64).map_err(|source| {
-                DemoError::Model {
-                    miner: label.clone(),
-                    source,
-                }
-            })?;
-        }
-
         let hotkey_file = wallet::hotkey_path(&fleet.wallets_dir, &miner.wallet, &miner.hotkey);
         let hotkey_written = !hotkey_file.exists();
         let wallet_err = |source: WalletError| DemoError::Wallet {
@@ -123,18 +125,63 @@ pub fn prepare(fleet: &Fleet, force: bool) -> Result<Vec<Prepared>, DemoError> {
                 .map(|public| public.ss58().to_string())
                 .unwrap_or_else(|_| "(existing keyfile)".to_string())
         };
-
-        done.push(Prepared {
+        done.push(PreparedKey {
             miner: label,
-            model_dir: miner.model_dir.clone(),
-            model_written,
-            architecture: family.architecture().to_string(),
             hotkey_file,
             hotkey_written,
             ss58,
         });
     }
     Ok(done)
+}
+
+fn refuse_public(fleet: &Fleet) -> Result<(), DemoError> {
+    if fleet.network.is_public() {
+        return Err(DemoError::PublicNetwork {
+            fleet: fleet.path.clone(),
+            network: fleet.network.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The tiny model of one miner: written unless one is there (or `force`). Returns its dir, whether it was
+/// written, and its family.
+fn prepare_model(
+    fleet: &Fleet,
+    index: usize,
+    miner: &Miner,
+    force: bool,
+) -> Result<(PathBuf, bool, Family), DemoError> {
+    let label = miner.label();
+    let competition = fleet
+        .registry
+        .subnet(fleet.netuid)
+        .and_then(|s| s.find(miner.competition_id))
+        .ok_or(DemoError::UnknownCompetition {
+            miner: label.clone(),
+            competition: miner.competition_id,
+            netuid: fleet.netuid,
+        })?;
+    let family = competition
+        .architectures
+        .iter()
+        .find_map(|a| Family::from_architecture(a))
+        .ok_or_else(|| DemoError::NoFamily {
+            miner: label.clone(),
+            competition: miner.competition_id,
+            allowed: competition.architectures.join(", "),
+        })?;
+    let model_written = force || !miner.model_dir.join("config.json").is_file();
+    if model_written {
+        write_tiny_model(&miner.model_dir, family, index as u64).map_err(|source| {
+            DemoError::Model {
+                miner: label,
+                source,
+            }
+        })?;
+    }
+    Ok((miner.model_dir.clone(), model_written, family))
 }
 
 #[cfg(test)]
@@ -184,5 +231,25 @@ mod tests {
         let err = prepare(&fleet(dir.path(), "finney"), false).unwrap_err();
         assert!(err.to_string().contains("public network `finney`"), "{err}");
         assert!(!dir.path().join("w").exists());
+        let err = prepare_hotkeys(&fleet(dir.path(), "test")).unwrap_err();
+        assert!(err.to_string().contains("public network `test`"), "{err}");
+        assert!(!dir.path().join("w").exists());
+    }
+
+    #[test]
+    fn hotkeys_alone_write_no_model_and_match_the_full_preparation() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), "local");
+        let keys = prepare_hotkeys(&fleet).unwrap();
+        assert!(
+            keys.iter()
+                .all(|k| k.hotkey_written && k.hotkey_file.is_file())
+        );
+        assert!(!dir.path().join("m").exists(), "no model is written");
+        assert_eq!(keys[0].miner, "demo/a");
+        let full = prepare(&fleet, false).unwrap();
+        assert!(full.iter().all(|p| p.model_written && !p.hotkey_written));
+        assert_eq!(full[0].ss58, keys[0].ss58);
+        assert_ne!(keys[0].ss58, keys[1].ss58);
     }
 }

@@ -174,9 +174,12 @@ fn init_logging(global: &GlobalArgs) {
         (_, _) => "error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(minerfleet::report::log_writer)
+        // Colours only on a terminal: logs redirected to a file (the devnet daemon's devnet.log) stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -10,9 +10,17 @@
 //!
 //! Storage keys are computed in [`keys`] with the FRAME hashers, never hard-coded.
 //! See `docs/local-chain.md` for what Chopsticks does and does not reproduce.
+//!
+//! `minerfleet devnet up | down | status` runs the same launcher, with the Hub-compatible server, in a detached
+//! daemon: [`local`] (state folder, start, stop, probe; [`local::read_state`] for other commands), [`daemon`] (the
+//! daemon's body) and [`tools`] (finding the runtime wasm and Chopsticks).
 
+#[cfg(unix)]
+pub mod daemon;
 pub mod keys;
+pub mod local;
 mod process;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -118,6 +126,9 @@ pub struct DevnetConfig {
     pub startup_timeout: Duration,
     /// Chopsticks `runtime-log-level` (0 off … 5 trace).
     pub runtime_log_level: u8,
+    /// Folder for the genesis, the Chopsticks config and `chopsticks.log` (created if missing, kept after the
+    /// devnet stops); `None` = a temporary folder removed on drop.
+    pub workdir: Option<PathBuf>,
 }
 
 impl DevnetConfig {
@@ -137,6 +148,7 @@ impl DevnetConfig {
             port: None,
             startup_timeout: Duration::from_secs(90),
             runtime_log_level: 0,
+            workdir: None,
         }
     }
 
@@ -181,6 +193,12 @@ impl DevnetConfig {
         self.port = Some(port);
         self
     }
+
+    /// Keep the genesis, config and `chopsticks.log` in `dir` instead of a temporary folder.
+    pub fn workdir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.workdir = Some(dir.into());
+        self
+    }
 }
 
 fn env_path(var: &str) -> Result<PathBuf, DevnetError> {
@@ -215,10 +233,25 @@ pub fn ss58(account: &AccountBytes) -> String {
     AccountId32::from(*account).to_ss58check()
 }
 
+/// Where a devnet keeps its files.
+enum Workdir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        match self {
+            Workdir::Temp(dir) => dir.path(),
+            Workdir::Kept(dir) => dir,
+        }
+    }
+}
+
 /// A running Chopsticks devnet. Dropping it kills the process.
 pub struct Devnet {
     config: DevnetConfig,
-    workdir: tempfile::TempDir,
+    workdir: Workdir,
     config_path: PathBuf,
     process: Option<Chopsticks>,
     port: u16,
@@ -247,13 +280,24 @@ impl Devnet {
                 config.chopsticks.display()
             )));
         }
-        let workdir = tempfile::Builder::new()
-            .prefix("minerfleet-devnet-")
-            .tempdir()
-            .map_err(|source| DevnetError::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let workdir = match &config.workdir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| DevnetError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Workdir::Kept(dir.clone())
+            }
+            None => Workdir::Temp(
+                tempfile::Builder::new()
+                    .prefix("minerfleet-devnet-")
+                    .tempdir()
+                    .map_err(|source| DevnetError::Io {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?,
+            ),
+        };
         let genesis_path = workdir.path().join("genesis.json");
         write_file(&genesis_path, &genesis_json(&code).to_string())?;
         let config_path = workdir.path().join("chopsticks.yml");
@@ -334,12 +378,7 @@ impl Devnet {
 
     /// Current head block number.
     pub async fn head_number(&self) -> Result<u32, DevnetError> {
-        let header = self.rpc("chain_getHeader", json!([])).await?;
-        let number = header["number"].as_str().unwrap_or_default();
-        u32::from_str_radix(number.trim_start_matches("0x"), 16).map_err(|_| DevnetError::Rpc {
-            method: "chain_getHeader".into(),
-            message: format!("unexpected header {header}"),
-        })
+        head_number_at(&self.http, &self.http_url()).await
     }
 
     /// Raw storage at the head (`state_getStorage`), `None` when absent.
@@ -496,7 +535,17 @@ impl Drop for Devnet {
     }
 }
 
-async fn rpc_call(
+/// Head block number of the chain serving JSON-RPC over HTTP at `url` (`chain_getHeader`).
+pub(crate) async fn head_number_at(http: &reqwest::Client, url: &str) -> Result<u32, DevnetError> {
+    let header = rpc_call(http, url, "chain_getHeader", json!([])).await?;
+    let number = header["number"].as_str().unwrap_or_default();
+    u32::from_str_radix(number.trim_start_matches("0x"), 16).map_err(|_| DevnetError::Rpc {
+        method: "chain_getHeader".into(),
+        message: format!("unexpected header {header}"),
+    })
+}
+
+pub(crate) async fn rpc_call(
     http: &reqwest::Client,
     url: &str,
     method: &str,
