@@ -11,6 +11,7 @@ mod hub;
 mod inspect;
 mod output;
 mod progress;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,12 +76,12 @@ pub enum Command {
     Status(Pending),
     /// Publish one model for one hotkey (the reference upload_model.py flags).
     Upload(Pending),
-    /// Download the model a uid committed and verify its hash.
-    Pull(Pending),
+    /// Download the model a uid committed and verify its hash (reference load_remote_model).
+    Pull(remote::PullArgs),
     /// The best uid of a competition (reference graph.best_uid).
-    Best(Pending),
-    /// The Hugging Face URL a uid committed.
-    Repo(Pending),
+    Best(remote::BestArgs),
+    /// The Hugging Face URL a uid committed (reference get_repo).
+    Repo(remote::RepoArgs),
     /// The local devnet: demo models and wallets, Hub server and chain.
     Devnet(devnet::Args),
     /// Local Hugging Face Hub-compatible server (`hub serve`).
@@ -118,12 +119,10 @@ pub fn main() -> ExitCode {
         Command::Competitions(args) => competitions::run(args, &cli.global),
         Command::Devnet(args) => devnet::run(args, &cli.global),
         Command::Hub(args) => hub::run(args, &cli.global),
-        Command::Publish(_)
-        | Command::Status(_)
-        | Command::Upload(_)
-        | Command::Pull(_)
-        | Command::Best(_)
-        | Command::Repo(_) => Err(UsageError(format!(
+        Command::Pull(args) => remote::pull(args, &cli.global),
+        Command::Best(args) => remote::best(args, &cli.global),
+        Command::Repo(args) => remote::repo(args, &cli.global),
+        Command::Publish(_) | Command::Status(_) | Command::Upload(_) => Err(UsageError(format!(
             "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
             command_name(&cli.command)
         ))
