@@ -33,7 +33,8 @@
 //! use minerfleet::model::inspect_dir;
 //!
 //! let info = inspect_dir("models/h0".as_ref())?;
-//! let competition = Registry::embedded().subnet(80).and_then(|s| s.find(1)).expect("SN80 competition 1");
+//! let registry = Registry::embedded();
+//! let competition = registry.subnet(80).and_then(|s| s.find(1)).expect("SN80 competition 1");
 //! for check in competition.check(&info) {
 //!     println!("{check:?}");
 //! }
