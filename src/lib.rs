@@ -16,8 +16,53 @@
 //! * [`journal`]: durable per-fleet publish state (resume after a crash, never commit twice).
 //! * [`publish`]: the whole-fleet publish pipeline; [`status`]: desired vs on-chain state.
 //! * [`report`]: the reporter interface (progress bars, plain lines, NDJSON).
+//! * [`remote`]: what other uids committed, checked like a validator checks it: `repo_of_uid`, `pull`, `best_uid`.
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
+//!
+//! # Coming from the reference miner (`mining.py`)
+//!
+//! | `mining.py` | minerfleet |
+//! |---|---|
+//! | `save(model, dir)` | [`model::save_model`] (tensors → `model.safetensors`, sharded with an index when large, + `config.json`) |
+//! | `load_local_model(dir, kwargs)` | [`model::inspect_dir`] (headers only) and [`competition::Competition::check`]; tensors with `check --deep` ([`gpu`]) |
+//! | `push(model, repo, competition_id, wallet)` | [`hub::client::HubClient::upload_model`], then [`chain::ChainClient::commit`] of [`model::ModelId::to_compressed_str`] (`minerfleet publish` / `upload` run both) |
+//! | `load_remote_model(uid, dir, metagraph)` | [`remote::pull`] (downloads the validator file set at the committed revision and refuses a hash mismatch) |
+//! | `get_repo(uid)` | [`remote::repo_of_uid`] and [`remote::UidCommitment::url`] |
+//! | `graph.best_uid(competition_id)` | [`remote::best_uid`] |
+//!
+//! Load (inspect and validate) a model directory, as `load_local_model` would before a push:
+//!
+//! ```no_run
+//! use minerfleet::competition::Registry;
+//! use minerfleet::model::inspect_dir;
+//!
+//! let info = inspect_dir("models/h0".as_ref())?;
+//! let registry = Registry::embedded();
+//! let competition = registry.subnet(80).and_then(|s| s.find(1)).expect("SN80 competition 1");
+//! for check in competition.check(&info) {
+//!     println!("{check:?}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Save a model directory from tensors, as `save` does:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use minerfleet::model::{Tensor, save_model};
+//! use safetensors::Dtype;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = serde_json::json!({"architectures": ["LlamaForCausalLM"], "model_type": "llama"});
+//! let tensors = BTreeMap::from([(
+//!     "model.norm.weight".to_string(),
+//!     Tensor { dtype: Dtype::BF16, shape: vec![4], data: vec![0; 8] },
+//! )]);
+//! let saved = save_model(dir.path(), &config, &tensors, 5 * 1024 * 1024 * 1024)?;
+//! assert_eq!(saved.files.len(), 2); // model.safetensors and config.json
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod actors;
 pub mod chain;
@@ -32,6 +77,7 @@ pub mod journal;
 pub mod model;
 pub mod network;
 pub mod publish;
+pub mod remote;
 pub mod report;
 pub mod status;
 pub mod wallet;

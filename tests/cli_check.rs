@@ -334,14 +334,14 @@ fn a_missing_fleet_file_is_a_usage_error() {
 }
 
 #[test]
-fn commands_of_later_issues_say_so_with_exit_2() {
+fn upload_names_the_missing_reference_flag_with_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
-        .args(["best", "--competition", "1"])
+        .args(["upload", "--load_model_dir", "m"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("not available in this build"),
+        text(&out).contains("--hf_repo_id is required"),
         "{}",
         text(&out)
     );

@@ -12,6 +12,7 @@ mod inspect;
 mod output;
 mod progress;
 mod publish;
+mod remote;
 mod status;
 mod upload;
 
@@ -78,23 +79,16 @@ pub enum Command {
     Status(status::Args),
     /// Publish one model for one hotkey (the reference upload_model.py flags).
     Upload(upload::Args),
-    /// Download the model a uid committed and verify its hash.
-    Pull(Pending),
+    /// Download the model a uid committed and verify its hash (reference load_remote_model).
+    Pull(remote::PullArgs),
     /// The best uid of a competition (reference graph.best_uid).
-    Best(Pending),
-    /// The Hugging Face URL a uid committed.
-    Repo(Pending),
+    Best(remote::BestArgs),
+    /// The Hugging Face URL a uid committed (reference get_repo).
+    Repo(remote::RepoArgs),
     /// The local devnet: demo models and wallets, Hub server and chain.
     Devnet(devnet::Args),
     /// Local Hugging Face Hub-compatible server (`hub serve`).
     Hub(hub::Args),
-}
-
-/// Arguments of commands not in this build yet: accepted so scripts get a clear message, not a usage error.
-#[derive(Debug, clap::Args)]
-pub struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
 }
 
 /// How a command ended, mapped to the process exit code.
@@ -124,13 +118,9 @@ pub fn main() -> ExitCode {
         Command::Publish(args) => publish::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
         Command::Upload(args) => upload::run(args, &cli.global),
-        Command::Pull(_)
-        | Command::Best(_)
-        | Command::Repo(_) => Err(UsageError(format!(
-            "`minerfleet {}` is not available in this build yet; `minerfleet check` validates a fleet offline",
-            command_name(&cli.command)
-        ))
-        .into()),
+        Command::Pull(args) => remote::pull(args, &cli.global),
+        Command::Best(args) => remote::best(args, &cli.global),
+        Command::Repo(args) => remote::repo(args, &cli.global),
     };
     match result {
         Ok(Exit::Ok) => ExitCode::SUCCESS,
@@ -144,23 +134,6 @@ pub fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(code)
         }
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Check(_) => "check",
-        Command::Inspect(_) => "inspect",
-        Command::Hash(_) => "hash",
-        Command::Competitions(_) => "competitions",
-        Command::Publish(_) => "publish",
-        Command::Status(_) => "status",
-        Command::Upload(_) => "upload",
-        Command::Pull(_) => "pull",
-        Command::Best(_) => "best",
-        Command::Repo(_) => "repo",
-        Command::Devnet(_) => "devnet",
-        Command::Hub(_) => "hub",
     }
 }
 

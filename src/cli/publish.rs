@@ -66,7 +66,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let opts = PublishOptions {
         only: args.only.clone(),
         dry_run: args.dry_run,
-        token: publish::token::resolve(&fleet.hub, &fleet_dir),
+        token: minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
+            .map_err(|e| UsageError(e.to_string()))?
+            .map(|f| f.token),
         gpu,
         cancel: cancel.clone(),
         ..Default::default()

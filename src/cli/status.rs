@@ -25,7 +25,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let token = minerfleet::publish::token::resolve(&fleet.hub, &fleet_dir);
+    let token = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
+        .map_err(|e| super::UsageError(e.to_string()))?
+        .map(|f| f.token);
     let journal = Journal::read_only(&Journal::dir_for(&fleet.path))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

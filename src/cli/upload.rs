@@ -7,7 +7,7 @@ use minerfleet::competition::Registry;
 use minerfleet::fleet::{Fleet, Miner};
 use minerfleet::model::RepoId;
 use minerfleet::network::Network;
-use minerfleet::publish::{self, PublishOptions};
+use minerfleet::publish::PublishOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::{Exit, GlobalArgs, UsageError};
@@ -159,7 +159,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let cancel = CancellationToken::new();
     let opts = PublishOptions {
         dry_run: args.dry_run,
-        token: publish::token::resolve(&fleet.hub, &cwd),
+        token: minerfleet::hub::token::for_fleet(&fleet.hub, &cwd)
+            .map_err(|e| UsageError(e.to_string()))?
+            .map(|f| f.token),
         gpu,
         journal_dir: Some(cwd.join(".minerfleet").join("upload").join("journal")),
         cancel: cancel.clone(),

@@ -5,6 +5,8 @@
 //!   validators compute them; streaming and parallel.
 //! * [`inspect`]: `config.json` and safetensors headers (single file or sharded index): architecture, parameter
 //!   count, dtypes, sizes.
+//! * [`save`]: writing a model directory from tensors (`model.safetensors`, sharded with an index when large, and
+//!   `config.json`), and tiny random Llama/Qwen2 models for tests and the demo.
 //!
 //! Everything here is plain data plus reads of the model directory; no network, no chain, no terminal.
 
@@ -18,3 +20,4 @@ pub use hash::{
 };
 pub use id::{MAX_METADATA_BYTES, MAX_REPO_ID_LENGTH, MetadataError, ModelId, RepoId, RepoIdError};
 pub use inspect::{ConfigDims, InspectError, ModelInfo, TensorEntry, inspect_dir, read_header};
+pub use save::{SaveError, SavedModel, Tensor, save_model};

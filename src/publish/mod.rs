@@ -9,7 +9,6 @@
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
 
 pub mod steps;
-pub mod token;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,7 +38,7 @@ pub struct PublishOptions {
     pub only: Vec<String>,
     /// Everything local (keys, validation, hashing), then the plan; no network writes.
     pub dry_run: bool,
-    /// Hub token (see [`token::resolve`]).
+    /// Hub token (see [`crate::hub::token::for_fleet`]).
     pub token: Option<Token>,
     /// Chain client deadlines (defaults suit 12 s blocks).
     pub chain: ClientOptions,

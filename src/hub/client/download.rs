@@ -57,30 +57,61 @@ impl HubClient {
                 })?
         };
         let tree = self.list_tree(repo, &commit).await?;
-        let wanted: Vec<&TreeEntry> = if files.is_empty() {
-            tree.iter().filter(|e| e.is_file()).collect()
+        let wanted: Vec<TreeEntry> = if files.is_empty() {
+            tree.into_iter().filter(|e| e.is_file()).collect()
         } else {
             files
                 .iter()
                 .map(|f| {
                     tree.iter()
                         .find(|e| e.is_file() && e.path == *f)
+                        .cloned()
                         .ok_or_else(|| {
                             HubError::BadInput(format!("{repo}@{commit} has no file {f}"))
                         })
                 })
                 .collect::<Result<_, _>>()?
         };
+        let snapshot = self.download_entries(repo, &commit, &wanted, cache).await?;
+        if !is_commit_oid(revision) {
+            let refs = repo_cache_dir(cache, repo).join("refs");
+            let r = refs.join(revision);
+            if let Some(p) = r.parent() {
+                tokio::fs::create_dir_all(p)
+                    .await
+                    .map_err(|e| HubError::io(p, e))?;
+            }
+            tokio::fs::write(&r, &commit)
+                .await
+                .map_err(|e| HubError::io(&r, e))?;
+        }
+        Ok(snapshot)
+    }
+
+    /// Downloads the given entries of a tree listing of `repo` at `commit` (40 hex) into `cache` and verifies them,
+    /// for callers that already listed the tree (and chose files from it) with [`HubClient::list_tree`].
+    pub async fn download_entries(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        entries: &[TreeEntry],
+        cache: &Path,
+    ) -> Result<Snapshot, HubError> {
+        if !is_commit_oid(commit) {
+            return Err(HubError::BadInput(format!(
+                "download_entries needs a 40-hex commit id, got {commit:?}"
+            )));
+        }
         let root = repo_cache_dir(cache, repo);
         let blobs = root.join("blobs");
-        let snap = root.join("snapshots").join(&commit);
+        let snap = root.join("snapshots").join(commit);
         for d in [&blobs, &snap] {
             tokio::fs::create_dir_all(d)
                 .await
                 .map_err(|e| HubError::io(d, e))?;
         }
         let mut out = Vec::new();
-        for e in wanted {
+        for e in entries {
             if e.path.split('/').any(|c| c == ".." || c.is_empty()) || e.path.starts_with('/') {
                 return Err(HubError::protocol(
                     "download",
@@ -99,7 +130,7 @@ impl HubClient {
             }
             let blob = blobs.join(&etag);
             if !tokio::fs::try_exists(&blob).await.unwrap_or(false) {
-                self.fetch_blob(repo, &commit, e, &blob, check).await?;
+                self.fetch_blob(repo, commit, e, &blob, check).await?;
             }
             let link = snap.join(&e.path);
             if let Some(parent) = link.parent() {
@@ -115,20 +146,8 @@ impl HubClient {
                 .map_err(|er| HubError::io(&link, er))?;
             out.push(link);
         }
-        if !is_commit_oid(revision) {
-            let refs = root.join("refs");
-            let r = refs.join(revision);
-            if let Some(p) = r.parent() {
-                tokio::fs::create_dir_all(p)
-                    .await
-                    .map_err(|e| HubError::io(p, e))?;
-            }
-            tokio::fs::write(&r, &commit)
-                .await
-                .map_err(|e| HubError::io(&r, e))?;
-        }
         Ok(Snapshot {
-            commit,
+            commit: commit.to_string(),
             dir: snap,
             files: out,
         })

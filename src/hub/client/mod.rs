@@ -258,6 +258,11 @@ impl HubClient {
         &self.inner.endpoint
     }
 
+    /// Whether requests carry a token (without one, private repositories look missing).
+    pub fn has_token(&self) -> bool {
+        self.inner.token.is_some()
+    }
+
     pub fn limits(&self) -> &Arc<Limits> {
         &self.inner.limits
     }
