@@ -352,13 +352,8 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .metadata
         .clone()
         .ok_or_else(|| fail("internal: commit before upload"))?;
-    if record
-        .committed
-        .as_ref()
-        .is_some_and(|c| c.metadata == metadata)
-    {
-        return Ok(Stage::ReadBack);
-    }
+    // A recorded commitment is not trusted blindly: step 2 reads the chain (a fresh devnet, or another tool's commit
+    // for this hotkey, means the fleet's model is not what validators see).
     let chain = s.chain()?.clone();
     let netuid = s.fleet.netuid;
 
@@ -412,10 +407,16 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .map_err(|e| fail(e.to_string()))?;
     if let Some(reg) = on_chain.filter(|r| r.raw() == Some(metadata.as_bytes())) {
         s.update(job, |r| {
+            // Keep the transaction hash an earlier run recorded for this very commitment.
+            let tx_hash = r
+                .committed
+                .as_ref()
+                .filter(|c| c.metadata == metadata)
+                .and_then(|c| c.tx_hash.clone());
             r.committed = Some(CommitRecord {
                 metadata: metadata.clone(),
                 block: reg.block,
-                tx_hash: None,
+                tx_hash,
             })
         })?;
         return Ok(Stage::ReadBack);
