@@ -308,9 +308,9 @@ async fn sigkill_at_any_point_then_rerun_commits_each_model_exactly_once() {
         let label = kill.unwrap_or("external");
         // Never public before the commitment of that repo is on chain.
         let on_chain = commitments(&rig).await;
-        for i in 0..4 {
+        for (i, c) in on_chain.iter().enumerate() {
             if private(&rig, &repo(i, round)).await == Some(false) {
-                let c = on_chain[i].clone().unwrap_or_default();
+                let c = c.clone().unwrap_or_default();
                 assert!(
                     c.starts_with(&format!("{}:", repo(i, round).replace('/', ":"))),
                     "round {round} ({label}): {} public before its commitment (chain: {c}) [{status:?}]",
