@@ -35,7 +35,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let status = runtime.block_on(async {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot reach the chain ({}): {e}", fleet.network))?;
+            .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
         let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))?;
         fleet_status(&fleet, &chain, Some(&hub), &journal)
             .await

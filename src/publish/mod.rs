@@ -253,12 +253,7 @@ pub async fn publish(
     } else {
         let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
             .await
-            .map_err(|e| {
-                PublishError::Unavailable(format!(
-                    "cannot reach the chain ({}): {e}",
-                    fleet.network
-                ))
-            })?;
+            .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(&fleet))))?;
         chain.check_can_sign().await.map_err(|e| {
             PublishError::Unavailable(format!(
                 "the chain at {} cannot take our transactions: {e}",
@@ -347,6 +342,19 @@ pub async fn publish(
     }
     reporter.event(&Event::Summary { rows: rows.clone() });
     Ok(PublishReport { rows })
+}
+
+/// For a chain on this machine, the likely fix when it does not answer.
+pub fn devnet_hint(fleet: &Fleet) -> String {
+    let url = fleet.network.url();
+    if url.starts_with("ws://127.0.0.1") || url.starts_with("ws://localhost") {
+        format!(
+            " (a local chain: is the devnet running? `minerfleet devnet up {}`)",
+            fleet.path.display()
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Chain actor events → journal (a signed transaction is recorded *before* it is submitted) and reporter.
