@@ -237,6 +237,41 @@ async fn failing_hotkeys_do_not_stop_the_others() {
         "{h2}"
     );
     assert_eq!(nonces(&rig).await, vec![1, 0, 0]);
+
+    // A panic inside one miner's step fails that miner only (h0 is already in sync, h1 is repaired first).
+    let m1 = rig.dir.path().join("models/m1");
+    minerfleet::model::save::write_tiny_model(&m1, minerfleet::model::save::Family::Llama, 1)
+        .unwrap();
+    rig.net
+        .register(NETUID, 2, &rig.accounts()[2].1.0)
+        .await
+        .unwrap();
+    let out = rig
+        .command(&["publish", "--json", "--skip-tensor-checks"])
+        .env("MINERFLEET_TEST_PANIC_AT", "after-hash@rig/h1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let ev = events(&out);
+    let outcome = |m: &str| {
+        of(&ev, "finished")
+            .into_iter()
+            .find(|e| e["miner"] == m)
+            .map(|e| (e["outcome"].clone(), e["detail"].clone()))
+            .unwrap()
+    };
+    assert_eq!(outcome("rig/h0").0, "in_sync");
+    assert_eq!(outcome("rig/h2").0, "published", "{}", describe(&out));
+    let (o, detail) = outcome("rig/h1");
+    assert_eq!(o, "failed");
+    assert!(detail.as_str().unwrap().contains("panicked"), "{detail}");
+    let out = rig.run(&["publish", "--json", "--skip-tensor-checks"]);
+    assert!(
+        out.status.success(),
+        "the panicked miner resumes: {}",
+        describe(&out)
+    );
+    assert_eq!(nonces(&rig).await, vec![1, 1, 1]);
     // Secrets never reach the output.
     let all = format!(
         "{}{}",

@@ -107,6 +107,16 @@ pub fn failpoint(point: &str) {
     }
 }
 
+/// Test hook: when `MINERFLEET_TEST_PANIC_AT` is `POINT@MINER` (e.g. `after-hash@demo/m1`), that miner's step
+/// panics here, to prove a panic fails one miner only. Inert otherwise.
+pub fn panicpoint(point: &str, miner: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_PANIC_AT").ok());
+    if at.as_deref() == Some(&format!("{point}@{miner}")) {
+        panic!("MINERFLEET_TEST_PANIC_AT: panicking at {point} for {miner}");
+    }
+}
+
 /// Select the miners of `fleet` named by `only` (all when empty). Unknown names are a config error.
 pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError> {
     if only.is_empty() {

@@ -27,7 +27,7 @@ use crate::journal::{CommitRecord, FileStamp, Journal, Record, Target};
 use crate::model::{ModelId, hash, inspect};
 use crate::report::{Event, Reporter, Stage};
 
-use super::failpoint;
+use super::{failpoint, panicpoint};
 
 /// Shared by every hotkey of one run.
 pub struct Services {
@@ -132,7 +132,9 @@ pub async fn run(services: &Services, job: &Job, stage: Stage) -> Result<Stage, 
         Stage::Publicize => publicize(services, job).await?,
         Stage::Done => Stage::Done,
     };
-    failpoint(&format!("after-{}", stage.name().replace(' ', "-")));
+    let point = format!("after-{}", stage.name().replace(' ', "-"));
+    failpoint(&point);
+    panicpoint(&point, &job.label);
     Ok(next)
 }
 
