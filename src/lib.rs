@@ -26,7 +26,7 @@
 //! |---|---|
 //! | `save(model, dir)` | [`model::save_model`] (tensors → `model.safetensors`, sharded with an index when large, + `config.json`) |
 //! | `load_local_model(dir, kwargs)` | [`model::inspect_dir`] (headers only) and [`competition::Competition::check`]; tensors with `check --deep` ([`gpu`]) |
-//! | `push(model, repo, competition_id, wallet)` | [`hub::client::HubClient::upload_model`], then [`chain::ChainClient::commit`] of [`model::ModelId::to_compressed_str`] (`minerfleet publish` / `upload` run both) |
+//! | `push(model, repo, competition_id, wallet)` | [`fleet::Fleet::single`] + [`publish::publish`] (validation, journal, resume; what `minerfleet upload` runs), or by hand [`hub::client::HubClient::upload_model`] then [`chain::ChainClient::commit`] of [`model::ModelId::to_compressed_str`] |
 //! | `load_remote_model(uid, dir, metagraph)` | [`remote::pull`] (downloads the validator file set at the committed revision and refuses a hash mismatch) |
 //! | `get_repo(uid)` | [`remote::repo_of_uid`] and [`remote::UidCommitment::url`] |
 //! | `graph.best_uid(competition_id)` | [`remote::best_uid`] |

@@ -129,31 +129,24 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .clone()
         .or_else(|| args.subtensor_network.clone())
         .unwrap_or(Network::Finney);
-    let fleet = Fleet {
-        path: cwd.join("upload"),
-        network,
-        hub: global
-            .hub
-            .clone()
-            .map(|h| h.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| minerfleet::fleet::HUGGINGFACE.to_string()),
-        netuid: args.netuid,
-        wallets_dir: global
-            .wallets_dir
-            .clone()
-            .unwrap_or_else(|| minerfleet::fleet::resolve(&cwd, "~/.bittensor/wallets")),
-        competitions_file: None,
-        registry,
-        miners: vec![Miner {
-            wallet: args.wallet_name.clone(),
-            hotkey: args.wallet_hotkey.clone(),
-            model_dir: minerfleet::fleet::resolve(&cwd, &dir.to_string_lossy()),
-            repo,
-            competition_id,
-            update_repo_visibility: args.update_repo_visibility,
-            at: None,
-        }],
+    let wallets_dir = global
+        .wallets_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("~/.bittensor/wallets"));
+    let miner = Miner {
+        wallet: args.wallet_name.clone(),
+        hotkey: args.wallet_hotkey.clone(),
+        model_dir: dir.clone(),
+        repo,
+        competition_id,
+        update_repo_visibility: args.update_repo_visibility,
+        at: None,
     };
+    let mut fleet = Fleet::single(network, args.netuid, &wallets_dir, &cwd, miner);
+    fleet.registry = registry;
+    if let Some(hub) = &global.hub {
+        fleet.hub = hub.trim_end_matches('/').to_string();
+    }
     let gpu = (!args.skip_tensor_checks && cfg!(feature = "torch"))
         .then(minerfleet::actors::gpu::PoolConfig::default);
     let cancel = CancellationToken::new();
@@ -163,7 +156,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             .map_err(|e| UsageError(e.to_string()))?
             .map(|f| f.token),
         gpu,
-        journal_dir: Some(cwd.join(".minerfleet").join("upload").join("journal")),
+        journal_dir: None, // <cwd>/.minerfleet/upload/journal
         cancel: cancel.clone(),
         ..Default::default()
     };

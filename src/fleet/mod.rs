@@ -171,6 +171,49 @@ impl Default for LoadOptions {
 }
 
 impl Fleet {
+    /// A fleet of one miner, built in code instead of read from a file (the `upload` command, library callers
+    /// pushing one model the way the reference `mining.push` does). `base` anchors the journal
+    /// (`<base>/.minerfleet/upload/`), like a fleet file's folder; presets give the competitions.
+    ///
+    /// ```no_run
+    /// use minerfleet::fleet::{Fleet, Miner};
+    /// use minerfleet::network::Network;
+    ///
+    /// let miner = Miner {
+    ///     wallet: "default".into(),
+    ///     hotkey: "default".into(),
+    ///     model_dir: "models/h0".into(),
+    ///     repo: "my-namespace/my-model".parse()?,
+    ///     competition_id: 1,
+    ///     update_repo_visibility: true,
+    ///     at: None,
+    /// };
+    /// let fleet = Fleet::single(Network::Finney, 80, "~/.bittensor/wallets".as_ref(), ".".as_ref(), miner);
+    /// // then: minerfleet::publish::publish(fleet, &minerfleet::wallet::EnvOrPrompt, options, reporter).await
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn single(
+        network: Network,
+        netuid: u16,
+        wallets_dir: &Path,
+        base: &Path,
+        miner: Miner,
+    ) -> Fleet {
+        Fleet {
+            path: base.join("upload"),
+            network,
+            hub: HUGGINGFACE.to_string(),
+            netuid,
+            wallets_dir: resolve(base, &wallets_dir.to_string_lossy()),
+            competitions_file: None,
+            registry: Registry::embedded(),
+            miners: vec![Miner {
+                model_dir: resolve(base, &miner.model_dir.to_string_lossy()),
+                ..miner
+            }],
+        }
+    }
+
     /// Read, parse and validate a fleet file.
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
         Fleet::load_with(path, LoadOptions::default())
