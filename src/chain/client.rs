@@ -135,6 +135,8 @@ pub struct ChainClient {
     rpc: LegacyRpcMethods<RpcConfigFor<SubtensorConfig>>,
     genesis: Hash,
     opts: ClientOptions,
+    /// Shared with the config inside `api` (see `VersionCache`).
+    versions: super::config::VersionCache,
 }
 
 /// How one signed submission ended.
@@ -198,9 +200,11 @@ impl ChainClient {
         let rpc_client = RpcClient::new(inner);
         let rpc = LegacyRpcMethods::new(rpc_client.clone());
         let backend = LegacyBackend::builder().build(rpc_client);
+        let config = SubtensorConfig::default();
+        let versions = config.versions().clone();
         let api = tokio::time::timeout(
             opts.rpc_timeout,
-            OnlineClient::from_backend_with_config(SubtensorConfig::default(), Arc::new(backend)),
+            OnlineClient::from_backend_with_config(config, Arc::new(backend)),
         )
         .await
         .map_err(|_| connect_err(&"no answer to the genesis request"))?
@@ -212,6 +216,7 @@ impl ChainClient {
             rpc,
             genesis,
             opts,
+            versions,
         })
     }
 
@@ -268,7 +273,28 @@ impl ChainClient {
         &self,
         hash: Hash,
     ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
-        self.within("block state", self.api.at_block(hash)).await
+        // Number and runtime version by plain RPCs, so subxt need not make a `Core_version` runtime call (see
+        // `VersionCache`).
+        let header = self
+            .within("chain_getHeader", self.rpc.chain_get_header(Some(hash)))
+            .await?
+            .ok_or_else(|| ChainError::rpc("chain_getHeader", "block not found"))?;
+        let number = header.number();
+        if self.versions.get(number).is_none() {
+            let v = self
+                .within(
+                    "state_getRuntimeVersion",
+                    self.rpc.state_get_runtime_version(Some(hash)),
+                )
+                .await?;
+            self.versions
+                .remember(number, v.spec_version, v.transaction_version);
+        }
+        self.within(
+            "block state",
+            self.api.at_block_hash_and_number(hash, number),
+        )
+        .await
     }
 
     /// The runtime metadata at the finalized head.

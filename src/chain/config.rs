@@ -21,12 +21,46 @@ use subxt::utils::{AccountId32, MultiAddress, MultiSignature};
 
 /// subxt configuration for subtensor (and our devnet runtime, which mirrors its wire contract).
 #[derive(Debug, Clone, Default)]
-pub struct SubtensorConfig(pub(crate) SubstrateConfig);
+pub struct SubtensorConfig(pub(crate) SubstrateConfig, pub(crate) VersionCache);
 
 impl SubtensorConfig {
     /// Wrap an explicitly built `SubstrateConfig` (offline signing: genesis, spec and metadata given up front).
     pub fn from_substrate(inner: SubstrateConfig) -> Self {
-        SubtensorConfig(inner)
+        SubtensorConfig(inner, VersionCache::default())
+    }
+
+    /// The runtime versions cache shared by every clone of this config.
+    pub fn versions(&self) -> &VersionCache {
+        &self.1
+    }
+}
+
+/// Runtime (spec, transaction) versions of recent blocks, filled by the chain client from the cheap
+/// `state_getRuntimeVersion` RPC. Without it subxt asks for them with a `Core_version` runtime call on every block
+/// it reads at: a wasm execution per read on the node (about 80 ms each on Chopsticks, and load on public nodes).
+#[derive(Debug, Clone, Default)]
+pub struct VersionCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, (u32, u32)>>>,
+);
+
+impl VersionCache {
+    /// Most blocks remembered; older entries are dropped first.
+    const CAPACITY: usize = 512;
+
+    pub fn remember(&self, block: u64, spec_version: u32, transaction_version: u32) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(block, (spec_version, transaction_version));
+        while map.len() > Self::CAPACITY {
+            map.pop_first();
+        }
+    }
+
+    pub fn get(&self, block: u64) -> Option<(u32, u32)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&block)
+            .copied()
     }
 }
 
@@ -123,8 +157,10 @@ impl Config for SubtensorConfig {
         &self,
         block_number: u64,
     ) -> Option<(u32, u32)> {
-        self.0
-            .spec_and_transaction_version_for_block_number(block_number)
+        self.1.get(block_number).or_else(|| {
+            self.0
+                .spec_and_transaction_version_for_block_number(block_number)
+        })
     }
     fn metadata_for_spec_version(&self, spec_version: u32) -> Option<subxt::ArcMetadata> {
         self.0.metadata_for_spec_version(spec_version)
