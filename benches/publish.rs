@@ -64,6 +64,16 @@ fn dims_for(mib: u64) -> Dims {
     }
 }
 
+/// An actix system on a multi-threaded tokio runtime (as the CLI runs publish).
+fn actix_system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
 fn hub(dir: &Path, name: &str) -> RunningHub {
     HubServer::start(server::HubConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)))
         .expect("hub server")
@@ -177,13 +187,7 @@ fn main() {
     let upload_secs = {
         let url = hub1.url().to_string();
         let root = root.clone();
-        actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-        })
-        .block_on(async move {
+        actix_system().block_on(async move {
             let actor = HubActor::new(
                 HubActorConfig {
                     hub: HubConfig::new(url, Some(Token::new(TOKEN))),
@@ -221,13 +225,7 @@ fn main() {
         let ws = net.ws_url();
         let opts = chain_opts.clone();
         let signers = signers.clone();
-        actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-        })
-        .block_on(async move {
+        actix_system().block_on(async move {
             let chain = ChainClient::connect(&Network::Custom(ws), opts)
                 .await
                 .unwrap();
@@ -274,13 +272,7 @@ fn main() {
             chain: chain_opts.clone(),
             ..Default::default()
         };
-        actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-        })
-        .block_on(async move {
+        actix_system().block_on(async move {
             let t = Instant::now();
             let report = publish(fleet, &EnvOnly, opts, Arc::new(Silent))
                 .await

@@ -24,18 +24,7 @@ pub fn write_stdout(text: &str) -> std::io::Result<()> {
 
 /// `3.21 GiB` style sizes (binary units, as `max_bytes` limits are written).
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
+    minerfleet::report::lines::human_bytes_with(bytes, 2)
 }
 
 /// `3.21B` / `772.0M` / `12.3K` style counts (decimal units, as parameter limits are written).

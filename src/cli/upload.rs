@@ -143,7 +143,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         at: None,
     };
     let mut fleet = Fleet::single(network, args.netuid, &wallets_dir, &cwd, miner);
-    fleet.registry = registry;
     if let Some(hub) = &global.hub {
         fleet.hub = hub.trim_end_matches('/').to_string();
     }

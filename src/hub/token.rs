@@ -87,10 +87,7 @@ pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, 
     if let Some(found) = from_env()? {
         return Ok(Some(found));
     }
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| hub_url.starts_with(p));
-    if !loopback {
+    if !crate::devnet::local::is_loopback(hub_url, "http") {
         return Ok(None);
     }
     let path = fleet_dir

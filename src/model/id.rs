@@ -187,6 +187,18 @@ impl ModelId {
         format!("{}/{}", self.namespace, self.name).parse()
     }
 
+    /// The metadata string `repo` and `competition_id` will commit, with placeholder commit and secure hash: both
+    /// have fixed lengths, so its length (and whether it fits in 128 bytes) is known before the upload.
+    pub fn placeholder_str(repo: &RepoId, competition_id: u16) -> Result<String, MetadataError> {
+        ModelId::new(
+            repo,
+            &"0".repeat(40),
+            &format!("{}=", "A".repeat(43)),
+            competition_id,
+        )
+        .to_compressed_str()
+    }
+
     /// The string to commit; refuses unset fields, malformed commit/hash and more than 128 bytes.
     ///
     /// The unsalted `hash` is not part of the current format and is ignored.

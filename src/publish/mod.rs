@@ -356,8 +356,7 @@ pub async fn publish(
 
 /// For a chain on this machine, the likely fix when it does not answer.
 pub fn devnet_hint(fleet: &Fleet) -> String {
-    let url = fleet.network.url();
-    if url.starts_with("ws://127.0.0.1") || url.starts_with("ws://localhost") {
+    if crate::devnet::local::is_loopback(fleet.network.url(), "ws") {
         format!(
             " (a local chain: is the devnet running? `minerfleet devnet up {}`)",
             fleet.path.display()

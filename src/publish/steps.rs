@@ -186,15 +186,8 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
             )));
         }
     }
-    // Worst-case length: commit and secure hash have fixed lengths.
-    ModelId::new(
-        &job.miner.repo,
-        &"0".repeat(40),
-        &format!("{}=", "A".repeat(43)),
-        job.miner.competition_id,
-    )
-    .to_compressed_str()
-    .map_err(|e| fail(e.to_string()))?;
+    ModelId::placeholder_str(&job.miner.repo, job.miner.competition_id)
+        .map_err(|e| fail(e.to_string()))?;
 
     let record = match s.journal.get(&job.ss58) {
         Some(r) if r.target == target => r,

@@ -69,8 +69,13 @@ pub fn describe(event: &Event) -> Option<String> {
     })
 }
 
-/// `3.21 GiB` style sizes.
+/// `3.2 GiB` style sizes (one decimal: progress lines change often).
 pub fn human_bytes(bytes: u64) -> String {
+    human_bytes_with(bytes, 1)
+}
+
+/// Binary-unit sizes with `decimals` digits after the point (`512 B`, `3.21 GiB`).
+pub fn human_bytes_with(bytes: u64, decimals: usize) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -81,7 +86,7 @@ pub fn human_bytes(bytes: u64) -> String {
     if unit == 0 {
         format!("{bytes} B")
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{value:.decimals$} {}", UNITS[unit])
     }
 }
 
