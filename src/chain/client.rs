@@ -137,6 +137,10 @@ pub struct ChainClient {
     opts: ClientOptions,
     /// Shared with the config inside `api` (see `VersionCache`).
     versions: super::config::VersionCache,
+    /// Spec versions whose metadata subxt already holds, and the lock that lets only one task fetch the metadata of
+    /// a new one (see [`ChainClient::at_hash`]).
+    metadata_for: std::sync::Mutex<std::collections::HashSet<u32>>,
+    metadata_fetch: tokio::sync::Mutex<()>,
 }
 
 /// How one signed submission ended.
@@ -217,6 +221,8 @@ impl ChainClient {
             genesis,
             opts,
             versions,
+            metadata_for: Default::default(),
+            metadata_fetch: Default::default(),
         })
     }
 
@@ -280,16 +286,47 @@ impl ChainClient {
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getHeader", "block not found"))?;
         let number = header.number();
-        if self.versions.get(number).is_none() {
-            let v = self
-                .within(
-                    "state_getRuntimeVersion",
-                    self.rpc.state_get_runtime_version(Some(hash)),
-                )
-                .await?;
-            self.versions
-                .remember(number, v.spec_version, v.transaction_version);
+        let spec = match self.versions.get(number) {
+            Some((spec, _)) => spec,
+            None => {
+                let v = self
+                    .within(
+                        "state_getRuntimeVersion",
+                        self.rpc.state_get_runtime_version(Some(hash)),
+                    )
+                    .await?;
+                self.versions
+                    .remember(number, v.spec_version, v.transaction_version);
+                v.spec_version
+            }
+        };
+        let known = |spec| {
+            self.metadata_for
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&spec)
+        };
+        if known(spec) {
+            return self.at_block(hash, number).await;
         }
+        // Single flight: subxt caches metadata per spec version but does not merge concurrent misses, so 32 hotkeys
+        // starting together each downloaded the whole metadata (two runtime calls apiece: 14 s of node time on the
+        // Chopsticks devnet before the first transaction). The first task fetches; the others wait, then hit the
+        // cache.
+        let _fetching = self.metadata_fetch.lock().await;
+        let at = self.at_block(hash, number).await?;
+        self.metadata_for
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(spec);
+        Ok(at)
+    }
+
+    async fn at_block(
+        &self,
+        hash: Hash,
+        number: u64,
+    ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
         self.within(
             "block state",
             self.api.at_block_hash_and_number(hash, number),
