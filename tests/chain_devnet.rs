@@ -9,45 +9,15 @@ use std::time::Duration;
 
 use minerfleet::actors::chain::{ChainActor, ChainEvent, ChainEventKind, Commit};
 use minerfleet::chain::space::epoch_index;
-use minerfleet::chain::{
-    ChainClient, ChainError, ClientOptions, CommitErrorKind, HotkeySigner, TxStatus,
-};
+use minerfleet::chain::{ChainClient, ChainError, CommitErrorKind, HotkeySigner, TxStatus};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::network::Network;
-use sp_core::Pair;
+
+mod devnet_support;
+use devnet_support::{dev_signer as key, devnet_config as config, fast_chain as fast};
 
 const NETUID: u16 = 7;
 const MODEL_STR: &str = "jdoe:my-model:0123456789abcdef0123456789abcdef01234567:jribgjamOx6lkU4/NMFRjaeia4mOBvkIXcAbu+yQjy0=:1";
-
-fn config() -> Option<DevnetConfig> {
-    match DevnetConfig::from_env() {
-        Ok(c) => Some(c),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("chain devnet tests need the devnet in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            None
-        }
-    }
-}
-
-fn key(name: &str) -> HotkeySigner {
-    HotkeySigner::from_pair(
-        sp_core::sr25519::Pair::from_string(&format!("//{name}"), None).unwrap(),
-    )
-}
-
-fn fast() -> ClientOptions {
-    ClientOptions {
-        rpc_timeout: Duration::from_secs(10),
-        stall_after: Duration::from_secs(15),
-        mortality: 32,
-        deadline: Duration::from_secs(120),
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
-}
 
 async fn connect(net: &Devnet) -> ChainClient {
     ChainClient::connect(&Network::Custom(net.ws_url()), fast())

@@ -10,21 +10,13 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use minerfleet::chain::{ChainClient, ClientOptions};
-use minerfleet::devnet::DevnetConfig;
 use minerfleet::network::Network;
 use serde_json::Value;
 
+mod devnet_support;
+
 fn devnet_available() -> bool {
-    match DevnetConfig::from_env() {
-        Ok(_) => true,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("devnet tests need the runtime and Chopsticks in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping devnet test: {e}");
-            false
-        }
-    }
+    devnet_support::devnet_config().is_some()
 }
 
 /// A port nobody listens on right now (the OS picks it; released before the devnet binds it).

@@ -9,50 +9,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
-use std::time::Duration;
 
-use minerfleet::chain::{ChainClient, ClientOptions, HotkeySigner};
-use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
+use minerfleet::chain::{ChainClient, HotkeySigner};
+use minerfleet::devnet::{BlockMode, Devnet, SubnetSeed};
 use minerfleet::hub::client::upload::NoProgress;
 use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions, Visibility};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use minerfleet::model::save::{Family, write_tiny_model};
 use minerfleet::model::{ModelId, RepoId, hash_dir, secure_hash};
 use minerfleet::network::Network;
-use sp_core::Pair;
+
+mod devnet_support;
+use devnet_support::{dev_signer as key, devnet_config, fast_chain as options};
 
 const NETUID: u16 = 7;
 const TOKEN: &str = "hf_parity_secret_token";
-
-fn devnet_config() -> Option<DevnetConfig> {
-    match DevnetConfig::from_env() {
-        Ok(c) => Some(c),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("parity tests need the devnet in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            None
-        }
-    }
-}
-
-fn key(name: &str) -> HotkeySigner {
-    HotkeySigner::from_pair(
-        sp_core::sr25519::Pair::from_string(&format!("//{name}"), None).unwrap(),
-    )
-}
-
-fn options() -> ClientOptions {
-    ClientOptions {
-        rpc_timeout: Duration::from_secs(10),
-        stall_after: Duration::from_secs(15),
-        mortality: 32,
-        deadline: Duration::from_secs(120),
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
-}
 
 struct World {
     _net: Devnet,

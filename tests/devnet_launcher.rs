@@ -8,22 +8,8 @@ use std::time::{Duration, Instant};
 use minerfleet::devnet::{self, BlockMode, Devnet, DevnetConfig, SubnetSeed, dev_account, keys};
 use serde_json::json;
 
-fn config() -> Option<DevnetConfig> {
-    required(DevnetConfig::from_env())
-}
-
-fn required(config: Result<DevnetConfig, devnet::DevnetError>) -> Option<DevnetConfig> {
-    match config {
-        Ok(config) => Some(config),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("devnet tests need the runtime and Chopsticks in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping devnet test: {e}");
-            None
-        }
-    }
-}
+mod devnet_support;
+use devnet_support::{devnet_config as config, required};
 
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use minerfleet::chain::{ChainClient, ClientOptions};
+use minerfleet::chain::ChainClient;
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::fleet::{Fleet, LoadOptions};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
@@ -16,29 +15,9 @@ use minerfleet::wallet;
 pub const NETUID: u16 = 999;
 pub const TOKEN: &str = "hf_publish_test_token";
 
-pub fn devnet_config() -> Option<DevnetConfig> {
-    match DevnetConfig::from_env() {
-        Ok(c) => Some(c),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("publish tests need the devnet in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            None
-        }
-    }
-}
-
-pub fn fast_chain() -> ClientOptions {
-    ClientOptions {
-        rpc_timeout: Duration::from_secs(10),
-        stall_after: Duration::from_secs(20),
-        mortality: 32,
-        deadline: Duration::from_secs(180),
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
-}
+#[path = "../devnet_support/mod.rs"]
+mod devnet_support;
+pub use devnet_support::{devnet_config, fast_chain};
 
 pub struct Rig {
     pub dir: tempfile::TempDir,
