@@ -1,24 +1,29 @@
 //! Upload bench: one model of MINERFLEET_BENCH_UPLOAD_BYTES (default 2 GiB, as one `model.safetensors`) over
-//! loopback to our Hub-compatible server, three ways in the same run:
+//! loopback to our Hub-compatible server, in the same run:
 //!
 //! * minerfleet's client (`HubClient::upload_model`), in a child process so its peak RSS (VmHWM) is its own;
 //! * the official Python client's `upload_folder` (huggingface_hub from scripts/setup-python, LFS path with
 //!   `HF_HUB_DISABLE_XET=1`), also a child process;
 //! * a raw loopback copy: the same bytes streamed from disk in one plain HTTP PUT to a socket that discards them;
 //! * (informational) one plain streaming PUT of the same bytes to our server's basic LFS upload URL: what the
-//!   server itself can ingest, so a server-bound result is visible as such; client CPU seconds of both clients.
+//!   server itself can ingest, so a server-bound result is visible as such; client CPU seconds of both clients;
+//! * (informational) both clients again against a server that waits MINERFLEET_BENCH_LATENCY_MS (default 20; 0
+//!   skips) before handling each request: loopback has no round trip, the real Hub and its S3 part URLs do, and
+//!   that is where uploading parts concurrently (minerfleet) instead of one after another (Python) pays.
 //!
 //! Each client gets a fresh server (the server deduplicates content, so sharing one would turn the second upload
-//! into a no-op); `MINERFLEET_BENCH_DATA_DIR` puts its data elsewhere (e.g. `/dev/shm`). Prints `RESULT` lines: throughput vs Python (target ≥ 2×), vs raw loopback (target ≥ 50%), and
-//! peak client RSS (target ≤ 150 MiB). `MINERFLEET_PY_VENV` points at an existing venv; otherwise
-//! scripts/setup-python makes (or reuses) one. `MINERFLEET_BENCH_PART_CONCURRENCY` overrides our parts in flight; `MINERFLEET_BENCH_MD5=0` turns the server's
-//! md5 part ETags off (default on, as S3 answers). Without Python the Python line says `reference=skipped`.
+//! into a no-op); `MINERFLEET_BENCH_DATA_DIR` puts its data elsewhere (e.g. `/dev/shm`, to take the disk's fsync
+//! out of a client comparison). Prints `RESULT` lines: throughput vs Python (target ≥ 2×), vs raw loopback (target
+//! ≥ 50%), and peak client RSS (target ≤ 150 MiB). `MINERFLEET_PY_VENV` points at an existing venv; otherwise
+//! scripts/setup-python makes (or reuses) one. `MINERFLEET_BENCH_PART_CONCURRENCY` overrides our parts in flight;
+//! `MINERFLEET_BENCH_MD5=0` turns the server's md5 part ETags off (default on, as S3 answers). Without Python the
+//! Python lines say `reference=skipped`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use minerfleet::hub::client::upload::NoProgress;
 use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
@@ -49,7 +54,7 @@ fn main() {
     // 1b. one plain streaming PUT of the same bytes to our server's basic LFS upload URL: what the server can
     // ingest from a single stream with no client-side protocol work
     let server_put = {
-        let (hub, _data) = start_hub(tmp.path());
+        let (hub, _data) = start_hub(tmp.path(), Duration::ZERO);
         server_put(hub.url(), &model.join("model.safetensors"), size)
     };
     eprintln!(
@@ -57,57 +62,35 @@ fn main() {
         size as f64 / MIB / server_put
     );
 
-    // 2. minerfleet, child process
-    let (mf_secs, mf_rss, mf_cpu) = {
-        let (hub, _data) = start_hub(tmp.path());
-        let exe = std::env::current_exe().expect("own path");
-        let out = Command::new(exe)
-            .env("MINERFLEET_BENCH_ROLE", "client")
-            .env("BENCH_ENDPOINT", hub.url())
-            .env("BENCH_DIR", &model)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run the minerfleet client child");
-        assert!(out.status.success(), "minerfleet upload failed");
-        parse_child(&String::from_utf8_lossy(&out.stdout))
-    };
+    // 2. minerfleet, child process; 3. Python huggingface_hub upload_folder
+    let (mf_secs, mf_rss, mf_cpu) = run_minerfleet(tmp.path(), &model, Duration::ZERO);
     eprintln!(
         "minerfleet: {:.1} MiB/s, peak RSS {:.1} MiB",
         size as f64 / MIB / mf_secs,
         mf_rss / MIB
     );
-
-    // 3. Python huggingface_hub upload_folder
-    let py = venv().map(|venv| {
-        let (hub, _data) = start_hub(tmp.path());
-        let script = tmp.path().join("upload.py");
-        std::fs::write(&script, PY_UPLOAD).expect("write script");
-        let home = tmp.path().join("pyhome");
-        std::fs::create_dir_all(&home).expect("home");
-        let out = Command::new(venv.join("bin/python"))
-            .arg(&script)
-            .arg(&model)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("HF_ENDPOINT", hub.url())
-            .env("HF_TOKEN", TOKEN)
-            .env("HF_HUB_DISABLE_XET", "1")
-            .env("HF_HOME", home.join("hf"))
-            .env("HF_HUB_DISABLE_TELEMETRY", "1")
-            .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run python");
-        assert!(out.status.success(), "python upload failed");
-        let r = parse_child(&String::from_utf8_lossy(&out.stdout));
+    let venv = venv();
+    let py = venv.as_deref().map(|venv| {
+        let r = run_python(venv, tmp.path(), &model, Duration::ZERO);
         eprintln!(
             "python: {:.1} MiB/s, peak RSS {:.1} MiB",
             size as f64 / MIB / r.0,
             r.1 / MIB
         );
         r
+    });
+
+    // 4. (informational) both clients again against a server that waits before answering each request: a
+    // stand-in for the round trip to the real Hub and its S3 part URLs, which loopback does not have
+    let latency_ms: u64 = std::env::var("MINERFLEET_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let with_latency = venv.as_deref().filter(|_| latency_ms > 0).map(|venv| {
+        let latency = Duration::from_millis(latency_ms);
+        let (mf, _, _) = run_minerfleet(tmp.path(), &model, latency);
+        let (py, _, _) = run_python(venv, tmp.path(), &model, latency);
+        (size as f64 / MIB / mf, size as f64 / MIB / py)
     });
 
     let mf_tp = size as f64 / MIB / mf_secs;
@@ -129,6 +112,12 @@ fn main() {
                 py_rss / MIB,
                 mf_rss / py_rss
             );
+            if let Some((mf_tp, py_tp)) = with_latency {
+                println!(
+                    "RESULT metric=upload_throughput_vs_python_{latency_ms}ms_per_request minerfleet={mf_tp:.1}MiB/s reference={py_tp:.1}MiB/s ratio={:.2} target=informational",
+                    mf_tp / py_tp
+                );
+            }
         }
         None => {
             println!(
@@ -149,6 +138,48 @@ fn main() {
         "RESULT metric=upload_throughput_vs_raw_loopback minerfleet={mf_tp:.1}MiB/s reference={raw_tp:.1}MiB/s ratio={:.2} target=>=0.50",
         mf_tp / raw_tp
     );
+}
+
+/// minerfleet's client in a child process against a fresh server; `(secs, peak rss bytes, cpu secs)`.
+fn run_minerfleet(root: &Path, model: &Path, latency: Duration) -> (f64, f64, f64) {
+    let (hub, _data) = start_hub(root, latency);
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(exe)
+        .env("MINERFLEET_BENCH_ROLE", "client")
+        .env("BENCH_ENDPOINT", hub.url())
+        .env("BENCH_DIR", model)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the minerfleet client child");
+    assert!(out.status.success(), "minerfleet upload failed");
+    parse_child(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The official client's `upload_folder` against a fresh server; `(secs, peak rss bytes, cpu secs)`.
+fn run_python(venv: &Path, root: &Path, model: &Path, latency: Duration) -> (f64, f64, f64) {
+    let (hub, _data) = start_hub(root, latency);
+    let script = root.join("upload.py");
+    std::fs::write(&script, PY_UPLOAD).expect("write script");
+    let home = root.join("pyhome");
+    std::fs::create_dir_all(&home).expect("home");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg(model)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("HF_ENDPOINT", hub.url())
+        .env("HF_TOKEN", TOKEN)
+        .env("HF_HUB_DISABLE_XET", "1")
+        .env("HF_HOME", home.join("hf"))
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "python upload failed");
+    parse_child(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Child: upload BENCH_DIR to a fresh repo, print `secs rss_bytes cpu_secs`.
@@ -238,7 +269,7 @@ print(secs, rss, cpu)
 
 /// A fresh server whose data lives under MINERFLEET_BENCH_DATA_DIR (e.g. /dev/shm, to take the disk's fsync speed
 /// out of a client comparison) or else next to the model.
-fn start_hub(root: &Path) -> (RunningHub, tempfile::TempDir) {
+fn start_hub(root: &Path, latency: Duration) -> (RunningHub, tempfile::TempDir) {
     let base = std::env::var_os("MINERFLEET_BENCH_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.to_path_buf());
@@ -246,6 +277,7 @@ fn start_hub(root: &Path) -> (RunningHub, tempfile::TempDir) {
     let mut cfg = server::HubConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
     // md5 part ETags like S3 (the real Hub's part URLs are S3), unless MINERFLEET_BENCH_MD5=0.
     cfg.lfs.md5_part_etags = std::env::var("MINERFLEET_BENCH_MD5").as_deref() != Ok("0");
+    cfg.faults.delay = latency;
     (HubServer::start(cfg).expect("hub server"), data)
 }
 
