@@ -207,6 +207,7 @@ fn main() {
                         dir: root.join("models/upload").join(format!("m{i}")),
                         message: "bench".into(),
                         visibility: Visibility::Private,
+                        known_sha256: Default::default(),
                     })
                 })
                 .collect();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use minerfleet::actors::hub::{
     Download, HubActor, HubActorConfig, SetVisibility, Shutdown, Upload,
 };
+use minerfleet::hub::client::digest;
 use minerfleet::hub::client::upload::{CommitOp, NoProgress};
 use minerfleet::hub::client::{
     HubClient, HubConfig, HubError, ProgressEvent, RetryPolicy, Token, UploadOptions, Visibility,
@@ -635,6 +636,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir: dir.clone(),
             message: "m".into(),
             visibility: Visibility::Private,
+            known_sha256: Default::default(),
         });
         let b_repo: RepoId = "tester/actor2".parse().unwrap();
         let b = actor.send(Upload {
@@ -642,6 +644,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir,
             message: "m".into(),
             visibility: Visibility::Private,
+            known_sha256: Default::default(),
         });
         let (ra, rb) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
         assert!(ra.committed && rb.committed);
@@ -748,4 +751,52 @@ async fn no_token_on_upload_urls_nor_on_cross_origin_downloads() {
         blobs.iter().all(|q| !q.had_token),
         "the Hub token followed a cross-origin redirect"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_sha256_is_used_as_the_oid_and_a_stale_one_fails_the_upload() {
+    let env = start_hub();
+    let c = client(&env, "hf_tester_token");
+    let dir = env.work.path().join("known");
+    let files = write_model(&dir, 9, 1, 3 * MIB);
+    let shard = "model-00001-of-00001.safetensors";
+    let len = (3 * MIB) as u64;
+    let with_known = |size: u64, sha256: String| {
+        let mut o = opts(None);
+        o.known_sha256.insert(shard.to_string(), (size, sha256));
+        o
+    };
+    // The sha256 of other bytes of the same size, as if the file changed after the caller hashed it: the client
+    // trusts it (it does not read the file again), and the server's check refuses the object.
+    let other = env.work.path().join("other.bin");
+    std::fs::write(&other, bytes(77, 3 * MIB)).unwrap();
+    let stale = digest::digest_file(&other).unwrap().sha256;
+    let repo: RepoId = "tester/known".parse().unwrap();
+    let e = c
+        .upload_model(
+            &repo,
+            &dir,
+            &with_known(len, stale.clone()),
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&stale), "{e}");
+    let tree = c.list_tree(&repo, "main").await.unwrap_or_default();
+    assert!(
+        tree.iter().all(|t| t.path != shard),
+        "nothing committed: {tree:?}"
+    );
+    // A known digest whose size no longer matches is ignored: the file is hashed again and the upload lands.
+    let r = c
+        .upload_model(
+            &repo,
+            &dir,
+            &with_known(len + 1, stale),
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    assert!(r.committed);
+    assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
 }

@@ -40,6 +40,8 @@ pub struct Upload {
     pub message: String,
     /// Visibility if the repository must be created.
     pub visibility: Visibility,
+    /// sha256 of files already hashed, by repository path (see [`UploadOptions::known_sha256`]).
+    pub known_sha256: std::collections::HashMap<String, (u64, String)>,
 }
 
 /// Make a repository private or public.
@@ -135,6 +137,7 @@ impl Handler<Upload> for HubActor {
             message: msg.message,
             create_visibility: msg.visibility,
             state_dir: Some(self.state_dir.clone()),
+            known_sha256: msg.known_sha256,
         };
         self.guarded(async move {
             let _slot = limits.upload_slot().await;

@@ -228,6 +228,7 @@ pub async fn publish(
                 miner,
                 wrote: Default::default(),
                 plan: Default::default(),
+                hashed: Default::default(),
             },
         });
     }

@@ -58,6 +58,9 @@ pub struct Job {
     pub wrote: AtomicBool,
     /// The metadata to commit, once known.
     pub plan: std::sync::Mutex<Option<String>>,
+    /// Size and sha256 (hex) of each file this run hashed, by repository path: the upload reuses them instead of
+    /// reading the model a second time.
+    pub hashed: std::sync::Mutex<std::collections::HashMap<String, (u64, String)>>,
 }
 
 /// Why a hotkey stopped.
@@ -279,6 +282,14 @@ async fn hash_step(s: &Services, job: &Job) -> Result<Stage, StepError> {
         })
         .await?;
     s.update(job, |r| r.dir_hash = Some(hashed.dir_hash.clone()))?;
+    *job.hashed.lock().unwrap_or_else(|p| p.into_inner()) = hashed
+        .files
+        .iter()
+        .map(|f| {
+            let path = f.path.to_string_lossy().into_owned();
+            (path, (f.size, f.hash.to_hex()))
+        })
+        .collect();
     Ok(Stage::Upload)
 }
 
@@ -319,6 +330,7 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         dir: job.miner.model_dir.clone(),
         message: format!("minerfleet: model for {}", job.ss58),
         visibility: Visibility::Private,
+        known_sha256: job.hashed.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
     let report = s
         .cancellable(async {

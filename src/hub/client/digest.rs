@@ -51,6 +51,24 @@ pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
     })
 }
 
+/// The digest of `path` from a sha256 the caller already computed (publish hashes every file for the secure hash):
+/// reads only the sample. `None` when the file no longer has `size` bytes (it changed: hash it again). Blocking.
+pub fn digest_known(path: &Path, size: u64, sha256: &str) -> Result<Option<FileDigest>, HubError> {
+    let f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    if f.metadata().map_err(|e| HubError::io(path, e))?.len() != size {
+        return Ok(None);
+    }
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    f.take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)
+        .map_err(|e| HubError::io(path, e))?;
+    Ok(Some(FileDigest {
+        size,
+        sha256: sha256.to_string(),
+        sample,
+    }))
+}
+
 /// The git blob oid of `content`.
 pub fn git_blob_sha1(content: &[u8]) -> String {
     let mut h = Sha1::new();

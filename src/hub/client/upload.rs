@@ -16,7 +16,7 @@
 //! swap); moved → the tree at the new head is compared with what we committed (every added file with our oid,
 //! every deleted file gone): ours → done, else [`HubError::Conflict`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::digest::{FileDigest, digest_file, git_blob_sha1};
+use super::digest::{FileDigest, digest_file, digest_known, git_blob_sha1};
 use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
 use super::resume::ResumeState;
 use super::{HubClient, HubError, TreeEntry, Visibility, enc_rev, is_commit_oid};
@@ -95,6 +95,11 @@ pub struct UploadOptions {
     pub create_visibility: Visibility,
     /// Folder of resume state files (one per repository); `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
+    /// sha256 (lowercase hex) and size of files the caller already hashed, by repository path: such a file is not
+    /// read again (only its first bytes, for the preupload sample) while its size matches. The uploaded oids are
+    /// then those of the bytes the caller hashed; the server checks every LFS object against its oid, so a file
+    /// changed since fails the upload instead of landing under a stale oid.
+    pub known_sha256: HashMap<String, (u64, String)>,
 }
 
 impl UploadOptions {
@@ -104,6 +109,7 @@ impl UploadOptions {
             message: message.into(),
             create_visibility: Visibility::Private,
             state_dir: None,
+            known_sha256: HashMap::new(),
         }
     }
 }
@@ -292,21 +298,32 @@ impl HubClient {
         };
         let rs = repo.to_string();
 
-        // 1. digests (cached across runs), two files at a time
+        // 1. digests (the caller's, or cached across runs, or read now), two files at a time
         let state_ref = &state;
         let digests: Vec<FileDigest> = futures_util::stream::iter(plan.clone())
             .map(|f: PlannedFile| {
                 let state = state_ref;
+                let known = opts.known_sha256.get(&f.repo_path).cloned();
                 async move {
+                    let p = f.local.clone();
+                    let hashing =
+                        |e| HubError::BadInput(format!("hashing {}: {e}", f.local.display()));
+                    if let Some((size, sha256)) = known {
+                        let p = p.clone();
+                        let d =
+                            tokio::task::spawn_blocking(move || digest_known(&p, size, &sha256))
+                                .await
+                                .map_err(hashing)??;
+                        if let Some(d) = d {
+                            return Ok(d);
+                        }
+                    }
                     if let Some(d) = state.cached_digest(&f.local) {
                         return Ok(d);
                     }
-                    let p = f.local.clone();
                     let d = tokio::task::spawn_blocking(move || digest_file(&p))
                         .await
-                        .map_err(|e| {
-                            HubError::BadInput(format!("hashing {}: {e}", f.local.display()))
-                        })??;
+                        .map_err(hashing)??;
                     state.record_digest(&f.local, &d)?;
                     Ok::<_, HubError>(d)
                 }
