@@ -10,6 +10,13 @@
 //! * **sequential**: one hotkey after the other, upload then commit and wait for finality — how the reference
 //!   Python miner works. Reported as a speed-up.
 //!
+//! Also reported: the devnet's CPU seconds during publish vs during the upload alone. Chopsticks runs every
+//! transaction's runtime calls (nonce, pool validation, block application) in an interpreter on the same cores as
+//! the uploads; on a small machine that is where a publish loses time against the upload-alone floor.
+//!
+//! The models are flushed to disk (`sync`) before the first phase, so the kernel's writeback of 6 GiB does not
+//! slow whichever phase happens to run first.
+//!
 //! Each phase gets its own Hub server (content-addressed storage would otherwise skip what an earlier phase sent)
 //! and its own repos. Tensor checks are off (they are benched by `scan`); header checks, hashing, journal, upload,
 //! commit, read-back and visibility all run.
@@ -138,6 +145,10 @@ fn main() {
         model_bytes as f64 / n as f64 / 1048576.0,
         t.elapsed().as_secs_f64()
     );
+    // Flush the models to disk now, so the kernel's writeback does not run during (and slow) whichever phase
+    // comes first.
+    let synced = std::process::Command::new("sync").status();
+    assert!(matches!(synced, Ok(s) if s.success()), "sync: {synced:?}");
 
     // Dev hotkeys, registered on the demo netuid.
     let mut signers = Vec::new();
@@ -182,7 +193,11 @@ fn main() {
         ..ClientOptions::default()
     };
 
+    // CPU seconds the devnet (Chopsticks) spends in each phase: it shares the machine's cores with the uploads.
+    let devnet_cpu = || net.pid().map(process_cpu_seconds).unwrap_or(0.0);
+
     // 1. Floor: the uploads alone, in parallel through the Hub actor.
+    let cpu_before = devnet_cpu();
     let hub1 = hub(&root, "hub-upload");
     let upload_secs = {
         let url = hub1.url().to_string();
@@ -219,7 +234,8 @@ fn main() {
     };
     drop(hub1);
     let floor = upload_secs + 2.0 * block.as_secs_f64();
-    eprintln!("upload only: {upload_secs:.2}s");
+    let upload_devnet_cpu = devnet_cpu() - cpu_before;
+    eprintln!("upload only: {upload_secs:.2}s (devnet CPU {upload_devnet_cpu:.2}s)");
 
     // 1b. The commitments alone, in parallel through the chain actor.
     let commit_secs = {
@@ -266,6 +282,7 @@ fn main() {
         fleet_text(&net.ws_url(), hub2.url(), n, "publish"),
     )
     .unwrap();
+    let cpu_before = devnet_cpu();
     let publish_secs = {
         let fleet = Fleet::load_with(&fleet_path, LoadOptions::default()).unwrap();
         let opts = PublishOptions {
@@ -283,7 +300,8 @@ fn main() {
         })
     };
     drop(hub2);
-    eprintln!("publish: {publish_secs:.2}s");
+    let publish_devnet_cpu = devnet_cpu() - cpu_before;
+    eprintln!("publish: {publish_secs:.2}s (devnet CPU {publish_devnet_cpu:.2}s)");
 
     // 3. Sequential reference: one hotkey at a time, upload then commit to finality.
     let hub3 = hub(&root, "hub-sequential");
@@ -338,7 +356,20 @@ fn main() {
         publish_secs / overlap_floor
     );
     println!(
+        "RESULT metric=publish_{label}_devnet_cpu_seconds minerfleet={publish_devnet_cpu:.2}s reference={upload_devnet_cpu:.2}s ratio={:.2} target=informational",
+        publish_devnet_cpu / upload_devnet_cpu.max(0.01)
+    );
+    println!(
         "RESULT metric=publish_{label}_speedup_vs_sequential minerfleet={publish_secs:.2}s reference={sequential_secs:.2}s ratio={:.2} target=report",
         sequential_secs / publish_secs
     );
+}
+
+/// User + system CPU seconds of process `pid` so far (/proc/PID/stat fields 14 and 15, 100 ticks a second).
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
 }
