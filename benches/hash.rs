@@ -6,6 +6,8 @@
 //!
 //! Sizes: `MINERFLEET_BENCH_HASH_MIB` (single file, default 1024), `MINERFLEET_BENCH_PAR_MIB` (each of the 8
 //! files, default 128), `MINERFLEET_BENCH_RUNS` (default 3). Files go to `MINERFLEET_BENCH_DIR` or the temp dir.
+mod support;
+
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -80,21 +82,6 @@ fn best<T>(runs: u64, mut f: impl FnMut() -> Result<T, String>) -> Result<(Durat
     best.ok_or_else(|| "no runs".to_owned())
 }
 
-/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat` (0 where unavailable).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the `(comm)`: utime and stime are the 12th and 13th, in clock ticks (100 Hz on Linux).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn mb_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
@@ -143,14 +130,14 @@ fn run() -> Result<(), String> {
         .num_threads(1)
         .build()
         .map_err(|e| format!("thread pool: {e}"))?;
-    let cpu0 = cpu_seconds();
+    let cpu0 = support::cpu_seconds("self");
     let wall0 = Instant::now();
     let (single, single_hash) = best(runs, || {
         one.install(|| hash_dir(&dir)).map_err(|e| e.to_string())
     })?;
-    let (cpu1, wall1) = (cpu_seconds(), Instant::now());
+    let (cpu1, wall1) = (support::cpu_seconds("self"), Instant::now());
     let (parallel, par_hash) = best(runs, || hash_dir(&dir).map_err(|e| e.to_string()))?;
-    let (cpu2, wall2) = (cpu_seconds(), Instant::now());
+    let (cpu2, wall2) = (support::cpu_seconds("self"), Instant::now());
     // CPU seconds per wall second: ~1 single-threaded; ~threads when the cores are really ours.
     eprintln!(
         "parallel_hash: cpu/wall single-thread {:.2}, parallel {:.2} (load average: {})",

@@ -25,6 +25,8 @@
 //! devnet's MINERFLEET_RUNTIME_WASM / MINERFLEET_CHOPSTICKS. Prints `RESULT metric=… minerfleet=… reference=…
 //! ratio=… target=…` lines.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,7 +196,11 @@ fn main() {
     };
 
     // CPU seconds the devnet (Chopsticks) spends in each phase: it shares the machine's cores with the uploads.
-    let devnet_cpu = || net.pid().map(process_cpu_seconds).unwrap_or(0.0);
+    let devnet_cpu = || {
+        net.pid()
+            .map(|pid| support::cpu_seconds(&pid.to_string()))
+            .unwrap_or(0.0)
+    };
 
     // 1. Floor: the uploads alone, in parallel through the Hub actor.
     let cpu_before = devnet_cpu();
@@ -363,13 +369,4 @@ fn main() {
         "RESULT metric=publish_{label}_speedup_vs_sequential minerfleet={publish_secs:.2}s reference={sequential_secs:.2}s ratio={:.2} target=report",
         sequential_secs / publish_secs
     );
-}
-
-/// User + system CPU seconds of process `pid` so far (/proc/PID/stat fields 14 and 15, 100 ticks a second).
-fn process_cpu_seconds(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
 }

@@ -13,6 +13,8 @@
 //! `MINERFLEET_BENCH_THREADS` (libtorch intra-op threads; default 1, what one pool worker gets on a 2-core host
 //! with the default one worker per core), `MINERFLEET_BENCH_CHUNK_ELEMS` (elements per statistics chunk).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -138,16 +140,6 @@ fn scan(dir: &Path, device: Device) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 fn set_threads() -> i64 {
     let threads = env_u64("MINERFLEET_BENCH_THREADS", 1).max(1) as i64;
     tch::set_num_threads(threads as i32);
@@ -163,7 +155,7 @@ fn main() {
             .parse()
             .unwrap();
         scan(Path::new(&dir), device);
-        println!("PEAK_RSS {}", peak_rss_bytes());
+        println!("PEAK_RSS {}", support::peak_rss_bytes());
         return;
     }
     if std::env::args().any(|a| a == "--list") {

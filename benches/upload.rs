@@ -19,6 +19,8 @@
 //! `MINERFLEET_BENCH_MD5=0` turns the server's md5 part ETags off (default on, as S3 answers). Without Python the
 //! Python lines say `reference=skipped`.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -216,27 +218,9 @@ fn client_child() {
         assert!(r.committed);
         t.elapsed().as_secs_f64()
     });
-    let cpu = cpu_seconds();
+    let cpu = support::cpu_seconds("self");
     eprintln!("minerfleet client: {secs:.2} s wall, {cpu:.2} s CPU (user + system)");
-    println!("{secs} {} {cpu}", vm_hwm_bytes());
-}
-
-fn vm_hwm_bytes() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb * 1024.0)
-        .unwrap_or(0.0)
-}
-
-fn cpu_seconds() -> f64 {
-    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second on Linux)
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
+    println!("{secs} {} {cpu}", support::peak_rss_bytes());
 }
 
 /// `secs rss_bytes cpu_secs` printed by a client child.

@@ -1,0 +1,28 @@
+//! Process readings the benches share, from Linux `/proc` (0 where unavailable): CPU seconds and peak RSS.
+#![allow(dead_code)]
+
+/// User + system CPU seconds used so far by `process`: `"self"` or a PID. From `/proc/<process>/stat`: after the
+/// `(comm)` field, utime and stime are the 12th and 13th fields, in clock ticks (100 a second on Linux).
+pub fn cpu_seconds(process: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of this process in bytes (`VmHWM` of `/proc/self/status`).
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
