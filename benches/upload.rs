@@ -19,6 +19,8 @@
 //! `MINERFLEET_BENCH_MD5=0` turns the server's md5 part ETags off (default on, as S3 answers). Without Python the
 //! Python lines say `reference=skipped`.
 
+#[path = "../tests/python_support/mod.rs"]
+mod python_support;
 mod support;
 
 use std::io::Write;
@@ -164,19 +166,9 @@ fn run_python(venv: &Path, root: &Path, model: &Path, latency: Duration) -> (f64
     std::fs::write(&script, PY_UPLOAD).expect("write script");
     let home = root.join("pyhome");
     std::fs::create_dir_all(&home).expect("home");
-    let out = Command::new(venv.join("bin/python"))
+    let out = python_support::hf_python(venv, hub.url(), TOKEN, &home)
         .arg(&script)
         .arg(model)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("HF_ENDPOINT", hub.url())
-        .env("HF_TOKEN", TOKEN)
-        .env("HF_HUB_DISABLE_XET", "1")
-        .env("HF_HOME", home.join("hf"))
-        .env("HF_HUB_DISABLE_TELEMETRY", "1")
-        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
         .stderr(Stdio::inherit())
         .output()
         .expect("run python");

@@ -3,7 +3,7 @@
 //! at the commit we returned, and every byte is compared. Skips (loudly) only when no Python interpreter exists.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,38 +11,8 @@ use minerfleet::hub::client::upload::NoProgress;
 use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
 use minerfleet::hub::server::{self, HubServer, HubUser, LfsConfig};
 
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn venv() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("MINERFLEET_PY_VENV") {
-        return Some(PathBuf::from(dir));
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    if Command::new(&python).arg("--version").output().is_err() {
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: no `{python}` on PATH: the Python cross-check did not run !!!!!!!!\n"
-        );
-        return None;
-    }
-    let out = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-python"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/setup-python");
-    assert!(
-        out.status.success(),
-        "scripts/setup-python failed (see above)"
-    );
-    let path = String::from_utf8(out.stdout).expect("utf-8");
-    Some(PathBuf::from(
-        path.lines().last().expect("venv path").trim(),
-    ))
-}
+mod python_support;
+use python_support::{KillOnDrop, hf_python, venv};
 
 const SCRIPT: &str = r#"
 import sys
@@ -52,7 +22,9 @@ print(snapshot_download(sys.argv[1], revision=sys.argv[2]))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_downloads_what_our_client_uploaded() {
-    let Some(venv) = venv() else { return };
+    let Some(venv) = venv("the Python cross-check") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = server::HubConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
@@ -106,20 +78,10 @@ async fn python_downloads_what_our_client_uploaded() {
     std::fs::create_dir_all(&home).unwrap();
     let script = tmp.path().join("dl.py");
     std::fs::write(&script, SCRIPT).unwrap();
-    let child = Command::new(venv.join("bin/python"))
+    let child = hf_python(&venv, hub.url(), "hf_tester_token", &home)
         .arg(&script)
         .arg("tester/crosscheck")
         .arg(&r.commit)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("HF_ENDPOINT", hub.url())
-        .env("HF_TOKEN", "hf_tester_token")
-        .env("HF_HUB_DISABLE_XET", "1")
-        .env("HF_HOME", home.join("hf"))
-        .env("HF_HUB_DISABLE_TELEMETRY", "1")
-        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

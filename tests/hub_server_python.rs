@@ -5,63 +5,15 @@
 //! checks every byte. Skips (loudly) only when no Python interpreter exists.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use minerfleet::hub::server::{HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
 
-/// Kills the child process when the test ends, whatever happens.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod python_support;
+use python_support::{KillOnDrop, hf_python, venv};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The venv of scripts/setup-python (created on first use, then cached), or None when Python is missing.
-fn venv() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("MINERFLEET_PY_VENV") {
-        return Some(PathBuf::from(dir));
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    if Command::new(&python).arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the Hub conformance test, but `{python}` is not on PATH"
-        );
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: no `{python}` on PATH: the Hub conformance test with huggingface_hub did not run !!!!!!!!\n"
-        );
-        return None;
-    }
-    let started = Instant::now();
-    let out = Command::new(repo_root().join("scripts/setup-python"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/setup-python");
-    assert!(
-        out.status.success(),
-        "scripts/setup-python failed (see its output above)"
-    );
-    let path = String::from_utf8(out.stdout).expect("utf-8 path");
-    let path = PathBuf::from(
-        path.lines()
-            .last()
-            .expect("setup-python prints the venv path")
-            .trim(),
-    );
-    eprintln!(
-        "python venv ready in {:.1} s: {}",
-        started.elapsed().as_secs_f64(),
-        path.display()
-    );
-    Some(path)
 }
 
 fn run_python(
@@ -73,19 +25,9 @@ fn run_python(
     home: &Path,
 ) -> (bool, String) {
     let log = home.join("python.log");
-    let child = Command::new(venv.join("bin/python"))
+    let child = hf_python(venv, endpoint, token, home)
         .arg(script)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("HF_ENDPOINT", endpoint)
-        .env("HF_TOKEN", token)
-        .env("HF_HUB_DISABLE_XET", "1")
-        .env("HF_HOME", home.join("hf"))
-        .env("HF_HUB_DISABLE_TELEMETRY", "1")
-        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
         .stdout(std::fs::File::create(&log).expect("log file"))
         .stderr(std::fs::File::create(home.join("python.err")).expect("log file"))
         .spawn()
@@ -118,7 +60,9 @@ fn official_python_client_follows_cross_origin_download_redirects() {
 }
 
 fn conformance(cross_origin: bool) {
-    let Some(venv) = venv() else { return };
+    let Some(venv) = venv("the Hub conformance test with huggingface_hub") else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = HubConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
