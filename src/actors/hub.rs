@@ -15,7 +15,7 @@ use tokio::sync::RwLock;
 
 use crate::hub::client::download::Snapshot;
 use crate::hub::client::{
-    HubClient, HubConfig, HubError, Progress, UploadOptions, UploadReport, Visibility,
+    HubClient, HubConfig, HubError, KnownSha256, Progress, UploadOptions, UploadReport, Visibility,
 };
 use crate::hub::limits::{Limits, LimitsConfig};
 use crate::model::RepoId;
@@ -41,7 +41,7 @@ pub struct Upload {
     /// Visibility if the repository must be created.
     pub visibility: Visibility,
     /// sha256 of files already hashed, by repository path (see [`UploadOptions::known_sha256`]).
-    pub known_sha256: std::collections::HashMap<String, (u64, String)>,
+    pub known_sha256: KnownSha256,
 }
 
 /// Make a repository private or public.

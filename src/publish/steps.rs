@@ -60,7 +60,7 @@ pub struct Job {
     pub plan: std::sync::Mutex<Option<String>>,
     /// Size and sha256 (hex) of each file this run hashed, by repository path: the upload reuses them instead of
     /// reading the model a second time.
-    pub hashed: std::sync::Mutex<std::collections::HashMap<String, (u64, String)>>,
+    pub hashed: std::sync::Mutex<crate::hub::client::KnownSha256>,
 }
 
 /// Why a hotkey stopped.

@@ -29,7 +29,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 pub use error::HubError;
-pub use upload::{Progress, ProgressEvent, UploadOptions, UploadReport};
+pub use upload::{KnownSha256, Progress, ProgressEvent, UploadOptions, UploadReport};
 
 use crate::hub::limits::{Limits, LimitsConfig};
 use crate::model::RepoId;

@@ -85,6 +85,9 @@ impl Progress for tokio::sync::mpsc::UnboundedSender<ProgressEvent> {
     }
 }
 
+/// Files a caller already hashed, by repository path: `(size, lowercase hex sha256)`.
+pub type KnownSha256 = HashMap<String, (u64, String)>;
+
 /// How to upload.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
@@ -99,7 +102,7 @@ pub struct UploadOptions {
     /// read again (only its first bytes, for the preupload sample) while its size matches. The uploaded oids are
     /// then those of the bytes the caller hashed; the server checks every LFS object against its oid, so a file
     /// changed since fails the upload instead of landing under a stale oid.
-    pub known_sha256: HashMap<String, (u64, String)>,
+    pub known_sha256: KnownSha256,
 }
 
 impl UploadOptions {
@@ -109,7 +112,7 @@ impl UploadOptions {
             message: message.into(),
             create_visibility: Visibility::Private,
             state_dir: None,
-            known_sha256: HashMap::new(),
+            known_sha256: KnownSha256::new(),
         }
     }
 }
