@@ -603,8 +603,10 @@ const CODE_BOMB_LIMIT: u64 = 50 * 1024 * 1024;
 
 /// The plain wasm of a zstd-compressed runtime (after the magic). The devnet genesis stores it uncompressed on
 /// purpose: Chopsticks hands `:code` to its executor on every runtime call, and decompressing it there took about
-/// 40 of the 90 ms each call costs (measured with `state_call Core_version`: 85-100 ms compressed, about 50 ms
-/// plain). Every transaction costs three such calls (nonce, pool validation, block application).
+/// 40 of the 90 ms each call costs (measured with `state_call Core_version` on a release-profile runtime: 85-100 ms
+/// compressed, about 50 ms plain). Every transaction costs three such calls (nonce, pool validation, block
+/// application). The rest of that cost grows with the wasm's size, which is why `scripts/build-runtime` builds the
+/// test runtime for size (~28 ms a call).
 fn decompress_code(zstd: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let decoder = ruzstd::decoding::StreamingDecoder::new(zstd).map_err(|e| e.to_string())?;
