@@ -308,11 +308,10 @@ impl HubClient {
                 let state = state_ref;
                 let known = opts.known_sha256.get(&f.repo_path).cloned();
                 async move {
-                    let p = f.local.clone();
                     let hashing =
                         |e| HubError::BadInput(format!("hashing {}: {e}", f.local.display()));
                     if let Some((size, sha256)) = known {
-                        let p = p.clone();
+                        let p = f.local.clone();
                         let d =
                             tokio::task::spawn_blocking(move || digest_known(&p, size, &sha256))
                                 .await
@@ -324,6 +323,7 @@ impl HubClient {
                     if let Some(d) = state.cached_digest(&f.local) {
                         return Ok(d);
                     }
+                    let p = f.local.clone();
                     let d = tokio::task::spawn_blocking(move || digest_file(&p))
                         .await
                         .map_err(hashing)??;
