@@ -6,6 +6,8 @@
 //! MINERFLEET_RUNTIME_WASM and MINERFLEET_CHOPSTICKS (the devnet; required when CI=true).
 //! Prints `RESULT metric=… minerfleet=… reference=… ratio=… target=…` lines.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,15 +18,6 @@ use minerfleet::network::Network;
 use sp_core::Pair;
 
 const NETUID: u16 = 3;
-
-fn env_num(var: &str, default: u64) -> u64 {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{var}={v:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
 
 fn hotkeys(prefix: &str, n: usize) -> Vec<HotkeySigner> {
     (0..n)
@@ -59,8 +52,8 @@ fn main() {
             return;
         }
     };
-    let n = env_num("MINERFLEET_BENCH_HOTKEYS", 64) as usize;
-    let block = Duration::from_millis(env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
+    let n = support::env_num("MINERFLEET_BENCH_HOTKEYS", 64) as usize;
+    let block = Duration::from_millis(support::env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let parallel = hotkeys("bench-parallel", n);

@@ -18,14 +18,6 @@ use minerfleet::model::hash::{hash_dir, hash_file};
 
 const MIB: u64 = 1 << 20;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v| v > 0)
-        .unwrap_or(default)
-}
-
 /// Write `mib` MiB of pseudo-random bytes (xorshift, so the content is not trivially compressible).
 fn write_file(path: &Path, mib: u64, seed: u64) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(4 * MIB as usize, File::create(path)?);
@@ -87,9 +79,9 @@ fn mb_per_s(bytes: u64, d: Duration) -> f64 {
 }
 
 fn run() -> Result<(), String> {
-    let hash_mib = env_u64("MINERFLEET_BENCH_HASH_MIB", 1024);
-    let par_mib = env_u64("MINERFLEET_BENCH_PAR_MIB", 128);
-    let runs = env_u64("MINERFLEET_BENCH_RUNS", 3);
+    let hash_mib = support::env_positive("MINERFLEET_BENCH_HASH_MIB", 1024);
+    let par_mib = support::env_positive("MINERFLEET_BENCH_PAR_MIB", 128);
+    let runs = support::env_positive("MINERFLEET_BENCH_RUNS", 3);
     let tmp = match std::env::var_os("MINERFLEET_BENCH_DIR") {
         Some(d) => tempfile::tempdir_in(d),
         None => tempfile::tempdir(),

@@ -12,6 +12,8 @@
 //! best of `MINERFLEET_BENCH_RUNS` (default 2) for every measurement.
 //! Files go to `MINERFLEET_BENCH_DIR` or the temp dir.
 
+mod support;
+
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -24,14 +26,6 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 const MIB: u64 = 1 << 20;
 const TOKEN: &str = "hf_bench";
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v| v > 0)
-        .unwrap_or(default)
-}
 
 /// `mib` MiB of xorshift bytes; returns the sha256.
 fn write_file(path: &Path, mib: u64) -> String {
@@ -238,9 +232,9 @@ fn measure(
 }
 
 fn main() {
-    let mib = env_u64("MINERFLEET_BENCH_HUB_MIB", 512);
-    let chunk_mib = env_u64("MINERFLEET_BENCH_HUB_CHUNK_MIB", 8);
-    let runs = env_u64("MINERFLEET_BENCH_RUNS", 2);
+    let mib = support::env_positive("MINERFLEET_BENCH_HUB_MIB", 512);
+    let chunk_mib = support::env_positive("MINERFLEET_BENCH_HUB_CHUNK_MIB", 8);
+    let runs = support::env_positive("MINERFLEET_BENCH_RUNS", 2);
     let base = std::env::var_os("MINERFLEET_BENCH_DIR")
         .map(Into::into)
         .unwrap_or_else(std::env::temp_dir);

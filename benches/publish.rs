@@ -56,15 +56,6 @@ use minerfleet::wallet::{self, EnvOnly, KeySecret};
 const NETUID: u16 = 999;
 const TOKEN: &str = "hf_bench_token";
 
-fn env_num(var: &str, default: u64) -> u64 {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{var}={v:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
-
 /// Llama dims with about `mib` MiB of bf16 weights (vocab 16384, hidden 512, 5 layers ≈ 62 MiB for 64).
 fn dims_for(mib: u64) -> Dims {
     let layers = ((mib as f64 / 64.0) * 5.0).round().max(1.0) as usize;
@@ -168,9 +159,9 @@ fn main() {
             return;
         }
     };
-    let n = env_num("MINERFLEET_BENCH_HOTKEYS", 32) as usize;
-    let mib = env_num("MINERFLEET_BENCH_MODEL_MIB", 64);
-    let block = Duration::from_millis(env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
+    let n = support::env_num("MINERFLEET_BENCH_HOTKEYS", 32) as usize;
+    let mib = support::env_num("MINERFLEET_BENCH_MODEL_MIB", 64);
+    let block = Duration::from_millis(support::env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
 

@@ -27,15 +27,6 @@ use minerfleet::model::save::{
 
 const MIB: u64 = 1 << 20;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a whole number")),
-        Err(_) => default,
-    }
-}
-
 /// Llama dims (hidden 1024, 8 heads / 4 kv, intermediate 2816, vocab 8192) with as many layers as fit `bytes`.
 fn dims_for(bytes: u64) -> Dims {
     let base = Dims {
@@ -119,7 +110,7 @@ fn read_all(files: &[PathBuf]) -> u64 {
 }
 
 fn options(device: Device) -> ValidateOptions {
-    let chunk_elems = env_u64(
+    let chunk_elems = support::env_num(
         "MINERFLEET_BENCH_CHUNK_ELEMS",
         ValidateOptions::default().chunk_elems as u64,
     );
@@ -141,7 +132,7 @@ fn scan(dir: &Path, device: Device) -> f64 {
 }
 
 fn set_threads() -> i64 {
-    let threads = env_u64("MINERFLEET_BENCH_THREADS", 1).max(1) as i64;
+    let threads = support::env_num("MINERFLEET_BENCH_THREADS", 1).max(1) as i64;
     tch::set_num_threads(threads as i32);
     threads
 }
@@ -169,10 +160,10 @@ fn main() {
         let _ = minerfleet::gpu::device::load_cuda_backend();
         minerfleet::gpu::device::check_available(&[device]).expect("device");
     }
-    let scan_bytes = env_u64("MINERFLEET_BENCH_SCAN_MB", 1024) * MIB;
-    let shard = env_u64("MINERFLEET_BENCH_SHARD_MB", 256) * MIB;
-    let rss_bytes = env_u64("MINERFLEET_BENCH_RSS_MB", 3 * shard / MIB) * MIB;
-    let repeat = env_u64("MINERFLEET_BENCH_REPEAT", 3).max(1);
+    let scan_bytes = support::env_num("MINERFLEET_BENCH_SCAN_MB", 1024) * MIB;
+    let shard = support::env_num("MINERFLEET_BENCH_SHARD_MB", 256) * MIB;
+    let rss_bytes = support::env_num("MINERFLEET_BENCH_RSS_MB", 3 * shard / MIB) * MIB;
+    let repeat = support::env_num("MINERFLEET_BENCH_REPEAT", 3).max(1);
     let tmp = tempfile::tempdir_in(
         std::env::var("MINERFLEET_BENCH_DIR")
             .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),

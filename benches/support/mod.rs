@@ -1,4 +1,5 @@
-//! Process readings the benches share, from Linux `/proc` (0 where unavailable): CPU seconds and peak RSS.
+//! What the benches share: sizes from the environment, and process readings from Linux `/proc` (0 where
+//! unavailable): CPU seconds and peak RSS.
 #![allow(dead_code)]
 
 /// User + system CPU seconds used so far by `process`: `"self"` or a PID. From `/proc/<process>/stat`: after the
@@ -25,4 +26,24 @@ pub fn peak_rss_bytes() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+/// `var` as a whole number, `default` when unset. A value that does not parse stops the bench: a typo must not
+/// quietly measure the default.
+pub fn env_num(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// `var` as a positive whole number; `default` when unset, zero or not a number.
+pub fn env_positive(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(default)
 }
