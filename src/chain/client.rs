@@ -241,18 +241,34 @@ impl ChainClient {
         &self.opts
     }
 
-    async fn within<F, T, E>(&self, what: &str, fut: F) -> Result<T, ChainError>
+    /// One read (every caller of this is a read: submission has its own path), with a deadline per attempt. A read
+    /// that was in flight when the connection dropped fails with the reconnecting client's "will reconnect" error;
+    /// it is asked again once the client is back (subxt's advice for that client), for up to `stall_after`, so a
+    /// node restart between two steps of a commit does not fail the commit.
+    async fn within<C, F, T, E>(&self, what: &str, call: C) -> Result<T, ChainError>
     where
+        C: Fn() -> F,
         F: Future<Output = Result<T, E>>,
-        E: std::fmt::Display,
+        E: ReadError,
     {
-        match tokio::time::timeout(self.opts.rpc_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ChainError::rpc(what, e)),
-            Err(_) => Err(ChainError::RpcTimeout {
-                what: what.to_string(),
-                after: self.opts.rpc_timeout,
-            }),
+        let started = Instant::now();
+        loop {
+            match tokio::time::timeout(self.opts.rpc_timeout, call()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => match e.into_parts() {
+                    (true, reason) if started.elapsed() < self.opts.stall_after => {
+                        tracing::debug!(what, %reason, "chain read lost its connection; asking again");
+                        tokio::time::sleep(self.opts.poll_interval).await;
+                    }
+                    (_, reason) => return Err(ChainError::rpc(what, reason)),
+                },
+                Err(_) => {
+                    return Err(ChainError::RpcTimeout {
+                        what: what.to_string(),
+                        after: self.opts.rpc_timeout,
+                    });
+                }
+            }
         }
     }
 
@@ -267,10 +283,9 @@ impl ChainClient {
         &self,
     ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
         let head = self
-            .within(
-                "chain_getFinalizedHead",
-                self.rpc.chain_get_finalized_head(),
-            )
+            .within("chain_getFinalizedHead", || {
+                self.rpc.chain_get_finalized_head()
+            })
             .await?;
         self.at_hash(head).await
     }
@@ -282,7 +297,7 @@ impl ChainClient {
         // Number and runtime version by plain RPCs, so subxt need not make a `Core_version` runtime call (see
         // `VersionCache`).
         let header = self
-            .within("chain_getHeader", self.rpc.chain_get_header(Some(hash)))
+            .within("chain_getHeader", || self.rpc.chain_get_header(Some(hash)))
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getHeader", "block not found"))?;
         let number = header.number();
@@ -290,10 +305,9 @@ impl ChainClient {
             Some((spec, _)) => spec,
             None => {
                 let v = self
-                    .within(
-                        "state_getRuntimeVersion",
-                        self.rpc.state_get_runtime_version(Some(hash)),
-                    )
+                    .within("state_getRuntimeVersion", || {
+                        self.rpc.state_get_runtime_version(Some(hash))
+                    })
                     .await?;
                 self.versions
                     .remember(number, v.spec_version, v.transaction_version);
@@ -327,10 +341,9 @@ impl ChainClient {
         hash: Hash,
         number: u64,
     ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
-        self.within(
-            "block state",
-            self.api.at_block_hash_and_number(hash, number),
-        )
+        self.within("block state", || {
+            self.api.at_block_hash_and_number(hash, number)
+        })
         .await
     }
 
@@ -342,13 +355,12 @@ impl ChainClient {
     /// The latest finalized block: (number, hash).
     pub async fn finalized_head(&self) -> Result<(u64, Hash), ChainError> {
         let hash = self
-            .within(
-                "chain_getFinalizedHead",
-                self.rpc.chain_get_finalized_head(),
-            )
+            .within("chain_getFinalizedHead", || {
+                self.rpc.chain_get_finalized_head()
+            })
             .await?;
         let header = self
-            .within("chain_getHeader", self.rpc.chain_get_header(Some(hash)))
+            .within("chain_getHeader", || self.rpc.chain_get_header(Some(hash)))
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getHeader", "finalized header not found"))?;
         Ok((header.number(), hash))
@@ -356,17 +368,16 @@ impl ChainClient {
 
     /// The pool-aware next nonce of an account (`system_accountNextIndex`).
     pub async fn next_nonce(&self, account: &AccountId32) -> Result<u64, ChainError> {
-        self.within(
-            "system_accountNextIndex",
-            self.rpc.system_account_next_index(account),
-        )
+        self.within("system_accountNextIndex", || {
+            self.rpc.system_account_next_index(account)
+        })
         .await
     }
 
     /// The account nonce at the finalized head (ignores the pool).
     pub async fn finalized_nonce(&self, account: &AccountId32) -> Result<u64, ChainError> {
-        let at = self.at_finalized().await?;
-        self.within("AccountNonceApi", at.tx().account_nonce(account))
+        let tx = self.at_finalized().await?.tx();
+        self.within("AccountNonceApi", || tx.account_nonce(account))
             .await
     }
 
@@ -380,15 +391,20 @@ impl ChainClient {
     ) -> Result<Option<Value>, ChainError>
     where
         K: subxt::ext::frame_decode::storage::IntoEncodableValues
-            + subxt::ext::frame_decode::storage::IntoDecodableValues,
+            + subxt::ext::frame_decode::storage::IntoDecodableValues
+            + Clone,
     {
         let what = format!("{pallet}.{entry}");
-        let addr = subxt::dynamic::storage::<K, Value>(pallet, entry);
+        let addr = || subxt::dynamic::storage::<K, Value>(pallet, entry);
         let storage = at.storage();
         let value = if optional {
-            self.within(&what, storage.try_fetch(addr, keys)).await?
+            self.within(&what, || storage.try_fetch(addr(), keys.clone()))
+                .await?
         } else {
-            Some(self.within(&what, storage.fetch(addr, keys)).await?)
+            Some(
+                self.within(&what, || storage.fetch(addr(), keys.clone()))
+                    .await?,
+            )
         };
         value
             .map(|v| {
@@ -875,10 +891,9 @@ impl ChainClient {
         while *next_block <= head {
             let n = *next_block;
             let Some(hash) = self
-                .within(
-                    "chain_getBlockHash",
-                    self.rpc.chain_get_block_hash(Some(n.into())),
-                )
+                .within("chain_getBlockHash", || {
+                    self.rpc.chain_get_block_hash(Some(n.into()))
+                })
                 .await?
             else {
                 break;
@@ -889,8 +904,9 @@ impl ChainClient {
             *next_block += 1;
         }
         let at = self.at_hash(head_hash).await?;
+        let tx = at.tx();
         let account_nonce = self
-            .within("AccountNonceApi", at.tx().account_nonce(p.hotkey.account()))
+            .within("AccountNonceApi", || tx.account_nonce(p.hotkey.account()))
             .await?;
         if account_nonce > p.nonce {
             let reg = self
@@ -905,10 +921,9 @@ impl ChainClient {
             ));
         }
         let birth_now = self
-            .within(
-                "chain_getBlockHash",
-                self.rpc.chain_get_block_hash(Some(p.birth.into())),
-            )
+            .within("chain_getBlockHash", || {
+                self.rpc.chain_get_block_hash(Some(p.birth.into()))
+            })
             .await?;
         if birth_now != Some(p.birth_hash) || head > p.birth + p.period {
             return Ok((head, Some(Outcome::NotIncluded)));
@@ -923,7 +938,9 @@ impl ChainClient {
         tx_hash: Hash,
     ) -> Result<Option<Outcome>, ChainError> {
         let block = self
-            .within("chain_getBlock", self.rpc.chain_get_block(Some(block_hash)))
+            .within("chain_getBlock", || {
+                self.rpc.chain_get_block(Some(block_hash))
+            })
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getBlock", "block not found"))?;
         let number = block.block.header.number();
@@ -937,7 +954,8 @@ impl ChainClient {
         else {
             return Ok(None);
         };
-        let events = self.within("System.Events", at.events().fetch()).await?;
+        let events = at.events();
+        let events = self.within("System.Events", || events.fetch()).await?;
         for ev in events.iter() {
             let ev = ev.map_err(|e| ChainError::rpc("System.Events", e))?;
             if ev.phase() != Phase::ApplyExtrinsic(index as u32) || ev.pallet_name() != "System" {
@@ -1077,6 +1095,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_read_lost_to_a_reconnect_is_asked_again_and_its_message_is_kept() {
+        use subxt::error::{BackendError, StorageError};
+        let lost = || subxt::rpcs::Error::DisconnectedWillReconnect("connection closed".into());
+
+        let (again, reason) = lost().into_parts();
+        assert!(again);
+        assert!(
+            reason.contains("reconnect automatically initiated"),
+            "{reason}"
+        );
+
+        // subxt's typed errors carry the RPC error inside; the conversion must neither hide it nor reword it.
+        let typed = StorageError::CannotFetchValue(BackendError::from(lost()));
+        let message = typed.to_string();
+        assert_eq!(typed.into_parts(), (true, message));
+
+        let other = StorageError::CannotFetchValue(BackendError::Other("bad key".into()));
+        let message = other.to_string();
+        assert_eq!(other.into_parts(), (false, message));
+        let (again, _) = subxt::rpcs::Error::Client("refused".into()).into_parts();
+        assert!(!again);
+    }
+
+    #[test]
     fn refuses_to_sign_on_the_wrong_chain() {
         let devnet = "0x1111111111111111111111111111111111111111111111111111111111111111";
         let err = check_genesis(&Network::Finney, devnet).unwrap_err();
@@ -1097,3 +1139,34 @@ mod tests {
         check_genesis(&Network::Custom("ws://127.0.0.1:1".into()), devnet).unwrap();
     }
 }
+
+/// What [`ChainClient::within`] needs of a read's error: whether the reconnecting client lost the connection while
+/// the read was in flight (then asking again is safe), and the error's message.
+trait ReadError {
+    fn into_parts(self) -> (bool, String);
+}
+
+impl ReadError for subxt::rpcs::Error {
+    fn into_parts(self) -> (bool, String) {
+        (self.is_disconnected_will_reconnect(), self.to_string())
+    }
+}
+
+/// subxt's typed errors answer through `subxt::Error` (into which they convert transparently: same message).
+macro_rules! read_error_via_subxt_error {
+    ($($error:ty),* $(,)?) => {$(
+        impl ReadError for $error {
+            fn into_parts(self) -> (bool, String) {
+                let e = subxt::Error::from(self);
+                (e.is_disconnected_will_reconnect(), e.to_string())
+            }
+        }
+    )*};
+}
+
+read_error_via_subxt_error!(
+    subxt::error::OnlineClientAtBlockError,
+    subxt::error::ExtrinsicError,
+    subxt::error::StorageError,
+    subxt::error::EventsError,
+);
