@@ -3,9 +3,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
-use crate::support::cmd::all_output;
+use crate::support::cmd::{all_output, text};
 
 use minerfleet::model::save::{Family, write_tiny_model};
 use sp_core::crypto::{Ss58AddressFormat, Ss58Codec};
@@ -361,7 +361,7 @@ fn one_miner_world() -> World {
     world
 }
 
-/// `minerfleet ARGS` killed after `secs`: a FIFO in a model folder must never make minerfleet hang.
+/// `cmd` run to completion, killed after `secs`: a FIFO in a model folder must never make minerfleet hang.
 fn output_within(mut cmd: Command, secs: u64) -> Output {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
@@ -383,14 +383,10 @@ fn output_within(mut cmd: Command, secs: u64) -> Output {
 }
 
 fn check_command(world: &World) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+    let mut cmd = crate::support::cmd::minerfleet();
     cmd.arg("check")
         .arg(world.path().join("fleet.ron"))
-        .arg("--json")
-        .env_remove("MINERFLEET_NETWORK")
-        .env_remove("HF_ENDPOINT")
-        .env_remove("BT_WALLET_PATH")
-        .env_remove("MINERFLEET_COMPETITIONS");
+        .arg("--json");
     cmd
 }
 
@@ -537,7 +533,7 @@ fn every_kind_of_secret_in_a_model_folder_fails_check_and_is_never_shown() {
             );
         }
         // `hash` lists nothing of such a folder, and says why.
-        let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        let out = crate::support::cmd::minerfleet()
             .args(["hash", "--json"])
             .arg(world.path().join("models/a"))
             .output()
@@ -587,7 +583,7 @@ fn upload_refuses_a_hostile_hf_repo_id_with_exit_2() {
         ("demo/..", "contains `..`"),
         ("x/y?private=1#", "character `?`"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        let out = crate::support::cmd::minerfleet()
             .args([
                 "upload",
                 "--load_model_dir",

@@ -345,7 +345,7 @@ fn hash_and_inspect_refuse_a_symlink_out_of_the_folder_and_list_nothing() {
         vec!["--json", "hash", dir],
         vec!["inspect", dir],
     ] {
-        let out = minerfleet(&args);
+        let out = run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?} listed something");
         let err = stderr(&out);
@@ -365,7 +365,7 @@ fn hash_and_inspect_refuse_a_symlink_out_of_the_folder_and_list_nothing() {
     std::fs::write(model.join("tok/tokenizer.json"), b"{}").expect("write");
     std::os::unix::fs::symlink("tok/tokenizer.json", model.join("tokenizer.json"))
         .expect("symlink");
-    let out = minerfleet(&["--json", "hash", dir]);
+    let out = run(&["--json", "hash", dir]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let paths: Vec<String> = stdout_json(&out)["files"]
         .as_array()
@@ -399,11 +399,11 @@ fn hash_reads_a_hugging_face_cache_snapshot_like_the_plain_files() {
         std::fs::copy(plain.join(f), repo.join(format!("blobs/etag{i}"))).expect("copy");
         std::os::unix::fs::symlink(format!("../../blobs/etag{i}"), snap.join(f)).expect("symlink");
     }
-    let a = minerfleet(&["--json", "hash", plain.to_str().expect("utf8")]);
-    let b = minerfleet(&["--json", "hash", snap.to_str().expect("utf8")]);
+    let a = run(&["--json", "hash", plain.to_str().expect("utf8")]);
+    let b = run(&["--json", "hash", snap.to_str().expect("utf8")]);
     assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
     assert_eq!(stdout_json(&a)["dir_hash"], stdout_json(&b)["dir_hash"]);
-    let out = minerfleet(&["inspect", snap.to_str().expect("utf8")]);
+    let out = run(&["inspect", snap.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -421,7 +421,7 @@ fn hash_refuses_a_fifo_without_hanging() {
     // SAFETY: mkfifo with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     let start = std::time::Instant::now();
-    let out = minerfleet(&["hash", model.to_str().expect("utf8")]);
+    let out = run(&["hash", model.to_str().expect("utf8")]);
     assert!(start.elapsed().as_secs() < 60);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(

@@ -163,14 +163,10 @@ fn upload_and_publish_refuse_a_poisoned_model_folder_before_any_network_call() {
     .unwrap();
     let token = "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh";
     let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+        let mut cmd = crate::support::cmd::minerfleet();
         cmd.args(args)
             .current_dir(dir.path())
-            .env("HF_TOKEN", TOKEN)
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERFLEET_NETWORK")
-            .env_remove("BT_WALLET_PATH")
-            .stdin(std::process::Stdio::null());
+            .env("HF_TOKEN", TOKEN);
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
