@@ -3,6 +3,7 @@
 //! mistakes are usage errors (exit 2).
 
 use std::path::Path;
+#[cfg(feature = "torch")]
 use std::process::Command;
 
 use crate::support::cmd::{all_output, run};
