@@ -1,6 +1,9 @@
 //! The Hub-compatible server over real HTTP on a random loopback port: every endpoint and its errors, LFS basic
 //! and multipart transfers, persistence across a restart, private visibility, 412 on a stale parent, rate-limit
-//! 429s with their headers, and each injected fault.
+//! 429s with their headers, and each injected fault. Then the attacks of one user on another (using a private
+//! object by its sha256, joining another's upload session) and on the server (huge objects, long lines and
+//! bodies, stalled bodies, endless sessions), each refused with nothing stored or readable, and the upgrade of a
+//! data directory of the previous format.
 
 use std::time::{Duration, Instant};
 
