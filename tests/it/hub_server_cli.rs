@@ -106,7 +106,7 @@ fn hub_serve_without_a_token_is_a_usage_error() {
 
 fn usage_error(tokens: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["hub", "serve", "--port", "0", "--data"])
         .arg(dir.path())
         .env("MINERFLEET_HUB_TOKENS", tokens)
