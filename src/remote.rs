@@ -751,6 +751,7 @@ mod tests {
             oid: String::new(),
             size: 0,
             lfs: None,
+            xet_hash: None,
         };
         let present: BTreeMap<&str, &TreeEntry> =
             [("s1.safetensors", &entry), ("s2.safetensors", &entry)].into();

@@ -5,6 +5,7 @@
 //! * [`digest`]: streaming sha256 / git blob sha1 of local files.
 //! * [`upload`]: the upload of a model folder as one commit ([`HubClient::upload_model`]).
 //! * [`lfs`]: the LFS batch, basic and multipart transfers.
+//! * [`xet`]: Xet transfers through `hf-xet`, when the Hub offers them (uploads and downloads).
 //! * [`resume`]: the per-repository state file that lets a re-run skip completed work.
 //! * [`download`]: `snapshot`-style downloads with sha256 checks.
 //!
@@ -18,10 +19,12 @@ pub mod error;
 pub mod lfs;
 pub mod resume;
 pub mod upload;
+pub mod xet;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -88,9 +91,18 @@ pub struct HubConfig {
     pub api_timeout: Duration,
     /// Files larger than this are refused before anything is sent (the Hub's hard cap was 50 GB).
     pub max_file_bytes: u64,
+    /// Use Xet when the Hub offers it (uploads: `xet` offered in the LFS batch; downloads: files the Hub serves
+    /// from Xet). Off: LFS basic/multipart and plain downloads only.
+    pub xet: bool,
+    /// The Xet cache (shard cache and staging); `None`: `hf-xet`'s default (`HF_XET_CACHE`, else `$HF_HOME/xet`,
+    /// else `~/.cache/huggingface/xet`). The shard cache is keyed by the CAS URL: give a process that talks to a
+    /// fresh server on a reused port its own.
+    pub xet_cache: Option<PathBuf>,
 }
 
 impl HubConfig {
+    /// Defaults; `xet` is on unless `HF_HUB_DISABLE_XET` is set to a true value, the switch `huggingface_hub`
+    /// reads.
     pub fn new(endpoint: impl Into<String>, token: Option<Token>) -> HubConfig {
         HubConfig {
             endpoint: endpoint.into(),
@@ -98,6 +110,13 @@ impl HubConfig {
             retry: RetryPolicy::default(),
             api_timeout: Duration::from_secs(120),
             max_file_bytes: 50_000_000_000,
+            xet: !std::env::var("HF_HUB_DISABLE_XET").is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            }),
+            xet_cache: None,
         }
     }
 }
@@ -142,6 +161,9 @@ pub struct TreeEntry {
     pub size: u64,
     #[serde(default)]
     pub lfs: Option<LfsInfo>,
+    /// The Xet file hash when the Hub stores the file in Xet (then it can be downloaded through Xet).
+    #[serde(rename = "xetHash", default, skip_serializing_if = "Option::is_none")]
+    pub xet_hash: Option<String>,
 }
 
 impl TreeEntry {
@@ -196,6 +218,10 @@ struct Inner {
     retry: RetryPolicy,
     limits: Arc<Limits>,
     max_file_bytes: u64,
+    xet: bool,
+    xet_cache: Option<PathBuf>,
+    /// Built on first Xet transfer.
+    xet_session: OnceLock<::xet::xet_session::XetSession>,
 }
 
 impl fmt::Debug for HubClient {
@@ -251,6 +277,9 @@ impl HubClient {
                 retry: config.retry,
                 limits,
                 max_file_bytes: config.max_file_bytes,
+                xet: config.xet,
+                xet_cache: config.xet_cache,
+                xet_session: OnceLock::new(),
             }),
         })
     }
@@ -270,6 +299,11 @@ impl HubClient {
 
     pub(crate) fn max_file_bytes(&self) -> u64 {
         self.inner.max_file_bytes
+    }
+
+    /// Whether this client uses Xet when the Hub offers it.
+    pub fn uses_xet(&self) -> bool {
+        self.inner.xet
     }
 
     fn url(&self, path: &str) -> String {

@@ -8,7 +8,9 @@
 //! 1. hash every file once (sha256, cached in the [`ResumeState`] by path, size and mtime);
 //! 2. `preupload` decides per file: `regular` (inline, base64 in the NDJSON) or `lfs`; files whose remote oid
 //!    equals the local one are skipped;
-//! 3. LFS objects go through the batch call; objects it answers without actions are already stored;
+//! 3. LFS objects go through the batch call, which offers `xet` too: when the Hub answers `"transfer": "xet"`
+//!    they are uploaded through one `hf-xet` upload commit ([`super::xet`]), else by LFS basic/multipart, where
+//!    objects answered without actions are already stored;
 //! 4. one NDJSON commit with `parentCommit` = the head we planned against.
 //!
 //! **The commit POST is never retried blindly.** After an ambiguous failure (connection lost, timeout, 5xx) the
@@ -136,6 +138,11 @@ pub struct UploadReport {
     pub parts_sent: u64,
     /// Multipart parts not sent again thanks to the resume state.
     pub parts_resumed: u64,
+    /// The LFS files went through Xet (the Hub answered `"transfer": "xet"`); `bytes_sent` then counts xorb and
+    /// shard bytes, after dedupe and compression.
+    pub xet: bool,
+    /// Bytes of the files Xet did not send because the Hub (or the local shard cache) already held their chunks.
+    pub deduped_bytes: u64,
 }
 
 /// A file of the model folder and its path in the repository.
@@ -424,6 +431,7 @@ impl HubClient {
             progress: &progress,
             counters: &counters,
         };
+        let mut xet_files: Vec<(PlannedFile, FileDigest)> = Vec::new();
         for chunk in lfs.chunks(BATCH_MAX) {
             let req: Vec<BatchObjectRequest> = chunk
                 .iter()
@@ -432,7 +440,16 @@ impl HubClient {
                     size: d.size,
                 })
                 .collect();
-            let batch = self.lfs_batch(repo, &opts.revision, &req).await?;
+            let batch = self
+                .lfs_batch(repo, &opts.revision, &req, self.uses_xet())
+                .await?;
+            if batch.is_xet() {
+                if let Some(e) = batch.first_error() {
+                    return Err(e);
+                }
+                xet_files.extend(chunk.iter().map(|(f, d)| ((*f).clone(), (*d).clone())));
+                continue;
+            }
             let xfer = &xfer;
             let batch = &batch;
             let owned: Vec<(PlannedFile, FileDigest)> = chunk
@@ -459,7 +476,7 @@ impl HubClient {
                         Err(e) if e.status().is_some_and(is_expired_url) => {
                             tracing::warn!(path = %f.repo_path, error = %e, "upload URL expired; asking for fresh URLs");
                             let req = [BatchObjectRequest { oid: d.sha256.clone(), size: d.size }];
-                            let fresh = self.lfs_batch(repo, &opts.revision, &req).await?;
+                            let fresh = self.lfs_batch(repo, &opts.revision, &req, false).await?;
                             let obj = fresh.objects.iter().find(|o| o.oid == d.sha256).expect("checked by lfs_batch");
                             xfer.upload(&f.file, &f.repo_path, obj).await?;
                         }
@@ -484,6 +501,29 @@ impl HubClient {
             }
         }
 
+        // Xet: every object the Hub answered `xet` for, in one upload commit.
+        let mut xet_sent = None;
+        if !xet_files.is_empty() {
+            let sent = self
+                .xet_upload(repo, &opts.revision, &xet_files, &progress, &counters)
+                .await?;
+            for (f, d) in &xet_files {
+                let unchanged = sent.unchanged.contains(&f.repo_path);
+                progress.event(ProgressEvent::FileDone {
+                    repo: rs.clone(),
+                    path: f.repo_path.clone(),
+                    skipped: unchanged,
+                });
+                if unchanged {
+                    skipped_files.push(f.repo_path.clone());
+                } else {
+                    sent_files.push(f.repo_path.clone());
+                }
+                state.record_stored(&d.sha256)?;
+            }
+            xet_sent = Some(sent);
+        }
+
         let report = |commit: String, committed: bool| UploadReport {
             commit,
             committed,
@@ -494,6 +534,8 @@ impl HubClient {
             bytes_sent: counters.bytes_sent.load(Ordering::Relaxed),
             parts_sent: counters.parts_sent.load(Ordering::Relaxed),
             parts_resumed: counters.parts_resumed.load(Ordering::Relaxed),
+            xet: xet_sent.is_some(),
+            deduped_bytes: xet_sent.as_ref().map_or(0, |s| s.deduped_bytes),
         };
 
         // 6. commit (or nothing to do)
@@ -750,6 +792,7 @@ mod tests {
                 oid: "77ebc6577e3fc2c38b5bc7f233510fafba6822ac".into(),
                 size: 5,
                 lfs: None,
+                xet_hash: None,
             },
         );
         tree.insert(
@@ -764,6 +807,7 @@ mod tests {
                     size: 3,
                     pointer_size: 120,
                 }),
+                xet_hash: None,
             },
         );
         assert!(add.applied_in(&tree) && lfs.applied_in(&tree) && del.applied_in(&tree));
