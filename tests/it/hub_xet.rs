@@ -88,7 +88,7 @@ pub(crate) fn write_model(
 
 pub(crate) struct Env {
     pub hub: RunningHub,
-    pub data: tempfile::TempDir,
+    pub _data: tempfile::TempDir,
     pub work: tempfile::TempDir,
 }
 
@@ -96,7 +96,7 @@ pub(crate) fn start(xet: bool) -> Env {
     let data = tempfile::tempdir().unwrap();
     Env {
         hub: start_in(data.path(), xet),
-        data,
+        _data: data,
         work: tempfile::tempdir().unwrap(),
     }
 }

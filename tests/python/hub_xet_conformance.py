@@ -16,7 +16,7 @@ import sys
 assert "HF_HUB_DISABLE_XET" not in os.environ, "this script checks the default (Xet) mode"
 
 from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download  # noqa: E402
-from huggingface_hub.utils import is_xet_available  # noqa: E402
+from huggingface_hub.utils._runtime import is_xet_available  # noqa: E402
 
 assert is_xet_available(), "hf_xet must be installed (scripts/setup-python pins it)"
 assert not constants.HF_HUB_DISABLE_XET
