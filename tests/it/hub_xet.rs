@@ -44,7 +44,7 @@ pub(crate) fn safetensors(
         );
     }
     let mut header = serde_json::to_vec(&meta).unwrap();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = (header.len() as u64).to_le_bytes().to_vec();

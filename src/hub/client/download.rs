@@ -287,6 +287,16 @@ async fn place_verified(
             actual,
         });
     }
+    // Blobs are content-addressed: read-only, so that a hard link to one (e.g. in a pulled model folder) cannot be
+    // edited in place.
+    let mut perms = tokio::fs::metadata(part)
+        .await
+        .map_err(|e| HubError::io(part, e))?
+        .permissions();
+    perms.set_readonly(true);
+    tokio::fs::set_permissions(part, perms)
+        .await
+        .map_err(|e| HubError::io(part, e))?;
     tokio::fs::rename(part, blob)
         .await
         .map_err(|e| HubError::io(blob, e))
