@@ -825,3 +825,76 @@ async fn xet_storage_survives_a_restart() {
     let stats = hub.xet_stats();
     assert_eq!(stats.xorb_bytes, 0, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xet_progress_adds_up_and_an_interrupted_upload_resumes_without_resending() {
+    let env = start(true);
+    let url = env.hub.url().to_string();
+    let model = env.work.path().join("model");
+    // 3 shards of 8 × 4 MiB: 96 MiB, several xorbs.
+    let files = write_model(&model, 3, 8, 4 * MIB, |s, t| (s * 50 + t) as u64 + 3);
+    let weights: u64 = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".safetensors"))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    let cache = env.work.path().join("xet");
+
+    // First run, stopped as soon as the CAS has received its first xorb.
+    let c = client(&url, "hf_tester_token", &cache);
+    let task = tokio::spawn({
+        let (c, model) = (c.clone(), model.clone());
+        async move { upload(&c, "tester/resume", &model).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while env.hub.xet_stats().xorbs == 0 {
+        assert!(std::time::Instant::now() < deadline, "no xorb arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let first = env.hub.xet_stats().xorb_bytes;
+    assert!(first > 0 && first < weights, "{first}");
+
+    // Second run (a new process: a new client with the same cache), with progress events.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let c = client(&url, "hf_tester_token", &cache);
+    let r = c
+        .upload_model(
+            &repo("tester/resume"),
+            &model,
+            &UploadOptions::new("upload"),
+            Arc::new(tx),
+        )
+        .await
+        .unwrap();
+    assert!(r.committed && r.xet);
+    let total = env.hub.xet_stats().xorb_bytes;
+    assert!(
+        total < weights + weights / 4,
+        "the interrupted run's xorbs were sent again: {total} bytes for {weights} bytes of weights"
+    );
+    let mut per_file = std::collections::BTreeMap::<String, u64>::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let minerfleet::hub::client::ProgressEvent::FileBytes { path, bytes, .. } = ev {
+            *per_file.entry(path).or_default() += bytes;
+        }
+    }
+    for (n, b) in files.iter().filter(|(n, _)| n.ends_with(".safetensors")) {
+        assert_eq!(
+            per_file.get(n).copied(),
+            Some(b.len() as u64),
+            "progress of {n}"
+        );
+    }
+    let snap = c
+        .download(
+            &repo("tester/resume"),
+            &r.commit,
+            &[],
+            &env.work.path().join("dl"),
+        )
+        .await
+        .unwrap();
+    assert_files(&snap.dir, &files);
+}

@@ -271,6 +271,10 @@ impl HubServer {
 
     /// Runs on a dedicated thread with its own runtime.
     pub fn spawn(self) -> Result<RunningHub, HubServerError> {
+        let local_addr = self
+            .listener
+            .local_addr()
+            .map_err(HubServerError::Runtime)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hub-server")
@@ -318,6 +322,7 @@ impl HubServer {
         }
         Ok(RunningHub {
             shared,
+            local_addr,
             stop: Some(tx),
             thread: Some(thread),
         })
@@ -327,6 +332,7 @@ impl HubServer {
 /// A server running on its own thread. Dropping it stops the server.
 pub struct RunningHub {
     shared: AppState,
+    local_addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -345,6 +351,11 @@ impl RunningHub {
     /// Replaces the rate limits (and resets every counter).
     pub fn set_limits(&self, limits: RateLimits) {
         self.shared.limiter.set(limits);
+    }
+
+    /// The address the server listens on (differs from [`RunningHub::url`] when `HubConfig::public_url` is set).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
     /// The Xet CAS URL clients get from the token endpoints.

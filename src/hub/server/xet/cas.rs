@@ -6,13 +6,16 @@
 //! | route | token | what |
 //! |---|---|---|
 //! | `GET /v1/chunks/{prefix}/{hash}` | write | global dedupe: the shard that knows the chunk, cut to the xorbs the caller may use |
-//! | `HEAD, POST /v1/xorbs/{prefix}/{hash}` | write | does the xorb exist / store a xorb (its hash is checked) |
+//! | `HEAD, POST /v1/xorbs/{prefix}/{hash}` | write | is the xorb stored (for the caller, as below) / store a xorb (its hash is checked) |
+//! | `POST /v1/xorb-grants/{prefix}/{hash}` | write | 200 when the xorb is stored and the caller may use it (nothing to send), else 404: POST the xorb |
 //! | `POST /v1/shards` | write | register a shard ([`check_shard`] first), staging its files for the caller |
 //! | `GET /v1/reconstructions/{file}` | read or write | only for a file a commit of the token's repository holds |
 //! | `GET /fetch/{id}` | none (the URL is the grant) | one xorb byte range of a reconstruction answer |
 //! | `POST /v1/telemetry` | any | accepted and dropped |
 //!
-//! The v2 routes and xorb upload grants are not offered: `hf-xet` then uses the v1 routes above.
+//! The v2 routes and upload grants to other URLs are not offered: `hf-xet` then uses the v1 routes above. The grant
+//! request still answers whether a xorb is stored, which is what makes an interrupted upload resume: the xorbs that
+//! arrived before are not sent again.
 
 use std::io::Cursor;
 
@@ -59,6 +62,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             &format!("{base}/v1/xorbs/{{prefix}}/{{hash}}"),
             post(post_xorb).head(head_xorb),
+        )
+        .route(
+            &format!("{base}/v1/xorb-grants/{{prefix}}/{{hash}}"),
+            post(xorb_grant),
         )
         .route(&format!("{base}/v1/shards"), post(post_shard))
         .route(
@@ -235,20 +242,58 @@ async fn head_xorb(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     this_cas(&state, &p.cas)?;
-    caller(&state, &headers, true)?;
+    let grant = caller(&state, &headers, true)?;
     prefix_param(&p.prefix)?;
     let xorb = hash_param(&p.hash, "xorb hash")?;
+    // Like the grant request: a xorb the caller may not use is answered as missing.
     let exists = state
         .xet
-        .cas()?
-        .xorb_exists(&xorb)
-        .await
-        .map_err(|e| cas_error("xorb lookup", e))?;
+        .xorb_usable(&state.storage, grant.user.as_deref(), &xorb.hex())
+        && state
+            .xet
+            .cas()?
+            .xorb_exists(&xorb)
+            .await
+            .map_err(|e| cas_error("xorb lookup", e))?;
     Ok(if exists {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
     })
+}
+
+/// `POST /v1/xorb-grants/{prefix}/{hash}`: 200 (nothing to send) when the xorb is stored, else 404 (no grant: the
+/// client posts the xorb to `/v1/xorbs`).
+async fn xorb_grant(
+    State(state): State<AppState>,
+    Path(p): Path<PrefixHash>,
+    headers: HeaderMap,
+    SmallBody(_): SmallBody,
+) -> ApiResult<StatusCode> {
+    this_cas(&state, &p.cas)?;
+    let grant = caller(&state, &headers, true)?;
+    prefix_param(&p.prefix)?;
+    let xorb = hash_param(&p.hash, "xorb hash")?;
+    // "Stored" only for a xorb the caller may use (they sent it before, e.g. in an interrupted upload, or it holds a
+    // file they can read): whether another user stored a private one is not revealed; they send it again.
+    let usable = state
+        .xet
+        .xorb_usable(&state.storage, grant.user.as_deref(), &xorb.hex());
+    let exists = usable
+        && state
+            .xet
+            .cas()?
+            .xorb_exists(&xorb)
+            .await
+            .map_err(|e| cas_error("xorb lookup", e))?;
+    if exists {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "upload grants are not offered: POST the xorb to /v1/xorbs",
+        ))
+    }
 }
 
 /// `POST /v1/xorbs/{prefix}/{hash}`: the body is the xorb's chunk data; the CAS checks it hashes to `hash`.
@@ -262,6 +307,10 @@ async fn post_xorb(
     let grant = caller(&state, &headers, true)?;
     let prefix = prefix_param(&p.prefix)?.to_string();
     let hash = hash_param(&p.hash, "xorb hash")?;
+    // A xorb is handed to the CAS whole: bodies in memory at once share one budget (waiting here holds the client
+    // back through TCP instead of growing the server).
+    let announced = announced_length(&headers).unwrap_or(MAX_XORB_BYTES);
+    let _budget = state.xet.xorb_memory(announced.min(MAX_XORB_BYTES)).await;
     let data = read_limited(
         &state,
         body,
@@ -274,12 +323,11 @@ async fn post_xorb(
     let len = data.len() as u64;
     let xorb = SerializedXorbObject {
         hash,
-        serialized_data: data.to_vec(),
+        serialized_data: Vec::from(data),
         raw_num_bytes: len,
         num_chunks: 0,
         footer_start: None,
     };
-    drop(data);
     let permit = cas
         .acquire_upload_permit()
         .await

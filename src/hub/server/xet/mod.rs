@@ -27,9 +27,10 @@
 //!   ([`verify::check_content`]): the shard's sha256 is the uploader's claim, and only a checked claim is used.
 //!   Then the file needs no blob: resolve streams it from the CAS for clients without Xet.
 //!
-//! Not covered: the CAS never deletes (deleting a repository removes its access, not its chunks); a xorb upload
-//! is not charged against any quota beyond the request body limits; xorbs anyone uploads are stored even if no
-//! shard ever names them. Tokens and fetch grants are kept in memory: a restart voids them and clients ask again.
+//! Bounded: xorb bodies (80 MiB each) and shards (64 MiB) by size, and the xorb bodies held in memory at once by a
+//! server-wide budget (640 MiB; further uploads wait). Not covered: the CAS never deletes (deleting a repository
+//! removes its access, not its chunks); a xorb upload is not charged against any per-user quota; xorbs anyone
+//! uploads are stored even if no shard ever names them. Tokens and fetch grants are kept in memory: a restart voids them and clients ask again.
 
 mod cas;
 mod index;
@@ -129,7 +130,12 @@ pub(crate) struct Xet {
     tokens: Tokens,
     fetches: FetchGrants,
     stats: Arc<Counters>,
+    /// Xorb bodies held in memory at once, in MiB (see [`XORB_MEMORY_MIB`]).
+    xorb_memory: Arc<tokio::sync::Semaphore>,
 }
+
+/// Xorb upload bodies the server holds in memory at once, across all clients (each xorb is at most 80 MiB).
+const XORB_MEMORY_MIB: u32 = 640;
 
 impl Xet {
     /// Opens `<dir>` (creating it) and loads the index; the CAS itself opens in [`Xet::start`].
@@ -153,6 +159,7 @@ impl Xet {
             tokens: Tokens::default(),
             fetches: FetchGrants::default(),
             stats: Arc::default(),
+            xorb_memory: Arc::new(tokio::sync::Semaphore::new(XORB_MEMORY_MIB as usize)),
         })
     }
 
@@ -197,6 +204,16 @@ impl Xet {
 
     pub fn cas_id(&self) -> &str {
         &self.cas_id
+    }
+
+    /// Waits until `bytes` more of xorb bodies may be held in memory.
+    async fn xorb_memory(&self, bytes: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let mib = bytes.div_ceil(1 << 20).clamp(1, u64::from(XORB_MEMORY_MIB)) as u32;
+        self.xorb_memory
+            .clone()
+            .acquire_many_owned(mib)
+            .await
+            .expect("never closed")
     }
 
     pub fn stats(&self) -> XetStats {
