@@ -120,7 +120,10 @@ pub fn hash_file_with_progress(
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<(FileHash, u64)> {
-    let mut file = File::open(path)?;
+    // Regular files only, never blocking on a FIFO.
+    let mut file = crate::small_file::open_regular(path)
+        .map(|(f, _)| f)
+        .map_err(crate::small_file::SmallFileError::into_io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut total = 0u64;

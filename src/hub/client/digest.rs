@@ -25,9 +25,16 @@ pub struct FileDigest {
     pub sample: Vec<u8>,
 }
 
+/// Opens a file to upload: regular files only, never blocking on a FIFO ([`crate::small_file::open_regular`]).
+fn open(path: &Path) -> Result<std::fs::File, HubError> {
+    crate::small_file::open_regular(path)
+        .map(|(f, _)| f)
+        .map_err(|e| HubError::io(path, e.into_io()))
+}
+
 /// Reads `path` once and returns its size, sha256 and sample. Blocking: run it on a blocking thread.
 pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
-    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let mut f = open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOCK];
     let mut sample = Vec::with_capacity(SAMPLE_BYTES);
@@ -54,7 +61,7 @@ pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
 /// The digest of `path` from a sha256 the caller already computed (publish hashes every file for the secure hash):
 /// reads only the sample. `None` when the file no longer has `size` bytes (it changed: hash it again). Blocking.
 pub fn digest_known(path: &Path, size: u64, sha256: &str) -> Result<Option<FileDigest>, HubError> {
-    let f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let f = open(path)?;
     if f.metadata().map_err(|e| HubError::io(path, e))?.len() != size {
         return Ok(None);
     }
