@@ -505,7 +505,7 @@ Fleet(
         assert_eq!(lines.offset(LineCol { line: 2, col: 4 }), Some(7));
         assert_eq!(lines.offset(LineCol { line: 3, col: 1 }), None);
         // an offset inside a character counts as that character
-        assert_eq!(lines.line_col(5), LineCol { line: 2, col: 3 });
+        assert_eq!(lines.line_col(5), LineCol { line: 2, col: 2 });
     }
 
     #[test]

@@ -73,8 +73,8 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
     // (name, begin, end) of every entry whose own fields are sound, for the tiling check.
     let mut spans: Vec<(String, u64, u64)> = Vec::new();
     let mut problems = 0usize;
-    let mut push = |out: &mut Diagnosis, f: Finding| {
-        problems += 1;
+    let push = |out: &mut Diagnosis, problems: &mut usize, f: Finding| {
+        *problems += 1;
         if out.findings.len() < MAX_FINDINGS {
             out.findings.push(f);
         }
@@ -84,20 +84,25 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
             continue;
         }
         out.names.push(name.clone());
-        match entry_span(entry) {
-            Ok((begin, end)) => spans.push((name.clone(), begin, end)),
-            Err(why) => push(&mut out, readable(Some(name), format!("{file}: header entry {why}"))),
+        let (span, problem) = entry_span(entry);
+        if let Some((begin, end)) = span {
+            spans.push((name.clone(), begin, end));
+        }
+        if let Some(why) = problem {
+            push(&mut out, &mut problems, readable(Some(name), format!("{file}: header entry {why}")));
         }
     }
     spans.sort_by_key(|(_, begin, end)| (*begin, *end));
     let mut expected_begin = 0u64;
     let mut previous: Option<&str> = None;
+    let mut cut_off: Option<(&str, u64)> = None;
     for (name, begin, end) in &spans {
         if *begin != expected_begin {
             let after = previous.map_or("the start of the data section".to_string(), |p| format!("`{p}`"));
             let how = if *begin < expected_begin { "overlaps" } else { "leaves a gap after" };
             push(
                 &mut out,
+                &mut problems,
                 readable(
                     Some(name),
                     format!(
@@ -107,24 +112,36 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
                 ),
             );
         }
-        if *end > data_len {
-            push(
-                &mut out,
-                readable(
-                    Some(name),
-                    format!(
-                        "{file}: the tensor's bytes end at {end}, but the file holds only {data_len} bytes of data: \
-                         the file is truncated; save or download it again"
-                    ),
-                ),
-            );
+        if *end > data_len && cut_off.is_none() {
+            cut_off = Some((name.as_str(), *end));
         }
         expected_begin = expected_begin.max(*end);
         previous = Some(name);
     }
+    // Truncation is one problem: name the first tensor it cuts, count the others.
+    if let Some((name, end)) = cut_off {
+        let more = spans.iter().filter(|(_, _, e)| *e > data_len).count() - 1;
+        let others = if more > 0 {
+            format!(" (and {more} tensor(s) after it)")
+        } else {
+            String::new()
+        };
+        push(
+            &mut out,
+            &mut problems,
+            readable(
+                Some(name),
+                format!(
+                    "{file}: the tensor's bytes end at {end}, but the file holds only {data_len} bytes of data{others}: \
+                     the file is truncated; save or download it again"
+                ),
+            ),
+        );
+    }
     if problems == 0 && expected_begin != data_len && !spans.is_empty() {
         push(
             &mut out,
+            &mut problems,
             readable(
                 None,
                 format!(
@@ -153,8 +170,24 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
     out
 }
 
-/// The `[begin, end)` byte span of one header entry, after checking its dtype, shape and offsets agree.
-fn entry_span(entry: &serde_json::Value) -> Result<(u64, u64), String> {
+/// The `[begin, end)` byte span of one header entry (when its offsets are readable), and what is wrong with the
+/// entry (dtype, shape and offsets must agree), if anything.
+fn entry_span(entry: &serde_json::Value) -> (Option<(u64, u64)>, Option<String>) {
+    let offsets = entry
+        .get("data_offsets")
+        .and_then(|o| o.as_array())
+        .filter(|o| o.len() == 2)
+        .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)));
+    let Some((begin, end)) = offsets else {
+        return (None, Some("has no `data_offsets` pair of whole numbers".into()));
+    };
+    if end < begin {
+        return (None, Some(format!("data_offsets [{begin}, {end}] end before they begin")));
+    }
+    (Some((begin, end)), entry_problem(entry, begin, end).err())
+}
+
+fn entry_problem(entry: &serde_json::Value, begin: u64, end: u64) -> Result<(), String> {
     let dtype_text = entry
         .get("dtype")
         .and_then(|d| d.as_str())
@@ -168,17 +201,6 @@ fn entry_span(entry: &serde_json::Value) -> Result<(u64, u64), String> {
         .iter()
         .map(|d| d.as_u64().ok_or_else(|| format!("has a shape dimension {d} that is not a whole number")))
         .collect::<Result<Vec<u64>, String>>()?;
-    let offsets = entry
-        .get("data_offsets")
-        .and_then(|o| o.as_array())
-        .filter(|o| o.len() == 2)
-        .ok_or("has no `data_offsets` pair")?;
-    let (Some(begin), Some(end)) = (offsets[0].as_u64(), offsets[1].as_u64()) else {
-        return Err("has data_offsets that are not whole numbers".into());
-    };
-    if end < begin {
-        return Err(format!("data_offsets [{begin}, {end}] end before they begin"));
-    }
     let numel = shape
         .iter()
         .try_fold(1u64, |n, d| n.checked_mul(*d))
@@ -195,7 +217,7 @@ fn entry_span(entry: &serde_json::Value) -> Result<(u64, u64), String> {
             dtype.bitsize()
         ));
     }
-    Ok((begin, end))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -511,6 +511,98 @@ fn check_param_count(dir: &Path, out: &mut ModelValidation) {
 mod tests {
     use super::*;
 
+    use crate::model::save::{Family, write_tiny_model};
+
+    fn validate_dir(dir: &Path) -> ModelValidation {
+        let options = ValidateOptions {
+            forward: false,
+            dtype: Some("bfloat16".into()),
+            ..ValidateOptions::default()
+        };
+        validate(dir, &options, &(), &CancelToken::new()).unwrap()
+    }
+
+    /// Rewrites the header of `path` with `edit` applied to its JSON (the data section is kept).
+    fn edit_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+        let bytes = std::fs::read(path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        edit(&mut header);
+        let text = serde_json::Value::Object(header).to_string();
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(&bytes[8 + n..]);
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_file_is_one_line_not_a_list_of_missing_tensors() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap();
+        let v = validate_dir(dir.path());
+        assert!(v.failures_of(Rule::MissingTensor).next().is_none(), "{:#?}", v.failures);
+        let readable: Vec<_> = v.failures_of(Rule::Readable).collect();
+        assert_eq!(readable.len(), 1, "{:#?}", v.failures);
+        assert!(readable[0].tensor.is_some(), "names the tensor cut off: {}", readable[0]);
+        assert!(readable[0].detail.contains("truncated"), "{}", readable[0]);
+    }
+
+    #[test]
+    fn an_unparseable_header_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Qwen2, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        bytes[8] = b'#';
+        std::fs::write(&weights, &bytes).unwrap();
+        let v = validate_dir(dir.path());
+        assert_eq!(v.failures.len(), 1, "{:#?}", v.failures);
+        assert_eq!(v.failures[0].rule, Rule::Readable);
+        assert!(v.failures[0].detail.contains("not a JSON object"), "{}", v.failures[0]);
+    }
+
+    #[test]
+    fn a_span_that_disagrees_with_shape_names_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        edit_header(&dir.path().join("model.safetensors"), |h| {
+            h["model.norm.weight"]["shape"] = serde_json::json!([1]);
+        });
+        let v = validate_dir(dir.path());
+        let f: Vec<_> = v.failures.iter().collect();
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].tensor.as_deref(), Some("model.norm.weight"));
+        assert!(f[0].detail.contains("span") && f[0].detail.contains("needs 2"), "{}", f[0]);
+    }
+
+    #[test]
+    fn an_extra_tensor_is_said_the_right_way_round() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        // Rename a real tensor: one extra (the new name) and one missing (the old name), each one line.
+        edit_header(&weights, |h| {
+            let v = h.remove("model.norm.weight").unwrap();
+            h.insert("model.extra.weight".into(), v);
+        });
+        let v = validate_dir(dir.path());
+        let extra: Vec<_> = v.failures_of(Rule::ExtraTensor).collect();
+        assert_eq!(extra.len(), 1, "{:#?}", v.failures);
+        assert_eq!(extra[0].tensor.as_deref(), Some("model.extra.weight"));
+        assert!(
+            extra[0].detail.contains("model.safetensors holds it") && extra[0].detail.contains("no such parameter"),
+            "{}",
+            extra[0]
+        );
+        let missing: Vec<_> = v.failures_of(Rule::MissingTensor).collect();
+        assert_eq!(missing.len(), 1, "{:#?}", v.failures);
+        assert_eq!(missing[0].tensor.as_deref(), Some("model.norm.weight"));
+    }
+
     /// The one-pass Rust statistics and libtorch's agree on the same bytes, NaN and Inf included.
     #[test]
     fn rust_and_libtorch_statistics_agree() {

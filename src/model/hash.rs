@@ -14,7 +14,6 @@
 //! in walk order. The `*_with_progress` variants report bytes hashed, for a progress bar.
 use std::cmp::Ordering;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 

@@ -24,6 +24,8 @@ const TOKEN: &str = "hf_adversarial_secret_token";
 pub struct Setup {
     pub url: String,
     pub servers: Vec<Server>,
+    /// Checked after the call: what the servers must (not) have seen.
+    pub after: Option<fn(&[Server]) -> Result<(), String>>,
 }
 
 fn one(b: Behaviour) -> Setup {
@@ -31,6 +33,7 @@ fn one(b: Behaviour) -> Setup {
     Setup {
         url: s.url(),
         servers: vec![s],
+        after: None,
     }
 }
 
@@ -176,6 +179,9 @@ async fn run_child(name: &str, case: &HubCase) -> (Kind, String) {
             xfer.upload(&file, "blob.bin", &obj).await
         }
     };
+    if let Some(after) = setup.after {
+        after(&setup.servers).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     drop(setup);
     match result {
         Ok(()) => (Kind::Ok, String::new()),
@@ -197,7 +203,7 @@ fn run_parent(name: &str, case: &HubCase) {
     let line = run
         .stdout
         .lines()
-        .find_map(|l| l.strip_prefix("ADV-RESULT "))
+        .find_map(|l| l.split_once("ADV-RESULT ").map(|(_, r)| r))
         .unwrap_or_else(|| panic!("no result line; {what}"));
     let (kind, message) = line.split_once(" | ").unwrap_or((line, ""));
     assert_eq!(kind, format!("{:?}", case.kind), "wrong outcome; {what}");
@@ -269,6 +275,7 @@ fn closed_port_url() -> Setup {
     Setup {
         url: format!("http://127.0.0.1:{}", super::harness::Scene::closed_port()),
         servers: Vec::new(),
+        after: None,
     }
 }
 
@@ -285,6 +292,14 @@ fn link_elsewhere() -> Setup {
     Setup {
         url: first.url(),
         servers: vec![first, other],
+        after: Some(|servers| {
+            let seen = servers[1].seen();
+            if seen.requests.is_empty() && seen.with_token == 0 {
+                Ok(())
+            } else {
+                Err(format!("the other host was asked: {seen:?}"))
+            }
+        }),
     }
 }
 
@@ -308,6 +323,7 @@ fn link_loop() -> Setup {
     Setup {
         url: s.url(),
         servers: vec![s],
+        after: None,
     }
 }
 
@@ -319,27 +335,27 @@ hub_cases! {
     silent_hub_commit: HubCase { call: Call::Commit, kind: Kind::Cause(Cause::Timeout), says: &["timed out"], within_s: 10.0, ..ROW },
     endless_repo_info_is_cut_at_the_cap: HubCase { setup: || one(Behaviour::Endless { status: 200, content_length: None }), kind: Kind::TooLarge, says: &["too large", "bytes"], within_s: 8.0, max_rss_mib: 300, ..ROW },
     endless_tree_listing_is_cut_at_the_cap: HubCase { setup: || one(Behaviour::Endless { status: 200, content_length: None }), call: Call::ListTree, kind: Kind::TooLarge, ..ROW },
-    announced_10_gb_answer_is_refused_unread: HubCase { setup: || one(Behaviour::Endless { status: 200, content_length: Some(10_000_000_000) }), kind: Kind::TooLarge, says: &["announced 10000000000 bytes"], within_s: 3.0, ..ROW },
+    announced_10_gb_answer_is_refused_unread: HubCase { setup: || one(Behaviour::Endless { status: 200, content_length: Some(10_000_000_000) }), kind: Kind::TooLarge, says: &["announced 10000000000 bytes"], within_s: 4.0, ..ROW },
     endless_error_body_is_cut: HubCase { setup: || one(Behaviour::Endless { status: 500, content_length: None }), kind: Kind::Status(500), within_s: 8.0, ..ROW },
     dripping_answer_times_out: HubCase { setup: || one(Behaviour::Drip { every: Duration::from_millis(200) }), kind: Kind::Cause(Cause::Timeout), within_s: 6.0, ..ROW },
-    garbage_json_is_an_invalid_answer: HubCase { setup: || one(answer(200, &["Content-Type: application/json"], b"{\"id\": [1, 2")), kind: Kind::Invalid, says: &["invalid answer", "not the json expected"], within_s: 3.0, ..ROW },
-    html_page_is_an_invalid_answer: HubCase { setup: || one(answer(200, &["Content-Type: text/html"], b"<html><body>captive portal</body></html>")), kind: Kind::Invalid, says: &["<html>"], within_s: 3.0, ..ROW },
+    garbage_json_is_an_invalid_answer: HubCase { setup: || one(answer(200, &["Content-Type: application/json"], b"{\"id\": [1, 2")), kind: Kind::Invalid, says: &["invalid answer", "not the json expected"], within_s: 4.0, ..ROW },
+    html_page_is_an_invalid_answer: HubCase { setup: || one(answer(200, &["Content-Type: text/html"], b"<html><body>captive portal</body></html>")), kind: Kind::Invalid, says: &["<html>"], within_s: 4.0, ..ROW },
     wrong_content_length_is_a_closed_connection: HubCase { setup: || one(Behaviour::ShortBody { announced: 1000, sent: b"{\"id\":".to_vec() }), kind: Kind::Cause(Cause::Closed), says: &["closed"], within_s: 6.0, ..ROW },
-    not_http_is_an_invalid_answer: HubCase { setup: || one(Behaviour::NotHttp), kind: Kind::Cause(Cause::InvalidHttp), says: &["not http"], within_s: 3.0, ..ROW },
+    not_http_is_an_invalid_answer: HubCase { setup: || one(Behaviour::NotHttp), kind: Kind::Cause(Cause::InvalidHttp), says: &["not http"], within_s: 4.0, ..ROW },
     endless_headers_are_cut: HubCase { setup: || one(Behaviour::EndlessHeaders), kind: Kind::Cause(Cause::InvalidHttp), within_s: 4.0, ..ROW },
     refused_connection_is_named: HubCase { setup: closed_port_url, kind: Kind::Cause(Cause::Refused), says: &["connection refused"], within_s: 5.0, ..ROW },
-    unresolvable_host_is_a_dns_error: HubCase { setup: || Setup { url: "http://minerfleet-adversarial.invalid".into(), servers: Vec::new() }, kind: Kind::Cause(Cause::Dns), says: &["dns"], within_s: 8.0, ..ROW },
-    tls_to_a_plain_server_is_a_tls_error: HubCase { setup: || { let s = Server::start(answer(200, &[], b"{}")); Setup { url: format!("https://127.0.0.1:{}", s.port), servers: vec![s] } }, kind: Kind::Cause(Cause::Tls), says: &["tls"], within_s: 4.0, ..ROW },
+    unresolvable_host_is_a_dns_error: HubCase { setup: || Setup { url: "http://minerfleet-adversarial.invalid".into(), servers: Vec::new(), after: None }, kind: Kind::Cause(Cause::Dns), says: &["dns"], within_s: 8.0, ..ROW },
+    tls_to_a_plain_server_is_a_tls_error: HubCase { setup: || { let s = Server::start(answer(200, &[], b"{}")); Setup { url: format!("https://127.0.0.1:{}", s.port), servers: vec![s], after: None } }, kind: Kind::Cause(Cause::Tls), says: &["tls"], within_s: 4.0, ..ROW },
     server_error_forever_stops_at_the_deadline: HubCase { setup: || one(answer(503, &["X-Error-Message: down for maintenance"], b"")), kind: Kind::Status(503), says: &["down for maintenance"], within_s: 6.0, ..ROW },
-    rate_limit_longer_than_we_wait_fails_at_once: HubCase { setup: || one(answer(429, &["Retry-After: 3600"], b"{\"error\":\"slow down\"}")), kind: Kind::Status(429), says: &["slow down"], within_s: 2.0, ..ROW },
-    redirect_loop_is_named: HubCase { setup: || one(answer(302, &["Location: /api/models/ns/model-x"], b"")), kind: Kind::Cause(Cause::Redirects), says: &["redirect"], within_s: 3.0, ..ROW },
-    tree_link_loop_is_refused: HubCase { setup: link_loop, call: Call::ListTree, kind: Kind::Invalid, says: &["does not end"], within_s: 3.0, ..ROW },
-    tree_link_to_another_host_gets_no_token: HubCase { setup: link_elsewhere, call: Call::ListTree, kind: Kind::Invalid, says: &["another host", "not sending the token"], within_s: 3.0, ..ROW },
-    download_bigger_than_the_tree_says_is_refused: HubCase { setup: || one(answer(200, &[], &[1u8; 2000])), call: Call::Download { size: 1000 }, kind: Kind::Invalid, says: &["content-length 2000", "1000"], within_s: 3.0, ..ROW },
+    rate_limit_longer_than_we_wait_fails_at_once: HubCase { setup: || one(answer(429, &["Retry-After: 3600"], b"{\"error\":\"slow down\"}")), kind: Kind::Status(429), says: &["slow down"], within_s: 4.0, ..ROW },
+    redirect_loop_is_named: HubCase { setup: || one(answer(302, &["Location: /api/models/ns/model-x"], b"")), kind: Kind::Cause(Cause::Redirects), says: &["redirect"], within_s: 4.0, ..ROW },
+    tree_link_loop_is_refused: HubCase { setup: link_loop, call: Call::ListTree, kind: Kind::Invalid, says: &["does not end"], within_s: 4.0, ..ROW },
+    tree_link_to_another_host_gets_no_token: HubCase { setup: link_elsewhere, call: Call::ListTree, kind: Kind::Invalid, says: &["another host", "not sending the token"], within_s: 4.0, ..ROW },
+    download_bigger_than_the_tree_says_is_refused: HubCase { setup: || one(answer(200, &[], &[1u8; 2000])), call: Call::Download { size: 1000 }, kind: Kind::Invalid, says: &["content-length 2000", "1000"], within_s: 4.0, ..ROW },
     endless_download_stops_at_the_announced_size: HubCase { setup: || one(Behaviour::Endless { status: 200, content_length: None }), call: Call::Download { size: 100_000 }, kind: Kind::Invalid, says: &["more than the 100000 bytes"], within_s: 4.0, ..ROW },
     dripping_download_stalls: HubCase { setup: || one(Behaviour::Drip { every: Duration::from_secs(10) }), call: Call::Download { size: 100_000 }, kind: Kind::Cause(Cause::Stalled), says: &["stalled", "download model.safetensors"], within_s: 8.0, ..ROW },
     short_download_is_retried_then_named: HubCase { setup: || one(Behaviour::ShortBody { announced: 1000, sent: vec![1u8; 10] }), call: Call::Download { size: 1000 }, kind: Kind::Cause(Cause::Closed), within_s: 8.0, ..ROW },
-    download_with_other_content_fails_its_hash: HubCase { setup: || one(answer(200, &[], &[9u8; 1000])), call: Call::Download { size: 1000 }, kind: Kind::Integrity, says: &["sha256 mismatch"], within_s: 3.0, ..ROW },
+    download_with_other_content_fails_its_hash: HubCase { setup: || one(answer(200, &[], &[9u8; 1000])), call: Call::Download { size: 1000 }, kind: Kind::Integrity, says: &["sha256 mismatch"], within_s: 4.0, ..ROW },
     upload_to_a_server_that_never_reads_stalls: HubCase { setup: || one(Behaviour::NeverRead), call: Call::Upload { bytes: 32 << 20, stall_s: 1.5 }, kind: Kind::Cause(Cause::Stalled), says: &["stalled", "upload blob.bin"], within_s: 9.0, ..ROW },
     upload_to_a_silent_server_stalls: HubCase { setup: || one(Behaviour::Silent), call: Call::Upload { bytes: 1 << 20, stall_s: 1.5 }, kind: Kind::Cause(Cause::Stalled), within_s: 9.0, ..ROW },
     slow_upload_longer_than_the_stall_timeout_succeeds: HubCase { setup: || one(Behaviour::SlowReader { bytes_per_tick: 2 << 20, tick: Duration::from_millis(200) }), call: Call::Upload { bytes: 48 << 20, stall_s: 3.0 }, kind: Kind::Ok, within_s: 20.0, ..ROW },

@@ -263,6 +263,7 @@ impl HubClient {
             let _ = tokio::fs::remove_file(&part).await;
             return Err(HubError::Integrity {
                 path: entry.path.clone(),
+                url: super::redact_url(&url),
                 expected,
                 actual,
             });

@@ -115,9 +115,11 @@ pub enum HubError {
         source: std::io::Error,
     },
     /// A downloaded or uploaded file does not have the content it should.
-    #[error("{path}: sha256 mismatch: expected {expected}, got {actual}; the file was not kept")]
+    #[error("{path} (from {url}): sha256 mismatch: expected {expected}, got {actual}; the file was not kept")]
     Integrity {
         path: String,
+        /// Where it was downloaded from (redacted).
+        url: String,
         expected: String,
         actual: String,
     },
@@ -244,15 +246,15 @@ impl HubError {
 /// the fragment and any user name or password are dropped.
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut u) => {
+        Ok(mut u) if matches!(u.scheme(), "http" | "https" | "ws" | "wss") => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
             u.set_query(None);
             u.set_fragment(None);
             u.to_string()
         }
-        // Not a URL: keep what comes before any `?`/`#` and after any `@`.
-        Err(_) => {
+        // Not a URL we know: keep what comes before any `?`/`#` and after any `@`.
+        _ => {
             let cut = url.split(['?', '#']).next().unwrap_or_default();
             cut.rsplit_once('@').map_or(cut, |(_, host)| host).to_string()
         }

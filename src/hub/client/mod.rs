@@ -494,10 +494,6 @@ impl HubClient {
         self.inner.commit_timeout
     }
 
-    pub(crate) fn stall_timeout(&self) -> Duration {
-        self.inner.stall_timeout
-    }
-
     /// Sends one API request built by `build` to `url` (for errors), under the API bucket, retrying transient
     /// failures within the call's deadline. `build` is called again for each attempt (bodies are rebuilt).
     pub(crate) async fn send<F, Fut>(&self, op: &str, url: &str, build: F) -> Result<Response, HubError>
