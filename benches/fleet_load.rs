@@ -82,7 +82,10 @@ fn run() -> Result<(), String> {
         let load = best_of(runs, || {
             let fleet = Fleet::load(&fleet_path).map_err(|e| e.to_string())?;
             assert_eq!(fleet.miners.len(), n);
-            assert!(fleet.miners.iter().all(|m| m.at.is_some()), "every miner has a position");
+            assert!(
+                fleet.miners.iter().all(|m| m.at.is_some()),
+                "every miner has a position"
+            );
             Ok(())
         })?;
         result(&format!("fleet_load_{n}"), load.as_secs_f64());

@@ -97,7 +97,8 @@ pub fn skip_trivia(src: &str, offset: usize) -> usize {
 /// offending token; skip them, staying within the span.
 pub fn token_start(src: &str, start: LineCol, end: LineCol) -> LineCol {
     let lines = LineIndex::new(src);
-    let (Some(from), Some(to)) = (lines.offset(start), lines.offset(end).or(Some(src.len()))) else {
+    let (Some(from), Some(to)) = (lines.offset(start), lines.offset(end).or(Some(src.len())))
+    else {
         return start;
     };
     lines.line_col(skip_trivia(src, from).min(to))
@@ -255,11 +256,17 @@ impl Walker<'_> {
     /// An identifier (`r#name` included) as a byte range; the cursor is unchanged when there is none.
     fn ident(&mut self) -> Option<(usize, usize)> {
         let start = self.pos;
-        if self.peek() == Some(b'r') && self.peek_at(1) == Some(b'#') && self.peek_at(2) != Some(b'"') {
+        if self.peek() == Some(b'r')
+            && self.peek_at(1) == Some(b'#')
+            && self.peek_at(2) != Some(b'"')
+        {
             self.pos += 2;
         }
         let name_start = self.pos;
-        if self.peek().is_none_or(|b| b.is_ascii_digit() || !Self::is_ident_byte(b)) {
+        if self
+            .peek()
+            .is_none_or(|b| b.is_ascii_digit() || !Self::is_ident_byte(b))
+        {
             self.pos = start;
             return None;
         }
@@ -320,7 +327,19 @@ impl Walker<'_> {
                 let atom = self.pos;
                 while self.peek().is_some_and(|b| {
                     !b.is_ascii_whitespace()
-                        && !matches!(b, b',' | b')' | b']' | b'}' | b':' | b'(' | b'[' | b'{' | b'/' | b'"' | b'\'')
+                        && !matches!(
+                            b,
+                            b',' | b')'
+                                | b']'
+                                | b'}'
+                                | b':'
+                                | b'('
+                                | b'['
+                                | b'{'
+                                | b'/'
+                                | b'"'
+                                | b'\''
+                        )
                 }) {
                     self.pos += 1;
                 }
@@ -410,7 +429,10 @@ impl Walker<'_> {
             self.pos += 1;
         }
         self.pos += 1; // r
-        let hashes = self.src[self.pos..].iter().take_while(|b| **b == b'#').count();
+        let hashes = self.src[self.pos..]
+            .iter()
+            .take_while(|b| **b == b'#')
+            .count();
         self.pos += hashes + 1; // the hashes and the opening quote
         loop {
             self.skip_until_after(b'"')?;
@@ -477,10 +499,19 @@ Fleet(
         let doc = "Fleet(a: Some((x: 1)), b: b\"a,b\", c: '\\'', d: br#\"q\"#, e: [1, -2.5e3, 0x1F], f: {\"k\": (z: 2)}, g: 3)";
         let l = Locator::new(doc);
         let col = |p: &[Step<'_>]| l.locate(p).map(|p| p.col);
-        assert_eq!(col(&[Step::Field("a"), Step::Field("x")]), Some(doc.find("1)").unwrap() + 1));
+        assert_eq!(
+            col(&[Step::Field("a"), Step::Field("x")]),
+            Some(doc.find("1)").unwrap() + 1)
+        );
         assert_eq!(col(&[Step::Field("d")]), Some(doc.find("br#").unwrap() + 1));
-        assert_eq!(col(&[Step::Field("e"), Step::Index(2)]), Some(doc.find("0x1F").unwrap() + 1));
-        assert_eq!(col(&[Step::Field("f"), Step::Index(0)]), Some(doc.find("\"k\"").unwrap() + 1));
+        assert_eq!(
+            col(&[Step::Field("e"), Step::Index(2)]),
+            Some(doc.find("0x1F").unwrap() + 1)
+        );
+        assert_eq!(
+            col(&[Step::Field("f"), Step::Index(0)]),
+            Some(doc.find("\"k\"").unwrap() + 1)
+        );
         assert_eq!(col(&[Step::Field("g")]), Some(doc.find("3)").unwrap() + 1));
     }
 
@@ -535,6 +566,10 @@ Fleet(
                 .unwrap();
             assert_eq!(p.line, i + 2);
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

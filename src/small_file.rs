@@ -158,7 +158,10 @@ pub fn read_text(path: &Path, max: u64) -> Result<String, SmallFileError> {
         path: path.to_path_buf(),
         source: std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         ),
     })
 }
@@ -197,7 +200,17 @@ mod tests {
         std::fs::write(&p, "hello").unwrap();
         assert_eq!(read_text(&p, 5).unwrap(), "hello");
         let e = read(&p, 4).unwrap_err();
-        assert!(matches!(e, SmallFileError::TooLarge { size: 5, max: 4, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                SmallFileError::TooLarge {
+                    size: 5,
+                    max: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("a.txt"), "{e}");
     }
 
@@ -236,6 +249,9 @@ mod tests {
         let p = dir.path().join("b");
         std::fs::write(&p, [b'a', 0xff]).unwrap();
         let e = read_text(&p, 10).unwrap_err();
-        assert!(e.to_string().contains("not UTF-8") && e.to_string().contains("offset 1"), "{e}");
+        assert!(
+            e.to_string().contains("not UTF-8") && e.to_string().contains("offset 1"),
+            "{e}"
+        );
     }
 }

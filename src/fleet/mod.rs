@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use crate::ron_pos::{LineCol, Step};
 use crate::ron_pos::Locator;
+pub use crate::ron_pos::{LineCol, Step};
 pub use schema::{Defaults, FleetFile, MinerEntry};
 
 use crate::competition::Registry;
@@ -271,14 +271,14 @@ impl Fleet {
             Some(url) => match crate::hub::parse_endpoint(url) {
                 Ok(url) => url,
                 Err(why) => {
-                problems.add(
+                    problems.add(
                     &[Step::Field("hub")],
                     why,
                     Some(
                         "use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed",
                     ),
                 );
-                HUGGINGFACE.to_string()
+                    HUGGINGFACE.to_string()
                 }
             },
         };

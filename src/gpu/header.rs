@@ -26,7 +26,8 @@ pub struct Diagnosis {
 /// Diagnoses `bytes` (the whole file `path`, which the safetensors crate refused with `crate_error`).
 pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
     let file = path.display();
-    let readable = |tensor: Option<&str>, detail: String| Finding::new(Rule::Readable, tensor, detail);
+    let readable =
+        |tensor: Option<&str>, detail: String| Finding::new(Rule::Readable, tensor, detail);
     let mut out = Diagnosis::default();
     let Some(len_bytes) = bytes.get(..8) else {
         out.findings.push(readable(
@@ -89,7 +90,11 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
             spans.push((name.clone(), begin, end));
         }
         if let Some(why) = problem {
-            push(&mut out, &mut problems, readable(Some(name), format!("{file}: header entry {why}")));
+            push(
+                &mut out,
+                &mut problems,
+                readable(Some(name), format!("{file}: header entry {why}")),
+            );
         }
     }
     spans.sort_by_key(|(_, begin, end)| (*begin, *end));
@@ -98,8 +103,14 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
     let mut cut_off: Option<(&str, u64)> = None;
     for (name, begin, end) in &spans {
         if *begin != expected_begin {
-            let after = previous.map_or("the start of the data section".to_string(), |p| format!("`{p}`"));
-            let how = if *begin < expected_begin { "overlaps" } else { "leaves a gap after" };
+            let after = previous.map_or("the start of the data section".to_string(), |p| {
+                format!("`{p}`")
+            });
+            let how = if *begin < expected_begin {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
             push(
                 &mut out,
                 &mut problems,
@@ -154,7 +165,10 @@ pub fn diagnose(bytes: &[u8], path: &Path, crate_error: &str) -> Diagnosis {
     if problems > out.findings.len() {
         out.findings.push(readable(
             None,
-            format!("{file}: {} more header problems not shown", problems - out.findings.len()),
+            format!(
+                "{file}: {} more header problems not shown",
+                problems - out.findings.len()
+            ),
         ));
     }
     if out.findings.is_empty() {
@@ -179,10 +193,18 @@ fn entry_span(entry: &serde_json::Value) -> (Option<(u64, u64)>, Option<String>)
         .filter(|o| o.len() == 2)
         .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)));
     let Some((begin, end)) = offsets else {
-        return (None, Some("has no `data_offsets` pair of whole numbers".into()));
+        return (
+            None,
+            Some("has no `data_offsets` pair of whole numbers".into()),
+        );
     };
     if end < begin {
-        return (None, Some(format!("data_offsets [{begin}, {end}] end before they begin")));
+        return (
+            None,
+            Some(format!(
+                "data_offsets [{begin}, {end}] end before they begin"
+            )),
+        );
     }
     (Some((begin, end)), entry_problem(entry, begin, end).err())
 }
@@ -199,7 +221,10 @@ fn entry_problem(entry: &serde_json::Value, begin: u64, end: u64) -> Result<(), 
         .and_then(|s| s.as_array())
         .ok_or("has no `shape` list")?
         .iter()
-        .map(|d| d.as_u64().ok_or_else(|| format!("has a shape dimension {d} that is not a whole number")))
+        .map(|d| {
+            d.as_u64()
+                .ok_or_else(|| format!("has a shape dimension {d} that is not a whole number"))
+        })
         .collect::<Result<Vec<u64>, String>>()?;
     let numel = shape
         .iter()
@@ -248,7 +273,10 @@ mod tests {
         assert_eq!(d.findings.len(), 1, "{:?}", d.findings);
         let f = &d.findings[0];
         assert_eq!((f.rule, f.tensor.as_deref()), (Rule::Readable, Some("b")));
-        assert!(f.detail.contains("span 4 bytes") && f.detail.contains("needs 8"), "{f}");
+        assert!(
+            f.detail.contains("span 4 bytes") && f.detail.contains("needs 8"),
+            "{f}"
+        );
         assert_eq!(d.names, ["a", "b"]);
     }
 
@@ -263,7 +291,11 @@ mod tests {
         ));
         assert_eq!(d.findings.len(), 1, "{:?}", d.findings);
         assert_eq!(d.findings[0].tensor.as_deref(), Some("b"));
-        assert!(d.findings[0].detail.contains("truncated"), "{}", d.findings[0]);
+        assert!(
+            d.findings[0].detail.contains("truncated"),
+            "{}",
+            d.findings[0]
+        );
     }
 
     #[test]
@@ -271,12 +303,20 @@ mod tests {
         assert!(diag(b"abc").findings[0].detail.contains("too short"));
         let mut bytes = 1000u64.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"{}");
-        assert!(diag(&bytes).findings[0].detail.contains("declares a 1000-byte header"));
+        assert!(
+            diag(&bytes).findings[0]
+                .detail
+                .contains("declares a 1000-byte header")
+        );
         let mut bytes = 5u64.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"{nope");
         let d = diag(&bytes);
         assert_eq!(d.findings.len(), 1);
-        assert!(d.findings[0].detail.contains("not a JSON object"), "{}", d.findings[0]);
+        assert!(
+            d.findings[0].detail.contains("not a JSON object"),
+            "{}",
+            d.findings[0]
+        );
         assert!(d.names.is_empty());
     }
 
@@ -291,8 +331,15 @@ mod tests {
             16,
         ));
         let text: Vec<String> = d.findings.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("`c`") && t.contains("unknown dtype")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("`b`") && t.contains("gap")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`c`") && t.contains("unknown dtype")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("`b`") && t.contains("gap")),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -21,9 +21,9 @@
 
 pub mod device;
 pub mod expect;
-pub mod header;
 #[cfg(feature = "torch")]
 pub mod forward;
+pub mod header;
 #[cfg(feature = "torch")]
 mod scan;
 #[cfg(feature = "torch")]

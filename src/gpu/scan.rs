@@ -48,7 +48,8 @@ pub(super) fn kind_of(dtype: Dtype) -> Option<Kind> {
 /// Map a weights file read-only. The map is dropped (unmapped) before the next file is opened.
 pub(super) fn map_file(path: &Path) -> Result<Mmap, String> {
     // Regular files only, opened without blocking: a FIFO named like a weights file is refused, not waited on.
-    let (file, _) = crate::small_file::open_regular(path).map_err(|e| format!("cannot open {e}"))?;
+    let (file, _) =
+        crate::small_file::open_regular(path).map_err(|e| format!("cannot open {e}"))?;
     // SAFETY: the map is read-only and lives only while this job reads the file. If another process truncates
     // the file meanwhile, reads could fault; model directories are not expected to change during validation.
     // No `populate`: with the one-pass CPU statistics, faulting pages in as the scan reaches them (the kernel maps
@@ -60,7 +61,10 @@ pub(super) fn map_file(path: &Path) -> Result<Mmap, String> {
 
 /// Parse a mapped file; when it is not readable safetensors, say why in one line per problem, naming the tensor
 /// ([`header::diagnose`]).
-pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>, header::Diagnosis> {
+pub(super) fn parse<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<SafeTensors<'a>, header::Diagnosis> {
     SafeTensors::deserialize(bytes).map_err(|e| header::diagnose(bytes, path, &e.to_string()))
 }
 
@@ -411,14 +415,16 @@ pub(super) fn validate(
         // A tensor of an unreadable file is reported once, by that file's finding: not again as missing. When an
         // unreadable file's contents are unknown, only the index can tell which tensors it should hold (a single
         // model.safetensors holds them all).
-        let index = (!unknown_files.is_empty()).then(|| index_owners(dir)).flatten();
+        let index = (!unknown_files.is_empty())
+            .then(|| index_owners(dir))
+            .flatten();
         let maybe_unreadable = |name: &str| {
             in_unreadable.contains(name)
                 || (!unknown_files.is_empty()
                     && index.as_ref().is_none_or(|owners| {
-                        owners
-                            .get(name)
-                            .is_some_and(|f| unknown_files.iter().any(|u| u.as_os_str() == f.as_str()))
+                        owners.get(name).is_some_and(|f| {
+                            unknown_files.iter().any(|u| u.as_os_str() == f.as_str())
+                        })
                     }))
         };
         for name in plan
@@ -523,7 +529,10 @@ mod tests {
     }
 
     /// Rewrites the header of `path` with `edit` applied to its JSON (the data section is kept).
-    fn edit_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    fn edit_header(
+        path: &Path,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) {
         let bytes = std::fs::read(path).unwrap();
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let mut header: serde_json::Map<String, serde_json::Value> =
@@ -544,10 +553,18 @@ mod tests {
         let bytes = std::fs::read(&weights).unwrap();
         std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap();
         let v = validate_dir(dir.path());
-        assert!(v.failures_of(Rule::MissingTensor).next().is_none(), "{:#?}", v.failures);
+        assert!(
+            v.failures_of(Rule::MissingTensor).next().is_none(),
+            "{:#?}",
+            v.failures
+        );
         let readable: Vec<_> = v.failures_of(Rule::Readable).collect();
         assert_eq!(readable.len(), 1, "{:#?}", v.failures);
-        assert!(readable[0].tensor.is_some(), "names the tensor cut off: {}", readable[0]);
+        assert!(
+            readable[0].tensor.is_some(),
+            "names the tensor cut off: {}",
+            readable[0]
+        );
         assert!(readable[0].detail.contains("truncated"), "{}", readable[0]);
     }
 
@@ -562,7 +579,11 @@ mod tests {
         let v = validate_dir(dir.path());
         assert_eq!(v.failures.len(), 1, "{:#?}", v.failures);
         assert_eq!(v.failures[0].rule, Rule::Readable);
-        assert!(v.failures[0].detail.contains("not a JSON object"), "{}", v.failures[0]);
+        assert!(
+            v.failures[0].detail.contains("not a JSON object"),
+            "{}",
+            v.failures[0]
+        );
     }
 
     #[test]
@@ -576,7 +597,11 @@ mod tests {
         let f: Vec<_> = v.failures.iter().collect();
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].tensor.as_deref(), Some("model.norm.weight"));
-        assert!(f[0].detail.contains("span") && f[0].detail.contains("needs 2"), "{}", f[0]);
+        assert!(
+            f[0].detail.contains("span") && f[0].detail.contains("needs 2"),
+            "{}",
+            f[0]
+        );
     }
 
     #[test]
@@ -594,7 +619,8 @@ mod tests {
         assert_eq!(extra.len(), 1, "{:#?}", v.failures);
         assert_eq!(extra[0].tensor.as_deref(), Some("model.extra.weight"));
         assert!(
-            extra[0].detail.contains("model.safetensors holds it") && extra[0].detail.contains("no such parameter"),
+            extra[0].detail.contains("model.safetensors holds it")
+                && extra[0].detail.contains("no such parameter"),
             "{}",
             extra[0]
         );

@@ -51,7 +51,14 @@ mod tests {
             parse_endpoint("http://127.0.0.1:8765").unwrap(),
             "http://127.0.0.1:8765"
         );
-        for bad in ["not a url", "ftp://x", "http://", "huggingface.co", "", "https://a?x=1"] {
+        for bad in [
+            "not a url",
+            "ftp://x",
+            "http://",
+            "huggingface.co",
+            "",
+            "https://a?x=1",
+        ] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");
         }
         let e = parse_endpoint("https://user:hf_secret@host").unwrap_err();

@@ -26,10 +26,10 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::small_file::SmallFileError;
 use sp_core::Pair as _;
 use sp_core::sr25519;
 use zeroize::Zeroizing;
-use crate::small_file::SmallFileError;
 
 pub use error::WalletError;
 pub use keyfile::{SS58_PREFIX, ss58_of};

@@ -55,10 +55,18 @@ fn two_miners(s: &Scene) -> String {
     s.model("models/m0");
     s.keyfile("w", "h0", 1);
     s.keyfile("w", "h1", 2);
-    s.fleet(&[("h0", "models/m0", "ns/model-0"), ("h1", "models/m0", "ns/model-1")])
+    s.fleet(&[
+        ("h0", "models/m0", "ns/model-0"),
+        ("h1", "models/m0", "ns/model-1"),
+    ])
 }
 
-const DRY_RUN: &[&str] = &["publish", "--dry-run", "--skip-tensor-checks", "--no-progress"];
+const DRY_RUN: &[&str] = &[
+    "publish",
+    "--dry-run",
+    "--skip-tensor-checks",
+    "--no-progress",
+];
 
 cli_cases! {
     // ---- fleet files ----

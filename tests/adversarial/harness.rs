@@ -54,7 +54,11 @@ impl Run {
             self.code,
             self.elapsed.as_secs_f64(),
             self.peak_rss_mib,
-            if self.killed { " (KILLED: ran past the hard limit)" } else { "" },
+            if self.killed {
+                " (KILLED: ran past the hard limit)"
+            } else {
+                ""
+            },
             tail(&self.stdout),
             tail(&self.stderr)
         )
@@ -89,7 +93,9 @@ pub fn measure(mut cmd: Command, hard_limit: Duration) -> Run {
         });
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let pid = child.id() as libc::pid_t;
     let reader = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -125,7 +131,12 @@ pub fn measure(mut cmd: Command, hard_limit: Duration) -> Run {
     let elapsed = started.elapsed();
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = watchdog.join();
-    assert_eq!(waited, pid, "wait4 failed: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        waited,
+        pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
     // The std handle must not wait again (the child is reaped); forget it.
     std::mem::forget(child);
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
@@ -194,7 +205,12 @@ impl Scene {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         let c = std::ffi::CString::new(p.to_str().expect("utf-8")).expect("nul");
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", p.display());
+        assert_eq!(
+            unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+            0,
+            "mkfifo {}",
+            p.display()
+        );
         p
     }
 
@@ -237,7 +253,10 @@ impl Scene {
             "secretSeed": format!("0x{}", hex::encode(seed)),
             "ss58Address": public.to_ss58check_with_version(Ss58AddressFormat::custom(42)),
         });
-        let p = self.write(&format!("wallets/{wallet}/hotkeys/{hotkey}"), json.to_string());
+        let p = self.write(
+            &format!("wallets/{wallet}/hotkeys/{hotkey}"),
+            json.to_string(),
+        );
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         p
@@ -293,9 +312,15 @@ impl Scene {
                     stack.push(p.clone());
                 }
                 let kind = format!("{ft:?}");
-                let mtime = if ft.is_file() { m.modified().ok() } else { None };
+                let mtime = if ft.is_file() {
+                    m.modified().ok()
+                } else {
+                    None
+                };
                 out.insert(
-                    p.strip_prefix(self.dir.path()).expect("prefix").to_path_buf(),
+                    p.strip_prefix(self.dir.path())
+                        .expect("prefix")
+                        .to_path_buf(),
                     (kind, if ft.is_file() { m.len() } else { 0 }, mtime),
                 );
             }
@@ -356,7 +381,11 @@ pub fn run_cli(name: &str, case: CliCase) {
     let before = scene.snapshot();
     let hard_limit = Duration::from_secs_f64(case.within_s * 2.0 + 20.0);
     let run = measure(scene.command(&args), hard_limit);
-    let what = format!("case {name}: minerfleet {}\n{}", args.join(" "), run.describe());
+    let what = format!(
+        "case {name}: minerfleet {}\n{}",
+        args.join(" "),
+        run.describe()
+    );
     assert!(!run.killed, "{what}");
     assert_eq!(run.code, Some(case.exit), "wrong exit code; {what}");
     let text = run.output().to_lowercase();
@@ -367,7 +396,10 @@ pub fn run_cli(name: &str, case: CliCase) {
         );
     }
     for secret in case.never_says {
-        assert!(!text.contains(&secret.to_lowercase()), "the output shows {secret:?}; {what}");
+        assert!(
+            !text.contains(&secret.to_lowercase()),
+            "the output shows {secret:?}; {what}"
+        );
     }
     assert!(
         run.elapsed.as_secs_f64() <= case.within_s,

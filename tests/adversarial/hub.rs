@@ -20,12 +20,15 @@ use super::servers::{Behaviour, Server};
 /// The token every child uses: it must never appear in a message.
 const TOKEN: &str = "hf_adversarial_secret_token";
 
+/// A check of what the servers saw, run after the call.
+pub type AfterCheck = fn(&[Server]) -> Result<(), String>;
+
 /// What the client is pointed at.
 pub struct Setup {
     pub url: String,
     pub servers: Vec<Server>,
     /// Checked after the call: what the servers must (not) have seen.
-    pub after: Option<fn(&[Server]) -> Result<(), String>>,
+    pub after: Option<AfterCheck>,
 }
 
 fn one(b: Behaviour) -> Setup {
@@ -47,9 +50,14 @@ pub enum Call {
     /// An empty-ish commit (one deleted file) on `main`.
     Commit,
     /// One file of `size` bytes (as the tree lists it), LFS with a sha256 no server content matches.
-    Download { size: u64 },
+    Download {
+        size: u64,
+    },
     /// A basic LFS upload of `bytes` bytes to the server's `/upload`.
-    Upload { bytes: usize, stall_s: f64 },
+    Upload {
+        bytes: usize,
+        stall_s: f64,
+    },
 }
 
 /// What must come out.
@@ -152,7 +160,9 @@ async fn run_child(name: &str, case: &HubCase) -> (Kind, String) {
                 .map(|d| d.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default();
             assert!(
-                kept.iter().all(|n| n.to_string_lossy().ends_with(".incomplete")) || r.is_ok(),
+                kept.iter()
+                    .all(|n| n.to_string_lossy().ends_with(".incomplete"))
+                    || r.is_ok(),
                 "{name}: a blob was kept after a failed download: {kept:?}"
             );
             r
@@ -195,11 +205,19 @@ fn run_parent(name: &str, case: &HubCase) {
     // This module's path without the crate name, e.g. `adversarial::hub`.
     let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([&format!("{module}::child"), "--exact", "--nocapture", "--test-threads=1"])
-        .env("ADV_HUB_CASE", name);
+    cmd.args([
+        &format!("{module}::child"),
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("ADV_HUB_CASE", name);
     let run = measure(cmd, Duration::from_secs_f64(case.within_s * 2.0 + 30.0));
     let what = format!("hub case {name}\n{}", run.describe());
-    assert!(!run.killed && run.code == Some(0), "the child failed; {what}");
+    assert!(
+        !run.killed && run.code == Some(0),
+        "the child failed; {what}"
+    );
     let line = run
         .stdout
         .lines()
@@ -209,15 +227,32 @@ fn run_parent(name: &str, case: &HubCase) {
     assert_eq!(kind, format!("{:?}", case.kind), "wrong outcome; {what}");
     let lower = message.to_lowercase();
     for needle in case.says {
-        assert!(lower.contains(&needle.to_lowercase()), "the message does not say {needle:?}; {what}");
+        assert!(
+            lower.contains(&needle.to_lowercase()),
+            "the message does not say {needle:?}; {what}"
+        );
     }
     if case.kind != Kind::Ok {
-        assert!(lower.contains("127.0.0.1") || lower.contains(".invalid"), "the message names no URL; {what}");
+        assert!(
+            lower.contains("127.0.0.1") || lower.contains(".invalid"),
+            "the message names no URL; {what}"
+        );
     }
     assert!(!message.contains(TOKEN), "the token leaked; {what}");
-    assert!(!message.contains("recursive=true"), "a query string leaked; {what}");
-    assert!(run.elapsed.as_secs_f64() <= case.within_s, "took longer than {} s; {what}", case.within_s);
-    assert!(run.peak_rss_mib <= case.max_rss_mib, "peak RSS over {} MiB; {what}", case.max_rss_mib);
+    assert!(
+        !message.contains("recursive=true"),
+        "a query string leaked; {what}"
+    );
+    assert!(
+        run.elapsed.as_secs_f64() <= case.within_s,
+        "took longer than {} s; {what}",
+        case.within_s
+    );
+    assert!(
+        run.peak_rss_mib <= case.max_rss_mib,
+        "peak RSS over {} MiB; {what}",
+        case.max_rss_mib
+    );
 }
 
 /// The child entry point: a no-op unless `ADV_HUB_CASE` names a row.
@@ -283,7 +318,10 @@ fn closed_port_url() -> Setup {
 /// token).
 fn link_elsewhere() -> Setup {
     let other = Server::start(answer(200, &[], b"[]"));
-    let link = format!("Link: <{}/api/models/ns/model-x/tree/main?cursor=2>; rel=\"next\"", other.url());
+    let link = format!(
+        "Link: <{}/api/models/ns/model-x/tree/main?cursor=2>; rel=\"next\"",
+        other.url()
+    );
     let first = Server::start(Behaviour::Answer {
         status: 200,
         headers: vec![link],
@@ -371,7 +409,10 @@ fn silent_hub_with_default_limits() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let started = std::time::Instant::now();
     let e = runtime.block_on(client.repo_info(&repo, None)).unwrap_err();
-    println!("silent Hub, default limits: {:.1} s: {e}", started.elapsed().as_secs_f64());
+    println!(
+        "silent Hub, default limits: {:.1} s: {e}",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(e.cause(), Some(Cause::Timeout));
     assert!(started.elapsed() < Duration::from_secs(75));
 }

@@ -21,11 +21,51 @@ fn config(cases: u32) -> ProptestConfig {
 /// Text made of RON tokens a fleet file uses (and a few it must survive).
 fn ron_like() -> impl Strategy<Value = String> {
     let tokens = prop::sample::select(vec![
-        "Fleet(", "Miner(", "Some(", "(", ")", "[", "]", "{", "}", ",", ":", " ", "\n", "netuid", "miners",
-        "hotkey", "repo", "model_dir", "wallet", "defaults", "hub", "network", "competition_id", "\"h0\"",
-        "\"ns/model-0\"", "\"m\"", "\"a\\\"b\"", "r#\"raw\"#", "b\"x\"", "'c'", "'\\''", "1", "999", "-2.5e3",
-        "0x1F", "true", "None", "// c\n", "/* b /* n */ */", "/*", "*/", "#![enable(implicit_some)]", "é",
-        "r#ident", "\"",
+        "Fleet(",
+        "Miner(",
+        "Some(",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "netuid",
+        "miners",
+        "hotkey",
+        "repo",
+        "model_dir",
+        "wallet",
+        "defaults",
+        "hub",
+        "network",
+        "competition_id",
+        "\"h0\"",
+        "\"ns/model-0\"",
+        "\"m\"",
+        "\"a\\\"b\"",
+        "r#\"raw\"#",
+        "b\"x\"",
+        "'c'",
+        "'\\''",
+        "1",
+        "999",
+        "-2.5e3",
+        "0x1F",
+        "true",
+        "None",
+        "// c\n",
+        "/* b /* n */ */",
+        "/*",
+        "*/",
+        "#![enable(implicit_some)]",
+        "é",
+        "r#ident",
+        "\"",
     ]);
     prop::collection::vec(tokens, 0..80).prop_map(|t| t.concat())
 }
@@ -36,20 +76,22 @@ const GOOD_FLEET: &str = "Fleet(\n  netuid: 999,\n  defaults: (wallet: \"w\", co
 
 /// The good fleet with a few bytes deleted, replaced or inserted.
 fn mutated_fleet() -> impl Strategy<Value = String> {
-    prop::collection::vec((0..GOOD_FLEET.len(), 0u8..3, prop::char::any()), 1..6).prop_map(|edits| {
-        let mut chars: Vec<char> = GOOD_FLEET.chars().collect();
-        for (at, op, c) in edits {
-            let at = at.min(chars.len().saturating_sub(1));
-            match op {
-                0 if !chars.is_empty() => {
-                    chars.remove(at);
+    prop::collection::vec((0..GOOD_FLEET.len(), 0u8..3, prop::char::any()), 1..6).prop_map(
+        |edits| {
+            let mut chars: Vec<char> = GOOD_FLEET.chars().collect();
+            for (at, op, c) in edits {
+                let at = at.min(chars.len().saturating_sub(1));
+                match op {
+                    0 if !chars.is_empty() => {
+                        chars.remove(at);
+                    }
+                    1 if !chars.is_empty() => chars[at] = c,
+                    _ => chars.insert(at, c),
                 }
-                1 if !chars.is_empty() => chars[at] = c,
-                _ => chars.insert(at, c),
             }
-        }
-        chars.into_iter().collect()
-    })
+            chars.into_iter().collect()
+        },
+    )
 }
 
 fn check_fleet_text(src: &str) {
@@ -64,7 +106,10 @@ fn check_fleet_text(src: &str) {
             assert!(text.starts_with("prop/fleet.ron"), "{text}");
             assert!(!p.message.trim().is_empty(), "{text}");
             if let Some(at) = p.at {
-                assert!(at.line >= 1 && at.line <= src.lines().count() + 1, "{text} in {src:?}");
+                assert!(
+                    at.line >= 1 && at.line <= src.lines().count() + 1,
+                    "{text} in {src:?}"
+                );
             }
         }
     }
@@ -77,7 +122,10 @@ fn check_fleet_text(src: &str) {
         &[Step::Index(3), Step::Index(0)],
     ] {
         if let Some(LineCol { line, col }) = locator.locate(path) {
-            assert!(line >= 1 && line <= lines && col >= 1, "{line}:{col} in {src:?}");
+            assert!(
+                line >= 1 && line <= lines && col >= 1,
+                "{line}:{col} in {src:?}"
+            );
         }
     }
 }
@@ -200,17 +248,38 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         "[ -~]{0,30}".prop_map(serde_json::Value::from),
-        prop::sample::select(vec!["secretSeed", "secretPhrase", "privateKey", "publicKey", "accountId", "ss58Address"])
-            .prop_map(serde_json::Value::from),
+        prop::sample::select(vec![
+            "secretSeed",
+            "secretPhrase",
+            "privateKey",
+            "publicKey",
+            "accountId",
+            "ss58Address"
+        ])
+        .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
             prop::collection::vec(
-                (prop::sample::select(vec!["secretSeed", "secretPhrase", "privateKey", "publicKey", "accountId", "ss58Address", "crypto_type", "x"]), inner),
+                (
+                    prop::sample::select(vec![
+                        "secretSeed",
+                        "secretPhrase",
+                        "privateKey",
+                        "publicKey",
+                        "accountId",
+                        "ss58Address",
+                        "crypto_type",
+                        "x"
+                    ]),
+                    inner
+                ),
                 0..6
             )
-            .prop_map(|kv| serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            .prop_map(|kv| serde_json::Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
         ]
     })
 }

@@ -35,7 +35,10 @@ pub enum Behaviour {
     /// `HTTP/1.1 200 OK` and then header lines forever.
     EndlessHeaders,
     /// Reads the request body at `bytes_per_tick` every `tick` (a slow link), then answers `200` with an `ETag`.
-    SlowReader { bytes_per_tick: usize, tick: Duration },
+    SlowReader {
+        bytes_per_tick: usize,
+        tick: Duration,
+    },
 }
 
 /// What the server saw.
@@ -114,12 +117,19 @@ fn content_length(head: &str) -> usize {
     head.lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0)
 }
 
-fn serve(mut stream: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
+fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+) {
     let _ = stream.set_nonblocking(false);
     if matches!(behaviour, Behaviour::NeverRead) {
         while !stop.load(Ordering::SeqCst) {
@@ -141,8 +151,12 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>, st
         };
         {
             let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
-            s.requests.push(head.lines().next().unwrap_or_default().to_string());
-            if head.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization:")) {
+            s.requests
+                .push(head.lines().next().unwrap_or_default().to_string());
+            if head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+            {
                 s.with_token += 1;
             }
         }
@@ -229,7 +243,10 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>, st
                     return;
                 }
                 while alive() {
-                    if stream.write_all(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n").is_err() {
+                    if stream
+                        .write_all(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n")
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -249,7 +266,8 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>, st
                     left -= want;
                     std::thread::sleep(*tick);
                 }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nETag: \"slow\"\r\nContent-Length: 0\r\n\r\n");
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nETag: \"slow\"\r\nContent-Length: 0\r\n\r\n");
             }
         }
     }

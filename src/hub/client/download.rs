@@ -12,7 +12,9 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_rev, is_commit_oid};
+use super::{
+    Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_rev, is_commit_oid,
+};
 use crate::model::RepoId;
 
 /// Files of one snapshot in the cache.

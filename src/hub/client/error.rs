@@ -36,9 +36,13 @@ impl Cause {
     /// A short description, with what to check.
     pub fn describe(self) -> &'static str {
         match self {
-            Cause::Refused => "connection refused (nothing listens there: is the Hub running at this address?)",
+            Cause::Refused => {
+                "connection refused (nothing listens there: is the Hub running at this address?)"
+            }
             Cause::Dns => "DNS lookup failed (check the host name in the Hub URL)",
-            Cause::Tls => "TLS handshake failed (certificate or protocol; is it http:// rather than https://?)",
+            Cause::Tls => {
+                "TLS handshake failed (certificate or protocol; is it http:// rather than https://?)"
+            }
             Cause::Connect => "cannot connect (network unreachable or the connection timed out)",
             Cause::Timeout => "timed out (the Hub accepted the request but did not answer in time)",
             Cause::Stalled => "stalled (no byte moved for the stall timeout)",
@@ -66,12 +70,12 @@ impl std::fmt::Display for Cause {
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// The Hub answered with an error status.
-    #[error("{op}: {url}: Hub answered {status}{code}: {message}{rid}",
+    #[error("{op}: Hub answered {status}{code}: {message}{rid}",
         code = code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         rid = request_id.as_deref().map(|r| format!(" [request id {r}]")).unwrap_or_default())]
     Status {
+        /// The operation and the URL (`repo info ns/name: https://…/api/models/ns/name`).
         op: String,
-        url: String,
         status: StatusCode,
         /// `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), if any.
         code: Option<String>,
@@ -90,8 +94,10 @@ pub enum HubError {
         detail: String,
     },
     /// The answer is larger than the client reads.
-    #[error("{op}: {url}: answer too large: {what} is more than the {limit} bytes this client reads from the Hub; \
-             is the endpoint really a Hub?")]
+    #[error(
+        "{op}: {url}: answer too large: {what} is more than the {limit} bytes this client reads from the Hub; \
+             is the endpoint really a Hub?"
+    )]
     TooLarge {
         op: String,
         url: String,
@@ -115,7 +121,9 @@ pub enum HubError {
         source: std::io::Error,
     },
     /// A downloaded or uploaded file does not have the content it should.
-    #[error("{path} (from {url}): sha256 mismatch: expected {expected}, got {actual}; the file was not kept")]
+    #[error(
+        "{path} (from {url}): sha256 mismatch: expected {expected}, got {actual}; the file was not kept"
+    )]
     Integrity {
         path: String,
         /// Where it was downloaded from (redacted).
@@ -151,7 +159,12 @@ impl HubError {
     }
 
     /// No complete answer within `after` (the call's deadline or a stall timeout).
-    pub(crate) fn timed_out(op: impl Into<String>, url: &str, cause: Cause, detail: String) -> Self {
+    pub(crate) fn timed_out(
+        op: impl Into<String>,
+        url: &str,
+        cause: Cause,
+        detail: String,
+    ) -> Self {
         HubError::Transport {
             op: op.into(),
             url: redact_url(url),
@@ -256,7 +269,9 @@ pub fn redact_url(url: &str) -> String {
         // Not a URL we know: keep what comes before any `?`/`#` and after any `@`.
         _ => {
             let cut = url.split(['?', '#']).next().unwrap_or_default();
-            cut.rsplit_once('@').map_or(cut, |(_, host)| host).to_string()
+            cut.rsplit_once('@')
+                .map_or(cut, |(_, host)| host)
+                .to_string()
         }
     }
 }
@@ -292,8 +307,12 @@ fn classify(e: &reqwest::Error) -> Cause {
         Cause::Tls
     } else if e.is_connect() {
         Cause::Connect
-    } else if io_kind.is_some_and(|k| matches!(k, K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof))
-        || text.contains("connection closed")
+    } else if io_kind.is_some_and(|k| {
+        matches!(
+            k,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+        )
+    }) || text.contains("connection closed")
         || text.contains("incomplete message")
         || text.contains("end of file before message length reached")
     {
@@ -334,15 +353,16 @@ pub(crate) async fn from_response(op: &str, mut resp: reqwest::Response) -> HubE
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY {
         match resp.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - body.len())]),
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - body.len())])
+            }
             _ => break,
         }
     }
     let body = String::from_utf8_lossy(&body);
     let message = header_message.unwrap_or_else(|| body_message(&body));
     HubError::Status {
-        op: op.to_string(),
-        url,
+        op: format!("{op}: {url}"),
         status,
         code,
         message,
@@ -464,7 +484,10 @@ mod tests {
             redact_url("https://user:pw@s3.example/bucket/obj?X-Amz-Signature=abc#frag"),
             "https://s3.example/bucket/obj"
         );
-        assert_eq!(redact_url("http://127.0.0.1:8765/api/models/a/b"), "http://127.0.0.1:8765/api/models/a/b");
+        assert_eq!(
+            redact_url("http://127.0.0.1:8765/api/models/a/b"),
+            "http://127.0.0.1:8765/api/models/a/b"
+        );
         assert_eq!(redact_url("not a url?sig=1"), "not a url");
         assert_eq!(redact_url("u:p@host/x?y"), "host/x");
     }

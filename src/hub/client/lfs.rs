@@ -228,16 +228,21 @@ impl Xfer<'_> {
                 let activity = Activity::new();
                 let (op, href, activity_ref) = (&op, &href, &activity);
                 self.client
-                    .retrying(op, href, Budget::Transfer(activity.clone()), |_| async move {
-                        let body = self.body(file, rel_path, 0, obj.size, activity_ref).await?;
-                        let rb = self
-                            .client
-                            .transfer()
-                            .put(href)
-                            .header(CONTENT_LENGTH, obj.size)
-                            .body(body);
-                        self.client.send_once(op, rb).await
-                    })
+                    .retrying(
+                        op,
+                        href,
+                        Budget::Transfer(activity.clone()),
+                        |_| async move {
+                            let body = self.body(file, rel_path, 0, obj.size, activity_ref).await?;
+                            let rb = self
+                                .client
+                                .transfer()
+                                .put(href)
+                                .header(CONTENT_LENGTH, obj.size)
+                                .body(body);
+                            self.client.send_once(op, rb).await
+                        },
+                    )
                     .await?;
             }
             Transfer::Multipart {
@@ -419,16 +424,21 @@ impl Xfer<'_> {
         let (op_ref, activity_ref) = (&op, &activity);
         let resp = self
             .client
-            .retrying(&op, url, Budget::Transfer(activity.clone()), |_| async move {
-                let body = self.body(file, rel_path, offset, len, activity_ref).await?;
-                let rb = self
-                    .client
-                    .transfer()
-                    .put(url)
-                    .header(CONTENT_LENGTH, len)
-                    .body(body);
-                self.client.send_once(op_ref, rb).await
-            })
+            .retrying(
+                &op,
+                url,
+                Budget::Transfer(activity.clone()),
+                |_| async move {
+                    let body = self.body(file, rel_path, offset, len, activity_ref).await?;
+                    let rb = self
+                        .client
+                        .transfer()
+                        .put(url)
+                        .header(CONTENT_LENGTH, len)
+                        .body(body);
+                    self.client.send_once(op_ref, rb).await
+                },
+            )
             .await?;
         let etag = resp
             .headers()
@@ -490,8 +500,8 @@ impl Xfer<'_> {
     }
 }
 
-/// How long a multipart completion may take per attempt: the server assembles and checks the whole object
-/// (measured at a few hundred MB/s on our server; 64 MiB/s leaves room), on top of the ordinary API timeout.
+/// How long a multipart completion may take per attempt: the server assembles and checks the whole object before it
+/// answers (a few hundred MB/s on our server; 64 MiB/s leaves room), and never less than the API timeout.
 fn completion_time(size: u64) -> Duration {
     Duration::from_secs(size / (64 << 20))
 }

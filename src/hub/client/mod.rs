@@ -496,7 +496,12 @@ impl HubClient {
 
     /// Sends one API request built by `build` to `url` (for errors), under the API bucket, retrying transient
     /// failures within the call's deadline. `build` is called again for each attempt (bodies are rebuilt).
-    pub(crate) async fn send<F, Fut>(&self, op: &str, url: &str, build: F) -> Result<Response, HubError>
+    pub(crate) async fn send<F, Fut>(
+        &self,
+        op: &str,
+        url: &str,
+        build: F,
+    ) -> Result<Response, HubError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<RequestBuilder, HubError>>,
@@ -563,7 +568,9 @@ impl HubClient {
         let deadline = match &budget {
             Budget::Call { attempt, total } => Deadline::new(*attempt, *total),
             // Transfers are bounded by stalls, not by a deadline.
-            Budget::Transfer(_) => Deadline::new(Duration::MAX / 4, Duration::from_secs(100 * 365 * 86_400)),
+            Budget::Transfer(_) => {
+                Deadline::new(Duration::MAX / 4, Duration::from_secs(100 * 365 * 86_400))
+            }
         };
         let mut delay = p.min_delay;
         let mut tries = 0usize;
@@ -610,7 +617,11 @@ impl HubClient {
 
     /// Reads a whole API answer, at most [`HubConfig::max_answer_bytes`] (checked against `Content-Length` first,
     /// then while reading).
-    pub(crate) async fn read_capped(&self, op: &str, mut resp: Response) -> Result<Vec<u8>, HubError> {
+    pub(crate) async fn read_capped(
+        &self,
+        op: &str,
+        mut resp: Response,
+    ) -> Result<Vec<u8>, HubError> {
         let limit = self.inner.max_answer_bytes;
         let url = resp.url().to_string();
         let too_large = |what: String| HubError::TooLarge {
@@ -647,7 +658,11 @@ impl HubClient {
         serde_json::from_slice(&bytes).map_err(|e| {
             let mut start = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
             start.retain(|c| !c.is_control());
-            HubError::protocol_at(op, &url, format!("not the JSON expected ({e}); it starts with {start:?}"))
+            HubError::protocol_at(
+                op,
+                &url,
+                format!("not the JSON expected ({e}); it starts with {start:?}"),
+            )
         })
     }
 
@@ -766,7 +781,9 @@ impl HubClient {
                 return Err(HubError::protocol_at(
                     &op,
                     &url,
-                    format!("the listing does not end (page {pages}, or a `Link` back to a page already read)"),
+                    format!(
+                        "the listing does not end (page {pages}, or a `Link` back to a page already read)"
+                    ),
                 ));
             }
             let u = url.clone();

@@ -175,8 +175,9 @@ pub fn plan_model_folder(dir: &Path) -> Result<Vec<PlannedFile>, HubError> {
         }
         out.push(single);
     } else if let Some(index) = file("model.safetensors.index.json")? {
-        let text = crate::small_file::read_text(&index.local, crate::model::inspect::MAX_JSON_BYTES)
-            .map_err(|e| HubError::io(&index.local, e.into_io()))?;
+        let text =
+            crate::small_file::read_text(&index.local, crate::model::inspect::MAX_JSON_BYTES)
+                .map_err(|e| HubError::io(&index.local, e.into_io()))?;
         #[derive(Deserialize)]
         struct Index {
             weight_map: BTreeMap<String, String>,
