@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev, is_commit_oid,
+    Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev,
+    is_commit_oid,
 };
 use crate::model::{RepoId, check_repo_path, check_revision, shown};
 
