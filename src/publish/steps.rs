@@ -455,7 +455,9 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         s.stage(
             job,
             Stage::Upload,
-            Some(format!("to {slot} (the slot not on chain; private until committed)")),
+            Some(format!(
+                "to {slot} (the slot not on chain; private until committed)"
+            )),
         );
     }
     failpoint("slot-chosen");
