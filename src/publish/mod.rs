@@ -161,11 +161,6 @@ pub async fn publish(
         .journal_dir
         .clone()
         .unwrap_or_else(|| Journal::dir_for(&fleet.path));
-    let journal = Arc::new(match (&opts.journal_dir, opts.dry_run) {
-        (None, dry_run) => Journal::for_fleet(&fleet.path, !dry_run)?,
-        (Some(dir), true) => Journal::read_only(dir)?,
-        (Some(dir), false) => Journal::open(dir)?,
-    });
     let lock_dir = opts.lock_dir.clone().unwrap_or_else(lock::lock_dir);
     let canonical_fleet = crate::journal::canonical_path(&fleet.path);
     // Hotkey locks held for the whole run (released when this function returns, or by the OS when the process dies).
@@ -252,6 +247,14 @@ pub async fn publish(
             },
         });
     }
+
+    // Read the journal only now that this run holds its hotkeys' locks: a record written by a run that held one of
+    // them until a moment ago (a transaction it signed) must not be missed.
+    let journal = Arc::new(match (&opts.journal_dir, opts.dry_run) {
+        (None, dry_run) => Journal::for_fleet(&fleet.path, !dry_run)?,
+        (Some(dir), true) => Journal::read_only(dir)?,
+        (Some(dir), false) => Journal::open(dir)?,
+    });
 
     reporter.event(&Event::Started {
         fleet: fleet.path.display().to_string(),
