@@ -236,14 +236,16 @@ mod tests {
         r.metadata = Some("a:b:c:d:1".into());
         if pending {
             r.pending = Some(PendingCommit {
-                tx: SignedTx {
-                    nonce: 7,
-                    birth: 100,
-                    birth_hash: format!("0x{}", "11".repeat(32)),
-                    period: 64,
-                    hash: format!("0x{}", "22".repeat(32)),
-                    extrinsic: format!("0xc90184{ALICE_PUB}01{}", "33".repeat(64)),
-                },
+                // As recorded (JSON), so that fields a newer chain client adds keep their serde defaults here.
+                tx: serde_json::from_value::<SignedTx>(serde_json::json!({
+                    "nonce": 7,
+                    "birth": 100,
+                    "birth_hash": format!("0x{}", "11".repeat(32)),
+                    "period": 64,
+                    "hash": format!("0x{}", "22".repeat(32)),
+                    "extrinsic": format!("0xc90184{ALICE_PUB}01{}", "33".repeat(64)),
+                }))
+                .unwrap(),
                 metadata: "a:b:c:d:1".into(),
             });
         }

@@ -575,14 +575,10 @@ mod tests {
         old.put(Record::new("5Moved", target(1))).unwrap();
         let mut pending = Record::new("5Both", target(1));
         pending.pending = Some(PendingCommit {
-            tx: SignedTx {
-                nonce: 1,
-                birth: 1,
-                birth_hash: "0x00".into(),
-                period: 64,
-                hash: "0x00".into(),
-                extrinsic: "0x00".into(),
-            },
+            tx: serde_json::from_value::<SignedTx>(serde_json::json!({
+                "nonce": 1, "birth": 1, "birth_hash": "0x00", "period": 64, "hash": "0x00", "extrinsic": "0x00",
+            }))
+            .unwrap(),
             metadata: "m".into(),
         });
         old.put(pending).unwrap();
