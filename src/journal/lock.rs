@@ -11,7 +11,8 @@
 //!
 //! The lock is an OS file lock (`flock`), released by the kernel when the process exits however it exits (`kill
 //! -9` included), so a stale lock file never blocks anyone. The file holds the holder's pid, fleet file and start
-//! time, for the message the refused process prints.
+//! time, for the message the refused process prints. Each held lock is an open file: [`reserve_files`] raises the
+//! process's soft open-file limit for a large fleet first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -59,8 +60,18 @@ pub enum LockError {
         path: PathBuf,
         holder: Option<Holder>,
     },
-    #[error("publish lock {}: {source} (set {LOCK_DIR_ENV} to a writable folder)", path.display())]
+    #[error("publish lock {}: {source} ({})", path.display(), io_help(source))]
     Io { path: PathBuf, source: io::Error },
+}
+
+fn io_help(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) {
+        "every hotkey lock is an open file: raise the open-file limit (`ulimit -n`) above the number of miners, or \
+         publish the fleet in parts with --only"
+            .into()
+    } else {
+        format!("set {LOCK_DIR_ENV} to a writable folder")
+    }
 }
 
 fn held_message(ss58: &str, path: &Path, holder: Option<&Holder>) -> String {
@@ -154,6 +165,40 @@ pub fn acquire(dir: &Path, ss58: &str, fleet: &Path) -> Result<HotkeyLock, LockE
     Ok(HotkeyLock { _file: file, path })
 }
 
+/// Make room for `locks` more open files (one per hotkey lock) plus what the run itself needs: raise the soft
+/// `RLIMIT_NOFILE` towards the hard limit when it is lower (the usual soft limit of 1024 is less than a large
+/// fleet's locks). Returns the soft limit now in force; best effort, a lock that still cannot be opened says so.
+pub fn reserve_files(locks: usize) -> u64 {
+    const HEADROOM: u64 = 512; // connections, the journal, model files being read, the runtime's own
+    let want = locks as u64 + HEADROOM;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; no other preconditions.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    if limit.rlim_cur >= want || limit.rlim_cur >= limit.rlim_max {
+        return limit.rlim_cur;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want.min(limit.rlim_max),
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads the struct we own; raising the soft limit up to the hard one needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        tracing::debug!(
+            from = limit.rlim_cur,
+            to = raised.rlim_cur,
+            "raised the open-file limit for the hotkey locks"
+        );
+        raised.rlim_cur
+    } else {
+        limit.rlim_cur
+    }
+}
+
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
@@ -189,6 +234,26 @@ mod tests {
         drop(first);
         let again = acquire(&locks, "5Abc", Path::new("/other/copy.ron")).unwrap();
         assert!(again.path().ends_with("5Abc.lock"));
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_for_many_locks_up_to_the_hard_limit() {
+        let mut before = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: writes into our struct.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) },
+            0
+        );
+        let now = reserve_files(2048);
+        assert!(now >= before.rlim_cur);
+        assert!(
+            now >= (2048 + 512).min(before.rlim_max),
+            "{now} (hard {})",
+            before.rlim_max
+        );
     }
 
     #[test]

@@ -165,6 +165,9 @@ pub async fn publish(
     let canonical_fleet = crate::journal::canonical_path(&fleet.path);
     // Hotkey locks held for the whole run (released when this function returns, or by the OS when the process dies).
     let mut locks = Vec::new();
+    if !opts.dry_run {
+        lock::reserve_files(selected.len());
+    }
 
     // Keys first, one after another (a password prompt per keyfile must not interleave).
     let mut plans = Vec::new();
