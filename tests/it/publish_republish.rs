@@ -10,21 +10,19 @@
 //! Needs `MINERFLEET_RUNTIME_WASM` and `MINERFLEET_CHOPSTICKS` (scripts/devnet-env); skipped locally without them
 //! and FAILING when `CI=true`.
 
-mod publish_support;
-
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support::publish::*;
 use minerfleet::chain::ChainClient;
 use minerfleet::devnet::BlockMode;
 use minerfleet::hub::client::{HubClient, HubConfig, Token};
 use minerfleet::hub::server::RateLimits;
 use minerfleet::model::RepoId;
 use minerfleet::model::save::{Family, write_tiny_model};
-use publish_support::*;
 
 /// A (repo, revision) pair.
 type Rev = (String, String);
@@ -237,15 +235,6 @@ async fn publish(rig: &Rig, kill_at: Option<&str>) -> std::process::Output {
         .unwrap()
 }
 
-async fn nonces(rig: &Rig) -> Vec<u64> {
-    let chain = rig.chain().await;
-    let mut out = Vec::new();
-    for (_, account) in rig.accounts() {
-        out.push(chain.finalized_nonce(&account).await.unwrap());
-    }
-    out
-}
-
 /// The repo each miner's commitment names.
 async fn committed_repos(watch: &Watch) -> Vec<String> {
     watch
@@ -315,7 +304,7 @@ async fn republishing_never_exposes_an_uncommitted_revision_and_keeps_the_commit
         "{:?}",
         watch.seen_public
     );
-    assert_eq!(nonces(&rig).await, vec![3; 2], "one commitment per model");
+    assert_eq!(rig.nonces().await, vec![3; 2], "one commitment per model");
     assert_eq!(
         committed_repos(&watch).await,
         [slot(0, false), slot(1, false)],
@@ -432,7 +421,7 @@ async fn sigkill_at_any_point_of_a_republish_never_exposes_the_new_model_and_res
         assert!(out.status.success(), "{point}, re-run: {}", describe(&out));
         watch.poll().await;
         assert_eq!(
-            nonces(&rig).await,
+            rig.nonces().await,
             vec![generation; 2],
             "{point}: exactly one commitment per model"
         );
@@ -498,7 +487,7 @@ async fn single_repo_modes_behave_as_documented() {
         "{}",
         watch.violations.join("\n")
     );
-    assert_eq!(nonces(&rig).await, vec![2; 2]);
+    assert_eq!(rig.nonces().await, vec![2; 2]);
     assert_eq!(
         committed_repos(&watch).await,
         [slot(0, false), slot(1, false)]
@@ -522,5 +511,5 @@ async fn single_repo_modes_behave_as_documented() {
     );
     let out = publish(&rig, None).await;
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(nonces(&rig).await, vec![3; 2]);
+    assert_eq!(rig.nonces().await, vec![3; 2]);
 }

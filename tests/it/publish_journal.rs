@@ -5,25 +5,14 @@
 //! Needs `MINERFLEET_RUNTIME_WASM` and `MINERFLEET_CHOPSTICKS` (scripts/devnet-env); skipped locally without them
 //! and FAILING when `CI=true`.
 
-mod publish_support;
-
 use std::io::BufRead;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::publish::*;
 use minerfleet::devnet::BlockMode;
 use minerfleet::hub::server::FaultConfig;
-use publish_support::*;
-
-async fn nonces(rig: &Rig) -> Vec<u64> {
-    let chain = rig.chain().await;
-    let mut out = Vec::new();
-    for (_, account) in rig.accounts() {
-        out.push(chain.finalized_nonce(&account).await.unwrap());
-    }
-    out
-}
 
 /// The fleet text of `rig` with only the miners `keep` (by hotkey name), their repos renamed by `suffix`.
 fn subset(rig: &Rig, keep: &[&str], suffix: &str) -> String {
@@ -130,7 +119,7 @@ async fn one_publish_per_hotkey_whatever_fleet_file_names_it() {
     );
     rig.hub.faults().clear();
     assert_eq!(
-        nonces(&rig).await,
+        rig.nonces().await,
         vec![1, 1, 1],
         "no hotkey committed twice"
     );
@@ -164,7 +153,7 @@ async fn one_publish_per_hotkey_whatever_fleet_file_names_it() {
         "{}",
         describe(&out)
     );
-    assert_eq!(nonces(&rig).await, vec![1, 1, 1]);
+    assert_eq!(rig.nonces().await, vec![1, 1, 1]);
 }
 
 fn record_path(rig: &Rig, ss58: &str) -> std::path::PathBuf {
@@ -276,7 +265,7 @@ async fn damaged_journal_records_are_settled_or_refuse_only_their_miner() {
     assert!(h0.with_extension("json.damaged").is_file());
     assert!(h3.with_extension("json.damaged").is_file());
     // The recovered transaction was the one that landed: one commitment, not two.
-    assert_eq!(nonces(&rig).await, vec![1, 0, 0, 1]);
+    assert_eq!(rig.nonces().await, vec![1, 0, 0, 1]);
 
     // The fix the message names: move them aside, publish again.
     for path in [&h1, &h2] {
@@ -286,7 +275,7 @@ async fn damaged_journal_records_are_settled_or_refuse_only_their_miner() {
     }
     let out = rig.run(&["publish", "--json", "--skip-tensor-checks"]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(nonces(&rig).await, vec![1, 1, 1, 1]);
+    assert_eq!(rig.nonces().await, vec![1, 1, 1, 1]);
     let out = rig.run(&["status", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
 }

@@ -18,9 +18,7 @@ pub const TOKEN: &str = "hf_publish_test_token";
 pub const READER: &str = "mallory";
 pub const READER_TOKEN: &str = "hf_publish_test_reader";
 
-#[path = "../devnet_support/mod.rs"]
-mod devnet_support;
-pub use devnet_support::{devnet_config, fast_chain};
+pub use super::devnet::{devnet_config, fast_chain};
 
 pub struct Rig {
     pub dir: tempfile::TempDir,
@@ -115,16 +113,13 @@ impl Rig {
 
     /// `minerfleet ARGS` in the rig's folder with the Hub token in the environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+        let mut cmd = crate::support::cmd::minerfleet();
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("HF_TOKEN", TOKEN)
             .env("RUST_LOG", "minerfleet=info")
+            // Hotkey locks in the rig's folder, not the machine-wide one under HOME.
             .env("MINERFLEET_LOCK_DIR", self.dir.path().join("locks"))
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERFLEET_NETWORK")
-            .env_remove("BT_WALLET_PATH")
-            .env_remove("MINERFLEET_TEST_KILL_AT")
             .stdin(Stdio::null());
         cmd
     }
@@ -137,6 +132,16 @@ impl Rig {
         ChainClient::connect(&Network::Custom(self.net.ws_url()), fast_chain())
             .await
             .expect("client connects")
+    }
+
+    /// The finalized nonce of every miner's hotkey, in fleet order: the number of transactions it sent.
+    pub async fn nonces(&self) -> Vec<u64> {
+        let chain = self.chain().await;
+        let mut out = Vec::new();
+        for (_, account) in self.accounts() {
+            out.push(chain.finalized_nonce(&account).await.unwrap());
+        }
+        out
     }
 
     /// (ss58, account) of every miner, in fleet order.
