@@ -44,7 +44,10 @@ struct Watch {
     polls: u64,
     /// Reads that returned content (status 200) to the other user.
     readable_reads: u64,
-    violations: Vec<String>,
+    /// Reads of a model revision no commitment had named: the front-running window.
+    leaks: Vec<String>,
+    /// Polls where a committed revision that had been downloadable was not.
+    unavailable: Vec<String>,
 }
 
 impl Watch {
@@ -70,7 +73,8 @@ impl Watch {
             weights: HashMap::new(),
             polls: 0,
             readable_reads: 0,
-            violations: Vec::new(),
+            leaks: Vec::new(),
+            unavailable: Vec::new(),
         }
     }
 
@@ -166,7 +170,7 @@ impl Watch {
         }
         for (rev, who, how) in read {
             if !self.ever_committed.contains(&rev) && self.holds_model(&rev).await {
-                self.violations.push(format!(
+                self.leaks.push(format!(
                     "poll {}: {who} read ({how}) {}@{}, which no commitment has named (chain: {after:?})",
                     self.polls, rev.0, rev.1
                 ));
@@ -186,7 +190,7 @@ impl Watch {
             if ok {
                 self.seen_public.insert(a.clone());
             } else if self.seen_public.contains(a) {
-                self.violations.push(format!(
+                self.unavailable.push(format!(
                     "poll {}: miner {i}'s committed {}@{} is no longer downloadable anonymously",
                     self.polls, a.0, a.1
                 ));
@@ -282,11 +286,11 @@ async fn republishing_never_exposes_an_uncommitted_revision_and_keeps_the_commit
     stop.store(true, Ordering::SeqCst);
     let watch = task.await.unwrap();
     assert!(
-        watch.violations.is_empty(),
-        "{} violations in {} polls:\n{}",
-        watch.violations.len(),
+        watch.leaks.is_empty() && watch.unavailable.is_empty(),
+        "in {} polls:\n{}\n{}",
         watch.polls,
-        watch.violations.join("\n")
+        watch.leaks.join("\n"),
+        watch.unavailable.join("\n")
     );
     eprintln!(
         "watch: {} polls, {} reads that returned content, {} committed revisions downloaded anonymously",
@@ -438,9 +442,10 @@ async fn sigkill_at_any_point_of_a_republish_never_exposes_the_new_model_and_res
         }
     }
     assert!(
-        watch.violations.is_empty(),
-        "{}",
-        watch.violations.join("\n")
+        watch.leaks.is_empty() && watch.unavailable.is_empty(),
+        "{}\n{}",
+        watch.leaks.join("\n"),
+        watch.unavailable.join("\n")
     );
 }
 
@@ -468,24 +473,32 @@ async fn single_repo_modes_behave_as_documented() {
     new_models(&rig, 2);
     let out = publish(&rig, Some("made-private")).await;
     assert_eq!(out.status.signal(), Some(9), "{}", describe(&out));
-    let mut hidden = watch.committed().await;
+    let hidden = watch.committed().await;
     assert_eq!(hidden, first);
-    let c = hidden.pop().flatten().unwrap();
-    let status = watch
-        .get(&format!("/{}/resolve/{}/config.json", c.0, c.1), None)
-        .await
-        .status();
-    assert_ne!(
-        status, 200,
-        "HideRepo: the committed model is private meanwhile"
+    // The miner that was killed made its repo private: its committed model cannot be downloaded meanwhile.
+    let mut unreachable = 0;
+    for c in hidden.iter().flatten() {
+        let status = watch
+            .get(&format!("/{}/resolve/{}/config.json", c.0, c.1), None)
+            .await
+            .status();
+        if status != 200 {
+            unreachable += 1;
+        }
+    }
+    assert!(
+        unreachable >= 1,
+        "HideRepo: a committed model is private while its miner uploads the next one"
     );
+    watch.poll().await;
     let out = publish(&rig, None).await;
     assert!(out.status.success(), "{}", describe(&out));
     watch.poll().await;
+    // Never exposed; but unavailable meanwhile, the documented trade-off (the watch saw it too).
+    assert!(watch.leaks.is_empty(), "{}", watch.leaks.join("\n"));
     assert!(
-        watch.violations.is_empty(),
-        "{}",
-        watch.violations.join("\n")
+        !watch.unavailable.is_empty(),
+        "HideRepo takes the committed model offline while the next one is uploaded"
     );
     assert_eq!(rig.nonces().await, vec![2; 2]);
     assert_eq!(
@@ -506,7 +519,7 @@ async fn single_repo_modes_behave_as_documented() {
     assert_eq!(out.status.signal(), Some(9), "{}", describe(&out));
     watch.poll().await;
     assert!(
-        !watch.violations.is_empty(),
+        !watch.leaks.is_empty(),
         "InPlace exposes the new revision before its commitment"
     );
     let out = publish(&rig, None).await;
