@@ -11,7 +11,7 @@ use crate::chain::ChainClient;
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::{HubClient, HubError};
 use crate::journal::{FileStamp, Journal, Salvage};
-use crate::model::{RepoId, hash};
+use crate::model::{ModelId, RepoId, hash};
 use crate::publish::steps::model_files;
 use crate::wallet;
 
@@ -132,19 +132,28 @@ pub async fn fleet_status(
         if let Some(reg) = chain.commitment(fleet.netuid, &account).await? {
             row.commit_block = Some(reg.block);
             row.on_chain = reg.raw().map(|b| String::from_utf8_lossy(b).into_owned());
+            // Whatever the chain holds is only compared and shown, never requested; say when it is not metadata a
+            // validator could use (another tool, or someone with the key, wrote it).
+            let invalid = match reg.raw() {
+                Some(raw) => ModelId::parse_committed(raw).err().map(|e| e.to_string()),
+                None => Some("its first field is not Raw data".into()),
+            };
+            if let Some(reason) = invalid {
+                add_detail(
+                    &mut row.detail,
+                    format!(
+                        "the chain holds a commitment that is not valid model metadata: {reason}"
+                    ),
+                );
+            }
             let delay = subnet
                 .and_then(|s| s.find(miner.competition_id))
                 .map(|c| c.first_eval_block(reg.block));
             row.eval_block = delay;
             let slots = miner.slots();
             // Never trusted as a URL: only a repo that is one of the miner's own slots is asked about.
-            let model = reg.model_id().and_then(Result::ok);
-            if let Some((slot, m)) = model.as_ref().and_then(|m| {
-                m.repo_id()
-                    .ok()
-                    .filter(|r| slots.contains(r))
-                    .map(|r| (r, m))
-            }) {
+            let committed = reg.raw().and_then(|raw| ModelId::parse_committed(raw).ok());
+            if let Some((_, m, slot)) = committed.filter(|(_, _, r)| slots.contains(r)) {
                 row.slot = Some(slot.to_string());
                 holds_ours = row.on_chain == row.desired
                     || wanted.secure_hash.as_deref().is_some_and(|h| {
@@ -210,6 +219,13 @@ pub async fn fleet_status(
         block,
         miners,
     })
+}
+
+fn add_detail(detail: &mut Option<String>, more: String) {
+    *detail = Some(match detail.take() {
+        Some(d) => format!("{d}; {more}"),
+        None => more,
+    });
 }
 
 /// What the journal says the fleet wants for the miner's *current* model files.

@@ -401,10 +401,12 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .commitment(s.fleet.netuid, job.signer.account())
         .await
         .map_err(|e| fail(e.to_string()))?;
+    // Read as validators would, with the Hub's repo id rules: anything else is not one of our slots.
     let model = on_chain
         .as_ref()
-        .and_then(|r| r.model_id())
-        .and_then(Result::ok);
+        .and_then(|r| r.raw())
+        .and_then(|raw| ModelId::parse_committed(raw).ok())
+        .map(|(_, m, _)| m);
     let secure = hash::secure_hash(&dir_hash, &job.ss58);
     let competition = job.miner.competition_id;
     let mut placed = placement::place(&slots, model.as_ref(), &secure, competition, true);
@@ -692,7 +694,9 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     Ok(Stage::Done)
 }
 
-/// The files validators download for `dir` (config, weights, index), as planned for the upload.
+/// The files validators download for `dir` (config, weights, index), as planned for the upload: after the model
+/// folder rules and the secret scan ([`crate::model::check_upload`]), so a folder that must not be published fails
+/// here, in preflight, before anything is sent.
 pub fn model_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     plan_model_folder(dir)
         .map(|files| files.into_iter().map(|f| f.local).collect())
