@@ -192,10 +192,12 @@ impl DevnetSpec {
         let file = fleet.path.display();
         let (chain_port, hub_port) = local_ports(fleet)?;
         let mut namespaces: Vec<String> = Vec::new();
-        for miner in &fleet.miners {
-            let ns = miner.repo.namespace();
-            if !namespaces.iter().any(|n| n == ns) {
-                namespaces.push(ns.to_string());
+        // Both repo slots of every miner (an `alt_repo` may live in another namespace).
+        for slots in fleet.miners.iter().map(|m| m.slots()) {
+            for ns in slots.all().map(|r| r.namespace()) {
+                if !namespaces.iter().any(|n| n == ns) {
+                    namespaces.push(ns.to_string());
+                }
             }
         }
         if namespaces.is_empty() {

@@ -32,3 +32,5 @@ mod hub_server;
 mod hub_server_cli;
 mod hub_server_python;
 mod publish_e2e;
+mod publish_journal;
+mod publish_republish;
