@@ -6,10 +6,11 @@
 //! the signed payload), and only while its nonce is the account's next. So the chain itself says whether it can
 //! still land, and whether it did:
 //!
+//! * the account's finalized nonce moved past ours and `CommitmentOf` holds our bytes: **landed** (also when the
+//!   block history that would show it is gone, as after a devnet restart that kept the state);
 //! * signed for another genesis, or the chain's block `birth` is another block (a restarted devnet), or the chain has
 //!   not even reached block `birth` (a fresh chain): it can never be valid here — **not landed**;
-//! * the account's finalized nonce moved past ours: **landed** when `CommitmentOf` holds our bytes, otherwise the
-//!   nonce went to another transaction — **not landed**;
+//! * the nonce moved past ours without our bytes on chain: it went to another transaction — **not landed**;
 //! * the era ended at or before the finalized head: **not landed** (blocks up to the head are final, later blocks
 //!   are outside the era);
 //! * otherwise it **may still land**: the recorded bytes are resubmitted (the same nonce and signature can be
@@ -138,6 +139,10 @@ pub fn era_window(birth: u64, period: u64) -> (u64, u64) {
 
 /// The rule of the module docs: can `tx` still land on a chain in state `chain`, or did it?
 pub fn decide(tx: &Recorded, chain: &ChainState) -> Verdict {
+    let nonce_used = chain.account_nonce > tx.nonce;
+    if nonce_used && chain.holds_our_commitment {
+        return Verdict::Landed;
+    }
     if let Some(signed_for) = tx.genesis
         && signed_for != chain.genesis
     {
@@ -158,12 +163,8 @@ pub fn decide(tx: &Recorded, chain: &ChainState) -> Verdict {
         }
         _ => {}
     }
-    if chain.account_nonce > tx.nonce {
-        return if chain.holds_our_commitment {
-            Verdict::Landed
-        } else {
-            Verdict::NotLanded(Why::NonceTaken { nonce: tx.nonce })
-        };
+    if nonce_used {
+        return Verdict::NotLanded(Why::NonceTaken { nonce: tx.nonce });
     }
     let (_, last) = era_window(tx.birth, tx.period);
     if chain.finalized >= last {
@@ -557,11 +558,10 @@ mod tests {
     }
 
     #[test]
-    fn another_genesis_is_not_landed_whatever_else_the_chain_says() {
+    fn another_genesis_is_not_landed_unless_the_chain_holds_the_commitment() {
         let other = ChainState {
             genesis: [2; 32],
             account_nonce: 9,
-            holds_our_commitment: true,
             ..chain()
         };
         let verdict = decide(&tx(), &other);
@@ -576,6 +576,12 @@ mod tests {
             unreachable!()
         };
         assert!(why.to_string().contains("another chain"), "{why}");
+        // Our bytes on chain with the nonce used: the commitment is there, nothing must be signed again.
+        let holds = ChainState {
+            holds_our_commitment: true,
+            ..other
+        };
+        assert_eq!(decide(&tx(), &holds), Verdict::Landed);
     }
 
     #[test]
@@ -591,6 +597,13 @@ mod tests {
             decide(&tx(), &other),
             Verdict::NotLanded(Why::OtherChain { birth: 100 })
         );
+        // a restart that kept the state (nonce used, our bytes) but not the blocks: landed
+        let kept = ChainState {
+            account_nonce: 6,
+            holds_our_commitment: true,
+            ..other
+        };
+        assert_eq!(decide(&tx(), &kept), Verdict::Landed);
         // shorter than the birth block
         let behind = ChainState {
             hash_at_birth: None,
