@@ -547,20 +547,33 @@ async fn the_devnet_killed_mid_publish_and_brought_back_fresh_then_one_rerun_pub
         Duration::from_secs(5),
     )
     .expect("Chopsticks died with the daemon");
-    // Back, fresh: a new chain, the Hub's data kept.
-    up_json(fleet_arg);
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while first.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The publish goes down with it (as an operator's would be stopped): its journal holds the transactions it
+    // signed for the old chain.
     let _ = first.kill();
     let _ = first.wait();
+    // Back, fresh: a new chain, the Hub's data kept.
+    up_json(fleet_arg);
 
+    let started = std::time::Instant::now();
     let rerun = publish().output().unwrap();
+    eprintln!("re-run after the fresh devnet took {:?}", started.elapsed());
     assert_eq!(
         rerun.status.code(),
         Some(0),
         "the re-run publishes: {}",
+        text(&rerun)
+    );
+    let said: Vec<String> = String::from_utf8_lossy(&rerun.stdout)
+        .lines()
+        .filter(|l| l.contains("did not land"))
+        .map(str::to_string)
+        .collect();
+    for line in &said {
+        eprintln!("{line}");
+    }
+    assert!(
+        said.iter().any(|l| l.contains("the chain was restarted")),
+        "a transaction of the old chain was settled as not landed: {}",
         text(&rerun)
     );
     let client = ChainClient::connect(&Network::Custom(chain_url), ClientOptions::default())
