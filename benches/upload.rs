@@ -19,7 +19,7 @@
 //! `MINERFLEET_BENCH_MD5=0` turns the server's md5 part ETags off (default on, as S3 answers). Without Python the
 //! Python lines say `reference=skipped`.
 
-#[path = "../tests/python_support/mod.rs"]
+#[path = "../tests/it/support/python.rs"]
 mod python_support;
 mod support;
 

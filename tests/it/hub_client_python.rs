@@ -11,8 +11,7 @@ use minerfleet::hub::client::upload::NoProgress;
 use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
 use minerfleet::hub::server::{self, HubServer, HubUser, LfsConfig};
 
-mod python_support;
-use python_support::{KillOnDrop, hf_python, venv};
+use crate::support::python::{KillOnDrop, hf_python, venv};
 
 const SCRIPT: &str = r#"
 import sys

@@ -1,16 +1,9 @@
 //! `minerfleet competitions` end to end: the binary, its exit codes, its human and JSON output, override files.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn minerfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
-        .args(args)
-        .env_remove("MINERFLEET_COMPETITIONS")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run minerfleet: {e}"))
-}
+use crate::support::cmd::run;
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -74,7 +67,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 #[test]
 fn sn9_differs_between_block_0_and_the_tts_block() {
-    let before = json(&minerfleet(&[
+    let before = json(&run(&[
         "competitions",
         "--netuid",
         "9",
@@ -82,7 +75,7 @@ fn sn9_differs_between_block_0_and_the_tts_block() {
         "0",
         "--json",
     ]));
-    let after = json(&minerfleet(&[
+    let after = json(&run(&[
         "competitions",
         "--netuid",
         "9",
@@ -108,7 +101,7 @@ fn sn9_differs_between_block_0_and_the_tts_block() {
     assert_eq!(after["subnets"][0]["entry_start_block"], 5_177_981);
     assert_eq!(after["subnets"][0]["competitions"][1]["reward"], 0.15);
 
-    let human = minerfleet(&["competitions", "--netuid", "9", "--block", "5177980"]);
+    let human = run(&["competitions", "--netuid", "9", "--block", "5177980"]);
     assert_eq!(human.status.code(), Some(0), "{}", stderr(&human));
     let text = stdout(&human);
     assert!(
@@ -128,7 +121,7 @@ fn sn9_differs_between_block_0_and_the_tts_block() {
 
 #[test]
 fn default_listing_shows_every_subnet_at_the_latest_entry() {
-    let out = minerfleet(&["competitions"]);
+    let out = run(&["competitions"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     for needle in [
@@ -147,7 +140,7 @@ fn default_listing_shows_every_subnet_at_the_latest_entry() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 
-    let listing = json(&minerfleet(&["competitions", "--json"]));
+    let listing = json(&run(&["competitions", "--json"]));
     assert_eq!(listing["at"], "latest schedule entry");
     assert!(listing["block"].is_null());
     let netuids: Vec<u64> = listing["subnets"]
@@ -172,7 +165,7 @@ fn default_listing_shows_every_subnet_at_the_latest_entry() {
 
 #[test]
 fn unknown_netuid_exits_2_listing_known_netuids() {
-    let out = minerfleet(&["competitions", "--netuid", "5"]);
+    let out = run(&["competitions", "--netuid", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).is_empty());
     assert!(
@@ -186,7 +179,7 @@ fn unknown_netuid_exits_2_listing_known_netuids() {
 fn override_file_replaces_a_preset_by_netuid() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let path = write(dir.path(), "fork.ron", OVERRIDE);
-    let listing = json(&minerfleet(&[
+    let listing = json(&run(&[
         "competitions",
         "--competitions",
         &path,
@@ -199,16 +192,11 @@ fn override_file_replaces_a_preset_by_netuid() {
     assert_eq!(listing["subnets"][0]["overridden_by"], path.as_str());
 
     // The other presets stay.
-    let all = json(&minerfleet(&[
-        "competitions",
-        "--competitions",
-        &path,
-        "--json",
-    ]));
+    let all = json(&run(&["competitions", "--competitions", &path, "--json"]));
     assert_eq!(all["subnets"][1]["name"], "ai-factory");
     assert!(all["subnets"][1]["overridden_by"].is_null());
 
-    let human = minerfleet(&["competitions", "--competitions", &path, "--netuid", "9"]);
+    let human = run(&["competitions", "--competitions", &path, "--netuid", "9"]);
     let text = stdout(&human);
     assert!(
         text.contains("7 FORK_1B") && !text.contains("B3_MODEL"),
@@ -226,7 +214,7 @@ fn override_file_from_the_environment_adds_a_netuid() {
         "new.ron",
         &format!("[{}]", OVERRIDE.replace("netuid: 9", "netuid: 123")),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["competitions", "--netuid", "123", "--json"])
         .env("MINERFLEET_COMPETITIONS", &path)
         .output()
@@ -245,7 +233,7 @@ fn broken_override_file_reports_file_line_column() {
         "broken.ron",
         &OVERRIDE.replace("id: 7,", "idd: 7,"),
     );
-    let out = minerfleet(&["competitions", "--competitions", &path]);
+    let out = run(&["competitions", "--competitions", &path]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains(&format!("{path}:10:")), "{err}");
@@ -261,7 +249,7 @@ fn semantic_error_in_override_names_subnet_competition_and_field() {
         "bad.ron",
         &OVERRIDE.replace("min_params: 900_000_000", "min_params: 2_000_000_000"),
     );
-    let out = minerfleet(&["competitions", "--competitions", &path]);
+    let out = run(&["competitions", "--competitions", &path]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -276,7 +264,7 @@ fn semantic_error_in_override_names_subnet_competition_and_field() {
 fn missing_override_file_exits_2_naming_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let path = dir.path().join("absent.ron").display().to_string();
-    let out = minerfleet(&["competitions", "--competitions", &path]);
+    let out = run(&["competitions", "--competitions", &path]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains(&format!("cannot read competitions file {path}")),

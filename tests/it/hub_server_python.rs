@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use minerfleet::hub::server::{HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
 
-mod python_support;
-use python_support::{KillOnDrop, hf_python, venv};
+use crate::support::python::{KillOnDrop, hf_python, venv};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,15 +4,13 @@
 //! Needs `MINERFLEET_RUNTIME_WASM` and `MINERFLEET_CHOPSTICKS` (scripts/devnet-env); skipped locally without them
 //! and FAILING when `CI=true`.
 
-mod publish_support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
+use crate::support::publish::*;
 use minerfleet::devnet::BlockMode;
 use minerfleet::hub::client::{HubClient, HubConfig, Token};
 use minerfleet::model::RepoId;
-use publish_support::*;
 
 async fn nonces(rig: &Rig) -> Vec<u64> {
     let chain = rig.chain().await;

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use minerfleet::devnet::{self, BlockMode, Devnet, DevnetConfig, SubnetSeed, dev_account, keys};
 use serde_json::json;
 
-mod devnet_support;
-use devnet_support::{devnet_config as config, required};
+use crate::support::devnet::{devnet_config as config, required};
 
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

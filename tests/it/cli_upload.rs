@@ -4,10 +4,8 @@
 //! Needs `MINERFLEET_RUNTIME_WASM` and `MINERFLEET_CHOPSTICKS` (scripts/devnet-env); skipped locally without them
 //! and FAILING when `CI=true`.
 
-mod publish_support;
-
+use crate::support::publish::*;
 use minerfleet::devnet::BlockMode;
-use publish_support::*;
 
 fn upload_args<'a>(rig: &'a Rig, ws: &'a str, hotkey: &'a str, repo: &'a str) -> Vec<&'a str> {
     let _ = rig;

@@ -19,8 +19,7 @@ use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::network::Network;
 use serde_json::json;
 
-mod devnet_support;
-use devnet_support::{dev_signer as key, devnet_config as config, fast_chain as fast};
+use crate::support::devnet::{dev_signer as key, devnet_config as config, fast_chain as fast};
 
 const NETUID: u16 = 7;
 const MODEL_STR: &str = "jdoe:my-model:0123456789abcdef0123456789abcdef01234567:jribgjamOx6lkU4/NMFRjaeia4mOBvkIXcAbu+yQjy0=:1";

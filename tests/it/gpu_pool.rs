@@ -2,14 +2,12 @@
 //! backpressure, per-job progress, cancellation that stops running and queued jobs, and a clean shutdown.
 #![cfg(feature = "torch")]
 
-mod gpu_common;
-
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gpu_common::*;
+use crate::support::gpu::*;
 use minerfleet::actors::gpu::{GpuPool, PoolConfig};
 use minerfleet::gpu::{Device, GpuError, Progress, Rule};
 use minerfleet::model::save::{Dims, Family};

@@ -3,9 +3,7 @@
 //! every byte vector of the protocol doc, and an independent Python cross-check (bittensor-core decode and
 //! recompute, py-sr25519-bindings verify).
 
-mod chain_support;
-
-use chain_support::{dev_pair, require_env, require_file, unhex};
+use crate::support::chain::{dev_pair, require_env, require_file, unhex};
 use minerfleet::chain::config::{tx_params, tx_params_immortal};
 use minerfleet::chain::extensions::{check_signable, extension_identifiers};
 use minerfleet::chain::{ChainError, HotkeySigner, OfflineChain, Registration};

@@ -2,11 +2,9 @@
 //! fails with the named rule and tensor.
 #![cfg(feature = "torch")]
 
-mod gpu_common;
-
 use std::sync::Mutex;
 
-use gpu_common::*;
+use crate::support::gpu::*;
 use minerfleet::gpu::{
     CancelToken, Device, GpuError, ModelValidation, Rule, ValidateOptions, validate_model,
 };

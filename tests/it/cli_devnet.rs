@@ -6,17 +6,17 @@
 //! (scripts/install-chopsticks); without them they are skipped locally and FAIL when `CI=true`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::cmd::{run, text};
 use std::time::Duration;
 
 use minerfleet::chain::{ChainClient, ClientOptions};
 use minerfleet::network::Network;
 use serde_json::Value;
 
-mod devnet_support;
-
 fn devnet_available() -> bool {
-    devnet_support::devnet_config().is_some()
+    crate::support::devnet::devnet_config().is_some()
 }
 
 /// A port nobody listens on right now (the OS picks it; released before the devnet binds it).
@@ -53,25 +53,6 @@ fn write_fleet(dir: &Path, network: &str, hub: &str) -> PathBuf {
     path
 }
 
-fn minerfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
-        .args(args)
-        .env_remove("HF_ENDPOINT")
-        .env_remove("MINERFLEET_NETWORK")
-        .env_remove("BT_WALLET_PATH")
-        .output()
-        .expect("run minerfleet")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}", text(out)))
@@ -95,7 +76,7 @@ struct Down(PathBuf);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let out = minerfleet(&["devnet", "down", "--state-dir", self.0.to_str().unwrap()]);
+        let out = run(&["devnet", "down", "--state-dir", self.0.to_str().unwrap()]);
         if !out.status.success() {
             eprintln!("cleanup `devnet down` failed: {}", text(&out));
         }
@@ -118,7 +99,7 @@ async fn up_status_idempotent_up_and_down() {
     let state_dir = tmp.path().join(".devnet");
     let _down = Down(state_dir.clone());
 
-    let up = minerfleet(&["--json", "devnet", "up", fleet_arg, "--block-time", "1"]);
+    let up = run(&["--json", "devnet", "up", fleet_arg, "--block-time", "1"]);
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     let up_json = json(&up);
     assert_eq!(up_json["started"], true, "{up_json}");
@@ -167,7 +148,7 @@ async fn up_status_idempotent_up_and_down() {
     assert!(!state_dir.join("models").exists());
 
     // status: both answer.
-    let status = minerfleet(&["--json", "devnet", "status", fleet_arg]);
+    let status = run(&["--json", "devnet", "status", fleet_arg]);
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
     let s = json(&status);
     assert_eq!(s["chain"]["ok"], true, "{s}");
@@ -228,7 +209,7 @@ async fn up_status_idempotent_up_and_down() {
     assert_eq!(created.status(), 200, "{}", created.text().await.unwrap());
 
     // up again: idempotent, same daemon; human output names endpoints and the env lines.
-    let again = minerfleet(&["devnet", "up", fleet_arg, "--block-time", "1"]);
+    let again = run(&["devnet", "up", fleet_arg, "--block-time", "1"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     let out = String::from_utf8_lossy(&again.stdout);
     assert!(
@@ -246,7 +227,7 @@ async fn up_status_idempotent_up_and_down() {
         text(&again)
     );
     // A different block time is reported, not applied.
-    let other = minerfleet(&["devnet", "up", fleet_arg, "--block-time", "3"]);
+    let other = run(&["devnet", "up", fleet_arg, "--block-time", "3"]);
     assert_eq!(other.status.code(), Some(0), "{}", text(&other));
     assert!(
         String::from_utf8_lossy(&other.stderr).contains("other settings"),
@@ -258,7 +239,7 @@ async fn up_status_idempotent_up_and_down() {
     assert!(!log.contains(token), "the token must not be logged");
 
     // down: both processes gone, state file removed, status exit 1.
-    let down = minerfleet(&["devnet", "down", fleet_arg]);
+    let down = run(&["devnet", "down", fleet_arg]);
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
     assert!(
         String::from_utf8_lossy(&down.stdout).contains("devnet stopped"),
@@ -271,15 +252,15 @@ async fn up_status_idempotent_up_and_down() {
         "chopsticks {chopsticks_pid} still runs after down"
     );
     assert!(!state_dir.join("devnet.json").exists());
-    let status = minerfleet(&["devnet", "status", fleet_arg]);
+    let status = run(&["devnet", "status", fleet_arg]);
     assert_eq!(status.status.code(), Some(1), "{}", text(&status));
     assert!(String::from_utf8_lossy(&status.stdout).contains("not running"));
-    let again = minerfleet(&["devnet", "down", fleet_arg]);
+    let again = run(&["devnet", "down", fleet_arg]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(String::from_utf8_lossy(&again.stdout).contains("not running"));
 
     // The Hub data and the token survive: a new up serves the repo created before with the same token.
-    let up = minerfleet(&["--json", "devnet", "up", fleet_arg, "--block-time", "0"]);
+    let up = run(&["--json", "devnet", "up", fleet_arg, "--block-time", "0"]);
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     assert_eq!(
         std::fs::read_to_string(state_dir.join("hub-token")).unwrap(),
@@ -308,7 +289,7 @@ fn public_networks_and_remote_hubs_are_refused_before_anything_is_written() {
         ),
     ] {
         let fleet = write_fleet(tmp.path(), network, hub);
-        let out = minerfleet(&["devnet", "up", fleet.to_str().unwrap()]);
+        let out = run(&["devnet", "up", fleet.to_str().unwrap()]);
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -339,7 +320,7 @@ fn down_and_status_clean_up_a_stale_state_file() {
     let state_file = state_dir.join("devnet.json");
     std::fs::write(&state_file, stale.to_string()).unwrap();
     let dir = state_dir.to_str().unwrap();
-    let status = minerfleet(&["devnet", "status", "--state-dir", dir]);
+    let status = run(&["devnet", "status", "--state-dir", dir]);
     assert_eq!(status.status.code(), Some(1), "{}", text(&status));
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("stale"),
@@ -349,13 +330,13 @@ fn down_and_status_clean_up_a_stale_state_file() {
     assert!(!state_file.exists());
 
     std::fs::write(&state_file, stale.to_string()).unwrap();
-    let down = minerfleet(&["--json", "devnet", "down", "--state-dir", dir]);
+    let down = run(&["--json", "devnet", "down", "--state-dir", dir]);
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
     assert_eq!(json(&down)["stale_pid"], 4_000_000);
     assert!(!state_file.exists());
 
     // Nothing there at all.
-    let status = minerfleet(&["--json", "devnet", "status", "--state-dir", dir]);
+    let status = run(&["--json", "devnet", "status", "--state-dir", dir]);
     assert_eq!(status.status.code(), Some(1));
     assert_eq!(json(&status)["running"], false);
 }

@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 struct Down(PathBuf);
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        let _ = crate::support::cmd::minerfleet()
             .args(["devnet", "down"])
             .arg(&self.0)
             .output();
@@ -64,11 +64,6 @@ fn the_readme_demo_publishes_every_demo_hotkey_and_status_is_in_sync() {
         .env("MINERFLEET_BIN", env!("CARGO_BIN_EXE_minerfleet"))
         .env("MINERFLEET_DEMO_FLEET", &fleet)
         .env("MINERFLEET_DEMO_BLOCK_TIME", "1")
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_ACCESS_TOKEN")
-        .env_remove("HF_ENDPOINT")
-        .env_remove("MINERFLEET_NETWORK")
-        .env_remove("BT_WALLET_PATH")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -80,12 +75,10 @@ fn the_readme_demo_publishes_every_demo_hotkey_and_status_is_in_sync() {
     );
     assert!(stdout.contains("8 of 8 miners in sync"), "{stdout}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["status", "--json"])
         .arg(&fleet)
         .env("HOME", &home)
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_ACCESS_TOKEN")
         .output()
         .unwrap();
     assert!(

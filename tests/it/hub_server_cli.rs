@@ -2,7 +2,7 @@
 //! refuses a missing token as a usage error (exit 2).
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 struct KillOnDrop(Child);
 
@@ -15,7 +15,7 @@ impl Drop for KillOnDrop {
 
 fn serve(data: &std::path::Path) -> (KillOnDrop, String) {
     let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        crate::support::cmd::minerfleet()
             .args(["--json", "hub", "serve", "--port", "0", "--data"])
             .arg(data)
             .env("MINERFLEET_HUB_TOKENS", "tester=hf_cli_secret")
@@ -83,15 +83,14 @@ async fn hub_serve_runs_until_killed_and_keeps_data() {
 #[test]
 fn hub_serve_without_a_token_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["hub", "serve", "--port", "0", "--data"])
         .arg(dir.path())
-        .env_remove("MINERFLEET_HUB_TOKENS")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token USER=TOKEN"));
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["hub", "serve", "--port", "0", "--token", "nobody", "--data"])
         .arg(dir.path())
         .output()

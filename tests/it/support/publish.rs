@@ -15,9 +15,7 @@ use minerfleet::wallet;
 pub const NETUID: u16 = 999;
 pub const TOKEN: &str = "hf_publish_test_token";
 
-#[path = "../devnet_support/mod.rs"]
-mod devnet_support;
-pub use devnet_support::{devnet_config, fast_chain};
+pub use super::devnet::{devnet_config, fast_chain};
 
 pub struct Rig {
     pub dir: tempfile::TempDir,
@@ -93,15 +91,11 @@ impl Rig {
 
     /// `minerfleet ARGS` in the rig's folder with the Hub token in the environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+        let mut cmd = crate::support::cmd::minerfleet();
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("HF_TOKEN", TOKEN)
             .env("RUST_LOG", "minerfleet=info")
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERFLEET_NETWORK")
-            .env_remove("BT_WALLET_PATH")
-            .env_remove("MINERFLEET_TEST_KILL_AT")
             .stdin(Stdio::null());
         cmd
     }

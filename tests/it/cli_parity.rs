@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use crate::support::cmd::text;
 use std::sync::Arc;
 
 use minerfleet::chain::{ChainClient, HotkeySigner};
@@ -19,8 +21,7 @@ use minerfleet::model::save::{Family, write_tiny_model};
 use minerfleet::model::{ModelId, RepoId, hash_dir, secure_hash};
 use minerfleet::network::Network;
 
-mod devnet_support;
-use devnet_support::{dev_signer as key, devnet_config, fast_chain as options};
+use crate::support::devnet::{dev_signer as key, devnet_config, fast_chain as options};
 
 const NETUID: u16 = 7;
 const TOKEN: &str = "hf_parity_secret_token";
@@ -115,15 +116,10 @@ impl World {
 
     /// Runs the binary with this devnet and Hub, no token in the environment, in `cwd`.
     async fn run(&self, args: &[&str], token: Option<&str>, cwd: &Path) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+        let mut cmd = crate::support::cmd::minerfleet();
         cmd.args(["--network", &self.ws, "--hub", self.hub.url()])
             .args(args)
-            .current_dir(cwd)
-            .env_remove("RUST_LOG")
-            .env_remove("HF_TOKEN")
-            .env_remove("HF_ACCESS_TOKEN")
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERFLEET_NETWORK");
+            .current_dir(cwd);
         if let Some(t) = token {
             cmd.env("HF_TOKEN", t);
         }
@@ -131,15 +127,6 @@ impl World {
             .await
             .unwrap()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -178,7 +165,7 @@ async fn pull_best_and_repo_against_the_devnet_and_hub() {
     let net = Devnet::start(config.block_mode(BlockMode::Instant).subnet(seed.clone()))
         .await
         .expect("devnet starts");
-    // The launcher's `Uids` import does not reach the chain state (see tests/chain_devnet.rs): register directly.
+    // The launcher's `Uids` import does not reach the chain state (see chain_devnet.rs): register directly.
     for (uid, hotkey) in seed.hotkeys.iter().enumerate() {
         net.register(NETUID, uid as u16, hotkey).await.unwrap();
     }

@@ -2,9 +2,7 @@
 //! and `$NACL`-encrypted hotkey keyfiles — load through `minerfleet::wallet` to the same public key, and the loaded
 //! hotkey signs transactions the chain client accepts as its signer.
 
-mod chain_support;
-
-use chain_support::require_env;
+use crate::support::chain::require_env;
 use minerfleet::chain::HotkeySigner;
 use minerfleet::wallet::{FixedPassword, KeyfileFormat, load_hotkey};
 use sp_core::Pair;

@@ -2,11 +2,9 @@
 //! logits of shape [1, seq, vocab], and the pass really is a causal decoder over these weights.
 #![cfg(feature = "torch")]
 
-mod gpu_common;
-
 use std::path::PathBuf;
 
-use gpu_common::*;
+use crate::support::gpu::*;
 use minerfleet::gpu::Device;
 use minerfleet::gpu::expect::Config;
 use minerfleet::gpu::forward::{Weights, forward, probe_ids, smoke_test};

@@ -1,7 +1,9 @@
 //! End-to-end tests of `minerfleet hash` and `minerfleet inspect` on tiny models written here.
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::cmd::run;
 
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -9,14 +11,6 @@ use safetensors::tensor::TensorView;
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama","torch_dtype":"bfloat16",
     "hidden_size":4,"vocab_size":8,"tie_word_embeddings":true}"#;
-
-fn minerfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run minerfleet")
-}
 
 fn stdout_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -67,7 +61,7 @@ fn hash_vector_directory_with_alice() {
     std::fs::write(t.path().join("config.json"), b"{\"a\":1}").expect("write");
     std::fs::write(t.path().join("model.safetensors"), b"hello").expect("write");
     let dir = t.path().to_str().expect("utf8 path");
-    let out = minerfleet(&["--json", "hash", dir, "--hotkey", ALICE]);
+    let out = run(&["--json", "hash", dir, "--hotkey", ALICE]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(
@@ -91,7 +85,7 @@ fn hash_vector_directory_with_alice() {
         "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
     );
     // Human output carries the same hashes.
-    let out = minerfleet(&["hash", dir, "--hotkey", ALICE]);
+    let out = run(&["hash", dir, "--hotkey", ALICE]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -107,7 +101,7 @@ fn hash_vector_directory_with_alice() {
 #[test]
 fn hash_empty_directory_without_hotkey() {
     let t = tempfile::tempdir().expect("tempdir");
-    let out = minerfleet(&["--json", "hash", t.path().to_str().expect("utf8")]);
+    let out = run(&["--json", "hash", t.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(
@@ -122,7 +116,7 @@ fn hash_empty_directory_without_hotkey() {
 fn hash_usage_errors_exit_2() {
     let t = tempfile::tempdir().expect("tempdir");
     let dir = t.path().to_str().expect("utf8");
-    let out = minerfleet(&["hash", dir, "--hotkey", "5notanaddress"]);
+    let out = run(&["hash", dir, "--hotkey", "5notanaddress"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("`5notanaddress` is not a valid SS58 address"),
@@ -130,11 +124,11 @@ fn hash_usage_errors_exit_2() {
         stderr(&out)
     );
     let polkadot_alice = "15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5";
-    let out = minerfleet(&["hash", dir, "--hotkey", polkadot_alice]);
+    let out = run(&["hash", dir, "--hotkey", polkadot_alice]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("SS58 prefix 0"), "{}", stderr(&out));
     let missing = t.path().join("missing");
-    let out = minerfleet(&["hash", missing.to_str().expect("utf8")]);
+    let out = run(&["hash", missing.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("missing does not exist"),
@@ -148,7 +142,7 @@ fn hash_usage_errors_exit_2() {
 fn inspect_tiny_model_json() {
     let t = tempfile::tempdir().expect("tempdir");
     tiny_model(t.path());
-    let out = minerfleet(&["--json", "inspect", t.path().to_str().expect("utf8")]);
+    let out = run(&["--json", "inspect", t.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
     let m = &v["model"];
@@ -197,7 +191,7 @@ fn inspect_sharded_model_json() {
             "model.norm.weight":"model-00002-of-00002.safetensors"}}"#,
     )
     .expect("write");
-    let out = minerfleet(&["--json", "inspect", t.path().to_str().expect("utf8")]);
+    let out = run(&["--json", "inspect", t.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let m = &stdout_json(&out)["model"];
     assert_eq!(m["sharded"], true);
@@ -206,7 +200,7 @@ fn inspect_sharded_model_json() {
     assert_eq!(m["weight_files"].as_array().map(Vec::len), Some(3));
     // Missing shard: clear error naming it, exit 1.
     std::fs::remove_file(t.path().join("model-00002-of-00002.safetensors")).expect("rm");
-    let out = minerfleet(&["--json", "inspect", t.path().to_str().expect("utf8")]);
+    let out = run(&["--json", "inspect", t.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
@@ -225,7 +219,7 @@ fn inspect_hostile_header_is_an_error_not_a_crash() {
     bytes.extend_from_slice(b"{\"a\":{}}");
     std::fs::write(t.path().join("model.safetensors"), &bytes).expect("write");
     let dir = t.path().to_str().expect("utf8");
-    let out = minerfleet(&["--json", "inspect", dir]);
+    let out = run(&["--json", "inspect", dir]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -239,7 +233,7 @@ fn inspect_hostile_header_is_an_error_not_a_crash() {
     bytes.extend_from_slice(header.as_bytes());
     bytes.extend_from_slice(&[0u8; 6]);
     std::fs::write(t.path().join("model.safetensors"), &bytes).expect("write");
-    let out = minerfleet(&["inspect", dir]);
+    let out = run(&["inspect", dir]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -253,7 +247,7 @@ fn inspect_hostile_header_is_an_error_not_a_crash() {
 fn inspect_not_a_model() {
     let t = tempfile::tempdir().expect("tempdir");
     std::fs::write(t.path().join("notes.txt"), "hi").expect("write");
-    let out = minerfleet(&["inspect", t.path().to_str().expect("utf8")]);
+    let out = run(&["inspect", t.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("has no config.json"),
@@ -261,10 +255,10 @@ fn inspect_not_a_model() {
         stderr(&out)
     );
     let missing = t.path().join("missing");
-    let out = minerfleet(&["inspect", missing.to_str().expect("utf8")]);
+    let out = run(&["inspect", missing.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
-    let out = minerfleet(&[
+    let out = run(&[
         "inspect",
         t.path().to_str().expect("utf8"),
         "--competition",
@@ -283,7 +277,7 @@ fn inspect_against_a_competition_lists_every_rule_and_fails_with_exit_1() {
     let dir = llama.to_str().unwrap();
 
     // Demo competition 1 allows Llama: every rule passes.
-    let ok = minerfleet(&[
+    let ok = run(&[
         "inspect",
         dir,
         "--netuid",
@@ -309,7 +303,7 @@ fn inspect_against_a_competition_lists_every_rule_and_fails_with_exit_1() {
     }
 
     // Competition 2 is Qwen2-only: the architecture rule fails and the exit code says so.
-    let bad = minerfleet(&["inspect", dir, "--netuid", "999", "--competition", "2"]);
+    let bad = run(&["inspect", dir, "--netuid", "999", "--competition", "2"]);
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(
@@ -318,7 +312,7 @@ fn inspect_against_a_competition_lists_every_rule_and_fails_with_exit_1() {
     );
 
     // An unknown competition is a usage error.
-    let unknown = minerfleet(&["inspect", dir, "--netuid", "999", "--competition", "77"]);
+    let unknown = run(&["inspect", dir, "--netuid", "999", "--competition", "77"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("77"), "{}", stderr(&unknown));
 }

@@ -3,7 +3,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::cmd::all_output;
 
 use minerfleet::model::save::{Family, write_tiny_model};
 use sp_core::crypto::{Ss58AddressFormat, Ss58Codec};
@@ -58,25 +60,13 @@ impl World {
     }
 
     fn check(&self, extra: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+        crate::support::cmd::minerfleet()
             .arg("check")
             .arg(self.path().join("fleet.ron"))
             .args(extra)
-            .env_remove("MINERFLEET_NETWORK")
-            .env_remove("HF_ENDPOINT")
-            .env_remove("BT_WALLET_PATH")
-            .env_remove("MINERFLEET_COMPETITIONS")
             .output()
             .unwrap()
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 const HEADER: &str = r#"Fleet(
@@ -110,7 +100,7 @@ fn good_world() -> World {
 fn a_good_fleet_passes_with_exit_0_and_json_lists_every_miner() {
     let world = good_world();
     let out = world.check(&["--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ok"], true);
     let miners = json["report"]["miners"].as_array().unwrap();
@@ -135,14 +125,14 @@ fn a_good_fleet_passes_with_exit_0_and_json_lists_every_miner() {
         }
     }
     // The seed of hotkey `a` ([1; 32]) must never be printed.
-    assert!(!text(&out).contains(&hex::encode([1u8; 32])));
+    assert!(!all_output(&out).contains(&hex::encode([1u8; 32])));
 }
 
 #[test]
 fn table_output_names_every_miner_and_the_verdict() {
     let world = good_world();
     let out = world.check(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for name in [
         "w/a",
@@ -163,7 +153,7 @@ fn a_model_that_breaks_a_constraint_is_a_problem_with_exit_1() {
     // Competition 2 of the demo subnet allows Qwen2 only: a Llama model there must fail the architecture rule.
     world.model("b", Family::Llama);
     let out = world.check(&["--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ok"], false);
     let b = &json["report"]["miners"][1];
@@ -194,8 +184,12 @@ fn a_missing_keyfile_names_its_path() {
     let world = good_world();
     fs::remove_file(world.path().join("wallets/w/hotkeys/c")).unwrap();
     let out = world.check(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("wallets/w/hotkeys/c"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("wallets/w/hotkeys/c"),
+        "{}",
+        all_output(&out)
+    );
 }
 
 #[test]
@@ -203,11 +197,11 @@ fn one_key_under_two_names_is_refused() {
     let world = good_world();
     world.hotkey("w", "c", 1); // same seed as `a`
     let out = world.check(&["--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
     assert!(
-        text(&out).contains("unique_key") && text(&out).contains("w/a"),
+        all_output(&out).contains("unique_key") && all_output(&out).contains("w/a"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
 }
 
@@ -220,8 +214,12 @@ fn a_world_readable_keyfile_is_a_warning_not_a_failure() {
     )
     .unwrap();
     let out = world.check(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("chmod 600"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("chmod 600"),
+        "{}",
+        all_output(&out)
+    );
 }
 
 /// Config errors: exit 2, with file:line:column, the field and the reason.
@@ -231,7 +229,7 @@ fn config_error(miners: &str, expect: &[&str]) {
     world.model("a", Family::Llama);
     world.fleet(&format!("{HEADER}    miners: [\n{miners}\n    ],\n)"));
     let out = world.check(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for e in expect {
         assert!(stderr.contains(e), "`{e}` not in\n{stderr}");
@@ -311,38 +309,38 @@ fn an_unknown_netuid_is_a_config_error() {
         miners: [Miner(hotkey: "a", model_dir: "models/a", repo: "demo/one")])"#,
     );
     let out = world.check(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        text(&out).contains("netuid 4242") && text(&out).contains("80"),
+        all_output(&out).contains("netuid 4242") && all_output(&out).contains("80"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
 }
 
 #[test]
 fn a_missing_fleet_file_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["check", "/nonexistent/fleet.ron"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("/nonexistent/fleet.ron"),
+        all_output(&out).contains("/nonexistent/fleet.ron"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
 }
 
 #[test]
 fn upload_names_the_missing_reference_flag_with_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args(["upload", "--load_model_dir", "m"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("--hf_repo_id is required"),
+        all_output(&out).contains("--hf_repo_id is required"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
 }

@@ -3,25 +3,9 @@
 //! mistakes are usage errors (exit 2).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn minerfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
-        .args(args)
-        .env_remove("MINERFLEET_NETWORK")
-        .env_remove("MINERFLEET_COMPETITIONS")
-        .env_remove("BT_WALLET_PATH")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::cmd::{all_output, run};
 
 fn devnet_fleet(dir: &Path) -> String {
     let fleet = dir.join("fleet.ron");
@@ -42,8 +26,8 @@ fn devnet_fleet(dir: &Path) -> String {
     )
     .unwrap();
     let fleet = fleet.to_string_lossy().to_string();
-    let out = minerfleet(&["devnet", "models", &fleet]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["devnet", "models", &fleet]);
+    assert!(out.status.success(), "{}", all_output(&out));
     fleet
 }
 
@@ -102,10 +86,10 @@ fn ctrl_c_cancels_the_deep_check_and_the_process_exits() {
         }
     }
     let fleet = tmp.path().join("fleet.ron").to_string_lossy().to_string();
-    let out = minerfleet(&["devnet", "models", &fleet]); // wallets only: the models exist
-    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["devnet", "models", &fleet]); // wallets only: the models exist
+    assert!(out.status.success(), "{}", all_output(&out));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let mut child = crate::support::cmd::minerfleet()
         .args([
             "check",
             &fleet,
@@ -115,7 +99,6 @@ fn ctrl_c_cancels_the_deep_check_and_the_process_exits() {
             "--cpu-workers",
             "1",
         ])
-        .env_remove("MINERFLEET_COMPETITIONS")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -154,12 +137,12 @@ fn ctrl_c_cancels_the_deep_check_and_the_process_exits() {
 fn without_torch_deep_is_a_clear_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = devnet_fleet(tmp.path());
-    let out = minerfleet(&["check", &fleet, "--deep"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = run(&["check", &fleet, "--deep"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        text(&out).contains("built without the `torch` feature"),
+        all_output(&out).contains("built without the `torch` feature"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
 }
 
@@ -185,11 +168,11 @@ fn poke_nan(model: &Path, name: &str, index: usize) {
 fn deep_check_reports_every_model_and_names_the_broken_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = devnet_fleet(tmp.path());
-    let out = minerfleet(&["check", &fleet, "--json"]);
+    let out = run(&["check", &fleet, "--json"]);
     assert!(
         out.status.success(),
         "the shallow check passes: {}",
-        text(&out)
+        all_output(&out)
     );
 
     poke_nan(
@@ -197,14 +180,14 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
         "model.layers.1.self_attn.v_proj.weight",
         3,
     );
-    let shallow = minerfleet(&["check", &fleet]);
+    let shallow = run(&["check", &fleet]);
     assert!(
         shallow.status.success(),
         "headers cannot see a NaN: {}",
-        text(&shallow)
+        all_output(&shallow)
     );
 
-    let out = minerfleet(&[
+    let out = run(&[
         "check",
         &fleet,
         "--json",
@@ -214,7 +197,7 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
         "--cpu-workers",
         "2",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ok"], false);
     let miners = json["report"]["miners"].as_array().unwrap();
@@ -261,9 +244,9 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
     );
 
     // The table names the problem too.
-    let out = minerfleet(&["check", &fleet, "--deep"]);
+    let out = run(&["check", &fleet, "--deep"]);
     assert_eq!(out.status.code(), Some(1));
-    let t = text(&out);
+    let t = all_output(&out);
     assert!(
         t.contains("deep_finite") && t.contains("model.layers.1.self_attn.v_proj.weight"),
         "{t}"
@@ -276,27 +259,27 @@ fn deep_check_reports_every_model_and_names_the_broken_tensor() {
 fn device_mistakes_are_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = devnet_fleet(tmp.path());
-    let out = minerfleet(&["check", &fleet, "--deep", "--devices", "gpu0"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = run(&["check", &fleet, "--deep", "--devices", "gpu0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        text(&out).contains("unknown device `gpu0`"),
+        all_output(&out).contains("unknown device `gpu0`"),
         "{}",
-        text(&out)
+        all_output(&out)
     );
-    let out = minerfleet(&["check", &fleet, "--devices", "cpu"]);
+    let out = run(&["check", &fleet, "--devices", "cpu"]);
     assert_eq!(
         out.status.code(),
         Some(2),
         "--devices without --deep: {}",
-        text(&out)
+        all_output(&out)
     );
     if !tch::Cuda::is_available() {
-        let out = minerfleet(&["check", &fleet, "--deep", "--devices", "cuda:0"]);
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let out = run(&["check", &fleet, "--deep", "--devices", "cuda:0"]);
+        assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
         assert!(
-            text(&out).contains("no CUDA device is available"),
+            all_output(&out).contains("no CUDA device is available"),
             "{}",
-            text(&out)
+            all_output(&out)
         );
     }
 }
