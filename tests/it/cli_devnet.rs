@@ -359,7 +359,7 @@ fn gone_within(pid: u64, limit: Duration) -> Option<Duration> {
 }
 
 fn up_json(fleet: &str) -> Value {
-    let up = minerfleet(&["--json", "devnet", "up", fleet, "--block-time", "1"]);
+    let up = run(&["--json", "devnet", "up", fleet, "--block-time", "1"]);
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     json(&up)
 }
@@ -396,7 +396,7 @@ async fn a_killed_daemon_leaves_no_chopsticks_behind_and_up_clears_a_recorded_or
     let again = up_json(fleet_arg);
     assert_eq!(again["started"], true, "{again}");
     let chopsticks = again["state"]["chopsticks_pid"].as_u64().unwrap();
-    let down = minerfleet(&["devnet", "down", fleet_arg]);
+    let down = run(&["devnet", "down", fleet_arg]);
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
     assert!(!process_alive(chopsticks));
     assert!(!state_dir.join("chain/chopsticks-process.json").exists());
@@ -407,7 +407,7 @@ async fn a_killed_daemon_leaves_no_chopsticks_behind_and_up_clears_a_recorded_or
         "--config={}",
         state_dir.join("chain/chopsticks.yml").display()
     );
-    let mut orphan = Command::new("python3")
+    let mut orphan = std::process::Command::new("python3")
         .args([
             "-c",
             "import socket, sys, time\n\
@@ -439,7 +439,7 @@ async fn a_killed_daemon_leaves_no_chopsticks_behind_and_up_clears_a_recorded_or
             .to_string(),
     )
     .unwrap();
-    let up = minerfleet(&["--json", "devnet", "up", fleet_arg, "--block-time", "1"]);
+    let up = run(&["--json", "devnet", "up", fleet_arg, "--block-time", "1"]);
     assert_eq!(
         up.status.code(),
         Some(0),
@@ -480,18 +480,14 @@ async fn the_devnet_killed_mid_publish_and_brought_back_fresh_then_one_rerun_pub
     let fleet_arg = fleet.to_str().unwrap();
     let state_dir = tmp.path().join(".devnet");
     let _down = Down(state_dir.clone());
-    let models = minerfleet(&["devnet", "models", fleet_arg]);
+    let models = run(&["devnet", "models", fleet_arg]);
     assert_eq!(models.status.code(), Some(0), "{}", text(&models));
     let state = up_json(fleet_arg)["state"].clone();
 
     let publish = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_minerfleet"));
+        let mut cmd = crate::support::cmd::minerfleet();
         cmd.args(["--json", "publish", fleet_arg, "--skip-tensor-checks"])
             .current_dir(tmp.path())
-            .env_remove("HF_TOKEN")
-            .env_remove("HF_ACCESS_TOKEN")
-            .env_remove("HF_ENDPOINT")
-            .env_remove("MINERFLEET_NETWORK")
             .env("RUST_LOG", "minerfleet=info");
         cmd
     };
@@ -590,13 +586,9 @@ async fn the_devnet_killed_mid_publish_and_brought_back_fresh_then_one_rerun_pub
 }
 
 fn publish_status(fleet: &str, dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    crate::support::cmd::minerfleet()
         .args(["status", fleet])
         .current_dir(dir)
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_ACCESS_TOKEN")
-        .env_remove("HF_ENDPOINT")
-        .env_remove("MINERFLEET_NETWORK")
         .output()
         .unwrap()
 }

@@ -145,7 +145,7 @@ async fn urls_that_cannot_be_an_endpoint_fail_before_any_network() {
 fn commands_report_the_refusal_in_seconds() {
     let port = closed_port();
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minerfleet"))
+    let out = crate::support::cmd::minerfleet()
         .args([
             "--network",
             &format!("ws://127.0.0.1:{port}"),
@@ -155,7 +155,6 @@ fn commands_report_the_refusal_in_seconds() {
             "--netuid",
             "1",
         ])
-        .env_remove("MINERFLEET_NETWORK")
         .output()
         .unwrap();
     let took = started.elapsed();
