@@ -160,37 +160,16 @@ impl ChainClient {
         let target = endpoint::reach_tcp(&url, CONNECT_TIMEOUT)
             .await
             .map_err(|e| connect_err(&e))?;
-        // 2. One WebSocket handshake without retries: a TLS failure or a server that does not speak WebSocket is
-        //    named now; only an endpoint that accepted TCP and stays silent makes us wait, `rpc_timeout` at most.
+        // 2. One WebSocket handshake without retries (a TLS failure or a server that does not speak WebSocket is
+        //    named now; only a silent endpoint makes us wait, `rpc_timeout` at most).
+        endpoint::handshake(&url, &target, opts.rpc_timeout)
+            .await
+            .map_err(|e| connect_err(&e))?;
         let builder = || {
             ReconnectingClient::builder()
                 .request_timeout(opts.rpc_timeout)
                 .connection_timeout(opts.rpc_timeout)
         };
-        let probe = tokio::time::timeout(
-            opts.rpc_timeout + Duration::from_secs(1),
-            builder()
-                .retry_policy(std::iter::empty::<Duration>())
-                .build(url.clone()),
-        )
-        .await;
-        match probe {
-            Ok(Ok(first)) => drop(first),
-            Ok(Err(e)) => {
-                return Err(connect_err(&endpoint::handshake_error(
-                    &target,
-                    &e.to_string(),
-                    opts.rpc_timeout,
-                )));
-            }
-            Err(_) => {
-                return Err(connect_err(&endpoint::handshake_error(
-                    &target,
-                    "timed out",
-                    opts.rpc_timeout,
-                )));
-            }
-        }
         // 3. The client we keep: it reconnects on its own after a dropped connection.
         let inner = tokio::time::timeout(
             opts.rpc_timeout,

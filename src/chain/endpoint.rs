@@ -3,9 +3,10 @@
 //!
 //! The reconnecting WebSocket client retries its first connection like any reconnection, so a refused port, a host
 //! that does not resolve or a TLS failure would only show up as a timeout at the end of the retry budget. Here, each
-//! with a short deadline ([`CONNECT_TIMEOUT`]): the URL is checked, the host resolved, a TCP connection opened; then one
-//! WebSocket handshake is made without retries, whose failure is named (TLS, not a WebSocket server). Only an
-//! endpoint that accepts the connection and then stays silent uses the caller's longer, bounded wait.
+//! with a short deadline ([`CONNECT_TIMEOUT`]): the URL is checked, the host resolved, a TCP connection opened
+//! ([`reach_tcp`]); then one WebSocket handshake is made without retries ([`handshake`]), whose failure is named (TLS,
+//! not a WebSocket server). Only an endpoint that accepts the connection and then stays silent uses the caller's
+//! longer, bounded wait.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -127,6 +128,26 @@ pub async fn reach_tcp(url: &str, timeout: Duration) -> Result<Endpoint, Endpoin
         host,
         reason: "no address".into(),
     }))
+}
+
+/// One WebSocket handshake with `endpoint` (reached over TCP by [`reach_tcp`]), without retries, waiting at most
+/// `timeout`; the connection is closed again.
+pub async fn handshake(
+    url: &str,
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<(), EndpointError> {
+    use subxt::rpcs::client::reconnecting_rpc_client::RpcClient;
+    let attempt = RpcClient::builder()
+        .request_timeout(timeout)
+        .connection_timeout(timeout)
+        .retry_policy(std::iter::empty::<Duration>())
+        .build(url);
+    match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
+        Ok(Ok(_client)) => Ok(()),
+        Ok(Err(e)) => Err(handshake_error(endpoint, &e.to_string(), timeout)),
+        Err(_) => Err(handshake_error(endpoint, "timed out", timeout)),
+    }
 }
 
 /// Name the failure of one WebSocket handshake (made with a connection timeout of `timeout`) to an endpoint that
