@@ -10,6 +10,7 @@ use crate::chain::ChainClient;
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::{HubClient, HubError};
 use crate::journal::{FileStamp, Journal};
+use crate::model::ModelId;
 use crate::publish::steps::model_files;
 use crate::wallet;
 
@@ -123,6 +124,20 @@ pub async fn fleet_status(
         if let Some(reg) = chain.commitment(fleet.netuid, &account).await? {
             row.commit_block = Some(reg.block);
             row.on_chain = reg.raw().map(|b| String::from_utf8_lossy(b).into_owned());
+            // Whatever the chain holds is only compared and shown, never requested; say when it is not metadata a
+            // validator could use (another tool, or someone with the key, wrote it).
+            let invalid = match reg.raw() {
+                Some(raw) => ModelId::parse_committed(raw).err().map(|e| e.to_string()),
+                None => Some("its first field is not Raw data".into()),
+            };
+            if let Some(reason) = invalid {
+                add_detail(
+                    &mut row.detail,
+                    format!(
+                        "the chain holds a commitment that is not valid model metadata: {reason}"
+                    ),
+                );
+            }
             let delay = subnet
                 .and_then(|s| s.find(miner.competition_id))
                 .map(|c| c.first_eval_block(reg.block));
@@ -163,6 +178,13 @@ pub async fn fleet_status(
         block,
         miners,
     })
+}
+
+fn add_detail(detail: &mut Option<String>, more: String) {
+    *detail = Some(match detail.take() {
+        Some(d) => format!("{d}; {more}"),
+        None => more,
+    });
 }
 
 /// The metadata the journal recorded for the miner's *current* model files.

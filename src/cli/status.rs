@@ -108,11 +108,13 @@ fn render(s: &FleetStatus) -> String {
     for m in &s.miners {
         if m.state != Sync::InSync {
             if let (Some(d), Some(c)) = (&m.desired, &m.on_chain) {
+                // What the chain holds may be anyone's text: escaped for the terminal.
                 let _ = writeln!(
                     out,
-                    "  {}: wants {d}\n  {}  chain {c}",
+                    "  {}: wants {d}\n  {}  chain {}",
                     m.miner,
-                    " ".repeat(m.miner.len())
+                    " ".repeat(m.miner.len()),
+                    minerfleet::model::shown(c)
                 );
             }
             if let Some(d) = &m.detail {

@@ -102,7 +102,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .ok_or_else(|| missing("competition_id"))?;
     let repo: RepoId = repo_text
         .parse()
-        .map_err(|e| UsageError(format!("--hf_repo_id {repo_text}: {e}")))?;
+        .map_err(|e| UsageError(format!("--hf_repo_id: {e}")))?;
     let subnet = registry.subnet(args.netuid).ok_or_else(|| {
         UsageError(format!(
             "--netuid {}: no competitions are known for this subnet",

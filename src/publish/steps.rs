@@ -519,7 +519,9 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     Ok(Stage::Done)
 }
 
-/// The files validators download for `dir` (config, weights, index), as planned for the upload.
+/// The files validators download for `dir` (config, weights, index), as planned for the upload: after the model
+/// folder rules and the secret scan ([`crate::model::check_upload`]), so a folder that must not be published fails
+/// here, in preflight, before anything is sent.
 pub fn model_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     plan_model_folder(dir)
         .map(|files| files.into_iter().map(|f| f.local).collect())

@@ -800,3 +800,149 @@ async fn a_known_sha256_is_used_as_the_oid_and_a_stale_one_fails_the_upload() {
     assert!(r.committed);
     assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
 }
+
+/// A stub Hub (not ours: it answers whatever the test wants) that records every request URI as sent.
+struct StubHub {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    tree: Arc<std::sync::Mutex<serde_json::Value>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn stub_hub() -> StubHub {
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let tree: Arc<std::sync::Mutex<serde_json::Value>> =
+        Arc::new(std::sync::Mutex::new(serde_json::json!([])));
+    let (s, t) = (seen.clone(), tree.clone());
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (s, t) = (s.clone(), t.clone());
+        async move {
+            s.lock().unwrap().push(uri.to_string());
+            if uri.path().contains("/tree/") {
+                axum::Json(t.lock().unwrap().clone()).into_response()
+            } else if uri.path().starts_with("/api/models/") {
+                axum::Json(serde_json::json!({"id": "x", "sha": "0123456789abcdef0123456789abcdef01234567"}))
+                    .into_response()
+            } else {
+                (axum::http::StatusCode::NOT_FOUND, "no").into_response()
+            }
+        }
+    });
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    StubHub {
+        url,
+        seen,
+        tree,
+        _stop: stop,
+    }
+}
+
+/// Every file under `dir`, recursively (symlinks not followed).
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                out.extend(all_files(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_tree_answer_never_makes_a_download_write_outside_its_folder() {
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    let stub = stub_hub().await;
+    let mut cfg = HubConfig::new(&stub.url, Some(Token::new("hf_tester_token")));
+    cfg.retry = fast_retry();
+    let client = HubClient::new(cfg).unwrap();
+    let repo: RepoId = "demo/model".parse().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let blob = |path: &str| serde_json::json!({"type": "file", "path": path, "oid": "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391", "size": 0});
+    let lfs = |path: &str, oid: &str| {
+        serde_json::json!({"type": "file", "path": path, "oid": "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391", "size": 0,
+        "lfs": {"oid": oid, "size": 0, "pointerSize": 120}})
+    };
+    for (i, entry) in [
+        blob("../../../escape.txt"),
+        blob("/tmp/escape.txt"),
+        blob("sub/../../../escape.txt"),
+        blob("..\\..\\escape.txt"),
+        blob("escape\u{1b}[2J.txt"),
+        blob("evil\u{202e}txt.exe"),
+        blob("a//b"),
+        lfs("model.safetensors", "../../../../escape.txt"),
+        lfs("model.safetensors", "ABCDEF"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        *stub.tree.lock().unwrap() = serde_json::json!([entry.clone()]);
+        stub.seen.lock().unwrap().clear();
+        let cache = root.path().join(format!("case{i}")).join("cache");
+        let err = client
+            .download(&repo, COMMIT, &[], &cache)
+            .await
+            .expect_err(&format!("{entry}"))
+            .to_string();
+        assert!(
+            err.contains("unsafe entry") || err.contains("bad oid"),
+            "{entry}: {err}"
+        );
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+            "{err:?}"
+        );
+        // Only the listing was asked for; nothing was fetched, nothing written anywhere.
+        let seen = stub.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{entry}: {seen:?}");
+        assert!(seen[0].contains("/tree/"), "{seen:?}");
+        let written: Vec<PathBuf> = all_files(root.path());
+        assert!(written.is_empty(), "{entry}: wrote {written:?}");
+    }
+
+    // Revisions and repo paths are checked before any request; every segment is percent-encoded.
+    stub.seen.lock().unwrap().clear();
+    for bad in [
+        "../../x",
+        "..",
+        "main?private=1",
+        "main#",
+        "/abs",
+        "a\u{202e}",
+    ] {
+        let e = client
+            .download(&repo, bad, &[], &root.path().join("c"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("revision"), "{bad:?}: {e}");
+        assert!(client.repo_info(&repo, Some(bad)).await.is_err());
+        assert!(client.list_tree(&repo, bad).await.is_err());
+    }
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "{:?}",
+        stub.seen.lock().unwrap()
+    );
+    client.repo_info(&repo, Some("refs/pr/1")).await.unwrap();
+    assert_eq!(
+        stub.seen.lock().unwrap().as_slice(),
+        ["/api/models/demo/model/revision/refs%2Fpr%2F1"]
+    );
+}
