@@ -23,7 +23,7 @@ use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSin
 use crate::actors::gpu::{GpuPool, PoolConfig};
 use crate::actors::hub::{HubActor, HubActorConfig};
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
-use crate::chain::{ChainClient, ClientOptions, HotkeySigner, SignedTx, TxStatus};
+use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
 use crate::hub::client::{HubConfig, ProgressEvent, Token};
 use crate::hub::limits::LimitsConfig;
@@ -417,24 +417,8 @@ impl ChainEventSink for ChainSink {
             .cloned()
             .unwrap_or_else(|| event.hotkey.clone());
         let status = match &event.kind {
-            ChainEventKind::Tx(
-                st @ TxStatus::Signed {
-                    nonce,
-                    birth,
-                    birth_hash,
-                    period,
-                    hash,
-                    extrinsic,
-                },
-            ) => {
-                let tx = SignedTx {
-                    nonce: *nonce,
-                    birth: *birth,
-                    birth_hash: birth_hash.clone(),
-                    period: *period,
-                    hash: hash.clone(),
-                    extrinsic: extrinsic.clone(),
-                };
+            ChainEventKind::Tx(st @ TxStatus::Signed(tx)) => {
+                let tx = tx.clone();
                 let recorded = self.journal.update(&event.hotkey, |r| {
                     r.pending = r
                         .metadata
@@ -458,7 +442,7 @@ impl ChainEventSink for ChainSink {
                 st.describe()
             }
             ChainEventKind::Scheduled { at_block } => {
-                format!("waiting for commitment space: scheduled for block #{at_block}")
+                format!("waiting for the hotkey's commit budget: scheduled for block #{at_block}")
             }
             ChainEventKind::Queued => "queued behind an earlier commit of this hotkey".into(),
             // The step reports the outcome itself.

@@ -9,6 +9,7 @@
 mod support;
 
 mod chain_conformance;
+mod chain_connect;
 mod chain_devnet;
 mod chain_keyfiles;
 mod cli_check;

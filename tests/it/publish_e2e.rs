@@ -438,3 +438,77 @@ async fn hub_faults_and_a_devnet_restart_during_publish_still_publish_everything
     let out = rig.run(&["status", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// Issue 15 item 10, as operators met it: a publish killed right after signing a commitment, re-run only after the
+/// transaction's validity period (64 blocks). The recorded transaction can never land any more (the node would
+/// refuse its bytes as a bad signature, which used to fail the hotkey on every re-run); the re-run decides that from
+/// chain state, says so, signs anew and commits every model exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_killed_after_signing_and_rerun_after_the_era_commits_once() {
+    let Some(config) = devnet_config() else {
+        return;
+    };
+    let rig = Rig::start(config, 2, BlockMode::Instant).await;
+    let out = rig
+        .command(&["publish", "--json", "--skip-tensor-checks"])
+        .env("MINERFLEET_TEST_KILL_AT", "tx-signed")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{}", describe(&out));
+    let journal = rig.dir.path().join(".minerfleet/fleet/journal");
+    let pending: Vec<serde_json::Value> = std::fs::read_dir(&journal)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            (path.extension()? == "json")
+                .then(|| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+        })
+        .filter(|r: &serde_json::Value| !r["pending"].is_null())
+        .collect();
+    assert_eq!(pending.len(), 1, "one transaction signed and recorded");
+    let tx = &pending[0]["pending"]["tx"];
+    assert_eq!(tx["period"], 64);
+    assert!(tx["genesis"].is_string(), "the genesis is recorded: {tx}");
+
+    // Past the era: 64 blocks after its birth block.
+    let started = std::time::Instant::now();
+    rig.net.new_blocks(65).await.unwrap();
+    eprintln!("65 blocks built in {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let out = rig.run(&["publish", "--json", "--skip-tensor-checks"]);
+    let took = started.elapsed();
+    eprintln!("re-run after the era took {took:?}");
+    assert!(out.status.success(), "{}", describe(&out));
+    let ev = events(&out);
+    assert!(
+        of(&ev, "finished")
+            .iter()
+            .all(|e| e["outcome"] == "published"),
+        "{}",
+        describe(&out)
+    );
+    let said: Vec<&str> = of(&ev, "tx")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|s| s.contains("did not land") && s.contains("validity period ended")),
+        "the progress says what happened: {said:?}"
+    );
+    assert_eq!(
+        nonces(&rig).await,
+        vec![1, 1],
+        "exactly one commitment each"
+    );
+    for (i, c) in commitments(&rig).await.iter().enumerate() {
+        let c = c.as_deref().expect("committed");
+        assert!(
+            c.starts_with(&format!("{}:", repo(i, 0).replace('/', ":"))),
+            "{c}"
+        );
+    }
+    let status = rig.run(&["status", "--json"]);
+    assert!(status.status.success(), "{}", describe(&status));
+}
