@@ -705,6 +705,18 @@ impl HubClient {
         repo: &RepoId,
         visibility: Visibility,
     ) -> Result<bool, HubError> {
+        self.ensure_repo_state(repo, visibility)
+            .await
+            .map(|(created, _)| created)
+    }
+
+    /// [`HubClient::ensure_repo`], also returning whether the repository is private (when the Hub says; a
+    /// repository created now has `visibility`).
+    pub(crate) async fn ensure_repo_state(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<(bool, Option<bool>), HubError> {
         let op = format!("create repo {repo}");
         let body = serde_json::json!({
             "name": repo.name(),
@@ -718,7 +730,7 @@ impl HubClient {
         let (op, body) = (op.as_str(), &body);
         self.retrying(op, &url, self.api_budget(), |deadline| async move {
             match self.repo_info(repo, None).await {
-                Ok(_) => return Ok(false),
+                Ok(info) => return Ok((false, info.private)),
                 Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
                 Err(e) => return Err(e),
             }
@@ -728,9 +740,9 @@ impl HubClient {
                 .json(body)
                 .timeout(deadline.attempt_timeout());
             match self.send_once(op, rb).await {
-                Ok(_) => Ok(true),
+                Ok(_) => Ok((true, Some(visibility == Visibility::Private))),
                 Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
-                    Ok(_) => Ok(false),
+                    Ok(info) => Ok((false, info.private)),
                     Err(e2) if e2.is_repo_not_found() => Err(HubError::BadInput(format!(
                         "{repo} exists but is not visible to this token ({e}); use a token of its owner or another repo name"
                     ))),

@@ -60,6 +60,11 @@ pub enum ProgressEvent {
         path: String,
         skipped: bool,
     },
+    /// The existing repository was public and was made private before anything was uploaded
+    /// ([`UploadOptions::make_private`]).
+    MadePrivate {
+        repo: String,
+    },
     Committing {
         repo: String,
     },
@@ -95,8 +100,12 @@ pub struct UploadOptions {
     pub revision: String,
     /// Commit title.
     pub message: String,
-    /// Visibility when the repository has to be created (an existing one keeps its own).
+    /// Visibility when the repository has to be created (an existing one keeps its own, unless `make_private`).
     pub create_visibility: Visibility,
+    /// Make an existing repository that is not private private before anything (preupload samples included) is
+    /// sent, so that the new revision is never public: re-publishing to a public repo (README "Re-publishing
+    /// safely"). Costs one call, only when a flip is needed: the repository's info is read anyway.
+    pub make_private: bool,
     /// Folder of resume state files (one per repository); `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
     /// sha256 (lowercase hex) and size of files the caller already hashed, by repository path: such a file is not
@@ -112,6 +121,7 @@ impl UploadOptions {
             revision: "main".into(),
             message: message.into(),
             create_visibility: Visibility::Private,
+            make_private: false,
             state_dir: None,
             known_sha256: KnownSha256::new(),
         }
@@ -303,7 +313,11 @@ impl HubClient {
         });
 
         // 2. repository, head, remote tree
-        self.ensure_repo(repo, opts.create_visibility).await?;
+        let (created, private) = self.ensure_repo_state(repo, opts.create_visibility).await?;
+        if opts.make_private && !created && private != Some(true) {
+            self.set_visibility(repo, Visibility::Private).await?;
+            progress.event(ProgressEvent::MadePrivate { repo: rs.clone() });
+        }
         let head = self
             .repo_info(repo, Some(&opts.revision))
             .await?
