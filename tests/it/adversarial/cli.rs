@@ -174,8 +174,8 @@ cli_cases! {
     publish_without_a_token_fails_before_the_chain: CliCase { setup: |s| { let f = s.good_fleet(); args(&["--network", &closed_ws(), "publish", &f, "--skip-tensor-checks", "--no-progress"]) }, says: &["no Hugging Face token"], within_s: 5.0, may_write: &[".minerfleet"], ..CLI },
     status_with_garbage_hf_endpoint_fails_before_the_chain: CliCase { setup: |s| { let f = s.good_fleet(); s.set_env("HF_ENDPOINT", "::::"); args(&["--network", &closed_ws(), "status", &f]) }, says: &["HF_ENDPOINT"], within_s: 3.0, ..CLI },
 
-    // ---- chain endpoints (bounded; the `chain` area tightens these bounds) ----
-    repo_with_a_refusing_chain: CliCase { setup: |_| args(&["--network", &closed_ws(), "repo", "--uid", "0", "--netuid", "80"]), exit: 1, says: &["127.0.0.1"], within_s: 40.0, ..CLI },
+    // ---- chain endpoints: refused fails fast with the real cause; a silent one keeps the bounded wait ----
+    repo_with_a_refusing_chain: CliCase { setup: |_| args(&["--network", &closed_ws(), "repo", "--uid", "0", "--netuid", "80"]), exit: 1, says: &["127.0.0.1", "refused"], within_s: 6.0, ..CLI },
     best_with_a_silent_chain: CliCase { setup: |s| { let server = Server::start(Behaviour::Silent); let url = format!("ws://127.0.0.1:{}", server.port); s.keep(server); args(&["--network", &url, "best", "--competition", "1", "--netuid", "80"]) }, exit: 1, says: &["127.0.0.1"], within_s: 40.0, ..CLI },
-    status_with_a_refusing_chain: CliCase { setup: |s| { let f = s.good_fleet(); args(&["--network", &closed_ws(), "status", &f]) }, exit: 1, says: &["127.0.0.1"], within_s: 40.0, ..CLI },
+    status_with_a_refusing_chain: CliCase { setup: |s| { let f = s.good_fleet(); args(&["--network", &closed_ws(), "status", &f]) }, exit: 1, says: &["127.0.0.1", "refused"], within_s: 6.0, ..CLI },
 }
