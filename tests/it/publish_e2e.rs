@@ -498,7 +498,7 @@ async fn a_publish_killed_after_signing_and_rerun_after_the_era_commits_once() {
         "the progress says what happened: {said:?}"
     );
     assert_eq!(
-        nonces(&rig).await,
+        rig.nonces().await,
         vec![1, 1],
         "exactly one commitment each"
     );
