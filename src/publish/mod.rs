@@ -296,6 +296,13 @@ pub async fn publish(
     let (chain, chain_actor, hub) = if opts.dry_run || plans.is_empty() {
         (None, None, None)
     } else {
+        // Local checks first: a missing token is a usage error at once, not after a chain connection.
+        let token = opts.token.clone().ok_or_else(|| {
+            PublishError::Config(format!(
+                "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
+                fleet.hub
+            ))
+        })?;
         let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
             .await
             .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(&fleet))))?;
@@ -312,12 +319,6 @@ pub async fn publish(
             labels: labels.clone(),
         });
         let chain_actor = ChainActor::new(chain.clone(), sink).start();
-        let token = opts.token.clone().ok_or_else(|| {
-            PublishError::Config(format!(
-                "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
-                fleet.hub
-            ))
-        })?;
         let hub_actor = HubActor::new(
             HubActorConfig {
                 hub: HubConfig::new(fleet.hub.clone(), Some(token)),
