@@ -195,7 +195,7 @@ impl HubClient {
             if have == size && size > 0 {
                 return Ok(()); // complete from an earlier run; verified below
             }
-            let mut rb = self.authorize(self.transfer().get(url));
+            let mut rb = self.authorize(url, self.transfer().get(url));
             if have > 0 {
                 rb = rb.header(RANGE, format!("bytes={have}-"));
             }

@@ -260,7 +260,7 @@ impl Xfer<'_> {
                 .send(&op, v, || async {
                     Ok(self
                         .client
-                        .authorize(self.client.transfer().post(v))
+                        .authorize(v, self.client.transfer().post(v))
                         .header(ACCEPT, LFS_JSON)
                         .json(&body))
                 })

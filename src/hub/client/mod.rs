@@ -453,14 +453,19 @@ impl HubClient {
 
     /// An authenticated request to a Hub URL (path starting with `/`).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let rb = self.inner.http.request(method, self.url(path));
-        self.authorize(rb)
+        let url = self.url(path);
+        let rb = self.inner.http.request(method, &url);
+        self.authorize(&url, rb)
     }
 
-    pub(crate) fn authorize(&self, rb: RequestBuilder) -> RequestBuilder {
+    /// `rb` (a request to `url`) with the token, when `url` is on the Hub's own origin. URLs handed back by an
+    /// answer (LFS verify links, next pages, downloads) may name any host: the token never goes to another one.
+    pub(crate) fn authorize(&self, url: &str, rb: RequestBuilder) -> RequestBuilder {
         match &self.inner.token {
-            Some(t) => rb.header(reqwest::header::AUTHORIZATION, t.bearer()),
-            None => rb,
+            Some(t) if same_origin(url, &self.inner.endpoint) => {
+                rb.header(reqwest::header::AUTHORIZATION, t.bearer())
+            }
+            _ => rb,
         }
     }
 
@@ -803,7 +808,7 @@ impl HubClient {
             let u = url.clone();
             let resp = self
                 .send(&op, &url, || async {
-                    Ok(self.authorize(self.inner.http.get(&u)))
+                    Ok(self.authorize(&u, self.inner.http.get(&u)))
                 })
                 .await?;
             let next = next_link(resp.headers());

@@ -173,10 +173,16 @@ async fn run_child(name: &str, case: &HubCase) -> (Kind, String) {
             std::fs::write(folder.join("blob.bin"), vec![7u8; bytes]).expect("write");
             let folder = minerfleet::model::ModelFolder::open(&folder).expect("folder");
             let file = folder.get("blob.bin").expect("blob.bin").clone();
+            // A second server, when the setup has one, is where the batch answer's verify link points.
+            let mut actions =
+                serde_json::json!({"upload": {"href": format!("{}/upload", setup.url)}});
+            if let Some(other) = setup.servers.get(1) {
+                actions["verify"] = serde_json::json!({"href": format!("{}/verify", other.url())});
+            }
             let obj: BatchObject = serde_json::from_value(serde_json::json!({
                 "oid": "cd".repeat(32),
                 "size": bytes,
-                "actions": {"upload": {"href": format!("{}/upload", setup.url)}},
+                "actions": actions,
             }))
             .expect("batch object");
             let state = ResumeState::in_memory();
@@ -344,6 +350,24 @@ fn link_elsewhere() -> Setup {
     }
 }
 
+/// An LFS batch answer whose verify link names another host: the verify goes there, without the token.
+fn verify_elsewhere() -> Setup {
+    let hub = Server::start(answer(200, &[], b""));
+    let other = Server::start(answer(200, &[], b"{}"));
+    Setup {
+        url: hub.url(),
+        servers: vec![hub, other],
+        after: Some(|servers| {
+            let seen = servers[1].seen();
+            if !seen.requests.is_empty() && seen.with_token == 0 {
+                Ok(())
+            } else {
+                Err(format!("the verify host saw: {seen:?}"))
+            }
+        }),
+    }
+}
+
 /// A tree page whose `Link: next` points at itself, forever.
 fn link_loop() -> Setup {
     // The port is only known once bound: bind, then answer with a link to that port.
@@ -399,6 +423,7 @@ hub_cases! {
     download_with_other_content_fails_its_hash: HubCase { setup: || one(answer(200, &[], &[9u8; 1000])), call: Call::Download { size: 1000 }, kind: Kind::Integrity, says: &["sha256 mismatch"], within_s: 4.0, ..ROW },
     upload_to_a_server_that_never_reads_stalls: HubCase { setup: || one(Behaviour::NeverRead), call: Call::Upload { bytes: 32 << 20, stall_s: 1.5 }, kind: Kind::Cause(Cause::Stalled), says: &["stalled", "upload blob.bin"], within_s: 9.0, ..ROW },
     upload_to_a_silent_server_stalls: HubCase { setup: || one(Behaviour::Silent), call: Call::Upload { bytes: 1 << 20, stall_s: 1.5 }, kind: Kind::Cause(Cause::Stalled), within_s: 9.0, ..ROW },
+    verify_link_to_another_host_gets_no_token: HubCase { setup: verify_elsewhere, call: Call::Upload { bytes: 1 << 10, stall_s: 1.5 }, kind: Kind::Ok, within_s: 4.0, ..ROW },
     slow_upload_longer_than_the_stall_timeout_succeeds: HubCase { setup: || one(Behaviour::SlowReader { bytes_per_tick: 2 << 20, tick: Duration::from_millis(200) }), call: Call::Upload { bytes: 48 << 20, stall_s: 3.0 }, kind: Kind::Ok, within_s: 20.0, ..ROW },
 }
 
