@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::fleet::{Fleet, Miner};
+use crate::fleet::{Fleet, Miner, Republish};
 use crate::model::{FolderError, ModelFolder, ModelId, inspect, secrets};
 use crate::wallet::{self, PasswordSource};
 
@@ -42,6 +42,8 @@ pub struct MinerReport {
     /// The hotkey's SS58 address, when the keyfile loaded.
     pub ss58: Option<String>,
     pub repo: String,
+    /// The second repo slot (`republish: AltRepo`).
+    pub alt_repo: Option<String>,
     pub competition_id: u16,
     pub model_dir: String,
     pub model: Option<ModelSummary>,
@@ -139,6 +141,7 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
         hotkey: miner.hotkey.clone(),
         ss58: None,
         repo: miner.repo.to_string(),
+        alt_repo: miner.slots().alt.map(|r| r.to_string()),
         competition_id: miner.competition_id,
         model_dir: miner.model_dir.display().to_string(),
         model: None,
@@ -278,10 +281,23 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
 
 /// The checks that do not read the model folder.
 fn finish(mut report: MinerReport, miner: &Miner) -> MinerReport {
-    // Commit and secure hash have fixed lengths, so the length of the real string is known offline.
-    match ModelId::placeholder_str(&miner.repo, miner.competition_id) {
-        Ok(s) => report.pass("metadata_length", format!("{} of 128 bytes", s.len())),
-        Err(e) => report.fail("metadata_length", e.to_string()),
+    // Commit and secure hash have fixed lengths, so the length of the real string is known offline: for each slot
+    // a commitment may name.
+    for slot in miner.slots().all() {
+        match ModelId::placeholder_str(slot, miner.competition_id) {
+            Ok(s) => report.pass(
+                "metadata_length",
+                format!("{} of 128 bytes ({slot})", s.len()),
+            ),
+            Err(e) => report.fail("metadata_length", e.to_string()),
+        }
+    }
+    if miner.republish == Republish::InPlace {
+        report.warnings.push(format!(
+            "republish: InPlace: a new model uploaded to {} while it is public is public before its commitment \
+             lands, and anyone watching the repo can copy it and commit it first (README \"Re-publishing safely\")",
+            miner.repo
+        ));
     }
     report
 }

@@ -28,7 +28,10 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let token = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
         .map_err(|e| super::UsageError(e.to_string()))?
         .map(|f| f.token);
-    let journal = Journal::read_only(&Journal::dir_for(&fleet.path))?;
+    let journal = Journal::for_fleet(&fleet.path, false)?;
+    // Built before the chain connection: a bad endpoint is reported at once.
+    let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))
+        .map_err(|e| super::UsageError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -36,7 +39,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
-        let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))?;
         fleet_status(&fleet, &chain, Some(&hub), &journal)
             .await
             .map_err(anyhow::Error::new)
@@ -92,7 +94,8 @@ fn render(s: &FleetStatus) -> String {
             m.incentive
                 .map(|i| format!("{i:.4}"))
                 .unwrap_or_else(|| "-".into()),
-            m.repo.clone(),
+            // The slot that holds the committed model (the fleet's repo or its alternate).
+            m.slot.clone().unwrap_or_else(|| m.repo.clone()),
             m.competition_id.to_string(),
             m.commit_block
                 .map(|b| format!("#{b}"))
@@ -106,20 +109,20 @@ fn render(s: &FleetStatus) -> String {
     }
     let _ = writeln!(out, "{table}");
     for m in &s.miners {
-        if m.state != Sync::InSync {
-            if let (Some(d), Some(c)) = (&m.desired, &m.on_chain) {
-                // What the chain holds may be anyone's text: escaped for the terminal.
-                let _ = writeln!(
-                    out,
-                    "  {}: wants {d}\n  {}  chain {}",
-                    m.miner,
-                    " ".repeat(m.miner.len()),
-                    minerfleet::model::shown(c)
-                );
-            }
-            if let Some(d) = &m.detail {
-                let _ = writeln!(out, "  {}: {d}", m.miner);
-            }
+        if m.state != Sync::InSync
+            && let (Some(d), Some(c)) = (&m.desired, &m.on_chain)
+        {
+            // What the chain holds may be anyone's text: escaped for the terminal.
+            let _ = writeln!(
+                out,
+                "  {}: wants {d}\n  {}  chain {}",
+                m.miner,
+                " ".repeat(m.miner.len()),
+                minerfleet::model::shown(c)
+            );
+        }
+        if let Some(d) = &m.detail {
+            let _ = writeln!(out, "  {}: {d}", m.miner);
         }
     }
     let synced = s.miners.iter().filter(|m| m.state == Sync::InSync).count();

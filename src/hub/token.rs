@@ -23,6 +23,8 @@ use super::client::Token;
 pub const TOKEN_VARS: [&str; 2] = ["HF_ACCESS_TOKEN", "HF_TOKEN"];
 /// The dotenv file read from the working directory.
 pub const DOTENV_FILE: &str = ".env";
+/// Largest `.env` (or devnet or Hugging Face token file) read.
+pub const MAX_DOTENV_BYTES: u64 = 1 << 20;
 
 /// Where a token was found (for logs: names the variable, never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,17 +102,47 @@ pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, 
         let path = fleet_dir
             .join(crate::devnet::local::DEFAULT_STATE_DIR)
             .join(crate::devnet::local::TOKEN_FILE);
-        if let Some(found) = std::fs::read_to_string(&path).ok().and_then(|text| {
-            let token = text.trim();
-            (!token.is_empty()).then(|| FoundToken {
-                token: Token::new(token),
-                source: TokenSource::Devnet(path.clone()),
-            })
-        }) {
+        if let Some(found) = token_file(
+            &path,
+            TokenSource::Devnet(path.clone()),
+            "the devnet token file",
+        ) {
             return Ok(Some(found));
         }
     }
     hf_token_file(&env)
+}
+
+/// The first non-empty line of a token file written by a tool (the devnet, `hf auth login`); `None` when it is
+/// missing, empty or not a small regular file (anything else at that path, a FIFO or a huge file, is ignored
+/// rather than read, with a warning naming `what`).
+fn token_file(path: &Path, source: TokenSource, what: &str) -> Option<FoundToken> {
+    let text = match crate::small_file::read_text(path, MAX_DOTENV_BYTES) {
+        Ok(text) => zeroize::Zeroizing::new(text),
+        Err(e) => {
+            if !e.is_not_found() {
+                tracing::warn!("ignoring {what}: {e}");
+            }
+            return None;
+        }
+    };
+    let token = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(FoundToken {
+        token: Token::new(token),
+        source,
+    })
+}
+
+/// The token in the Hugging Face token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), if that file exists and
+/// holds one.
+fn hf_token_file(env: &impl Fn(&str) -> Option<String>) -> Result<Option<FoundToken>, TokenError> {
+    Ok(super::paths::token_file(env).and_then(|path| {
+        token_file(
+            &path,
+            TokenSource::HfFile(path.clone()),
+            "the Hugging Face token file",
+        )
+    }))
 }
 
 /// [`from_env`] with the environment and the dotenv path given (tests, other working directories): the
@@ -123,26 +155,6 @@ pub fn lookup(
         return Ok(Some(found));
     }
     hf_token_file(&env)
-}
-
-/// The token in the Hugging Face token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), if that file exists and
-/// holds one.
-fn hf_token_file(env: &impl Fn(&str) -> Option<String>) -> Result<Option<FoundToken>, TokenError> {
-    let Some(path) = super::paths::token_file(env) else {
-        return Ok(None);
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|t| FoundToken {
-                token: Token::new(t),
-                source: TokenSource::HfFile(path.clone()),
-            })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TokenError::Read { path, source }),
-    }
 }
 
 /// The process-environment variables, then the dotenv file.
@@ -158,17 +170,19 @@ fn lookup_env_dotenv(
             }));
         }
     }
-    let iter = match dotenvy::from_path_iter(dotenv) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(dotenvy::Error::Io(source)) => {
+    // Read through the small-file helper (regular files only, capped): a FIFO or a huge file named `.env` must not
+    // hang or bloat every command that talks to the Hub.
+    let bytes = match crate::small_file::read(dotenv, MAX_DOTENV_BYTES) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
             return Err(TokenError::Read {
                 path: dotenv.to_path_buf(),
-                source,
+                source: std::io::Error::other(e.reason()),
             });
         }
-        Err(e) => return Err(parse_error(dotenv, e)),
     };
+    let iter = dotenvy::from_read_iter(std::io::Cursor::new(&bytes[..]));
     let mut found: [Option<String>; TOKEN_VARS.len()] = Default::default();
     for item in iter {
         let (key, value) = item.map_err(|e| parse_error(dotenv, e))?;

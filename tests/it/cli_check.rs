@@ -607,3 +607,108 @@ fn upload_refuses_a_hostile_hf_repo_id_with_exit_2() {
         );
     }
 }
+
+#[test]
+fn repo_slots_of_two_miners_may_not_collide() {
+    // a's alternate slot (`demo/one-b`, derived) is b's repo
+    config_error(
+        r#"        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/one"),
+        Miner(hotkey: "b", model_dir: "models/a", repo: "demo/one-b"),"#,
+        &[
+            "fleet.ron:9:",
+            "miners[1].repo",
+            "`demo/one-b` is already used by miners[0] (as its alternate repo)",
+        ],
+    );
+    // a derived alternate over the length limit names both fixes
+    config_error(
+        r#"        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/thirty-eight-characters-long-name"),"#,
+        &[
+            "miners[0].repo",
+            "demo/thirty-eight-characters-long-name-b",
+            "alt_repo",
+            "HideRepo",
+        ],
+    );
+}
+
+#[test]
+fn check_reports_both_slots_and_warns_about_in_place_republishing() {
+    let world = World::new();
+    world.hotkey("w", "a", 1);
+    world.hotkey("w", "b", 2);
+    world.model("a", Family::Llama);
+    world.fleet(&format!(
+        r#"{HEADER}    miners: [
+        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/one", alt_repo: "demo/one-second"),
+        Miner(hotkey: "b", model_dir: "models/a", repo: "demo/two", republish: InPlace),
+    ],
+)"#
+    ));
+    let out = world.check(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let miners = json["report"]["miners"].as_array().unwrap();
+    assert_eq!(miners[0]["alt_repo"], "demo/one-second");
+    assert!(miners[1]["alt_repo"].is_null());
+    let lengths: Vec<&str> = miners[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["rule"] == "metadata_length")
+        .map(|c| c["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(lengths.len(), 2, "{lengths:?}");
+    assert!(lengths[1].contains("demo/one-second"), "{lengths:?}");
+    let warnings = miners[1]["warnings"].to_string();
+    assert!(
+        warnings.contains("InPlace") && warnings.contains("copy it"),
+        "{warnings}"
+    );
+    assert_eq!(miners[0]["warnings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn upload_refuses_inconsistent_republish_flags_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(&dir.path().join("m"), Family::Llama, 1).unwrap();
+    let run = |extra: &[&str]| {
+        crate::support::cmd::minerfleet()
+            .current_dir(dir.path())
+            .args([
+                "upload",
+                "--load_model_dir",
+                "m",
+                "--competition_id",
+                "1",
+                "--netuid",
+                "999",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--hf_repo_id",
+        "demo/one",
+        "--republish",
+        "in-place",
+        "--alt_repo_id",
+        "demo/two",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("--alt_repo_id is only used with --republish alt-repo"),
+        "{}",
+        all_output(&out)
+    );
+    let out = run(&["--hf_repo_id", "demo/thirty-eight-characters-long-name"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("--alt_repo_id") && all_output(&out).contains("hide-repo"),
+        "{}",
+        all_output(&out)
+    );
+    let out = run(&["--hf_repo_id", "demo/one", "--alt_repo_id", "demo/one"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+}

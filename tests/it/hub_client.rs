@@ -641,6 +641,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir: dir.clone(),
             message: "m".into(),
             visibility: Visibility::Private,
+            make_private: false,
             known_sha256: Default::default(),
         });
         let b_repo: RepoId = "tester/actor2".parse().unwrap();
@@ -649,6 +650,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir,
             message: "m".into(),
             visibility: Visibility::Private,
+            make_private: false,
             known_sha256: Default::default(),
         });
         let (ra, rb) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
@@ -949,5 +951,94 @@ async fn a_hostile_tree_answer_never_makes_a_download_write_outside_its_folder()
     assert_eq!(
         stub.seen.lock().unwrap().as_slice(),
         ["/api/models/demo/model/revision/refs%2Fpr%2F1"]
+    );
+}
+
+/// Re-publishing to a public repo with `make_private`: the repo is private before any request carries the new
+/// model, another user never sees the new revision, and a repo that is private already costs no extra call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_private_hides_a_public_repo_before_anything_is_sent() {
+    let env = start_hub();
+    let owner = client(&env, "hf_tester_token");
+    let other = client(&env, "hf_other_token");
+    let repo: RepoId = "tester/flip".parse().unwrap();
+    let dir = env.work.path().join("m");
+    write_model(&dir, 5, 1, 100_000);
+    let first = owner
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    owner
+        .set_visibility(&repo, Visibility::Public)
+        .await
+        .unwrap();
+
+    write_model(&dir, 6, 1, 100_000);
+    env.hub.request_log().clear();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let private = UploadOptions {
+        make_private: true,
+        ..opts(None)
+    };
+    let second = owner
+        .upload_model(&repo, &dir, &private, Arc::new(tx))
+        .await
+        .unwrap();
+    assert_ne!(first.commit, second.commit);
+    let mut events: Vec<ProgressEvent> = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        matches!(
+            events
+                .iter()
+                .find(|e| !matches!(e, ProgressEvent::Planned { .. })),
+            Some(ProgressEvent::MadePrivate { .. })
+        ),
+        "the flip comes before any transfer: {events:?}"
+    );
+    let log = env.hub.requests();
+    let flip = log
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.ends_with("/settings"))
+        .expect("made private");
+    let first_send = log
+        .iter()
+        .position(|r| {
+            r.path.contains("/preupload/")
+                || r.path.contains("/info/lfs/")
+                || r.path.contains("/commit/")
+        })
+        .expect("uploaded");
+    assert!(flip < first_send, "{log:?}");
+    assert!(
+        other
+            .repo_info(&repo, None)
+            .await
+            .unwrap_err()
+            .is_repo_not_found()
+    );
+    assert!(
+        other
+            .repo_info(&repo, Some(&second.commit))
+            .await
+            .unwrap_err()
+            .is_repo_not_found()
+    );
+
+    // Already private: no settings call.
+    write_model(&dir, 7, 1, 100_000);
+    env.hub.request_log().clear();
+    owner
+        .upload_model(&repo, &dir, &private, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(
+        !env.hub
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/settings")),
+        "no flip needed"
     );
 }

@@ -8,7 +8,9 @@
 
 mod support;
 
+mod adversarial;
 mod chain_conformance;
+mod chain_connect;
 mod chain_devnet;
 mod chain_keyfiles;
 mod cli_check;
@@ -33,3 +35,5 @@ mod hub_server_cli;
 mod hub_server_python;
 mod hub_xet;
 mod publish_e2e;
+mod publish_journal;
+mod publish_republish;

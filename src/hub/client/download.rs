@@ -9,14 +9,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::RANGE;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev, is_commit_oid};
+use super::{
+    Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev,
+    is_commit_oid,
+};
 use crate::model::{RepoId, check_repo_path, check_revision, shown};
 
 /// Files of one snapshot in the cache.
@@ -175,7 +177,14 @@ impl HubClient {
         if !via_xet.is_empty() {
             self.xet_download(repo, commit, &via_xet).await?;
             for (e, part, blob, check) in xet_checks {
-                place_verified(e, &part, &blob, check).await?;
+                place_verified(
+                    e,
+                    &part,
+                    &blob,
+                    check,
+                    &format!("Xet file {}", e.xet_hash.as_deref().unwrap_or_default()),
+                )
+                .await?;
             }
         }
         let mut out = Vec::new();
@@ -218,46 +227,94 @@ impl HubClient {
         );
         let part = blob.with_extension("incomplete");
         let op = format!("download {}", entry.path);
-        self.retrying(&op, || async {
-            let have = tokio::fs::metadata(&part)
-                .await
-                .map(|m| m.len())
-                .unwrap_or(0);
-            let mut rb = self.authorize(self.transfer().get(&url));
+        // The tree's size is the announced size: the download stops there, whatever the server sends.
+        let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
+        let activity = Activity::new();
+        let (op_ref, url_ref, part_ref, activity_ref) = (&op, &url, &part, &activity);
+        self.retrying(&op, &url, Budget::Transfer(activity.clone()), |_| async move {
+            let (op, url, part) = (op_ref, url_ref, part_ref);
+            let mut have = tokio::fs::metadata(part).await.map(|m| m.len()).unwrap_or(0);
+            if have > size {
+                // A leftover longer than the file cannot be a prefix of it: start over.
+                let _ = tokio::fs::remove_file(part).await;
+                have = 0;
+            }
+            if have == size && size > 0 {
+                return Ok(()); // complete from an earlier run; verified below
+            }
+            let mut rb = self.authorize(url, self.transfer().get(url));
             if have > 0 {
                 rb = rb.header(RANGE, format!("bytes={have}-"));
             }
             self.limits().api_call().await;
-            let resp = self.send_once(&op, rb).await;
-            let resp = match resp {
+            activity_ref.alive();
+            let resp = self.send_once(op, rb).await;
+            let mut resp = match resp {
                 Err(e) if e.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {
-                    let _ = tokio::fs::remove_file(&part).await;
+                    let _ = tokio::fs::remove_file(part).await;
                     return Err(e);
                 }
                 r => r?,
             };
+            activity_ref.alive();
             let append = have > 0 && resp.status() == StatusCode::PARTIAL_CONTENT;
+            let remaining = size - if append { have } else { 0 };
+            if let Some(announced) = resp.content_length()
+                && announced != remaining
+            {
+                return Err(HubError::protocol_at(
+                    op,
+                    url,
+                    format!(
+                        "Content-Length {announced} does not match the {remaining} bytes left of the {size} the tree \
+                         lists; not downloading it"
+                    ),
+                ));
+            }
             let mut file = tokio::fs::OpenOptions::new()
                 .create(true)
                 .write(true)
                 .append(append)
                 .truncate(!append)
-                .open(&part)
+                .open(part)
                 .await
-                .map_err(|e| HubError::io(&part, e))?;
-            let mut body = resp.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| HubError::transport(&op, e))?;
+                .map_err(|e| HubError::io(part, e))?;
+            let mut written = 0u64;
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| HubError::transport(op, url, e))?
+            {
+                if written + chunk.len() as u64 > remaining {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(part).await;
+                    return Err(HubError::protocol_at(
+                        op,
+                        url,
+                        format!("the server sent more than the {size} bytes the tree lists; stopped reading"),
+                    ));
+                }
                 file.write_all(&chunk)
                     .await
-                    .map_err(|e| HubError::io(&part, e))?;
+                    .map_err(|e| HubError::io(part, e))?;
+                written += chunk.len() as u64;
+                activity_ref.moved(size - remaining + written);
             }
-            file.flush().await.map_err(|e| HubError::io(&part, e))?;
+            file.flush().await.map_err(|e| HubError::io(part, e))?;
+            if written < remaining {
+                // Transient: the next attempt continues from here with a Range request.
+                return Err(HubError::timed_out(
+                    op,
+                    url,
+                    Cause::Closed,
+                    format!("the answer ended after {written} of {remaining} bytes"),
+                ));
+            }
             Ok(())
         })
         .await?;
         // verify the whole file (including a prefix from an earlier run), then move it into place
-        place_verified(entry, &part, blob, check).await
+        place_verified(entry, &part, blob, check, &super::redact_url(&url)).await
     }
 }
 
@@ -266,12 +323,14 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Checks the downloaded `part` of `entry` against `check`, then moves it to `blob`; a mismatch removes it.
+/// Checks the downloaded `part` of `entry` against `check`, then moves it to `blob`; a mismatch removes it. `from`
+/// names where it came from (a redacted URL) in the error.
 async fn place_verified(
     entry: &TreeEntry,
     part: &Path,
     blob: &Path,
     check: &Check,
+    from: &str,
 ) -> Result<(), HubError> {
     let p = part.to_path_buf();
     let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
@@ -283,6 +342,7 @@ async fn place_verified(
         let _ = tokio::fs::remove_file(part).await;
         return Err(HubError::Integrity {
             path: entry.path.clone(),
+            url: from.to_string(),
             expected,
             actual,
         });

@@ -62,6 +62,11 @@ pub enum ProgressEvent {
         path: String,
         skipped: bool,
     },
+    /// The existing repository was public and was made private before anything was uploaded
+    /// ([`UploadOptions::make_private`]).
+    MadePrivate {
+        repo: String,
+    },
     Committing {
         repo: String,
     },
@@ -97,8 +102,12 @@ pub struct UploadOptions {
     pub revision: String,
     /// Commit title.
     pub message: String,
-    /// Visibility when the repository has to be created (an existing one keeps its own).
+    /// Visibility when the repository has to be created (an existing one keeps its own, unless `make_private`).
     pub create_visibility: Visibility,
+    /// Make an existing repository that is not private private before anything (preupload samples included) is
+    /// sent, so that the new revision is never public: re-publishing to a public repo (README "Re-publishing
+    /// safely"). Costs one call, only when a flip is needed: the repository's info is read anyway.
+    pub make_private: bool,
     /// Folder of resume state files (one per repository); `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
     /// sha256 (lowercase hex) and size of files the caller already hashed, by repository path: such a file is not
@@ -114,6 +123,7 @@ impl UploadOptions {
             revision: "main".into(),
             message: message.into(),
             create_visibility: Visibility::Private,
+            make_private: false,
             state_dir: None,
             known_sha256: KnownSha256::new(),
         }
@@ -310,7 +320,11 @@ impl HubClient {
         });
 
         // 2. repository, head, remote tree
-        self.ensure_repo(repo, opts.create_visibility).await?;
+        let (created, private) = self.ensure_repo_state(repo, opts.create_visibility).await?;
+        if opts.make_private && !created && private != Some(true) {
+            self.set_visibility(repo, Visibility::Private).await?;
+            progress.event(ProgressEvent::MadePrivate { repo: rs.clone() });
+        }
         let head = self
             .repo_info(repo, Some(&opts.revision))
             .await?
@@ -572,11 +586,11 @@ impl HubClient {
         let body = serde_json::json!({"files": files.iter().map(|(f, d)| serde_json::json!({
             "path": f.repo_path, "sample": B64.encode(&d.sample), "size": d.size})).collect::<Vec<_>>()});
         let resp = self
-            .send(&op, || async {
+            .send(&op, &self.url(&path), || async {
                 Ok(self.request(Method::POST, &path).json(&body))
             })
             .await?;
-        let a: PreuploadAnswer = Self::json(&op, resp).await?;
+        let a: PreuploadAnswer = self.json(&op, resp).await?;
         Ok(a.files)
     }
 
@@ -620,28 +634,34 @@ impl HubClient {
         let body = bytes::Bytes::from(body);
         let _slot = self.limits().commit_slot(&repo.to_string()).await;
         let ambiguous = AtomicBool::new(false);
-        self.retrying(&op, || async {
+        let ambiguous = &ambiguous;
+        let body = &body;
+        let url = self.url(&path);
+        let budget = self.long_budget(self.commit_timeout());
+        let (op, path) = (op.as_str(), path.as_str());
+        self.retrying(op, &url, budget, |deadline| async move {
             if ambiguous.load(Ordering::SeqCst)
                 && let Some(done) = self.settle_commit(repo, revision, ops, parent).await?
             {
                 return Ok(done);
             }
-            self.limits().api_call().await;
+            deadline.api_slot(self.limits()).await;
             let rb = self
-                .request(Method::POST, &path)
+                .request(Method::POST, path)
                 .header(CONTENT_TYPE, "application/x-ndjson")
+                .timeout(deadline.attempt_timeout())
                 .body(body.clone());
-            match self.send_once(&op, rb).await {
+            match self.send_once(op, rb).await {
                 Ok(resp) => {
                     #[derive(Deserialize)]
                     struct Answer {
                         #[serde(rename = "commitOid")]
                         commit_oid: String,
                     }
-                    let a: Answer = Self::json(&op, resp).await?;
+                    let a: Answer = self.json(op, resp).await?;
                     if !is_commit_oid(&a.commit_oid) {
                         return Err(HubError::protocol(
-                            &op,
+                            op,
                             format!("commitOid {:?} is not 40 hex", a.commit_oid),
                         ));
                     }

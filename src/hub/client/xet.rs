@@ -114,11 +114,11 @@ impl HubClient {
         let op = format!("Xet token for {repo}");
         let url = self.xet_token_url(repo, scope, rev)?;
         let resp = self
-            .send(&op, || async {
-                Ok(self.authorize(self.inner.http.request(Method::GET, &url)))
+            .send(&op, &url, || async {
+                Ok(self.authorize(&url, self.inner.http.request(Method::GET, &url)))
             })
             .await?;
-        let access: XetAccess = Self::json(&op, resp).await?;
+        let access: XetAccess = self.json(&op, resp).await?;
         let cas = reqwest::Url::parse(&access.cas_url).map_err(|e| {
             HubError::protocol(
                 &op,
