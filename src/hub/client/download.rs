@@ -178,7 +178,7 @@ impl HubClient {
             if have > 0 {
                 rb = rb.header(RANGE, format!("bytes={have}-"));
             }
-            self.limits().api_call().await;
+            self.limits().resolve_call().await;
             let resp = self.send_once(&op, rb).await;
             let resp = match resp {
                 Err(e) if e.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {

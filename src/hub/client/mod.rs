@@ -314,6 +314,9 @@ impl HubClient {
         rb: RequestBuilder,
     ) -> Result<Response, HubError> {
         let resp = rb.send().await.map_err(|e| HubError::transport(op, e))?;
+        // The quota planner learns from every answer (RateLimit headers, the end of its first-call probe).
+        let path = resp.url().path().to_string();
+        self.inner.limits.observe(&path, resp.headers());
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -325,7 +328,7 @@ impl HubClient {
                 wait_s = wait.as_secs_f64(),
                 "Hub rate limit hit; pausing Hub calls"
             );
-            self.inner.limits.pause(wait);
+            self.inner.limits.throttled(&path, wait);
         }
         Err(err)
     }
