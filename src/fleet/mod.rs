@@ -9,6 +9,7 @@
 //!
 //! Loading reads the file system only; it never touches the network, the chain or keyfile secrets.
 
+pub mod accounts;
 mod locate;
 mod schema;
 
@@ -17,7 +18,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use locate::{LineCol, Step};
-pub use schema::{Defaults, FleetFile, MinerEntry};
+pub use accounts::{HubAccount, HubAccounts, TokenSource};
+pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
 
 use crate::competition::Registry;
 use crate::model::RepoId;
@@ -41,6 +43,8 @@ pub struct Fleet {
     /// Presets plus the fleet's overrides.
     pub registry: Registry,
     pub miners: Vec<Miner>,
+    /// Hugging Face accounts and quotas (`hub_quota`, `hub_accounts`, `hub_account`): see [`accounts`].
+    pub hub_accounts: HubAccounts,
 }
 
 /// One miner of the fleet, with defaults applied and paths resolved.
@@ -211,6 +215,7 @@ impl Fleet {
                 model_dir: resolve(base, &miner.model_dir.to_string_lossy()),
                 ..miner
             }],
+            hub_accounts: HubAccounts::default(),
         }
     }
 
@@ -314,6 +319,8 @@ impl Fleet {
                 Some("add at least one `Miner(hotkey: ..., model_dir: ..., repo: ...)`"),
             );
         }
+
+        let hub_accounts = accounts::load(&file, &base, &mut problems);
 
         let mut miners = Vec::with_capacity(file.miners.len());
         let mut seen_hotkeys: HashMap<(String, String), usize> = HashMap::new();
@@ -444,6 +451,7 @@ impl Fleet {
             competitions_file,
             registry,
             miners,
+            hub_accounts,
         })
     }
 }

@@ -19,6 +19,7 @@ pub mod lfs;
 pub mod resume;
 pub mod upload;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -127,6 +128,48 @@ pub struct RepoInfo {
     pub sha: Option<String>,
     #[serde(default)]
     pub private: Option<bool>,
+    /// The files at the revision (sizes and oids only when asked with `blobs=true`).
+    #[serde(default)]
+    pub siblings: Vec<Sibling>,
+}
+
+/// A file of [`RepoInfo::siblings`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sibling {
+    pub rfilename: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Git blob oid (of the pointer text, for an LFS file).
+    #[serde(rename = "blobId", default)]
+    pub blob_id: Option<String>,
+    #[serde(default)]
+    pub lfs: Option<SiblingLfs>,
+}
+
+/// The LFS part of a [`Sibling`] (`sha256` here where the tree listing says `oid`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SiblingLfs {
+    pub sha256: String,
+    pub size: u64,
+    #[serde(rename = "pointerSize", default)]
+    pub pointer_size: u64,
+}
+
+impl Sibling {
+    /// As a tree entry, when the Hub gave its oid.
+    fn entry(&self) -> Option<TreeEntry> {
+        Some(TreeEntry {
+            kind: "file".into(),
+            path: self.rfilename.clone(),
+            oid: self.blob_id.clone()?,
+            size: self.size?,
+            lfs: self.lfs.as_ref().map(|l| LfsInfo {
+                oid: l.sha256.clone(),
+                size: l.size,
+                pointer_size: l.pointer_size,
+            }),
+        })
+    }
 }
 
 /// One entry of a tree listing.
@@ -441,6 +484,68 @@ impl HubClient {
             }
         })
         .await
+    }
+
+    /// `POST /api/repos/create` without looking first: `Ok(true)` when it was created now, `Ok(false)` when it
+    /// exists already (409). One call where [`HubClient::ensure_repo`] takes two; for repositories this client
+    /// never wrote to. A retry after a lost answer gets 409, which is fine: either way the repository is there.
+    pub async fn create_repo(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<bool, HubError> {
+        let op = format!("create repo {repo}");
+        let body = serde_json::json!({
+            "name": repo.name(),
+            "organization": repo.namespace(),
+            "visibility": visibility.as_str(),
+            "private": visibility == Visibility::Private,
+            "type": "model",
+        });
+        match self
+            .send(&op, || async {
+                Ok(self.request(Method::POST, "/api/repos/create").json(&body))
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(StatusCode::CONFLICT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /api/models/{repo}/revision/{rev}?blobs=true`: the head commit and every file with its oid, in one
+    /// call. Falls back to the tree listing when the Hub leaves the oids out. A repository without commits has no
+    /// head and no files.
+    pub async fn repo_files(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<(Option<String>, BTreeMap<String, TreeEntry>), HubError> {
+        let op = format!("repo info {repo}");
+        let path = format!("/api/models/{repo}/revision/{}?blobs=true", enc_rev(revision));
+        let resp = self
+            .send(&op, || async { Ok(self.request(Method::GET, &path)) })
+            .await?;
+        let info: RepoInfo = Self::json(&op, resp).await?;
+        let head = info.sha.filter(|s| !s.is_empty());
+        let Some(head) = head else {
+            return Ok((None, BTreeMap::new()));
+        };
+        let entries: Option<Vec<TreeEntry>> = info.siblings.iter().map(Sibling::entry).collect();
+        let files = match entries {
+            Some(e) => e,
+            None => self
+                .list_tree(repo, &head)
+                .await?
+                .into_iter()
+                .filter(TreeEntry::is_file)
+                .collect(),
+        };
+        Ok((
+            Some(head),
+            files.into_iter().map(|e| (e.path.clone(), e)).collect(),
+        ))
     }
 
     /// `PUT /api/models/{repo}/settings`: make a repository private or public.

@@ -46,7 +46,10 @@ pub fn observe(headers: &HeaderMap, bucket: &str) -> Observed {
         out.reset = param(&params, "t").map(Duration::from_secs);
     }
     if let Some(params) = value("ratelimit-policy").and_then(|v| item_for(v, bucket)) {
-        out.quota = param(&params, "q").and_then(|v| u32::try_from(v).ok());
+        // A quota of 0 is no policy anyone could follow (fault injection sends it): ignored.
+        out.quota = param(&params, "q")
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|q| *q > 0);
         out.window = param(&params, "w")
             .filter(|w| *w > 0)
             .map(Duration::from_secs);
@@ -130,7 +133,7 @@ mod tests {
     fn garbage_is_ignored() {
         let h = map(&[
             ("ratelimit", "\"api\";r=-1;t=x"),
-            ("ratelimit-policy", "\"api\";q=99999999999;w=0"),
+            ("ratelimit-policy", "\"api\";q=0;w=0"),
         ]);
         assert!(observe(&h, "api").is_empty(), "{:?}", observe(&h, "api"));
         let long = format!("\"api\";r=5;t=1;{}", "x".repeat(5000));
