@@ -316,6 +316,27 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
     ".gguf",
 ];
 
+/// The API calls (quota bucket `api`, see [`crate::hub::quota::bucket_of`]) [`HubClient::upload_model`] makes to
+/// upload `files` (repository paths) when nothing fails and every file changed:
+///
+/// * to a repository this client never wrote to: create it, one LFS batch and one verify per LFS file (if any),
+///   the commit (the Hub's default rules decide every mode; a large text file would add a preupload);
+/// * to one it wrote to before: its info, a preupload, the batch and verifies, the commit.
+///
+/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls.
+pub fn estimate_api_calls(files: &[String], repo_known: bool) -> u32 {
+    let lfs = files
+        .iter()
+        .filter(|f| {
+            let f = f.to_ascii_lowercase();
+            DEFAULT_LFS_SUFFIXES.iter().any(|s| f.ends_with(s))
+        })
+        .count() as u32;
+    let transfers = if lfs > 0 { 1 + lfs } else { 0 };
+    let (repo, preupload) = if repo_known { (1, 1) } else { (1, 0) };
+    repo + preupload + transfers + 1
+}
+
 /// Text files up to this size are inline in a new repository (the Hub moves files over 10 MB to LFS).
 const RULES_INLINE_MAX: u64 = 1024 * 1024;
 
