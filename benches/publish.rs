@@ -108,6 +108,7 @@ fn upload_alone(root: &Path, tag: &str, n: usize) -> f64 {
                     dir: models.join(format!("m{i}")),
                     message: "bench".into(),
                     visibility: Visibility::Private,
+                    make_private: false,
                     known_sha256: Default::default(),
                 })
             })
@@ -305,6 +306,7 @@ fn main() {
         let opts = PublishOptions {
             token: Some(Token::new(TOKEN)),
             chain: chain_opts.clone(),
+            lock_dir: Some(root.join("locks")),
             ..Default::default()
         };
         actix_system().block_on(async move {

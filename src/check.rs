@@ -1,16 +1,18 @@
 //! Offline fleet validation: everything `minerfleet check` verifies before anything touches the network.
 //!
 //! For every miner of a loaded [`Fleet`]: the hotkey keyfile loads (no secret is ever shown), no two miners share
-//! a key, the model directory passes header inspection and every constraint of its competition, the competition is
-//! in the subnet's latest schedule entry, and the metadata string the miner would commit fits in 128 bytes.
+//! a key, the model folder follows the folder rules and holds no secrets (the same checks `publish` and `upload`
+//! refuse on, [`crate::model::folder`], [`crate::model::secrets`]), the model passes header inspection and every
+//! constraint of its competition, the competition is in the subnet's latest schedule entry, and the metadata
+//! string the miner would commit fits in 128 bytes.
 //! The result is plain data ([`FleetReport`]) that the CLI renders as a table or JSON.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::fleet::{Fleet, Miner};
-use crate::model::{ModelId, inspect};
+use crate::fleet::{Fleet, Miner, Republish};
+use crate::model::{FolderError, ModelFolder, ModelId, inspect, secrets};
 use crate::wallet::{self, PasswordSource};
 
 /// The outcome of one rule for one miner.
@@ -40,6 +42,8 @@ pub struct MinerReport {
     /// The hotkey's SS58 address, when the keyfile loaded.
     pub ss58: Option<String>,
     pub repo: String,
+    /// The second repo slot (`republish: AltRepo`).
+    pub alt_repo: Option<String>,
     pub competition_id: u16,
     pub model_dir: String,
     pub model: Option<ModelSummary>,
@@ -137,6 +141,7 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
         hotkey: miner.hotkey.clone(),
         ss58: None,
         repo: miner.repo.to_string(),
+        alt_repo: miner.slots().alt.map(|r| r.to_string()),
         competition_id: miner.competition_id,
         model_dir: miner.model_dir.display().to_string(),
         model: None,
@@ -184,8 +189,66 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
         ),
     }
 
+    // The model folder rules and the secret scan first: a refused folder is not read any further.
+    let folder = match ModelFolder::open(&miner.model_dir) {
+        Ok(folder) => {
+            let links = folder.files().iter().filter(|f| f.symlink).count();
+            report.pass(
+                "model_folder",
+                format!(
+                    "{} files, all regular files inside the folder{}",
+                    folder.files().len(),
+                    if links > 0 {
+                        format!(" ({links} through symlinks that stay inside)")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            Some(folder)
+        }
+        Err(e) => {
+            report.fail("model_folder", e.to_string());
+            None
+        }
+    };
+    let Some(folder) = folder else {
+        return finish(report, miner);
+    };
+    match secrets::scan_folder(&folder) {
+        Ok(scan) if scan.findings.is_empty() => report.pass(
+            "secrets",
+            format!(
+                "no secrets in {} scanned files ({} bytes){}",
+                scan.files,
+                scan.bytes,
+                if scan.not_scanned.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} file(s) over {} MiB not scanned (never uploaded)",
+                        scan.not_scanned.len(),
+                        secrets::MAX_SCAN_BYTES >> 20
+                    )
+                }
+            ),
+        ),
+        Ok(scan) => report.fail(
+            "secrets",
+            FolderError::Secrets {
+                dir: miner.model_dir.clone(),
+                findings: scan.findings,
+            }
+            .to_string(),
+        ),
+        Err(e) => report.fail("secrets", e.to_string()),
+    }
+
     match inspect::inspect_dir(&miner.model_dir) {
         Ok(info) => {
+            if let Err(e) = folder.upload_set() {
+                report.fail("upload_set", e.to_string());
+            }
             report.pass(
                 "model_readable",
                 format!("{} files, headers valid", info.files.len()),
@@ -213,11 +276,28 @@ fn check_miner(fleet: &Fleet, miner: &Miner, passwords: &dyn PasswordSource) -> 
         }
         Err(e) => report.fail("model_readable", e.to_string()),
     }
+    finish(report, miner)
+}
 
-    // Commit and secure hash have fixed lengths, so the length of the real string is known offline.
-    match ModelId::placeholder_str(&miner.repo, miner.competition_id) {
-        Ok(s) => report.pass("metadata_length", format!("{} of 128 bytes", s.len())),
-        Err(e) => report.fail("metadata_length", e.to_string()),
+/// The checks that do not read the model folder.
+fn finish(mut report: MinerReport, miner: &Miner) -> MinerReport {
+    // Commit and secure hash have fixed lengths, so the length of the real string is known offline: for each slot
+    // a commitment may name.
+    for slot in miner.slots().all() {
+        match ModelId::placeholder_str(slot, miner.competition_id) {
+            Ok(s) => report.pass(
+                "metadata_length",
+                format!("{} of 128 bytes ({slot})", s.len()),
+            ),
+            Err(e) => report.fail("metadata_length", e.to_string()),
+        }
+    }
+    if miner.republish == Republish::InPlace {
+        report.warnings.push(format!(
+            "republish: InPlace: a new model uploaded to {} while it is public is public before its commitment \
+             lands, and anyone watching the repo can copy it and commit it first (README \"Re-publishing safely\")",
+            miner.repo
+        ));
     }
     report
 }

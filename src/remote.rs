@@ -10,6 +10,13 @@
 //! The uid → hotkey map is always read from the current `Keys` (commitments outlive deregistration). Everything
 //! goes through [`ChainClient`] and [`HubClient`]; nothing here prints.
 //!
+//! Other miners' commitments are untrusted input. Before anything of one reaches a URL or a path it is checked
+//! ([`ModelId::validate_committed`]): at most 128 bytes, a repo id that follows the Hub's naming rules (no `..`,
+//! no `?`/`#`/`%`, no unicode or bidi characters: [`RepoId::from_hub`]), a 40-hex commit id, a 44-character
+//! secure hash. A commitment that fails is [`RemoteError::InvalidCommitment`], naming the uid, the hotkey and the
+//! rule; nothing it names is requested. File paths from the Hub's tree listing and the safetensors index are
+//! checked the same way ([`crate::model::check_repo_path`]) before anything is written.
+//!
 //! ## Which files `pull` downloads
 //!
 //! The files `from_pretrained(revision=commit, use_safetensors=True)` and the tokenizer loader request, when present
@@ -25,10 +32,10 @@ use std::path::{Path, PathBuf};
 use subxt::utils::AccountId32;
 
 use crate::chain::{ChainClient, ChainError, Field};
-use crate::hub::client::{HubClient, HubError, TreeEntry, is_commit_oid};
+use crate::hub::client::{HubClient, HubError, TreeEntry};
 use crate::model::hash::{self, DirHash, HashError};
 use crate::model::inspect::{SINGLE_WEIGHTS, WEIGHTS_INDEX};
-use crate::model::{ModelId, RepoId};
+use crate::model::{ModelId, RepoId, check_repo_path, shown};
 
 /// How many uids, by incentive, [`best_uid`] looks at (the reference keeps the top 5).
 pub const BEST_UID_CANDIDATES: usize = 5;
@@ -73,6 +80,17 @@ pub enum RemoteError {
          {reason}; validators treat it as no metadata"
     )]
     BadMetadata {
+        netuid: u16,
+        uid: u16,
+        hotkey: String,
+        block: u64,
+        reason: String,
+    },
+    #[error(
+        "the commitment of uid {uid} (hotkey {hotkey}, netuid {netuid}, block {block}) is invalid: {reason}; \
+         minerfleet requests nothing it names (validators' own client refuses it too)"
+    )]
+    InvalidCommitment {
         netuid: u16,
         uid: u16,
         hotkey: String,
@@ -165,7 +183,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RemoteError + '_ {
 }
 
 /// What a uid has on chain: its hotkey (from the current `Keys`) and that hotkey's commitment, parsed the way
-/// validators parse it.
+/// validators parse it and checked before any of it is used: the repo id follows the Hub's rules, the commit is a
+/// 40-hex commit id, the secure hash 44 characters of base64, the whole string at most 128 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UidCommitment {
     pub netuid: u16,
@@ -173,9 +192,11 @@ pub struct UidCommitment {
     pub hotkey: AccountId32,
     /// `Registration.block`: the block the commitment was written at (the model's upload block).
     pub block: u64,
-    /// The commitment's first field as text.
+    /// The commitment's first field as text (untrusted: show it through [`crate::model::shown`]).
     pub metadata: String,
     pub model_id: ModelId,
+    /// The repo id, checked ([`ModelId::validate_committed`]).
+    repo: RepoId,
 }
 
 impl UidCommitment {
@@ -184,43 +205,25 @@ impl UidCommitment {
         self.hotkey.to_string()
     }
 
-    /// The repo id `namespace/name`, validated.
-    pub fn repo(&self) -> Result<RepoId, RemoteError> {
-        self.model_id.repo_id().map_err(|e| self.bad(e.to_string()))
+    /// The repo id `namespace/name`, checked against the Hub's rules.
+    pub fn repo(&self) -> &RepoId {
+        &self.repo
     }
 
-    /// The committed revision (a 40-hex commit id when the miner followed the protocol).
-    pub fn revision(&self) -> Result<&str, RemoteError> {
-        self.model_id
-            .commit
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                self.bad(
-                    "it names no commit (the text `None`), so there is nothing to download".into(),
-                )
-            })
+    /// The committed revision: a 40-hex commit id (checked).
+    pub fn revision(&self) -> &str {
+        self.model_id.commit.as_deref().unwrap_or_default()
     }
 
     /// `{hub}/{namespace}/{name}/tree/{revision}`: the repo at the committed revision (`get_repo`'s URL for
     /// `hub` = [`crate::fleet::HUGGINGFACE`]).
-    pub fn url(&self, hub_endpoint: &str) -> Result<String, RemoteError> {
-        Ok(format!(
+    pub fn url(&self, hub_endpoint: &str) -> String {
+        format!(
             "{}/{}/tree/{}",
             hub_endpoint.trim_end_matches('/'),
-            self.repo()?,
-            self.revision()?
-        ))
-    }
-
-    fn bad(&self, reason: String) -> RemoteError {
-        RemoteError::BadMetadata {
-            netuid: self.netuid,
-            uid: self.uid,
-            hotkey: self.hotkey_ss58(),
-            block: self.block,
-            reason,
-        }
+            self.repo,
+            self.revision()
+        )
     }
 }
 
@@ -277,10 +280,20 @@ async fn commitment_of(
         }
         None => return Err(bad("it has no fields".into())),
     };
-    let metadata = std::str::from_utf8(raw)
-        .map_err(|_| bad("its bytes are not UTF-8".into()))?
-        .to_string();
-    let model_id = ModelId::parse(&metadata).map_err(|e| bad(e.to_string()))?;
+    // Another miner's commitment is untrusted: nothing of it reaches a URL or a path unchecked.
+    let (metadata, model_id, repo) = ModelId::parse_committed(raw).map_err(|e| {
+        if e.is_parse_error() {
+            bad(e.to_string())
+        } else {
+            RemoteError::InvalidCommitment {
+                netuid,
+                uid,
+                hotkey: hotkey.to_string(),
+                block: reg.block,
+                reason: e.to_string(),
+            }
+        }
+    })?;
     Ok(UidCommitment {
         netuid,
         uid,
@@ -288,6 +301,7 @@ async fn commitment_of(
         block: reg.block,
         metadata,
         model_id,
+        repo,
     })
 }
 
@@ -305,7 +319,7 @@ async fn commitment_of(
 /// println!(
 ///     "uid 12 ({}) committed {} at block {}",
 ///     c.hotkey_ss58(),
-///     c.url(minerfleet::fleet::HUGGINGFACE)?,
+///     c.url(minerfleet::fleet::HUGGINGFACE),
 ///     c.block
 /// );
 /// # Ok(()) }
@@ -316,10 +330,7 @@ pub async fn repo_of_uid(
     uid: u16,
 ) -> Result<UidCommitment, RemoteError> {
     let hotkey = hotkey_of_uid(chain, netuid, uid).await?;
-    let c = commitment_of(chain, netuid, uid, hotkey).await?;
-    c.repo()?;
-    c.revision()?;
-    Ok(c)
+    commitment_of(chain, netuid, uid, hotkey).await
 }
 
 /// A model [`pull`] downloaded and verified.
@@ -370,24 +381,11 @@ pub async fn pull(
 ) -> Result<Pulled, RemoteError> {
     check_destination(dir)?;
     let c = repo_of_uid(chain, netuid, uid).await?;
-    let repo = c.repo()?;
-    let revision = c.revision()?.to_string();
+    let repo = c.repo().clone();
+    let revision = c.revision().to_string();
     let hub_err = |e: HubError| classify_hub_error(e, &repo, &revision, uid, hub.has_token());
-
-    let commit = if is_commit_oid(&revision) {
-        revision.clone()
-    } else {
-        hub.repo_info(&repo, Some(&revision))
-            .await
-            .map_err(hub_err)?
-            .sha
-            .filter(|s| is_commit_oid(s))
-            .ok_or_else(|| RemoteError::RevisionNotFound {
-                repo: repo.to_string(),
-                revision: revision.clone(),
-                uid,
-            })?
-    };
+    // Checked in `commitment_of`: a commit id, never a branch name or anything else.
+    let commit = revision.clone();
     let tree = hub.list_tree(&repo, &commit).await.map_err(hub_err)?;
     let repo_bytes = tree
         .iter()
@@ -582,9 +580,11 @@ fn index_shards(text: &str, present: &BTreeMap<&str, &TreeEntry>) -> Result<Vec<
         return Err(format!("{WEIGHTS_INDEX} has an empty weight_map"));
     }
     for s in &shards {
+        check_repo_path(s).map_err(|e| format!("{WEIGHTS_INDEX} names an unsafe shard: {e}"))?;
         if !present.contains_key(s.as_str()) {
             return Err(format!(
-                "{WEIGHTS_INDEX} names shard {s:?}, which is not in the repo at this revision"
+                "{WEIGHTS_INDEX} names shard `{}`, which is not in the repo at this revision",
+                shown(s)
             ));
         }
     }
@@ -612,6 +612,9 @@ pub struct BestUid {
     pub candidates: Vec<Ranked>,
     /// The first candidate whose commitment parses and names the competition, if any.
     pub best: Option<(Ranked, UidCommitment)>,
+    /// Candidates passed over because their commitment is not usable model metadata, each with the reason (the
+    /// error of [`RemoteError::BadMetadata`] or [`RemoteError::InvalidCommitment`]).
+    pub skipped: Vec<(Ranked, String)>,
 }
 
 /// The reference's ranking: `(incentive, uid)` for every uid below `n` (a uid missing from the `Incentive` row has
@@ -655,6 +658,7 @@ pub async fn best_uid(
     let n = subnet_size(chain, netuid).await?;
     let incentive = chain.incentive(netuid).await?;
     let candidates = rank_by_incentive(&incentive, n, BEST_UID_CANDIDATES);
+    let mut skipped = Vec::new();
     for ranked in &candidates {
         let hotkey = chain.hotkey_of(netuid, ranked.uid).await?;
         match commitment_of(chain, netuid, ranked.uid, hotkey).await {
@@ -662,15 +666,20 @@ pub async fn best_uid(
                 return Ok(BestUid {
                     best: Some((*ranked, c)),
                     candidates,
+                    skipped,
                 });
             }
-            Ok(_) | Err(RemoteError::NoCommitment { .. } | RemoteError::BadMetadata { .. }) => {}
+            Ok(_) | Err(RemoteError::NoCommitment { .. }) => {}
+            Err(e @ (RemoteError::BadMetadata { .. } | RemoteError::InvalidCommitment { .. })) => {
+                skipped.push((*ranked, e.to_string()))
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(BestUid {
         candidates,
         best: None,
+        skipped,
     })
 }
 

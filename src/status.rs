@@ -1,6 +1,7 @@
 //! `status`: for every miner of a fleet, what the fleet wants (the metadata the last publish of the current model
-//! committed, from the journal) next to what the chain holds, when validators will evaluate it, the repo's
-//! visibility, the uid and its incentive. Read-only: it never takes the journal lock and writes nothing.
+//! committed, from the journal) next to what the chain holds, when validators will evaluate it, the visibility of
+//! the repo that holds the committed model (either of the miner's slots, see [`crate::fleet::slots`]), the uid and
+//! its incentive. Read-only: it takes no lock and writes nothing.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,8 @@ use serde::Serialize;
 use crate::chain::ChainClient;
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::{HubClient, HubError};
-use crate::journal::{FileStamp, Journal};
+use crate::journal::{FileStamp, Journal, Salvage};
+use crate::model::{ModelId, RepoId, hash};
 use crate::publish::steps::model_files;
 use crate::wallet;
 
@@ -17,9 +19,9 @@ use crate::wallet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sync {
-    /// The chain holds the metadata of the current model, and the repo visibility is as configured.
+    /// The chain holds the current model (in either slot), and its repo's visibility is as configured.
     InSync,
-    /// Committed, but the repo is still private although the fleet asks for public.
+    /// Committed, but its repo is still private although the fleet asks for public.
     NotPublic,
     /// The chain holds something else (an older model, another tool's commit) or nothing.
     Differs,
@@ -36,7 +38,11 @@ pub enum Sync {
 pub struct MinerStatus {
     pub miner: String,
     pub hotkey: Option<String>,
+    /// The fleet's repo for this miner.
     pub repo: String,
+    /// The repo that holds the model the chain names, when it is one of the miner's slots; else the slot the
+    /// journal is publishing to. Its visibility is `visibility`.
+    pub slot: Option<String>,
     pub competition_id: u16,
     pub uid: Option<u16>,
     /// Incentive in [0, 1].
@@ -48,7 +54,7 @@ pub struct MinerStatus {
     pub commit_block: Option<u64>,
     /// First block validators evaluate the committed model at (commit block + the competition's delay).
     pub eval_block: Option<u64>,
-    /// `public`, `private`, or `missing`; `None` when the Hub could not be asked.
+    /// `public`, `private`, or `missing` (of `slot`, else `repo`); `None` when the Hub could not be asked.
     pub visibility: Option<String>,
     pub want_public: bool,
     pub state: Sync,
@@ -89,6 +95,7 @@ pub async fn fleet_status(
             miner: miner.label(),
             hotkey: None,
             repo: miner.repo.to_string(),
+            slot: None,
             competition_id: miner.competition_id,
             uid: None,
             incentive: None,
@@ -113,27 +120,62 @@ pub async fn fleet_status(
         let ss58 = public.ss58().to_string();
         row.hotkey = Some(ss58.clone());
         let account = subxt::utils::AccountId32(public.public().0);
-        row.desired = desired(miner, journal, &ss58, &mut row.detail);
+        let wanted = desired(miner, journal, &ss58, &mut row.detail);
+        row.desired = wanted.metadata.clone();
 
         row.uid = chain.uid(fleet.netuid, &account).await?;
         row.incentive = row
             .uid
             .and_then(|u| incentive.get(u as usize))
             .map(|&i| f64::from(i) / f64::from(u16::MAX));
+        let mut holds_ours = false;
         if let Some(reg) = chain.commitment(fleet.netuid, &account).await? {
             row.commit_block = Some(reg.block);
             row.on_chain = reg.raw().map(|b| String::from_utf8_lossy(b).into_owned());
+            // Whatever the chain holds is only compared and shown, never requested; say when it is not metadata a
+            // validator could use (another tool, or someone with the key, wrote it).
+            let invalid = match reg.raw() {
+                Some(raw) => ModelId::parse_committed(raw).err().map(|e| e.to_string()),
+                None => Some("its first field is not Raw data".into()),
+            };
+            if let Some(reason) = invalid {
+                add_detail(
+                    &mut row.detail,
+                    format!(
+                        "the chain holds a commitment that is not valid model metadata: {reason}"
+                    ),
+                );
+            }
             let delay = subnet
                 .and_then(|s| s.find(miner.competition_id))
                 .map(|c| c.first_eval_block(reg.block));
             row.eval_block = delay;
+            let slots = miner.slots();
+            // Never trusted as a URL: only a repo that is one of the miner's own slots is asked about.
+            let committed = reg.raw().and_then(|raw| ModelId::parse_committed(raw).ok());
+            if let Some((_, m, slot)) = committed.filter(|(_, _, r)| slots.contains(r)) {
+                row.slot = Some(slot.to_string());
+                holds_ours = row.on_chain == row.desired
+                    || wanted.secure_hash.as_deref().is_some_and(|h| {
+                        m.secure_hash.as_deref() == Some(h)
+                            && m.competition_id == miner.competition_id
+                    });
+            }
+        }
+        if row.slot.is_none() {
+            row.slot = wanted.slot.clone();
         }
         if let Some(hub) = hub {
-            let key = miner.repo.to_string();
+            let repo: RepoId = row
+                .slot
+                .as_deref()
+                .and_then(|s| miner.slots().find(s).cloned())
+                .unwrap_or_else(|| miner.repo.clone());
+            let key = repo.to_string();
             let vis = match visibility_cache.get(&key) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = match hub.repo_info(&miner.repo, None).await {
+                    let v = match hub.repo_info(&repo, None).await {
                         Ok(info) => Some(if info.private.unwrap_or(false) {
                             "private".to_string()
                         } else {
@@ -153,7 +195,21 @@ pub async fn fleet_status(
             };
             row.visibility = vis;
         }
-        row.state = classify(&row);
+        row.state = classify(&row, holds_ours);
+        if holds_ours
+            && !row.want_public
+            && row.visibility.as_deref() == Some("private")
+            && row.detail.is_none()
+        {
+            row.detail = Some(format!(
+                "{} holds the committed model but is private (update_repo_visibility is false): validators can \
+                 download it only once you make it public{}",
+                row.slot.as_deref().unwrap_or(&row.repo),
+                row.eval_block
+                    .map(|b| format!(", from block {b}"))
+                    .unwrap_or_default()
+            ));
+        }
         miners.push(row);
     }
     Ok(FleetStatus {
@@ -165,38 +221,69 @@ pub async fn fleet_status(
     })
 }
 
-/// The metadata the journal recorded for the miner's *current* model files.
-fn desired(
-    miner: &Miner,
-    journal: &Journal,
-    ss58: &str,
-    detail: &mut Option<String>,
-) -> Option<String> {
-    let record = journal.get(ss58)?;
-    let files = model_files(&miner.model_dir).ok()?;
-    let stamp = FileStamp::of(&miner.model_dir, &files).ok()?;
+fn add_detail(detail: &mut Option<String>, more: String) {
+    *detail = Some(match detail.take() {
+        Some(d) => format!("{d}; {more}"),
+        None => more,
+    });
+}
+
+/// What the journal says the fleet wants for the miner's *current* model files.
+#[derive(Default)]
+struct Wanted {
+    /// The metadata the last publish of these files committed (or is committing).
+    metadata: Option<String>,
+    /// The secure hash of these files (known once they were hashed): the chain holds this model when it names either
+    /// slot with it.
+    secure_hash: Option<String>,
+    /// The slot the journal publishes to.
+    slot: Option<String>,
+}
+
+fn desired(miner: &Miner, journal: &Journal, ss58: &str, detail: &mut Option<String>) -> Wanted {
+    if let Some(d) = journal.damaged(ss58) {
+        *detail = Some(match d.salvage {
+            Salvage::Unknown => d.refusal(crate::chain::ClientOptions::default().mortality),
+            _ => format!("{}: the next publish does this", d.notice()),
+        });
+        return Wanted::default();
+    }
+    let Some(record) = journal.get(ss58) else {
+        return Wanted::default();
+    };
+    let Some(stamp) = model_files(&miner.model_dir)
+        .ok()
+        .and_then(|files| FileStamp::of(&miner.model_dir, &files).ok())
+    else {
+        return Wanted::default();
+    };
     let same = record.target.files == stamp
         && record.target.repo == miner.repo.to_string()
         && record.target.competition_id == miner.competition_id;
     if !same {
         *detail = Some("the model, repo or competition changed since the last publish".into());
-        return None;
+        return Wanted::default();
     }
-    record.metadata
+    Wanted {
+        metadata: record.metadata,
+        secure_hash: record.dir_hash.map(|h| hash::secure_hash(&h, ss58)),
+        slot: record.slot,
+    }
 }
 
-fn classify(row: &MinerStatus) -> Sync {
+fn classify(row: &MinerStatus, holds_ours: bool) -> Sync {
     if row.hotkey.is_none() {
         return Sync::Unknown;
     }
     if row.uid.is_none() {
         return Sync::Unregistered;
     }
-    let Some(desired) = &row.desired else {
-        return Sync::NotPublished;
-    };
-    if row.on_chain.as_deref() != Some(desired.as_str()) {
-        return Sync::Differs;
+    if !holds_ours {
+        return if row.desired.is_none() {
+            Sync::NotPublished
+        } else {
+            Sync::Differs
+        };
     }
     if row.want_public && row.visibility.as_deref() == Some("private") {
         return Sync::NotPublic;

@@ -2,8 +2,9 @@
 //!
 //! * One in-flight transaction per hotkey (nonce order): commits for the same hotkey run one after another, in the
 //!   order they arrived (a fair per-hotkey lock); different hotkeys run in parallel on one shared connection.
-//! * Space budget: before signing, the hotkey's per-epoch budget is read (`MaxSpace`, `UsedSpaceOf`, `Tempo`); a
-//!   commit that does not fit is scheduled for the block where the next epoch starts instead of failing.
+//! * Commit budget: before signing, the hotkey's budget is read under the runtime's rule (the per-epoch space
+//!   budget, or one commit per `RateLimit` blocks on older runtimes); a commit that does not fit is scheduled for the
+//!   block where the next window opens instead of failing.
 //! * Status events go to a [`ChainEventSink`] (a channel or any trait object); no UI here.
 //! * Bounded mailbox (back-pressure on `send`), graceful shutdown ([`Shutdown`] waits for in-flight commits).
 //!
@@ -56,7 +57,7 @@ pub struct ChainEvent {
 pub enum ChainEventKind {
     /// Waiting behind an earlier commit of the same hotkey.
     Queued,
-    /// The epoch's space budget is spent; will submit when the finalized head reaches this block.
+    /// The hotkey's commit budget is spent; will submit when the finalized head reaches this block.
     Scheduled { at_block: u64 },
     /// Transaction progress.
     Tx(TxStatus),
@@ -204,10 +205,11 @@ async fn commit_within_budget(
             .await
         {
             Err(e) if e.commit_error_kind() == Some(CommitErrorKind::SpaceLimit) && tries < 3 => {
-                // The extrinsic failed in dispatch (nothing written); the budget check below schedules it.
-                let state = client.space(msg.netuid, msg.hotkey.account()).await?;
-                let at =
-                    crate::chain::space::next_epoch_start(state.block + 1, msg.netuid, state.tempo);
+                // The extrinsic failed in dispatch (nothing written); wait for the next window, then plan again.
+                let at = client
+                    .budget(msg.netuid, msg.hotkey.account())
+                    .await?
+                    .next_window();
                 emit(ChainEventKind::Scheduled { at_block: at });
                 client.wait_for_block(at).await?;
             }
@@ -222,10 +224,10 @@ async fn wait_for_budget(
     emit: &(dyn Fn(ChainEventKind) + Sync),
 ) -> Result<(), ChainError> {
     loop {
-        let state = client.space(msg.netuid, msg.hotkey.account()).await?;
-        match state.plan(msg.data.len(), 0) {
+        let budget = client.budget(msg.netuid, msg.hotkey.account()).await?;
+        match budget.plan(msg.data.len()) {
             SpacePlan::Now => return Ok(()),
-            SpacePlan::NextEpochAt(block) => {
+            SpacePlan::NextWindowAt(block) => {
                 emit(ChainEventKind::Scheduled { at_block: block });
                 client.wait_for_block(block).await?;
             }

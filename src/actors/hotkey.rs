@@ -62,7 +62,11 @@ impl HotkeyActor {
         let row = SummaryRow {
             miner: self.job.label.clone(),
             hotkey: self.job.ss58.clone(),
-            repo: self.job.miner.repo.to_string(),
+            // The slot the model went to (the fleet's repo or its alternate).
+            repo: record
+                .as_ref()
+                .and_then(|r| r.slot.clone())
+                .unwrap_or_else(|| self.job.miner.repo.to_string()),
             revision: record.as_ref().and_then(|r| r.hub_commit.clone()),
             block: record
                 .as_ref()

@@ -1,5 +1,5 @@
 //! The Hub actor: the one owner of the Hub clients and their quotas in a process. Every hotkey actor sends it
-//! [`Admit`], [`Upload`], [`SetVisibility`] and [`Download`] messages; it runs them concurrently under each
+//! [`Admit`], [`Upload`], [`SetVisibility`], [`GetRepoInfo`] and [`Download`] messages; it runs them concurrently under each
 //! account's [`Limits`] (API quota planner, per-repo commit budget, concurrent uploads, bytes in flight), keeps
 //! resume state files under its state folder, and forwards progress events to the [`Progress`] sink it was given.
 //! Protocol details live in [`crate::hub::client`]; this file only owns state and orders work.
@@ -27,7 +27,8 @@ use crate::hub::client::download::Snapshot;
 use crate::hub::client::resume::ResumeState;
 use crate::hub::client::upload::estimate_api_calls;
 use crate::hub::client::{
-    HubClient, HubConfig, HubError, KnownSha256, Progress, Token, UploadOptions, UploadReport,
+    HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, Token, UploadOptions,
+    UploadReport,
     Visibility,
 };
 use crate::hub::limits::{Limits, LimitsConfig};
@@ -113,6 +114,8 @@ pub struct Upload {
     pub message: String,
     /// Visibility if the repository must be created.
     pub visibility: Visibility,
+    /// Make an existing public repository private before anything is sent ([`UploadOptions::make_private`]).
+    pub make_private: bool,
     /// sha256 of files already hashed, by repository path (see [`UploadOptions::known_sha256`]).
     pub known_sha256: KnownSha256,
 }
@@ -123,6 +126,14 @@ pub struct Upload {
 pub struct SetVisibility {
     pub repo: RepoId,
     pub visibility: Visibility,
+}
+
+/// What the Hub says about a repository at a revision (`None`: the head).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<RepoInfo, HubError>")]
+pub struct GetRepoInfo {
+    pub repo: RepoId,
+    pub revision: Option<String>,
 }
 
 /// Download files of a repository at a revision into a cache folder, verified.
@@ -309,6 +320,7 @@ impl Handler<Upload> for HubActor {
             revision: "main".into(),
             message: msg.message,
             create_visibility: msg.visibility,
+            make_private: msg.make_private,
             state_dir: Some(self.state_dir.clone()),
             known_sha256: msg.known_sha256,
         };
@@ -329,6 +341,18 @@ impl Handler<SetVisibility> for HubActor {
         let ticket = self.ticket_for(&msg.repo);
         self.guarded(with_ticket(ticket, async move {
             client.set_visibility(&msg.repo, msg.visibility).await
+        }))
+    }
+}
+
+impl Handler<GetRepoInfo> for HubActor {
+    type Result = ResponseFuture<Result<RepoInfo, HubError>>;
+
+    fn handle(&mut self, msg: GetRepoInfo, _: &mut Self::Context) -> Self::Result {
+        let client = self.client_for(&msg.repo).clone();
+        let ticket = self.ticket_for(&msg.repo);
+        self.guarded(with_ticket(ticket, async move {
+            client.repo_info(&msg.repo, msg.revision.as_deref()).await
         }))
     }
 }

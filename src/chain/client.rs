@@ -19,15 +19,18 @@ use subxt::events::Phase;
 use subxt::rpcs::client::reconnecting_rpc_client::{
     ExponentialBackoff, RpcClient as ReconnectingClient,
 };
-use subxt::rpcs::methods::legacy::TransactionStatus as PoolStatus;
-use subxt::rpcs::{LegacyRpcMethods, RpcClient};
+use subxt::rpcs::{LegacyRpcMethods, RpcClient, rpc_params};
 use subxt::utils::AccountId32;
 
+use super::capabilities::{BudgetRule, Capabilities, RateLimitSource, capabilities};
 use super::commitment::{Registration, set_commitment_call};
 use super::config::{HotkeySigner, SubtensorConfig, tx_params};
+use super::endpoint::{self, CONNECT_TIMEOUT};
 use super::error::{ChainError, CommitErrorKind, PoolRejection};
 use super::extensions::check_signable;
-use super::space::SpaceState;
+use super::settle::{Outcome, Pending, extrinsic_bytes};
+use super::space::{CommitBudget, RateLimitState, SpaceState};
+use super::watch::{PoolUpdate, plain_rpc_error};
 use crate::network::Network;
 
 type Hash = HashFor<SubtensorConfig>;
@@ -65,26 +68,17 @@ impl Default for ClientOptions {
 /// Progress of one commit, for reporting (no UI here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxStatus {
-    /// Signed with this nonce, mortal from `birth` (whose hash is `birth_hash`) for `period` blocks; `hash` is the
-    /// extrinsic hash (hex). Emitted before the transaction is submitted: a caller that records it durably can
-    /// later [`ChainClient::settle`] the transaction after a crash.
-    Signed {
-        nonce: u64,
-        birth: u64,
-        birth_hash: String,
-        period: u64,
-        hash: String,
-        /// The signed extrinsic (hex): public data, safe to record; re-submitting it can never commit twice.
-        extrinsic: String,
-    },
+    /// Signed; emitted before the transaction is submitted: a caller that records it durably can later
+    /// [`ChainClient::settle`] the transaction after a crash.
+    Signed(SignedTx),
     /// Accepted into the pool.
     Pooled,
     /// Included in a (best) block.
     InBlock { block_hash: String },
-    /// The watch lost track; deciding the outcome from chain state.
+    /// The watch lost track; deciding the outcome from chain state (`reason` in words).
     Resolving { reason: String },
-    /// Did not land (era expired or nonce taken); it is safe to sign again.
-    NotIncluded,
+    /// Did not land and never will (`reason` in words); it is safe to sign again.
+    NotIncluded { reason: String },
     /// Finalized in this block.
     Finalized { block: u64 },
 }
@@ -93,11 +87,11 @@ impl TxStatus {
     /// A short human description (`signed (nonce 3)`, `in block`, `finalized in #120`, …).
     pub fn describe(&self) -> String {
         match self {
-            TxStatus::Signed { nonce, .. } => format!("signed (nonce {nonce})"),
+            TxStatus::Signed(tx) => format!("signed (nonce {})", tx.nonce),
             TxStatus::Pooled => "in pool".into(),
             TxStatus::InBlock { .. } => "in block".into(),
-            TxStatus::Resolving { reason } => format!("resolving ({reason})"),
-            TxStatus::NotIncluded => "not included".into(),
+            TxStatus::Resolving { reason } => format!("checking the chain: {reason}"),
+            TxStatus::NotIncluded { reason } => format!("did not land: {reason}"),
             TxStatus::Finalized { block } => format!("finalized in #{block}"),
         }
     }
@@ -116,24 +110,31 @@ pub struct Committed {
     pub tx_hash: String,
 }
 
-/// A transaction signed earlier, as recorded from [`TxStatus::Signed`] (hashes as `0x` hex).
+/// A signed transaction, as recorded from [`TxStatus::Signed`] (hashes as `0x` hex): public data, safe to record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedTx {
     pub nonce: u64,
+    /// The era's birth block (mortal for `period` blocks from it) and its hash.
     pub birth: u64,
     pub birth_hash: String,
     pub period: u64,
+    /// The extrinsic hash.
     pub hash: String,
-    /// The signed extrinsic, `0x` hex.
+    /// The signed extrinsic, `0x` hex; re-submitting it can never commit twice.
     pub extrinsic: String,
+    /// The genesis hash of the chain it was signed for (absent in journals written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis: Option<String>,
 }
 
 /// A connected chain.
 pub struct ChainClient {
     network: Network,
     api: OnlineClient<SubtensorConfig>,
-    rpc: LegacyRpcMethods<RpcConfigFor<SubtensorConfig>>,
-    genesis: Hash,
+    pub(super) rpc: LegacyRpcMethods<RpcConfigFor<SubtensorConfig>>,
+    /// The same connection, for subscriptions read as raw JSON.
+    raw: RpcClient,
+    pub(super) genesis: Hash,
     opts: ClientOptions,
     /// Shared with the config inside `api` (see `VersionCache`).
     versions: super::config::VersionCache,
@@ -141,37 +142,6 @@ pub struct ChainClient {
     /// a new one (see [`ChainClient::at_hash`]).
     metadata_for: std::sync::Mutex<std::collections::HashSet<u32>>,
     metadata_fetch: tokio::sync::Mutex<()>,
-}
-
-/// How one signed submission ended.
-enum Outcome {
-    /// Found in a finalized block with `ExtrinsicSuccess`.
-    Landed { block: u64, block_hash: Hash },
-    /// Not found in the (possibly lost) block history, but its nonce is used and `CommitmentOf` holds our bytes.
-    OnChain(Registration),
-    /// Found in a finalized block with `ExtrinsicFailed`, or rejected by the pool for good.
-    Failed(ChainError),
-    /// Provably never included; safe to sign again.
-    NotIncluded,
-}
-
-/// One signed submission being decided.
-struct Pending<'a> {
-    hotkey: &'a HotkeySigner,
-    netuid: u16,
-    data: &'a [u8],
-    tx_hash: Hash,
-    nonce: u64,
-    birth: u64,
-    birth_hash: Hash,
-    period: u64,
-    started: Instant,
-}
-
-impl Pending<'_> {
-    fn tx_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.tx_hash.as_ref()))
-    }
 }
 
 impl ChainClient {
@@ -186,24 +156,41 @@ impl ChainClient {
             url: url.clone(),
             reason: e.to_string(),
         };
+        // 1. The URL, the host name and a TCP connection, each within seconds and with the real cause.
+        let target = endpoint::reach_tcp(&url, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| connect_err(&e))?;
+        // 2. One WebSocket handshake without retries (a TLS failure or a server that does not speak WebSocket is
+        //    named now; only a silent endpoint makes us wait, `rpc_timeout` at most).
+        endpoint::handshake(&url, &target, opts.rpc_timeout)
+            .await
+            .map_err(|e| connect_err(&e))?;
+        let builder = || {
+            ReconnectingClient::builder()
+                .request_timeout(opts.rpc_timeout)
+                .connection_timeout(opts.rpc_timeout)
+        };
+        // 3. The client we keep: it reconnects on its own after a dropped connection.
         let inner = tokio::time::timeout(
             opts.rpc_timeout,
-            ReconnectingClient::builder()
+            builder()
                 .retry_policy(
                     ExponentialBackoff::from_millis(50)
                         .max_delay(Duration::from_secs(2))
                         .take(((opts.stall_after.as_secs() / 2).max(10)) as usize),
                 )
-                .request_timeout(opts.rpc_timeout)
-                .connection_timeout(opts.rpc_timeout)
                 .build(url.clone()),
         )
         .await
-        .map_err(|_| connect_err(&"connection timed out"))?
-        .map_err(|e| connect_err(&e))?;
+        .map_err(|_| {
+            connect_err(
+                &"the endpoint stopped answering while connecting; try again, or check the node",
+            )
+        })?
+        .map_err(|e| connect_err(&format!("{e}; check the endpoint and your connection")))?;
         let rpc_client = RpcClient::new(inner);
         let rpc = LegacyRpcMethods::new(rpc_client.clone());
-        let backend = LegacyBackend::builder().build(rpc_client);
+        let backend = LegacyBackend::builder().build(rpc_client.clone());
         let config = SubtensorConfig::default();
         let versions = config.versions().clone();
         let api = tokio::time::timeout(
@@ -211,13 +198,19 @@ impl ChainClient {
             OnlineClient::from_backend_with_config(config, Arc::new(backend)),
         )
         .await
-        .map_err(|_| connect_err(&"no answer to the genesis request"))?
-        .map_err(|e| connect_err(&e))?;
+        .map_err(|_| {
+            connect_err(&format!(
+                "no answer to the genesis request within {} s; the node may be overloaded",
+                opts.rpc_timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| connect_err(&format!("{e}; is this a Substrate (subtensor) node?")))?;
         let genesis = api.genesis_hash();
         Ok(ChainClient {
             network: network.clone(),
             api,
             rpc,
+            raw: rpc_client,
             genesis,
             opts,
             versions,
@@ -245,7 +238,7 @@ impl ChainClient {
     /// that was in flight when the connection dropped fails with the reconnecting client's "will reconnect" error;
     /// it is asked again once the client is back (subxt's advice for that client), for up to `stall_after`, so a
     /// node restart between two steps of a commit does not fail the commit.
-    async fn within<C, F, T, E>(&self, what: &str, call: C) -> Result<T, ChainError>
+    pub(super) async fn within<C, F, T, E>(&self, what: &str, call: C) -> Result<T, ChainError>
     where
         C: Fn() -> F,
         F: Future<Output = Result<T, E>>,
@@ -272,11 +265,13 @@ impl ChainClient {
         }
     }
 
-    /// Whether this client may sign here: right genesis for named networks, and only encodable extensions.
-    pub async fn check_can_sign(&self) -> Result<(), ChainError> {
+    /// Whether a publish can use this chain, checked before anything is uploaded: the right genesis for a named
+    /// network, and a runtime with every call, storage item and transaction extension publishing needs (one error
+    /// names everything missing); the answer says which commit-budget rule the runtime has.
+    pub async fn check_can_sign(&self) -> Result<Capabilities, ChainError> {
         check_genesis(&self.network, &self.genesis_hex())?;
         let at = self.at_finalized().await?;
-        check_signable(at.metadata_ref())
+        capabilities(at.metadata_ref())
     }
 
     async fn at_finalized(
@@ -290,7 +285,7 @@ impl ChainClient {
         self.at_hash(head).await
     }
 
-    async fn at_hash(
+    pub(super) async fn at_hash(
         &self,
         hash: Hash,
     ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
@@ -490,7 +485,7 @@ impl ChainClient {
         self.commitment_at(&at, netuid, hotkey).await
     }
 
-    async fn commitment_at(
+    pub(super) async fn commitment_at(
         &self,
         at: &subxt::OnlineClientAtBlock<SubtensorConfig>,
         netuid: u16,
@@ -521,19 +516,70 @@ impl ChainClient {
         v.map(|v| as_u64(&v, "LastCommitment")).transpose()
     }
 
-    /// The space-budget inputs (`MaxSpace`, `UsedSpaceOf`, `Tempo`) at the finalized head.
+    /// The space-budget inputs (`MaxSpace`, `UsedSpaceOf`, `Tempo`) at the finalized head (runtimes with the space
+    /// budget; [`ChainClient::budget`] works on every runtime).
     pub async fn space(&self, netuid: u16, hotkey: &AccountId32) -> Result<SpaceState, ChainError> {
         let (block, hash) = self.finalized_head().await?;
         let at = self.at_hash(hash).await?;
-        let max = self
-            .fetch(&at, "Commitments", "MaxSpace", (), false)
-            .await?;
+        self.space_at(&at, block, netuid, hotkey).await
+    }
+
+    /// The hotkey's commit budget at the finalized head, under the runtime's rule: the per-epoch space budget, or
+    /// one commit per `RateLimit` blocks on runtimes from before it ([`capabilities`]).
+    pub async fn budget(
+        &self,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<CommitBudget, ChainError> {
+        let (block, hash) = self.finalized_head().await?;
+        let at = self.at_hash(hash).await?;
+        match capabilities(at.metadata_ref())?.budget {
+            BudgetRule::Space => Ok(CommitBudget::Space(
+                self.space_at(&at, block, netuid, hotkey).await?,
+            )),
+            BudgetRule::RateLimit(source) => {
+                let rate_limit = match source {
+                    RateLimitSource::Constant(blocks) => blocks,
+                    RateLimitSource::Storage => {
+                        let v = self
+                            .fetch(&at, "Commitments", "RateLimit", (), false)
+                            .await?
+                            .ok_or_else(|| ChainError::rpc("Commitments.RateLimit", "no value"))?;
+                        as_u64(&v, "Commitments.RateLimit")?
+                    }
+                };
+                let last = self
+                    .fetch(
+                        &at,
+                        "Commitments",
+                        "LastCommitment",
+                        (netuid, hotkey.0),
+                        true,
+                    )
+                    .await?;
+                Ok(CommitBudget::RateLimit(RateLimitState {
+                    last_commitment: last.map(|v| as_u64(&v, "LastCommitment")).transpose()?,
+                    rate_limit,
+                    block,
+                }))
+            }
+        }
+    }
+
+    async fn space_at(
+        &self,
+        at: &subxt::OnlineClientAtBlock<SubtensorConfig>,
+        block: u64,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<SpaceState, ChainError> {
+        let max = self.fetch(at, "Commitments", "MaxSpace", (), false).await?;
         let max_space = match max {
             Some(v) => as_u64(&v, "MaxSpace")?,
             None => 3100,
         };
         let used = self
-            .fetch(&at, "Commitments", "UsedSpaceOf", (netuid, hotkey.0), true)
+            .fetch(at, "Commitments", "UsedSpaceOf", (netuid, hotkey.0), true)
             .await?;
         let (last_epoch, used_space) = match used {
             Some(v) => (
@@ -549,7 +595,7 @@ impl ChainClient {
             None => (0, 0),
         };
         let tempo = self
-            .fetch(&at, "SubtensorModule", "Tempo", (netuid,), false)
+            .fetch(at, "SubtensorModule", "Tempo", (netuid,), false)
             .await?;
         let tempo = as_u64(&tempo.unwrap_or(Value::u128(0)), "Tempo")? as u16;
         Ok(SpaceState {
@@ -583,6 +629,42 @@ impl ChainClient {
         }
     }
 
+    /// Sign `set_commitment(netuid, [Raw(data)])` with `hotkey` without submitting it: the pool-aware next nonce,
+    /// mortal for [`ClientOptions::mortality`] blocks from the finalized head, for this chain's genesis. This is
+    /// what [`ChainClient::commit`] submits (and what a crash right after signing leaves in a journal).
+    pub async fn sign_commitment(
+        &self,
+        hotkey: &HotkeySigner,
+        netuid: u16,
+        data: &[u8],
+    ) -> Result<SignedTx, ChainError> {
+        check_genesis(&self.network, &self.genesis_hex())?;
+        let call = set_commitment_call(netuid, data)?;
+        let (birth, birth_hash) = self.finalized_head().await?;
+        let nonce = self.next_nonce(hotkey.account()).await?;
+        let at = self.at_hash(birth_hash).await?;
+        // The extension check runs on the metadata we are about to sign with (runtime upgrades included).
+        check_signable(at.metadata_ref())?;
+        let period = self.opts.mortality;
+        let params = tx_params(nonce, period, birth, birth_hash);
+        let mut signable = at
+            .tx()
+            .create_signable_offline(&call, params)
+            .map_err(|e| ChainError::Build(e.to_string()))?;
+        let signed = signable
+            .sign(hotkey)
+            .map_err(|e| ChainError::Build(e.to_string()))?;
+        Ok(SignedTx {
+            nonce,
+            birth,
+            birth_hash: format!("0x{}", hex::encode(birth_hash.as_ref())),
+            period,
+            hash: format!("0x{}", hex::encode(signed.hash().as_ref())),
+            extrinsic: format!("0x{}", hex::encode(signed.encoded())),
+            genesis: Some(self.genesis_hex()),
+        })
+    }
+
     /// Commit `data` for `hotkey` on `netuid`, and return once it is finalized and read back.
     ///
     /// One signed submission at a time; a new one (fresh nonce and era) only after the previous one provably did
@@ -594,49 +676,19 @@ impl ChainClient {
         data: &[u8],
         on_status: &mut (dyn FnMut(TxStatus) + Send),
     ) -> Result<Committed, ChainError> {
-        check_genesis(&self.network, &self.genesis_hex())?;
-        let call = set_commitment_call(netuid, data)?;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (birth, birth_hash) = self.finalized_head().await?;
-            let nonce = self.next_nonce(hotkey.account()).await?;
-            let at = self.at_hash(birth_hash).await?;
-            // The extension check runs on the metadata we are about to sign with (runtime upgrades included).
-            check_signable(at.metadata_ref())?;
-            let period = self.opts.mortality;
-            let params = tx_params(nonce, period, birth, birth_hash);
-            let mut signable = at
-                .tx()
-                .create_signable_offline(&call, params)
-                .map_err(|e| ChainError::Build(e.to_string()))?;
-            let signed = signable
-                .sign(hotkey)
-                .map_err(|e| ChainError::Build(e.to_string()))?;
-            let pending = Pending {
-                hotkey,
-                netuid,
-                data,
-                tx_hash: signed.hash(),
-                nonce,
-                birth,
-                birth_hash,
-                period,
-                started,
-            };
-            let tx_hex = pending.tx_hex();
-            on_status(TxStatus::Signed {
-                nonce,
-                birth,
-                birth_hash: format!("0x{}", hex::encode(birth_hash.as_ref())),
-                period,
-                hash: tx_hex.clone(),
-                extrinsic: format!("0x{}", hex::encode(signed.encoded())),
-            });
+            let tx = self.sign_commitment(hotkey, netuid, data).await?;
+            let mut pending = Pending::new(hotkey, netuid, data, &tx, false)?;
+            pending.started = started;
+            let (nonce, tx_hex) = (tx.nonce, tx.hash.clone());
+            let extrinsic = extrinsic_bytes(&tx)?;
+            on_status(TxStatus::Signed(tx));
 
             match self
-                .submit_and_watch(signed.encoded(), &pending, on_status)
+                .submit_and_watch(&extrinsic, &pending, on_status)
                 .await?
             {
                 Outcome::Landed { block, block_hash } => {
@@ -668,8 +720,8 @@ impl ChainClient {
                     });
                 }
                 Outcome::Failed(e) => return Err(e),
-                Outcome::NotIncluded => {
-                    on_status(TxStatus::NotIncluded);
+                Outcome::NotIncluded(reason) => {
+                    on_status(TxStatus::NotIncluded { reason });
                     if attempt >= self.opts.max_attempts {
                         return Err(ChainError::Undetermined {
                             nonce,
@@ -682,72 +734,12 @@ impl ChainClient {
         }
     }
 
-    /// Decide the fate of a transaction signed by an earlier run (recorded from [`TxStatus::Signed`]): submit the
-    /// *same* signed bytes again and watch them. The same nonce and signature can be included at most once, so this
-    /// never double-commits: the pool takes it (it was lost before), knows it (still pending), or refuses it as
-    /// stale or expired (then the outcome is read from the chain). `Some` when it landed (or `CommitmentOf` holds
-    /// `data` with its nonce used); `None` when it provably never will, after which signing anew is safe.
-    pub async fn settle(
-        &self,
-        hotkey: &HotkeySigner,
-        netuid: u16,
-        data: &[u8],
-        tx: &SignedTx,
-        on_status: &mut (dyn FnMut(TxStatus) + Send),
-    ) -> Result<Option<Committed>, ChainError> {
-        let parse = |what: &str, s: &str| -> Result<Vec<u8>, ChainError> {
-            hex::decode(s.trim_start_matches("0x"))
-                .map_err(|_| ChainError::Build(format!("recorded {what} is not hex")))
-        };
-        let hash = |what: &str, s: &str| -> Result<Hash, ChainError> {
-            let bytes = parse(what, s)?;
-            let arr: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| ChainError::Build(format!("recorded {what} is not a 32-byte hash")))?;
-            Ok(Hash::from(arr))
-        };
-        let extrinsic = parse("extrinsic", &tx.extrinsic)?;
-        let pending = Pending {
-            hotkey,
-            netuid,
-            data,
-            tx_hash: hash("transaction hash", &tx.hash)?,
-            nonce: tx.nonce,
-            birth: tx.birth,
-            birth_hash: hash("birth block hash", &tx.birth_hash)?,
-            period: tx.period,
-            started: Instant::now(),
-        };
-        match self
-            .submit_and_watch(&extrinsic, &pending, on_status)
-            .await?
-        {
-            Outcome::Landed { block, block_hash } => {
-                on_status(TxStatus::Finalized { block });
-                let at = self.at_hash(block_hash).await?;
-                let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
-                Ok(Some(Committed {
-                    included_in: block,
-                    commit_block: reg.map(|r| r.block).unwrap_or(block),
-                    nonce: tx.nonce,
-                    tx_hash: tx.hash.clone(),
-                }))
-            }
-            Outcome::OnChain(reg) => Ok(Some(Committed {
-                included_in: reg.block,
-                commit_block: reg.block,
-                nonce: tx.nonce,
-                tx_hash: tx.hash.clone(),
-            })),
-            Outcome::Failed(e) => {
-                tracing::info!(hotkey = %hotkey.ss58(), error = %e, "recorded transaction failed on chain; signing anew");
-                Ok(None)
-            }
-            Outcome::NotIncluded => Ok(None),
-        }
-    }
-
-    async fn submit_and_watch(
+    /// Submit `extrinsic` and watch it to an outcome. Pool rejections keep their JSON-RPC codes: a transaction that
+    /// never entered the pool (old birth block, future nonce) is "not included"; one that may be on its way or on
+    /// chain (stale nonce, 1012–1014), a failed submission and a lost watch are decided from chain state; a refusal
+    /// as invalid fails a fresh transaction and is decided from chain state for a recorded one
+    /// ([`ChainClient::refused`]).
+    pub(super) async fn submit_and_watch(
         &self,
         extrinsic: &[u8],
         p: &Pending<'_>,
@@ -755,7 +747,11 @@ impl ChainClient {
     ) -> Result<Outcome, ChainError> {
         let submitted = tokio::time::timeout(
             self.opts.rpc_timeout,
-            self.rpc.author_submit_and_watch_extrinsic(extrinsic),
+            self.raw.subscribe::<serde_json::Value>(
+                "author_submitAndWatchExtrinsic",
+                rpc_params![format!("0x{}", hex::encode(extrinsic))],
+                "author_unwatchExtrinsic",
+            ),
         )
         .await;
         let mut sub = match submitted {
@@ -765,28 +761,32 @@ impl ChainClient {
                     PoolRejection::classify(u.code, &u.message, u.data.as_ref().map(|d| d.get()));
                 return match rejection {
                     // Never accepted: safe to build again with a fresh birth block / nonce.
-                    PoolRejection::AncientBirthBlock | PoolRejection::Future => {
-                        Ok(Outcome::NotIncluded)
-                    }
+                    PoolRejection::AncientBirthBlock | PoolRejection::Future => Ok(
+                        Outcome::NotIncluded(format!("the node refused it: {rejection}")),
+                    ),
                     r if r.is_ambiguous() => {
                         on_status(TxStatus::Resolving {
                             reason: r.to_string(),
                         });
                         self.resolve(p).await
                     }
+                    r if r.is_invalid_here() => self.refused(p, r).await,
                     r => Err(ChainError::Rejected(r)),
                 };
             }
             Ok(Err(e)) => {
                 // The request may or may not have reached the node.
                 on_status(TxStatus::Resolving {
-                    reason: format!("submission failed: {e}"),
+                    reason: format!("submitting failed: {}", plain_rpc_error(&e)),
                 });
                 return self.resolve(p).await;
             }
             Err(_) => {
                 on_status(TxStatus::Resolving {
-                    reason: "submission got no answer".into(),
+                    reason: format!(
+                        "the node did not answer the submission within {} s",
+                        self.opts.rpc_timeout.as_secs()
+                    ),
                 });
                 return self.resolve(p).await;
             }
@@ -797,29 +797,34 @@ impl ChainClient {
         let mut last_progress = Instant::now();
         let reason = loop {
             if p.started.elapsed() > self.opts.deadline {
-                break "deadline reached while watching".to_string();
+                break format!(
+                    "no outcome within the commit deadline ({} s)",
+                    self.opts.deadline.as_secs()
+                );
             }
             tokio::select! {
                 status = sub.next() => {
                     last_progress = Instant::now();
-                    match status {
-                        Some(Ok(PoolStatus::Future | PoolStatus::Ready | PoolStatus::Broadcast(_))) => {
-                            on_status(TxStatus::Pooled)
-                        }
-                        Some(Ok(PoolStatus::InBlock(h))) => {
+                    let update = match status {
+                        Some(Ok(raw)) => PoolUpdate::parse(&raw),
+                        Some(Err(e)) => break plain_rpc_error(&e),
+                        None => break "the node closed the watch without a final status".to_string(),
+                    };
+                    match update {
+                        PoolUpdate::Pooled => on_status(TxStatus::Pooled),
+                        PoolUpdate::InBlock(h) => {
                             on_status(TxStatus::InBlock { block_hash: format!("0x{}", hex::encode(h.as_ref())) })
                         }
-                        Some(Ok(PoolStatus::Retracted(_))) => {}
-                        Some(Ok(PoolStatus::Finalized(h))) => {
-                            match self.outcome_in_block(h, p.tx_hash).await {
-                                Ok(Some(outcome)) => return Ok(outcome),
-                                Ok(None) => break "finalized block does not contain the transaction".to_string(),
-                                Err(e) => break format!("reading the finalized block failed: {e}"),
+                        PoolUpdate::Finalized(h) => match self.outcome_in_block(h, p.tx_hash).await {
+                            Ok(Some(outcome)) => return Ok(outcome),
+                            Ok(None) => break "the node reported a finalized block that does not hold it".to_string(),
+                            Err(e) => break format!("reading the finalized block failed: {e}"),
+                        },
+                        other => {
+                            if let Some(why) = other.ends_watch() {
+                                break why;
                             }
                         }
-                        Some(Ok(other)) => break format!("pool reported {other:?}"),
-                        Some(Err(e)) => break format!("watch failed: {e}"),
-                        None => break "watch ended without a final status".to_string(),
                     }
                 }
                 head = async {
@@ -836,103 +841,18 @@ impl ChainClient {
                 _ = tokio::time::sleep(self.opts.poll_interval) => {}
             }
             if last_progress.elapsed() > self.opts.stall_after {
-                break format!("no new block or status for {:?}", self.opts.stall_after);
+                break format!(
+                    "no new block and no news of the transaction for {} s",
+                    self.opts.stall_after.as_secs()
+                );
             }
         };
         on_status(TxStatus::Resolving { reason });
         self.resolve(p).await
     }
 
-    /// Decide whether the transaction landed, from chain state only (never by resubmitting):
-    /// 1. look for its hash in every finalized block since its birth: found → its events decide;
-    /// 2. the account's finalized nonce moved past ours: if `CommitmentOf` holds exactly our bytes, the commitment is
-    ///    on chain (the block history may be gone, e.g. after a node restart); otherwise the nonce went to another
-    ///    transaction and ours can never land;
-    /// 3. its birth block is no longer on the chain, or its era has expired: it can never land.
-    ///
-    /// Reconnects happen underneath; RPC errors are retried until the commit's deadline or a stalled chain.
-    async fn resolve(&self, p: &Pending<'_>) -> Result<Outcome, ChainError> {
-        let mut next_block = p.birth + 1;
-        let mut last_head = None;
-        let mut last_progress = Instant::now();
-        loop {
-            match self.resolve_step(p, &mut next_block).await {
-                Ok((_, Some(outcome))) => return Ok(outcome),
-                Ok((head, None)) => {
-                    if last_head != Some(head) {
-                        last_head = Some(head);
-                        last_progress = Instant::now();
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "resolving commit outcome: retrying after error")
-                }
-            }
-            // Give up (without resubmitting) at the deadline, or when the chain has not moved for twice the stall
-            // window: the caller reports the commit as undetermined.
-            if p.started.elapsed() > self.opts.deadline
-                || last_progress.elapsed() > self.opts.stall_after * 2
-            {
-                return Err(ChainError::Undetermined {
-                    nonce: p.nonce,
-                    after: p.started.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.opts.poll_interval).await;
-        }
-    }
-
-    async fn resolve_step(
-        &self,
-        p: &Pending<'_>,
-        next_block: &mut u64,
-    ) -> Result<(u64, Option<Outcome>), ChainError> {
-        let (head, head_hash) = self.finalized_head().await?;
-        while *next_block <= head {
-            let n = *next_block;
-            let Some(hash) = self
-                .within("chain_getBlockHash", || {
-                    self.rpc.chain_get_block_hash(Some(n.into()))
-                })
-                .await?
-            else {
-                break;
-            };
-            if let Some(outcome) = self.outcome_in_block(hash, p.tx_hash).await? {
-                return Ok((head, Some(outcome)));
-            }
-            *next_block += 1;
-        }
-        let at = self.at_hash(head_hash).await?;
-        let tx = at.tx();
-        let account_nonce = self
-            .within("AccountNonceApi", || tx.account_nonce(p.hotkey.account()))
-            .await?;
-        if account_nonce > p.nonce {
-            let reg = self
-                .commitment_at(&at, p.netuid, p.hotkey.account())
-                .await?;
-            return Ok((
-                head,
-                Some(match reg {
-                    Some(r) if r.raw() == Some(p.data) => Outcome::OnChain(r),
-                    _ => Outcome::NotIncluded,
-                }),
-            ));
-        }
-        let birth_now = self
-            .within("chain_getBlockHash", || {
-                self.rpc.chain_get_block_hash(Some(p.birth.into()))
-            })
-            .await?;
-        if birth_now != Some(p.birth_hash) || head > p.birth + p.period {
-            return Ok((head, Some(Outcome::NotIncluded)));
-        }
-        Ok((head, None))
-    }
-
     /// If the block contains the transaction, its outcome from the block's events.
-    async fn outcome_in_block(
+    pub(super) async fn outcome_in_block(
         &self,
         block_hash: Hash,
         tx_hash: Hash,
@@ -1057,7 +977,7 @@ fn named<'a, T>(v: &'a Value<T>, name: &str) -> Option<&'a Value<T>> {
     }
 }
 
-fn as_u64<T>(v: &Value<T>, what: &str) -> Result<u64, ChainError> {
+pub(super) fn as_u64<T>(v: &Value<T>, what: &str) -> Result<u64, ChainError> {
     let mut cur = v;
     loop {
         match &cur.value {
@@ -1142,7 +1062,7 @@ mod tests {
 
 /// What [`ChainClient::within`] needs of a read's error: whether the reconnecting client lost the connection while
 /// the read was in flight (then asking again is safe), and the error's message.
-trait ReadError {
+pub(super) trait ReadError {
     fn into_parts(self) -> (bool, String);
 }
 

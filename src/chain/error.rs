@@ -73,6 +73,17 @@ impl PoolRejection {
         }
     }
 
+    /// True when the node says this transaction cannot be valid at its head (a bad signature — for a transaction an
+    /// earlier run signed, the chain or its runtime changed since — or another `1010` invalidity minerfleet does not
+    /// name). Not for a stale nonce ([`Self::is_ambiguous`]), an old birth block or a future nonce (never accepted),
+    /// or fees and full blocks (conditions, not verdicts on the transaction).
+    pub fn is_invalid_here(&self) -> bool {
+        matches!(
+            self,
+            PoolRejection::BadProof | PoolRejection::Other { code: 1010, .. }
+        )
+    }
+
     /// True when the transaction (or one with the same nonce) may still land: resolve by reading chain state.
     pub fn is_ambiguous(&self) -> bool {
         matches!(
@@ -149,7 +160,7 @@ impl CommitErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     /// Could not connect or talk to the endpoint.
-    #[error("cannot reach the chain at {url}: {reason}; check the endpoint and your connection")]
+    #[error("cannot reach the chain at {url}: {reason}")]
     Connect {
         /// Endpoint.
         url: String,
@@ -199,6 +210,16 @@ pub enum ChainError {
     Metadata {
         /// What is missing or malformed.
         what: String,
+    },
+    /// The runtime lacks calls, storage or extension support that publishing needs (checked before any upload).
+    #[error(
+        "the chain's runtime cannot take minerfleet's commitments: it has no {}; nothing was uploaded or sent (check \
+         the fleet's network, or upgrade minerfleet)",
+        .missing.join("; no ")
+    )]
+    Incompatible {
+        /// Each missing item, named (`storage Commitments.CommitmentOf`, `call Commitments.set_commitment`, …).
+        missing: Vec<String>,
     },
     /// The commitment payload does not fit a `Raw` field.
     #[error("commitment is {len} bytes; a Raw commitment field holds at most 128 bytes")]

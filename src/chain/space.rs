@@ -1,5 +1,7 @@
-//! The per-epoch commitment space budget (subnet-protocol §8.6): will a commit fit now, and if not, from which
-//! block does the next window open. Pure arithmetic over values read from the chain.
+//! A hotkey's commit budget (subnet-protocol §8.6): will a commit fit now, and if not, from which block does the
+//! next window open. Two rules, picked from the runtime's metadata ([`super::capabilities`]): the per-epoch space
+//! budget of current runtimes ([`SpaceState`]) and the one-commit-per-`RateLimit`-blocks rule of older ones
+//! ([`RateLimitState`]). Pure arithmetic over values read from the chain.
 
 /// Minimum bytes a commit is charged.
 pub const MIN_CHARGE: u64 = 100;
@@ -26,8 +28,8 @@ pub struct SpaceState {
 pub enum SpacePlan {
     /// It fits in the current epoch.
     Now,
-    /// It does not fit; the budget resets at this block.
-    NextEpochAt(u64),
+    /// It does not fit; the next window (epoch or rate-limit period) opens at this block.
+    NextWindowAt(u64),
     /// It can never fit (larger than `MaxSpace`).
     Never {
         /// Bytes the commit is charged.
@@ -78,7 +80,68 @@ impl SpaceState {
         if self.used_in_next_block() + reserved + required <= self.max_space {
             SpacePlan::Now
         } else {
-            SpacePlan::NextEpochAt(next_epoch_start(self.block + 1, self.netuid, self.tempo))
+            SpacePlan::NextWindowAt(next_epoch_start(self.block + 1, self.netuid, self.tempo))
+        }
+    }
+}
+
+/// What the chain said about a hotkey's rate limit on a netuid (runtimes before the space budget), read at one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    /// `Commitments.LastCommitment(netuid, hotkey)`: the block of its last commit, if any.
+    pub last_commitment: Option<u64>,
+    /// `Commitments.RateLimit` (storage value or constant), in blocks.
+    pub rate_limit: u64,
+    /// The block the values were read at.
+    pub block: u64,
+}
+
+impl RateLimitState {
+    /// The first block a commit may land in: `LastCommitment + RateLimit` (the runtime checks
+    /// `current >= last + rate_limit`), and never before the next block.
+    pub fn open_from(&self) -> u64 {
+        let next = self.block + 1;
+        match self.last_commitment {
+            Some(last) => last.saturating_add(self.rate_limit).max(next),
+            None => next,
+        }
+    }
+
+    /// Plan a commit (`reserved`: commits this process planned that are not on chain yet, each needing its own
+    /// period).
+    pub fn plan(&self, reserved: u64) -> SpacePlan {
+        let open = self.open_from();
+        if reserved == 0 && open == self.block + 1 {
+            SpacePlan::Now
+        } else {
+            SpacePlan::NextWindowAt(open + reserved * self.rate_limit)
+        }
+    }
+}
+
+/// A hotkey's commit budget under the runtime's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitBudget {
+    /// Per-epoch space budget (current runtimes).
+    Space(SpaceState),
+    /// One commit per `RateLimit` blocks (older runtimes).
+    RateLimit(RateLimitState),
+}
+
+impl CommitBudget {
+    /// Plan a commit of `len` bytes.
+    pub fn plan(&self, len: usize) -> SpacePlan {
+        match self {
+            CommitBudget::Space(s) => s.plan(len, 0),
+            CommitBudget::RateLimit(r) => r.plan(0),
+        }
+    }
+
+    /// Where the next window opens, for a commit the chain refused as over budget although the plan said it fits.
+    pub fn next_window(&self) -> u64 {
+        match self {
+            CommitBudget::Space(s) => next_epoch_start(s.block + 1, s.netuid, s.tempo),
+            CommitBudget::RateLimit(r) => r.open_from().max(r.block + 2),
         }
     }
 }
@@ -120,8 +183,8 @@ mod tests {
     fn plans_next_epoch_when_full() {
         assert_eq!(state(0, 0, 3).plan(5, 0), SpacePlan::Now);
         assert_eq!(state(200, 0, 3).plan(5, 0), SpacePlan::Now);
-        assert_eq!(state(300, 0, 3).plan(5, 0), SpacePlan::NextEpochAt(9));
-        assert_eq!(state(200, 0, 3).plan(5, 100), SpacePlan::NextEpochAt(9));
+        assert_eq!(state(300, 0, 3).plan(5, 0), SpacePlan::NextWindowAt(9));
+        assert_eq!(state(200, 0, 3).plan(5, 100), SpacePlan::NextWindowAt(9));
         // usage from an old epoch does not count
         assert_eq!(state(300, 0, 10).plan(5, 0), SpacePlan::Now);
         // the next block is already in the next epoch
@@ -138,5 +201,36 @@ mod tests {
                 max_space: 50
             }
         ));
+    }
+
+    #[test]
+    fn the_old_rate_limit_allows_one_commit_per_period() {
+        let never = RateLimitState {
+            last_commitment: None,
+            rate_limit: 100,
+            block: 50,
+        };
+        assert_eq!(never.plan(0), SpacePlan::Now);
+        assert_eq!(never.plan(1), SpacePlan::NextWindowAt(151));
+        let recent = RateLimitState {
+            last_commitment: Some(40),
+            ..never
+        };
+        // the runtime allows it from block 140 on
+        assert_eq!(recent.plan(0), SpacePlan::NextWindowAt(140));
+        assert_eq!(
+            CommitBudget::RateLimit(recent).plan(5),
+            SpacePlan::NextWindowAt(140)
+        );
+        let long_ago = RateLimitState {
+            last_commitment: Some(10),
+            block: 109,
+            ..never
+        };
+        assert_eq!(long_ago.open_from(), 110);
+        assert_eq!(long_ago.plan(0), SpacePlan::Now);
+        // refused anyway (a stale read): retry no earlier than two blocks on
+        assert_eq!(CommitBudget::RateLimit(long_ago).next_window(), 111);
+        assert_eq!(CommitBudget::Space(state(300, 0, 3)).next_window(), 9);
     }
 }

@@ -2,7 +2,8 @@
 //! validator computes them over that directory.
 use std::path::PathBuf;
 
-use minerfleet::model::hash::{self, DirHash, HashError};
+use minerfleet::model::hash::{self, DirHash};
+use minerfleet::model::{FolderError, ModelFolder, secrets};
 use sp_core::crypto::{AccountId32, Ss58Codec};
 
 use super::{Exit, GlobalArgs, UsageError};
@@ -12,7 +13,9 @@ const BITTENSOR_SS58_PREFIX: u16 = 42;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model directory to hash (every regular file in it counts, in validator walk order).
+    /// Model directory to hash (every file in it counts, in validator walk order). The model folder rules apply
+    /// (symlinks must stay inside the folder; FIFOs, sockets and devices are refused) and a folder holding secrets
+    /// (keyfiles, HF tokens) is refused, as `publish` refuses it.
     pub dir: PathBuf,
     /// Hotkey SS58 address (prefix 42) to salt the directory hash with, giving the on-chain secure hash.
     #[arg(long, value_name = "SS58")]
@@ -40,21 +43,25 @@ struct FileLine {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let hotkey = args.hotkey.as_deref().map(validate_hotkey).transpose()?;
-    let usage = |e: HashError| match e {
-        HashError::NotFound { .. } | HashError::NotADirectory { .. } => {
+    // The model folder rules and the secret scan (the same as `publish`): a refused entry or a secret is an error
+    // naming it, and nothing is listed.
+    let folder = ModelFolder::open(&args.dir).map_err(|e| match e {
+        FolderError::NotFound { .. } | FolderError::NotADirectory { .. } => {
             anyhow::Error::new(UsageError(e.to_string()))
         }
         other => anyhow::Error::new(other),
-    };
-    let files = hash::walk(&args.dir).map_err(usage)?;
-    let total = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(args.dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    })?;
+    let scan = secrets::scan_folder(&folder)?;
+    if !scan.findings.is_empty() {
+        return Err(FolderError::Secrets {
+            dir: args.dir.clone(),
+            findings: scan.findings,
+        }
+        .into());
+    }
+    let total = folder.files().iter().map(|f| f.size).sum();
     let bar = super::progress::bytes_bar(global, total, "hashing");
-    let hashed =
-        hash::hash_files_with_progress(&args.dir, &files, &|n| bar.inc(n)).map_err(usage)?;
+    let hashed = hash::hash_model_files(folder.files(), &|n| bar.inc(n))?;
     bar.finish_and_clear();
     let report = report(&args.dir, &hashed, hotkey.as_deref());
     if global.json {
@@ -113,7 +120,9 @@ fn render(r: &Report) -> String {
     for f in &r.files {
         out.push_str(&format!(
             "{:>size_w$}  {:<44}  {}\n",
-            f.size, f.hash, f.path
+            f.size,
+            f.hash,
+            minerfleet::model::shown(&f.path)
         ));
     }
     out.push_str(&format!(

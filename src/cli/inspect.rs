@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use minerfleet::competition::{ConstraintCheck, Registry, group_digits};
-use minerfleet::model::hash::HashError;
+use minerfleet::model::folder::FolderError;
 use minerfleet::model::inspect::{self, InspectError, ModelInfo};
 
 use super::output::human_bytes;
@@ -43,7 +43,7 @@ struct CompetitionRef {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let info = inspect::inspect_dir(&args.dir).map_err(|e| match e {
-        InspectError::Walk(HashError::NotFound { .. } | HashError::NotADirectory { .. }) => {
+        InspectError::Folder(FolderError::NotFound { .. } | FolderError::NotADirectory { .. }) => {
             anyhow::Error::new(UsageError(e.to_string()))
         }
         other => anyhow::Error::new(other),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use minerfleet::chain::{ChainClient, ClientOptions};
 use minerfleet::fleet::HUGGINGFACE;
 use minerfleet::hub::client::{HubClient, HubConfig};
+use minerfleet::model::shown;
 use minerfleet::network::Network;
 use minerfleet::remote::{self, BEST_UID_CANDIDATES, RemoteError, UidCommitment};
 
@@ -125,13 +126,14 @@ impl CommitmentView {
             secure_hash: c.model_id.secure_hash.clone(),
             competition_id: c.model_id.competition_id,
             block: c.block,
-            url: c.url(hub).ok(),
+            url: Some(c.url(hub)),
         }
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "hotkey          {}", self.hotkey);
-        let _ = writeln!(out, "model id        {}", self.metadata);
+        // The commitment is another miner's text (extra `:` tokens are not checked): escaped for the terminal.
+        let _ = writeln!(out, "model id        {}", shown(&self.metadata));
         let _ = writeln!(out, "competition     {}", self.competition_id);
         let _ = writeln!(out, "commit block    {}", self.block);
         if let Some(url) = &self.url {
@@ -152,7 +154,7 @@ pub fn repo(args: &RepoArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if global.json {
         print_json(&view)?;
     } else {
-        let mut out = format!("{}\n", c.url(&hub)?);
+        let mut out = format!("{}\n", c.url(&hub));
         let _ = writeln!(out, "uid {} on netuid {netuid}", c.uid);
         view.render(&mut out);
         write_stdout(&out)?;
@@ -263,6 +265,14 @@ struct BestView {
     /// The uids looked at, best incentive first.
     candidates: Vec<CandidateView>,
     best: Option<BestFound>,
+    /// Candidates passed over: their commitment is not usable model metadata (invalid or unparsable).
+    skipped: Vec<SkippedView>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SkippedView {
+    uid: u16,
+    reason: String,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -295,9 +305,20 @@ pub fn best(args: &BestArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
             incentive: r.incentive_fraction(),
             commitment: CommitmentView::new(c, &hub),
         }),
+        skipped: found
+            .skipped
+            .iter()
+            .map(|(r, reason)| SkippedView {
+                uid: r.uid,
+                reason: reason.clone(),
+            })
+            .collect(),
     };
     if global.json {
         print_json(&view)?;
+    }
+    for s in &view.skipped {
+        tracing::warn!("uid {} passed over: {}", s.uid, s.reason);
     }
     let Some(best) = &view.best else {
         let looked: Vec<String> = view.candidates.iter().map(|c| c.uid.to_string()).collect();

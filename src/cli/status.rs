@@ -28,7 +28,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let token = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
         .map_err(|e| super::UsageError(e.to_string()))?
         .map(|f| f.token);
-    let journal = Journal::read_only(&Journal::dir_for(&fleet.path))?;
+    let journal = Journal::for_fleet(&fleet.path, false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -92,7 +92,8 @@ fn render(s: &FleetStatus) -> String {
             m.incentive
                 .map(|i| format!("{i:.4}"))
                 .unwrap_or_else(|| "-".into()),
-            m.repo.clone(),
+            // The slot that holds the committed model (the fleet's repo or its alternate).
+            m.slot.clone().unwrap_or_else(|| m.repo.clone()),
             m.competition_id.to_string(),
             m.commit_block
                 .map(|b| format!("#{b}"))
@@ -106,18 +107,20 @@ fn render(s: &FleetStatus) -> String {
     }
     let _ = writeln!(out, "{table}");
     for m in &s.miners {
-        if m.state != Sync::InSync {
-            if let (Some(d), Some(c)) = (&m.desired, &m.on_chain) {
-                let _ = writeln!(
-                    out,
-                    "  {}: wants {d}\n  {}  chain {c}",
-                    m.miner,
-                    " ".repeat(m.miner.len())
-                );
-            }
-            if let Some(d) = &m.detail {
-                let _ = writeln!(out, "  {}: {d}", m.miner);
-            }
+        if m.state != Sync::InSync
+            && let (Some(d), Some(c)) = (&m.desired, &m.on_chain)
+        {
+            // What the chain holds may be anyone's text: escaped for the terminal.
+            let _ = writeln!(
+                out,
+                "  {}: wants {d}\n  {}  chain {}",
+                m.miner,
+                " ".repeat(m.miner.len()),
+                minerfleet::model::shown(c)
+            );
+        }
+        if let Some(d) = &m.detail {
+            let _ = writeln!(out, "  {}: {d}", m.miner);
         }
     }
     let synced = s.miners.iter().filter(|m| m.state == Sync::InSync).count();

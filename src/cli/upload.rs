@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use minerfleet::competition::Registry;
-use minerfleet::fleet::{Fleet, Miner};
+use minerfleet::fleet::{Fleet, Miner, Republish};
 use minerfleet::model::RepoId;
 use minerfleet::network::Network;
 use minerfleet::publish::PublishOptions;
@@ -48,12 +48,25 @@ pub struct Args {
     /// Subnet.
     #[arg(long, default_value_t = 80)]
     pub netuid: u16,
-    /// Make the repo public once the commitment is on chain.
+    /// Make the repo that holds the model public once the commitment is on chain.
     #[arg(
         long = "update_repo_visibility",
         visible_alias = "update-repo-visibility"
     )]
     pub update_repo_visibility: bool,
+    /// How a new model reaches a repo that already holds a public one: `alt-repo` uploads it to the second repo
+    /// (--alt_repo_id) while the committed one stays public; `hide-repo` makes the repo private until the new
+    /// commitment lands; `in-place` is the reference behaviour (the new revision is public before its commitment:
+    /// it can be copied and committed first). See README "Re-publishing safely".
+    #[arg(long, value_enum, default_value_t = RepublishArg::AltRepo)]
+    pub republish: RepublishArg,
+    /// The second repo of `--republish alt-repo` (default: the --hf_repo_id name plus `-b`).
+    #[arg(
+        long = "alt_repo_id",
+        visible_alias = "alt-repo-id",
+        value_name = "REPO"
+    )]
+    pub alt_repo_id: Option<String>,
     /// List the competitions of --netuid and exit.
     #[arg(long = "list_competitions", visible_alias = "list-competitions")]
     pub list_competitions: bool,
@@ -66,6 +79,24 @@ pub struct Args {
     /// Header checks only (skip loading the weights).
     #[arg(long)]
     pub skip_tensor_checks: bool,
+}
+
+/// `--republish` values (the fleet file's [`Republish`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RepublishArg {
+    AltRepo,
+    HideRepo,
+    InPlace,
+}
+
+impl From<RepublishArg> for Republish {
+    fn from(a: RepublishArg) -> Republish {
+        match a {
+            RepublishArg::AltRepo => Republish::AltRepo,
+            RepublishArg::HideRepo => Republish::HideRepo,
+            RepublishArg::InPlace => Republish::InPlace,
+        }
+    }
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -102,7 +133,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .ok_or_else(|| missing("competition_id"))?;
     let repo: RepoId = repo_text
         .parse()
-        .map_err(|e| UsageError(format!("--hf_repo_id {repo_text}: {e}")))?;
+        .map_err(|e| UsageError(format!("--hf_repo_id: {e}")))?;
     let subnet = registry.subnet(args.netuid).ok_or_else(|| {
         UsageError(format!(
             "--netuid {}: no competitions are known for this subnet",
@@ -123,6 +154,44 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         ))
         .into());
     }
+    let republish = Republish::from(args.republish);
+    if args.alt_repo_id.is_some() && republish != Republish::AltRepo {
+        return Err(UsageError(format!(
+            "--alt_repo_id is only used with --republish alt-repo (given: --republish {})",
+            clap::ValueEnum::to_possible_value(&args.republish)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ))
+        .into());
+    }
+    let alt_repo = match &args.alt_repo_id {
+        Some(text) => Some(
+            text.parse::<RepoId>()
+                .map_err(|e| UsageError(format!("--alt_repo_id {text}: {e}")))?,
+        ),
+        None => None,
+    };
+    let alt_repo = Miner::alt_for(&repo, alt_repo, republish).map_err(|e| {
+        UsageError(format!(
+            "--hf_repo_id {repo}: the second repo derived from it is not valid ({e}); pass --alt_repo_id REPO, or \
+             --republish hide-repo (README \"Re-publishing safely\")"
+        ))
+    })?;
+    if alt_repo
+        .as_ref()
+        .is_some_and(|a| a.to_string().eq_ignore_ascii_case(&repo.to_string()))
+    {
+        return Err(UsageError(format!(
+            "--alt_repo_id {repo} is --hf_repo_id itself: the two repos must differ"
+        ))
+        .into());
+    }
+    if republish == Republish::InPlace {
+        tracing::warn!(
+            "--republish in-place: if {repo} is public, the new model is public before its commitment lands and can \
+             be copied and committed first"
+        );
+    }
     let cwd = std::env::current_dir()?;
     let network = global
         .network
@@ -138,6 +207,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         hotkey: args.wallet_hotkey.clone(),
         model_dir: dir.clone(),
         repo,
+        alt_repo,
+        republish,
         competition_id,
         update_repo_visibility: args.update_repo_visibility,
         at: None,

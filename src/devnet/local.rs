@@ -14,7 +14,7 @@
 //! | `devnet.json` | [`DevnetState`], written by the daemon once both servers answer and removed when it stops |
 //! | `hub-token` | the Hub token, one line, mode 0600, generated on the first `up` and kept (the publish command reads it) |
 //! | `hub/` | the Hub server's data, kept across runs |
-//! | `chain/` | the genesis, Chopsticks config and `chopsticks.log` of the current run |
+//! | `chain/` | the genesis, Chopsticks config and `chopsticks.log` of the current run, and while Chopsticks runs `chopsticks-process.json` (its pid, start time and config argument: how `up` and `down` recognise a Chopsticks orphaned by a daemon that died, and kill only that) |
 //! | `devnet.log` | the daemon's output (never contains the token) |
 //!
 //! The chain does not survive `down`: Chopsticks can keep blocks in SQLite (`db`, `resume`), but the `sqlite3`
@@ -192,10 +192,12 @@ impl DevnetSpec {
         let file = fleet.path.display();
         let (chain_port, hub_port) = local_ports(fleet)?;
         let mut namespaces: Vec<String> = Vec::new();
-        for miner in &fleet.miners {
-            let ns = miner.repo.namespace();
-            if !namespaces.iter().any(|n| n == ns) {
-                namespaces.push(ns.to_string());
+        // Both repo slots of every miner (an `alt_repo` may live in another namespace).
+        for slots in fleet.miners.iter().map(|m| m.slots()) {
+            for ns in slots.all().map(|r| r.namespace()) {
+                if !namespaces.iter().any(|n| n == ns) {
+                    namespaces.push(ns.to_string());
+                }
             }
         }
         if namespaces.is_empty() {
@@ -628,6 +630,8 @@ pub fn start(
         }
         DaemonStatus::Stopped { .. } => {}
     }
+    // Chopsticks dies with its daemon (parent-death signal); one left over anyway would hold the chain port.
+    super::process::clear_orphan(&dir.chain_dir());
     check_port_free("chain", "network", spec.chain_port)?;
     check_port_free("hub", "hub", spec.hub_port)?;
     dir.ensure_token()?;
@@ -721,7 +725,10 @@ pub enum Stopped {
 /// `devnet.json`), waits up to `grace` for it to exit, then SIGKILLs its whole process group (Chopsticks included).
 pub fn stop(dir: &StateDir, grace: Duration) -> Result<Stopped, LocalError> {
     let pid = match daemon_status(dir)? {
-        DaemonStatus::Stopped { stale } => return Ok(Stopped::NotRunning { stale }),
+        DaemonStatus::Stopped { stale } => {
+            super::process::clear_orphan(&dir.chain_dir());
+            return Ok(Stopped::NotRunning { stale });
+        }
         DaemonStatus::Starting { pid } => pid,
         DaemonStatus::Running(state) => state.pid,
     };

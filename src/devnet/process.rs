@@ -1,4 +1,14 @@
-//! The Chopsticks child process: spawn, wait for "RPC listening", keep its output, kill by PID.
+//! The Chopsticks child process: spawn, wait for "RPC listening", keep its output, kill by PID — and make sure it
+//! never outlives us.
+//!
+//! Chopsticks is started with a parent-death signal (Linux `PR_SET_PDEATHSIG`, SIGKILL): when the process that
+//! started it dies, even by SIGKILL, the kernel kills Chopsticks too, so a killed `devnet daemon` cannot leave it
+//! holding the chain port. The signal fires when the *thread* that forked the child ends, not the process, so every
+//! child is forked from one thread that lives as long as the process ([`spawn_tied`]). As a second line (other
+//! systems, a daemon of an older minerfleet), the child's pid, start time and config path are recorded in its work
+//! folder ([`ChildRecord`], `chopsticks-process.json`) while it runs; [`clear_orphan`] kills a recorded process that
+//! is provably that child (same pid, same start time, our config path on its command line) and leaves any other
+//! process alone.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,6 +23,135 @@ use super::DevnetError;
 
 const LOG_LINES: usize = 200;
 
+/// The record of a running Chopsticks in its work folder.
+pub(super) const RECORD_FILE: &str = "chopsticks-process.json";
+
+/// Identifies a child process beyond its (reusable) pid.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChildRecord {
+    pub pid: u32,
+    /// Start time in clock ticks after boot (`/proc/<pid>/stat` field 22): a reused pid has another.
+    pub start_time: u64,
+    /// An argument only this child has on its command line (`--config=<work folder>/chopsticks.yml`).
+    pub marker: String,
+}
+
+impl ChildRecord {
+    /// Whether `pid` is still this very process.
+    fn is_alive_and_ours(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+            && command_line(self.pid).is_some_and(|args| args.iter().any(|a| a == &self.marker))
+    }
+}
+
+/// A process's start time (clock ticks after boot), `None` when there is no such process (or no `/proc`).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)` one, which may itself hold spaces or parentheses; starttime is field 22 overall.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn command_line(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// Kill the Chopsticks recorded in `workdir` if it still runs (an orphan of a daemon that died), waiting up to 5 s
+/// for it to go; remove the record. Returns the pid killed. A record naming any other process (the pid was reused)
+/// is only removed.
+pub fn clear_orphan(workdir: &Path) -> Option<u32> {
+    let path = workdir.join(RECORD_FILE);
+    let record: ChildRecord = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    let killed = record.is_alive_and_ours().then(|| {
+        if let Ok(pid) = libc::pid_t::try_from(record.pid) {
+            // SAFETY: kill(2) has no memory-safety preconditions; the target was identified above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while start_time(record.pid) == Some(record.start_time) && !is_zombie(record.pid) {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::warn!(pid = record.pid, folder = %workdir.display(), "killed an orphaned Chopsticks left by a devnet that died");
+        record.pid
+    });
+    let _ = std::fs::remove_file(&path);
+    killed
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Spawn `command` with a parent-death signal, from the one long-lived spawner thread (see the module docs).
+pub async fn spawn_tied(mut command: Command) -> std::io::Result<Child> {
+    type Job = (
+        Command,
+        tokio::sync::oneshot::Sender<std::io::Result<Child>>,
+    );
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    die_with_parent(&mut command);
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        // Never ends: the sender lives in a static, so the receiving loop never runs dry.
+        std::thread::Builder::new()
+            .name("minerfleet-child-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("a thread can be started");
+        Mutex::new(tx)
+    });
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply))
+        .map_err(|_| std::io::Error::other("the child spawner thread is gone"))?;
+    answer
+        .await
+        .map_err(|_| std::io::Error::other("the child spawner thread is gone"))?
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl(2), getppid(2) and raise(3) are async-signal-safe, as required between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody would send the signal.
+            if libc::getppid() != parent {
+                libc::raise(libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
 enum Event {
     Listening(u16),
     Eof,
@@ -22,6 +161,8 @@ pub(super) struct Chopsticks {
     child: Child,
     port: u16,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Its [`ChildRecord`], removed once it is killed.
+    record: std::path::PathBuf,
 }
 
 impl Chopsticks {
@@ -34,20 +175,37 @@ impl Chopsticks {
         port: u16,
         timeout: Duration,
     ) -> Result<Self, DevnetError> {
-        let mut child = Command::new(executable)
-            .arg(format!("--config={}", config.display()))
+        // A Chopsticks left running by a daemon of this folder that died would hold the port.
+        clear_orphan(workdir);
+        let marker = format!("--config={}", config.display());
+        let mut command = Command::new(executable);
+        command
+            .arg(&marker)
             .arg(format!("--port={port}"))
             .current_dir(workdir)
             // Chopsticks lets PORT override the config; the launcher alone picks the port.
             .env_remove("PORT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stderr(Stdio::piped());
+        let mut child = spawn_tied(command)
+            .await
             .map_err(|source| DevnetError::Io {
                 path: executable.to_path_buf(),
                 source,
             })?;
+        let record_path = workdir.join(RECORD_FILE);
+        if let Some(start_time) = start_time(child.id()) {
+            let record = ChildRecord {
+                pid: child.id(),
+                start_time,
+                marker,
+            };
+            let _ = std::fs::write(
+                &record_path,
+                serde_json::to_vec(&record).expect("serializes"),
+            );
+        }
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -68,6 +226,7 @@ impl Chopsticks {
             child,
             port: 0,
             log,
+            record: record_path,
         };
         let mut eofs = 0;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -135,6 +294,7 @@ impl Chopsticks {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.record);
     }
 }
 
@@ -181,7 +341,122 @@ fn listening_port(line: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_port;
+    use super::*;
+
+    /// A stand-in for an orphaned Chopsticks: a process with `marker` on its command line.
+    fn stand_in(marker: &str) -> Child {
+        Command::new("bash")
+            .args(["-c", "sleep 600; true", "orphan", marker])
+            .spawn()
+            .unwrap()
+    }
+
+    fn record(dir: &Path, record: &ChildRecord) {
+        std::fs::write(dir.join(RECORD_FILE), serde_json::to_vec(record).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn only_the_recorded_child_is_killed_as_an_orphan() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = format!("--config={}/chopsticks.yml", dir.path().display());
+        let mut ours = stand_in(&marker);
+        let pid = ours.id();
+        let started = start_time(pid).expect("a live process has a start time");
+
+        // The pid with another start time (reused) or without our config argument: left alone, record dropped.
+        for wrong in [
+            ChildRecord {
+                pid,
+                start_time: started + 1,
+                marker: marker.clone(),
+            },
+            ChildRecord {
+                pid,
+                start_time: started,
+                marker: "--config=/elsewhere/chopsticks.yml".into(),
+            },
+        ] {
+            record(dir.path(), &wrong);
+            assert_eq!(clear_orphan(dir.path()), None);
+            assert!(!dir.path().join(RECORD_FILE).exists());
+            assert!(
+                ours.try_wait().unwrap().is_none(),
+                "a process that is not ours was killed"
+            );
+        }
+
+        record(
+            dir.path(),
+            &ChildRecord {
+                pid,
+                start_time: started,
+                marker,
+            },
+        );
+        assert_eq!(clear_orphan(dir.path()), Some(pid));
+        assert!(!dir.path().join(RECORD_FILE).exists());
+        let status = ours.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        // No record: nothing to do.
+        assert_eq!(clear_orphan(dir.path()), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_parent_death_signal_follows_the_spawning_thread_so_children_come_from_a_long_lived_one()
+    {
+        let sleeper = || {
+            let mut command = Command::new("sleep");
+            command.arg("600");
+            command
+        };
+        let wait = |child: &mut Child| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Some(status);
+                }
+                if std::time::Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // Forked directly by a thread that then ends: the kernel kills the child (the signal is set, and this is
+        // the caveat).
+        let mut direct = std::thread::spawn(move || {
+            let mut command = sleeper();
+            die_with_parent(&mut command);
+            command.spawn().unwrap()
+        })
+        .join()
+        .unwrap();
+        let status = wait(&mut direct).expect("the child died with the thread that forked it");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        // Through the spawner, asked from a thread that then ends: the child lives on.
+        let mut tied = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(spawn_tied(sleeper()))
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            tied.try_wait().unwrap().is_none(),
+            "killed with the asking thread"
+        );
+        tied.kill().unwrap();
+        tied.wait().unwrap();
+    }
 
     #[test]
     fn the_port_is_read_from_the_listening_line() {

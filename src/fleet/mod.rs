@@ -12,6 +12,7 @@
 pub mod accounts;
 mod locate;
 mod schema;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use locate::{LineCol, Step};
 pub use accounts::{HubAccount, HubAccounts, TokenSource};
 pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
+pub use slots::{Republish, Slots};
 
 use crate::competition::Registry;
 use crate::model::RepoId;
@@ -57,8 +59,12 @@ pub struct Miner {
     /// The model directory to publish.
     pub model_dir: PathBuf,
     pub repo: RepoId,
+    /// The second repo slot ([`Republish::AltRepo`] only; see [`slots`]).
+    pub alt_repo: Option<RepoId>,
+    /// How a new model reaches a repo that already holds a public one.
+    pub republish: Republish,
     pub competition_id: u16,
-    /// Make the repo public once the commitment is on chain.
+    /// Make the repo that holds the committed model public once the commitment is on chain.
     pub update_repo_visibility: bool,
     /// Where the miner is written in the fleet file.
     pub at: Option<LineCol>,
@@ -68,6 +74,34 @@ impl Miner {
     /// `wallet/hotkey`, the name operators know a miner by.
     pub fn label(&self) -> String {
         format!("{}/{}", self.wallet, self.hotkey)
+    }
+
+    /// The repos this miner's models live in.
+    pub fn slots(&self) -> Slots {
+        Slots {
+            primary: self.repo.clone(),
+            alt: match self.republish {
+                Republish::AltRepo => self.alt_repo.clone(),
+                Republish::HideRepo | Republish::InPlace => None,
+            },
+            mode: self.republish,
+        }
+    }
+
+    /// The alternate slot of `repo` under `republish`: `alt_repo` when given, else derived (`<repo>-b`); `None` for
+    /// the single-repo modes. Used by the fleet loader and the `upload` command, which name the fix differently.
+    pub fn alt_for(
+        repo: &RepoId,
+        alt_repo: Option<RepoId>,
+        republish: Republish,
+    ) -> Result<Option<RepoId>, crate::model::id::RepoIdError> {
+        match republish {
+            Republish::AltRepo => match alt_repo {
+                Some(alt) => Ok(Some(alt)),
+                None => slots::derived_alt(repo).map(Some),
+            },
+            Republish::HideRepo | Republish::InPlace => Ok(None),
+        }
     }
 }
 
@@ -188,6 +222,8 @@ impl Fleet {
     ///     hotkey: "default".into(),
     ///     model_dir: "models/h0".into(),
     ///     repo: "my-namespace/my-model".parse()?,
+    ///     alt_repo: Some("my-namespace/my-model-b".parse()?),
+    ///     republish: minerfleet::fleet::Republish::AltRepo,
     ///     competition_id: 1,
     ///     update_repo_visibility: true,
     ///     at: None,
@@ -324,7 +360,7 @@ impl Fleet {
 
         let mut miners = Vec::with_capacity(file.miners.len());
         let mut seen_hotkeys: HashMap<(String, String), usize> = HashMap::new();
-        let mut seen_repos: HashMap<String, usize> = HashMap::new();
+        let mut seen_repos: HashMap<String, (usize, &str)> = HashMap::new();
         for (i, entry) in file.miners.iter().enumerate() {
             let here = |field| [Step::Field("miners"), Step::Index(i), Step::Field(field)];
             let Some(wallet) = entry
@@ -366,22 +402,82 @@ impl Fleet {
                 );
             }
 
+            let republish = entry
+                .republish
+                .or(file.defaults.republish)
+                .unwrap_or_default();
             let repo = match entry.repo.parse::<RepoId>() {
-                Ok(repo) => {
-                    if let Some(first) = seen_repos.insert(repo.to_string().to_lowercase(), i) {
-                        problems.add(
-                            &here("repo"),
-                            format!("repo `{repo}` is already used by miners[{first}]"),
-                            Some("two miners publishing to one repo overwrite each other: use one repo per miner"),
-                        );
-                    }
-                    Some(repo)
-                }
+                Ok(repo) => Some(repo),
                 Err(e) => {
                     problems.add(&here("repo"), e.to_string(), None);
                     None
                 }
             };
+            let alt_given = match entry.alt_repo.as_deref().map(str::parse::<RepoId>) {
+                None => None,
+                Some(Ok(alt)) => Some(alt),
+                Some(Err(e)) => {
+                    problems.add(&here("alt_repo"), e.to_string(), None);
+                    None
+                }
+            };
+            if entry.alt_repo.is_some() && republish != Republish::AltRepo {
+                problems.add(
+                    &here("alt_repo"),
+                    format!(
+                        "alt_repo is only used with `republish: AltRepo` (this miner has {})",
+                        republish.name()
+                    ),
+                    Some("remove alt_repo, or set `republish: AltRepo`"),
+                );
+            }
+            let alt_repo = match (&repo, entry.alt_repo.is_some()) {
+                (Some(repo), false) => match Miner::alt_for(repo, None, republish) {
+                    Ok(alt) => alt,
+                    Err(e) => {
+                        problems.add(
+                            &here("repo"),
+                            format!("the alternate repo derived from `{repo}` (`{}{}`) is not valid: {e}", repo, slots::ALT_SUFFIX),
+                            Some("set `alt_repo:` to a second repo for this miner, or `republish: HideRepo` (README \"Re-publishing safely\")"),
+                        );
+                        None
+                    }
+                },
+                _ => alt_given.filter(|_| republish == Republish::AltRepo),
+            };
+            // Every slot of every miner is its own repo: two miners (or both slots of one) in one repo would
+            // overwrite each other's models and make each other's uploads public.
+            let slots = [("repo", repo.as_ref()), ("alt_repo", alt_repo.as_ref())];
+            for (role, slot) in slots {
+                let Some(slot) = slot else { continue };
+                // A derived alternate is reported at `repo`, the field that produced it.
+                let (field, what) = match role {
+                    "alt_repo" if entry.alt_repo.is_none() => {
+                        ("repo", "the alternate repo derived from it")
+                    }
+                    "alt_repo" => ("alt_repo", "alt_repo"),
+                    _ => ("repo", "repo"),
+                };
+                match seen_repos.insert(slot.to_string().to_lowercase(), (i, role)) {
+                    None => {}
+                    Some((first, _)) if first == i => problems.add(
+                        &here(field),
+                        format!("alt_repo `{slot}` is the miner's own repo"),
+                        Some("the two slots must be two different repos: pick another alt_repo"),
+                    ),
+                    Some((first, first_role)) => problems.add(
+                        &here(field),
+                        format!(
+                            "{what} `{slot}` is already used by miners[{first}] (as its {})",
+                            if first_role == "repo" { "repo" } else { "alternate repo" }
+                        ),
+                        Some(
+                            "two miners publishing to one repo overwrite each other: use one repo per miner and per \
+                             alternate slot (README \"Re-publishing safely\")",
+                        ),
+                    ),
+                }
+            }
 
             if let Some(subnet) = subnet
                 && subnet.find(competition_id).is_none()
@@ -430,6 +526,8 @@ impl Fleet {
                     hotkey: entry.hotkey.clone(),
                     model_dir,
                     repo,
+                    alt_repo,
+                    republish,
                     competition_id,
                     update_repo_visibility,
                     at: locate::locate(src, &[Step::Field("miners"), Step::Index(i)]),
@@ -529,6 +627,106 @@ mod tests {
                 .count(),
             4
         );
+    }
+
+    fn load_text(miners: &str) -> Result<Fleet, FleetError> {
+        let src = format!(
+            "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1), miners: [{miners}])"
+        );
+        Fleet::from_source(
+            Path::new("/srv/f.ron"),
+            &src,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+    }
+
+    #[test]
+    fn every_miner_gets_an_alternate_slot_by_default_and_single_repo_modes_have_none() {
+        let fleet = load_text(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "me/a"),
+               Miner(hotkey: "b", model_dir: "m", repo: "me/b", alt_repo: "other/b2"),
+               Miner(hotkey: "c", model_dir: "m", repo: "me/c", republish: HideRepo),
+               Miner(hotkey: "d", model_dir: "m", repo: "me/d", republish: InPlace)"#,
+        )
+        .unwrap();
+        let alts: Vec<Option<String>> = fleet
+            .miners
+            .iter()
+            .map(|m| m.slots().alt.map(|r| r.to_string()))
+            .collect();
+        assert_eq!(
+            alts,
+            [Some("me/a-b".into()), Some("other/b2".into()), None, None]
+        );
+        assert_eq!(fleet.miners[2].republish, Republish::HideRepo);
+    }
+
+    #[test]
+    fn slots_may_not_collide_between_miners_or_within_one() {
+        // a's derived alternate is b's repo; c's alt_repo is d's repo; e's alt_repo is its own repo
+        let err = load_text(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "me/x"),
+               Miner(hotkey: "b", model_dir: "m", repo: "me/x-b"),
+               Miner(hotkey: "c", model_dir: "m", repo: "me/c", alt_repo: "me/D"),
+               Miner(hotkey: "d", model_dir: "m", repo: "me/d"),
+               Miner(hotkey: "e", model_dir: "m", repo: "me/e", alt_repo: "me/e")"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert_eq!(err.problems[0].field, "miners[1].repo", "{text}");
+        assert!(
+            err.problems[0]
+                .message
+                .contains("`me/x-b` is already used by miners[0] (as its alternate repo)"),
+            "{text}"
+        );
+        assert_eq!(err.problems[1].field, "miners[3].repo", "{text}");
+        assert_eq!(err.problems[2].field, "miners[4].alt_repo", "{text}");
+        assert!(err.problems[2].message.contains("own repo"), "{text}");
+        assert!(err.problems.iter().all(|p| p.at.is_some()), "{text}");
+    }
+
+    #[test]
+    fn a_derived_alternate_over_the_length_limit_names_the_fixes() {
+        let long = format!("me/{}", "n".repeat(34)); // 37 characters; `-b` makes 39
+        let err = load_text(&format!(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "{long}")"#
+        ))
+        .unwrap_err();
+        let p = &err.problems[0];
+        assert_eq!(p.field, "miners[0].repo");
+        assert!(p.message.contains(&format!("`{long}-b`")), "{p}");
+        let help = p.help.as_deref().unwrap();
+        assert!(
+            help.contains("alt_repo") && help.contains("HideRepo"),
+            "{p}"
+        );
+        // either fix loads
+        load_text(&format!(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "{long}", alt_repo: "me/short-b")"#
+        ))
+        .unwrap();
+        load_text(&format!(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "{long}", republish: HideRepo)"#
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn alt_repo_without_the_alt_repo_mode_is_refused() {
+        let err = load_text(
+            r#"Miner(hotkey: "a", model_dir: "m", repo: "me/a", alt_repo: "me/a2", republish: InPlace)"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].field, "miners[0].alt_repo", "{err}");
+        assert!(err.problems[0].message.contains("InPlace"), "{err}");
+        let err =
+            load_text(r#"Miner(hotkey: "a", model_dir: "m", repo: "me/a", alt_repo: "nope")"#)
+                .unwrap_err();
+        assert_eq!(err.problems[0].field, "miners[0].alt_repo", "{err}");
     }
 
     #[test]

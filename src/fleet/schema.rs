@@ -8,7 +8,7 @@ use std::path::Path;
 use ron::extensions::Extensions;
 use serde::Deserialize;
 
-use super::{LineCol, Problem};
+use super::{LineCol, Problem, Republish};
 
 /// The whole fleet file.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +80,9 @@ pub struct Defaults {
     /// The `hub_accounts` entry every miner uses unless it names its own.
     #[serde(default)]
     pub hub_account: Option<String>,
+    /// How a new model reaches a repo that holds a public one (README "Re-publishing safely").
+    #[serde(default)]
+    pub republish: Option<Republish>,
 }
 
 /// One miner as written.
@@ -99,6 +102,11 @@ pub struct MinerEntry {
     /// The `hub_accounts` entry whose token and quota this miner uses.
     #[serde(default)]
     pub hub_account: Option<String>,
+    /// The second repo slot of `republish: AltRepo` (default `<repo>-b`).
+    #[serde(default)]
+    pub alt_repo: Option<String>,
+    #[serde(default)]
+    pub republish: Option<Republish>,
 }
 
 /// Parse fleet text; a syntax or type error becomes one [`Problem`] with its position.
@@ -148,6 +156,27 @@ mod tests {
         assert_eq!(file.defaults.wallet.as_deref(), Some("w"));
         assert_eq!(file.miners[0].competition_id, Some(2));
         assert_eq!(file.network, None);
+    }
+
+    #[test]
+    fn republish_modes_and_the_alternate_repo_parse() {
+        let file = parse(
+            Path::new("f.ron"),
+            r#"Fleet(netuid: 80, defaults: (republish: HideRepo), miners: [
+                Miner(hotkey: "h", model_dir: "m", repo: "a/bcd", alt_repo: "a/bcd-2", republish: AltRepo),
+                Miner(hotkey: "i", model_dir: "m", repo: "a/efg", republish: Some(InPlace))])"#,
+        )
+        .unwrap();
+        assert_eq!(file.defaults.republish, Some(Republish::HideRepo));
+        assert_eq!(file.miners[0].alt_repo.as_deref(), Some("a/bcd-2"));
+        assert_eq!(file.miners[0].republish, Some(Republish::AltRepo));
+        assert_eq!(file.miners[1].republish, Some(Republish::InPlace));
+        let err = parse(
+            Path::new("f.ron"),
+            r#"Fleet(netuid: 80, miners: [Miner(hotkey: "h", model_dir: "m", repo: "a/bcd", republish: Slots)])"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("Slots"), "{err}");
     }
 
     #[test]

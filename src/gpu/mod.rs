@@ -252,7 +252,11 @@ impl CancelToken {
 
 /// The safetensors files transformers would load from `dir` (with `use_safetensors=True`): `model.safetensors`
 /// if present, else every shard that `model.safetensors.index.json` names, in name order.
+/// The model folder rules of [`crate::model::folder`] apply first: a symlink out of the folder, a FIFO, a socket or a
+/// device is a finding, and nothing of the folder is read (a FIFO would block the read).
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
+    crate::model::ModelFolder::open(dir)
+        .map_err(|e| Finding::new(Rule::Readable, None, e.to_string()))?;
     if dir.join("model.safetensors").is_file() {
         return Ok(vec![PathBuf::from("model.safetensors")]);
     }
@@ -348,6 +352,23 @@ mod tests {
         assert_eq!(serde_json::to_value(&f).unwrap()["rule"], "finite");
         let f = Finding::new(Rule::Readable, None, "x: truncated");
         assert_eq!(f.to_string(), "[readable] x: truncated");
+    }
+
+    #[test]
+    fn weight_files_apply_the_model_folder_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(
+            dir.path()
+                .join("model.safetensors.index.json")
+                .as_os_str()
+                .as_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let err = weight_files(dir.path()).unwrap_err();
+        assert_eq!(err.rule, Rule::Readable);
+        assert!(err.detail.contains("is a FIFO"), "{err}");
     }
 
     #[test]

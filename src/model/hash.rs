@@ -4,9 +4,10 @@
 //! * File hash: `base64(sha256(bytes))`, 44 characters.
 //! * Directory hash: sha256 over the 44-character base64 text of every file hash, in **walk order**: at each
 //!   directory first its files sorted by name (byte order, which is Python `str` order for UTF-8), then its
-//!   sub-directories sorted by name, recursively. Names are not hashed. Symlinks to files are followed (the HF
-//!   cache links snapshot files to blobs); a symlink to a directory is refused because the reference walk
-//!   (`os.walk`) does not descend into it, which would silently leave files out.
+//!   sub-directories sorted by name, recursively. Names are not hashed. Which files count is decided by
+//!   [`super::folder`] (the model folder rules): regular files, and symlinks whose target resolves to a file
+//!   inside the folder or its Hugging Face cache repo's `blobs/` (the HF cache links snapshot files to blobs);
+//!   every other symlink, FIFO, socket or device refuses the folder.
 //! * Secure hash: `base64(sha256(utf8(dir_hash ‖ hotkey_ss58)))`.
 //!
 //! Files are hashed in parallel (rayon) and streamed through a fixed [`BUFFER_SIZE`] buffer, so memory stays
@@ -21,6 +22,8 @@ use std::path::{Component, Path, PathBuf};
 use base64::Engine as _;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+
+use super::folder::{FolderError, ModelFile, ModelFolder, show_path};
 
 /// Read buffer per file being hashed (one per worker thread at a time).
 pub const BUFFER_SIZE: usize = 1 << 20;
@@ -73,33 +76,26 @@ pub struct DirHash {
 /// Why a directory or file list could not be hashed. Every message names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    #[error("model directory {} does not exist: check the path", path.display())]
-    NotFound { path: PathBuf },
-    #[error("{} is not a directory: pass the model directory", path.display())]
-    NotADirectory { path: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
+    /// The folder does not exist, or an entry breaks the model folder rules ([`super::folder`]).
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error("cannot read {}: {source}", show_path(path))]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     #[error(
-        "{} is a symlink to a directory; validators do not descend into it, so its files would not be hashed: \
-         replace it with a real directory",
-        path.display()
-    )]
-    SymlinkedDir { path: PathBuf },
-    #[error(
-        "{} is not a regular file (fifo, socket or device): remove it from the model directory",
-        path.display()
-    )]
-    NotRegularFile { path: PathBuf },
-    #[error(
         "file list entry `{}` must be a relative path inside the model directory without `..`",
-        path.display()
+        show_path(path)
     )]
     BadListedPath { path: PathBuf },
-    #[error("file list names `{}` twice: list each file once", path.display())]
+    #[error(
+        "file list entry `{}` is not a file of the model directory: check the name",
+        show_path(path)
+    )]
+    NotListed { path: PathBuf },
+    #[error("file list names `{}` twice: list each file once", show_path(path))]
     DuplicateListedPath { path: PathBuf },
 }
 
@@ -120,7 +116,21 @@ pub fn hash_file_with_progress(
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<(FileHash, u64)> {
-    let mut file = File::open(path)?;
+    hash_reader(File::open(path)?, progress)
+}
+
+/// sha256 of a checked model file (opened through [`ModelFile::open`]) and the number of bytes hashed.
+pub fn hash_model_file(
+    file: &ModelFile,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<(FileHash, u64)> {
+    hash_reader(file.open()?, progress)
+}
+
+fn hash_reader(
+    mut file: impl Read,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<(FileHash, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut total = 0u64;
@@ -161,7 +171,8 @@ pub fn combine<'a>(hashes: impl IntoIterator<Item = &'a FileHash>) -> String {
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
-/// Hash every regular file under `dir` in walk order, files in parallel.
+/// Hash every file of the model folder `dir` in walk order, files in parallel. The folder rules of
+/// [`super::folder`] apply: a symlink outside the folder, a FIFO, a socket or a device refuses the whole folder.
 pub fn hash_dir(dir: &Path) -> Result<DirHash, HashError> {
     hash_dir_with_progress(dir, &|_| {})
 }
@@ -171,20 +182,18 @@ pub fn hash_dir_with_progress(
     dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<DirHash, HashError> {
-    let files = walk(dir)?;
-    hash_in_order(dir, files, progress)
+    let folder = ModelFolder::open(dir)?;
+    hash_model_files(folder.files(), progress)
 }
 
-/// Every regular file under `dir`, relative, in walk order (the order [`hash_dir`] hashes them).
+/// Every file of the model folder `dir`, relative, in walk order (the order [`hash_dir`] hashes them).
 pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, HashError> {
-    check_dir(dir)?;
-    let mut out = Vec::new();
-    walk_into(dir, Path::new(""), &mut out)?;
-    Ok(out)
+    let folder = ModelFolder::open(dir)?;
+    Ok(folder.files().iter().map(|f| f.rel.clone()).collect())
 }
 
 /// Hash only `files` (paths relative to `dir`, e.g. the validator file set), in walk order whatever the order
-/// given. Each must be a regular file (or a symlink to one) inside `dir`.
+/// given. Each must be a file of the model folder `dir` (see [`super::folder`]).
 pub fn hash_files(dir: &Path, files: &[PathBuf]) -> Result<DirHash, HashError> {
     hash_files_with_progress(dir, files, &|_| {})
 }
@@ -195,7 +204,7 @@ pub fn hash_files_with_progress(
     files: &[PathBuf],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<DirHash, HashError> {
-    check_dir(dir)?;
+    let folder = ModelFolder::open(dir)?;
     let mut list = Vec::with_capacity(files.len());
     for f in files {
         let normal = f
@@ -208,22 +217,45 @@ pub fn hash_files_with_progress(
         if !normal || clean.as_os_str().is_empty() {
             return Err(HashError::BadListedPath { path: f.clone() });
         }
-        let full = dir.join(&clean);
-        let meta = std::fs::metadata(&full).map_err(io_err(&full))?;
-        if !meta.is_file() {
-            return Err(if meta.is_dir() {
-                HashError::BadListedPath { path: f.clone() }
-            } else {
-                HashError::NotRegularFile { path: full }
-            });
-        }
-        list.push(clean);
+        let found = folder
+            .files()
+            .iter()
+            .find(|m| m.rel == clean)
+            .ok_or_else(|| HashError::NotListed { path: f.clone() })?;
+        list.push(found.clone());
     }
-    list.sort_by(|a, b| walk_order(a, b));
-    if let Some(w) = list.windows(2).find(|w| w[0] == w[1]) {
-        return Err(HashError::DuplicateListedPath { path: w[0].clone() });
+    hash_model_files(&list, progress)
+}
+
+/// Hash checked model files (from [`ModelFolder`]) in walk order, whatever the order given, files in parallel;
+/// each is read through [`ModelFile::open`], so a file swapped since the check is refused, not hashed.
+pub fn hash_model_files(
+    files: &[ModelFile],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<DirHash, HashError> {
+    let mut list: Vec<&ModelFile> = files.iter().collect();
+    list.sort_by(|a, b| walk_order(&a.rel, &b.rel));
+    if let Some(w) = list.windows(2).find(|w| w[0].rel == w[1].rel) {
+        return Err(HashError::DuplicateListedPath {
+            path: w[0].rel.clone(),
+        });
     }
-    hash_in_order(dir, list, progress)
+    let hashed: Vec<HashedFile> = list
+        .into_par_iter()
+        .map(|f| {
+            let (hash, size) = hash_model_file(f, progress).map_err(io_err(&f.shown))?;
+            Ok(HashedFile {
+                path: f.rel.clone(),
+                size,
+                hash,
+            })
+        })
+        .collect::<Result<_, HashError>>()?;
+    let dir_hash = combine(hashed.iter().map(|f| &f.hash));
+    Ok(DirHash {
+        files: hashed,
+        dir_hash,
+    })
 }
 
 /// Walk order of two relative paths: at the first differing level, a file sorts before a directory; names
@@ -256,74 +288,6 @@ pub fn walk_order(a: &Path, b: &Path) -> Ordering {
             (Some(_), None) => return Ordering::Greater,
         }
     }
-}
-
-fn check_dir(dir: &Path) -> Result<(), HashError> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(HashError::NotADirectory {
-            path: dir.to_path_buf(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(HashError::NotFound {
-            path: dir.to_path_buf(),
-        }),
-        Err(e) => Err(io_err(dir)(e)),
-    }
-}
-
-fn walk_into(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), HashError> {
-    let here = root.join(rel);
-    let mut files = Vec::new();
-    let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(&here).map_err(io_err(&here))? {
-        let entry = entry.map_err(io_err(&here))?;
-        let name = entry.file_name();
-        let path = entry.path();
-        let link_type = entry.file_type().map_err(io_err(&path))?;
-        // Follow symlinks to what they point at, like `open()` in the reference.
-        let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
-        if meta.is_dir() {
-            if link_type.is_symlink() {
-                return Err(HashError::SymlinkedDir { path });
-            }
-            dirs.push(name);
-        } else if meta.is_file() {
-            files.push(name);
-        } else {
-            return Err(HashError::NotRegularFile { path });
-        }
-    }
-    files.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    dirs.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    out.extend(files.into_iter().map(|f| rel.join(f)));
-    for d in dirs {
-        walk_into(root, &rel.join(d), out)?;
-    }
-    Ok(())
-}
-
-fn hash_in_order(
-    dir: &Path,
-    files: Vec<PathBuf>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<DirHash, HashError> {
-    let hashed: Vec<HashedFile> = files
-        .into_par_iter()
-        .map(|rel| {
-            let full = dir.join(&rel);
-            let (hash, size) = hash_file_with_progress(&full, progress).map_err(io_err(&full))?;
-            Ok(HashedFile {
-                path: rel,
-                size,
-                hash,
-            })
-        })
-        .collect::<Result<_, HashError>>()?;
-    let dir_hash = combine(hashed.iter().map(|f| &f.hash));
-    Ok(DirHash {
-        files: hashed,
-        dir_hash,
-    })
 }
 
 #[cfg(test)]
@@ -482,13 +446,18 @@ mod tests {
     fn file_list_rejects_bad_entries() {
         let t = vector_dir();
         fs::create_dir(t.path().join("sub")).expect("mkdir");
-        for bad in ["../x", "/etc/passwd", "", "sub"] {
+        for bad in ["../x", "/etc/passwd", ""] {
             let err = hash_files(t.path(), &[PathBuf::from(bad)]).unwrap_err();
             assert!(
                 matches!(err, HashError::BadListedPath { .. }),
                 "{bad}: {err}"
             );
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
+        }
+        for missing in ["sub", "missing.bin"] {
+            let err = hash_files(t.path(), &[PathBuf::from(missing)]).unwrap_err();
+            assert!(matches!(err, HashError::NotListed { .. }), "{err}");
+            assert!(err.to_string().contains(missing), "{err}");
         }
         let err = hash_files(
             t.path(),
@@ -499,8 +468,6 @@ mod tests {
             err.to_string().contains("names `config.json` twice"),
             "{err}"
         );
-        let err = hash_files(t.path(), &[PathBuf::from("missing.bin")]).unwrap_err();
-        assert!(err.to_string().contains("missing.bin"), "{err}");
     }
 
     #[test]
@@ -508,7 +475,10 @@ mod tests {
         let t = vector_dir();
         let missing = t.path().join("nope");
         let err = hash_dir(&missing).unwrap_err();
-        assert!(matches!(err, HashError::NotFound { .. }));
+        assert!(matches!(
+            err,
+            HashError::Folder(FolderError::NotFound { .. })
+        ));
         assert!(err.to_string().contains("nope") && err.to_string().contains("does not exist"));
         let file = t.path().join("config.json");
         let err = hash_dir(&file).unwrap_err();
@@ -520,30 +490,44 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn symlinks_to_files_are_followed() {
-        let t = tempfile::tempdir().expect("tempdir");
-        let blobs = tempfile::tempdir().expect("tempdir");
-        write(blobs.path(), "blob1", b"{\"a\":1}");
-        write(blobs.path(), "blob2", b"hello");
-        std::os::unix::fs::symlink(blobs.path().join("blob1"), t.path().join("config.json"))
+    fn hf_cache_snapshot_symlinks_are_followed() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let repo = cache.path().join("models--jdoe--my-model");
+        write(&repo, "blobs/blob1", b"{\"a\":1}");
+        write(&repo, "blobs/blob2", b"hello");
+        let snap = repo
+            .join("snapshots")
+            .join("0123456789abcdef0123456789abcdef01234567");
+        fs::create_dir_all(&snap).expect("mkdir");
+        std::os::unix::fs::symlink("../../blobs/blob1", snap.join("config.json")).expect("symlink");
+        std::os::unix::fs::symlink("../../blobs/blob2", snap.join("model.safetensors"))
             .expect("symlink");
-        std::os::unix::fs::symlink(
-            blobs.path().join("blob2"),
-            t.path().join("model.safetensors"),
-        )
-        .expect("symlink");
-        let d = hash_dir(t.path()).expect("hash");
+        let d = hash_dir(&snap).expect("hash");
         assert_eq!(d.dir_hash, "rm9XD2aIFTzkQEdcvjoMTJGQKhTH3K4FFLd+X0Z8x+I=");
     }
 
     #[cfg(unix)]
     #[test]
-    fn symlinked_dir_and_broken_link_are_errors() {
+    fn symlinks_outside_to_dirs_and_broken_are_errors() {
         let t = vector_dir();
         let other = tempfile::tempdir().expect("tempdir");
-        std::os::unix::fs::symlink(other.path(), t.path().join("linked")).expect("symlink");
+        write(other.path(), "hotkey", b"{\"secretPhrase\":\"x\"}");
+        std::os::unix::fs::symlink(other.path().join("hotkey"), t.path().join("tokenizer.json"))
+            .expect("symlink");
         let err = hash_dir(t.path()).unwrap_err();
-        assert!(matches!(err, HashError::SymlinkedDir { .. }));
+        assert!(
+            matches!(err, HashError::Folder(FolderError::Refused { .. })),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("tokenizer.json is a symlink to"),
+            "{err}"
+        );
+        assert!(walk(t.path()).is_err(), "not listed either");
+        fs::remove_file(t.path().join("tokenizer.json")).expect("rm");
+        fs::create_dir(t.path().join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(t.path().join("sub"), t.path().join("linked")).expect("symlink");
+        let err = hash_dir(t.path()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("linked is a symlink to a directory"),

@@ -19,6 +19,8 @@ pub const MAX_METADATA_BYTES: usize = 128;
 pub const MAX_REPO_ID_LENGTH: usize = 38;
 /// Shortest repo id taoverse accepts (`3 < len`).
 pub const MIN_REPO_ID_LENGTH: usize = 4;
+/// Longest namespace or name of a repo id: huggingface_hub's `validate_repo_id` (`[\w\-.]{1,96}`).
+pub const MAX_REPO_PART_LENGTH: usize = 96;
 /// Length of a Hugging Face git commit id (lowercase hex).
 pub const COMMIT_LENGTH: usize = 40;
 /// Length of a base64 sha256 (`secure_hash`, directory hash, file hash).
@@ -27,33 +29,116 @@ pub const HASH_B64_LENGTH: usize = 44;
 /// The text the reference implementation writes for an unset field.
 const NONE_TOKEN: &str = "None";
 
-/// A Hugging Face repo id `namespace/name`, validated the way taoverse validates it.
+/// A Hugging Face repo id `namespace/name`: the Hub's own naming rules, and (for a repo minerfleet publishes to)
+/// the length that fits the 128-byte metadata string.
+///
+/// Every repo id that reaches a URL or a path is one of these, so the rules live here only:
+///
+/// * exactly one `/`, both parts non-empty;
+/// * each part only ASCII letters, digits, `-`, `_` and `.` (no `:`, `?`, `#`, `%`, spaces, unicode, control or
+///   bidi characters);
+/// * no `--` and no `..` anywhere; a part neither starts nor ends with `-` or `.`; the id does not end in `.git`;
+/// * each part at most [`MAX_REPO_PART_LENGTH`] characters (huggingface_hub's `validate_repo_id`);
+/// * to publish ([`FromStr`]): the whole id [`MIN_REPO_ID_LENGTH`]..=[`MAX_REPO_ID_LENGTH`] characters (taoverse's
+///   `validate_hf_repo_id`), so the metadata string fits [`MAX_METADATA_BYTES`].
+///
+/// [`RepoId::from_hub`] applies the Hub's rules only: for ids read from other miners' commitments, whose length the
+/// chain already bounds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RepoId {
     namespace: String,
     name: String,
 }
 
-/// Why a repo id was refused. Every message names the offending id.
+/// Which part of a repo id a rule failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoPart {
+    Namespace,
+    Name,
+}
+
+impl fmt::Display for RepoPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RepoPart::Namespace => "namespace",
+            RepoPart::Name => "name",
+        })
+    }
+}
+
+/// Which rule a repo id broke. Every message names the offending id (escaped: it may come from a hostile
+/// commitment) and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RepoIdError {
     #[error(
-        "repo id `{id}` is {len} characters; it must be {MIN_REPO_ID_LENGTH}..={MAX_REPO_ID_LENGTH} characters \
-         so the metadata string fits the chain's {MAX_METADATA_BYTES} bytes: use a shorter namespace or name"
+        "repo id `{}` is {len} characters; it must be {MIN_REPO_ID_LENGTH}..={MAX_REPO_ID_LENGTH} characters \
+         so the metadata string fits the chain's {MAX_METADATA_BYTES} bytes: use a shorter namespace or name",
+        shown(id)
     )]
     Length { id: String, len: usize },
     #[error(
-        "repo id `{id}` must contain exactly one `/` (found {slashes}): write it as `namespace/name`"
+        "repo id `{}` must contain exactly one `/` (found {slashes}): write it as `namespace/name`",
+        shown(id)
     )]
     Slashes { id: String, slashes: usize },
     #[error(
-        "repo id `{id}` has an empty {part}: write it as `namespace/name` with both parts non-empty"
+        "repo id `{}` has an empty {part}: write it as `namespace/name` with both parts non-empty",
+        shown(id)
     )]
-    EmptyPart { id: String, part: &'static str },
+    EmptyPart { id: String, part: RepoPart },
     #[error(
-        "repo id `{id}` contains `:`, the metadata separator; validators would split it apart: rename the repo"
+        "repo id `{}`: character `{}` (position {position}) is not allowed in the {part}; the Hub allows only \
+         ASCII letters, digits, `-`, `_` and `.`",
+        shown(id),
+        ch.escape_debug()
     )]
-    Colon { id: String },
+    Character {
+        id: String,
+        part: RepoPart,
+        ch: char,
+        /// 1-based position of the character in the whole id.
+        position: usize,
+    },
+    #[error(
+        "repo id `{}`: the {part} contains `{seq}`, which the Hub forbids: rename the repo",
+        shown(id)
+    )]
+    Sequence {
+        id: String,
+        part: RepoPart,
+        seq: &'static str,
+    },
+    #[error(
+        "repo id `{}`: the {part} {} with `{ch}`, which the Hub forbids: rename the repo",
+        shown(id),
+        if *.at_start { "starts" } else { "ends" }
+    )]
+    Edge {
+        id: String,
+        part: RepoPart,
+        ch: char,
+        at_start: bool,
+    },
+    #[error(
+        "repo id `{}` ends in `.git`, which the Hub forbids: rename the repo",
+        shown(id)
+    )]
+    GitSuffix { id: String },
+    #[error(
+        "repo id `{}`: the {part} is {len} characters, over the Hub's limit of {MAX_REPO_PART_LENGTH}",
+        shown(id)
+    )]
+    PartTooLong {
+        id: String,
+        part: RepoPart,
+        len: usize,
+    },
+}
+
+/// `s` as it may be shown in a message or on a terminal: control, format (bidi) and other unprintable characters
+/// escaped (`\u{202e}`, `\n`), so an id from a hostile commitment cannot rewrite the line it is printed on.
+pub fn shown(s: &str) -> String {
+    s.escape_debug().to_string()
 }
 
 impl RepoId {
@@ -65,49 +150,95 @@ impl RepoId {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// A repo id that follows the Hub's naming rules (see the type docs), whatever its length up to
+    /// [`MAX_REPO_PART_LENGTH`] per part: for ids read from commitments. Ids minerfleet publishes to go through
+    /// [`FromStr`], which also applies the metadata length budget.
+    pub fn from_hub(s: &str) -> Result<RepoId, RepoIdError> {
+        let err_id = || s.to_owned();
+        let slashes = s.matches('/').count();
+        let Some((namespace, name)) = s.split_once('/').filter(|_| slashes == 1) else {
+            return Err(RepoIdError::Slashes {
+                id: err_id(),
+                slashes,
+            });
+        };
+        let parts = [
+            (RepoPart::Namespace, namespace, 0usize),
+            (RepoPart::Name, name, namespace.chars().count() + 1),
+        ];
+        for (part, text, offset) in parts {
+            if text.is_empty() {
+                return Err(RepoIdError::EmptyPart { id: err_id(), part });
+            }
+            if let Some((i, ch)) = text
+                .chars()
+                .enumerate()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            {
+                return Err(RepoIdError::Character {
+                    id: err_id(),
+                    part,
+                    ch,
+                    position: offset + i + 1,
+                });
+            }
+        }
+        for (part, text, _) in parts {
+            for seq in ["--", ".."] {
+                if text.contains(seq) {
+                    return Err(RepoIdError::Sequence {
+                        id: err_id(),
+                        part,
+                        seq,
+                    });
+                }
+            }
+            for (at_start, ch) in [(true, text.chars().next()), (false, text.chars().last())] {
+                if let Some(ch @ ('-' | '.')) = ch {
+                    return Err(RepoIdError::Edge {
+                        id: err_id(),
+                        part,
+                        ch,
+                        at_start,
+                    });
+                }
+            }
+        }
+        if s.ends_with(".git") {
+            return Err(RepoIdError::GitSuffix { id: err_id() });
+        }
+        for (part, text, _) in parts {
+            if text.len() > MAX_REPO_PART_LENGTH {
+                return Err(RepoIdError::PartTooLong {
+                    id: err_id(),
+                    part,
+                    len: text.len(),
+                });
+            }
+        }
+        Ok(RepoId {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
 }
 
 impl FromStr for RepoId {
     type Err = RepoIdError;
+    /// A repo id minerfleet may publish to: the Hub's rules ([`RepoId::from_hub`]) and
+    /// [`MIN_REPO_ID_LENGTH`]..=[`MAX_REPO_ID_LENGTH`] characters.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Python `len` counts code points; the byte limit of the whole string is checked separately.
-        let len = s.chars().count();
+        let repo = RepoId::from_hub(s)?;
+        // All ASCII now: characters and bytes agree.
+        let len = s.len();
         if !(MIN_REPO_ID_LENGTH..=MAX_REPO_ID_LENGTH).contains(&len) {
             return Err(RepoIdError::Length {
                 id: s.to_owned(),
                 len,
             });
         }
-        let slashes = s.matches('/').count();
-        if slashes != 1 {
-            return Err(RepoIdError::Slashes {
-                id: s.to_owned(),
-                slashes,
-            });
-        }
-        let (namespace, name) = s.split_once('/').ok_or_else(|| RepoIdError::Slashes {
-            id: s.to_owned(),
-            slashes,
-        })?;
-        if namespace.is_empty() {
-            return Err(RepoIdError::EmptyPart {
-                id: s.to_owned(),
-                part: "namespace",
-            });
-        }
-        if name.is_empty() {
-            return Err(RepoIdError::EmptyPart {
-                id: s.to_owned(),
-                part: "name",
-            });
-        }
-        if s.contains(':') {
-            return Err(RepoIdError::Colon { id: s.to_owned() });
-        }
-        Ok(RepoId {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        })
+        Ok(repo)
     }
 }
 
@@ -145,13 +276,15 @@ pub enum MetadataError {
     #[error(transparent)]
     RepoId(#[from] RepoIdError),
     #[error(
-        "commit `{value}` is not a Hugging Face commit id: it must be 40 lowercase hex characters \
-         (the `commitOid` the upload returned)"
+        "commit `{}` is not a Hugging Face commit id: it must be 40 lowercase hex characters \
+         (the `commitOid` the upload returned)",
+        shown(value)
     )]
     Commit { value: String },
     #[error(
-        "secure hash `{value}` is not 44 characters of standard padded base64 of a sha256: \
-         compute it with `minerfleet hash DIR --hotkey SS58`"
+        "secure hash `{}` is not 44 characters of standard padded base64 of a sha256: \
+         compute it with `minerfleet hash DIR --hotkey SS58`",
+        shown(value)
     )]
     SecureHash { value: String },
     #[error(
@@ -159,14 +292,31 @@ pub enum MetadataError {
     )]
     TooLong { len: usize },
     #[error(
-        "metadata `{value}` has {tokens} `:`-separated token(s); validators need at least 4 \
-         (`namespace:name:commit:secure_hash:competition_id`) and treat it as no metadata"
+        "metadata `{}` has {tokens} `:`-separated token(s); validators need at least 4 \
+         (`namespace:name:commit:secure_hash:competition_id`) and treat it as no metadata",
+        shown(value)
     )]
     TooFewTokens { value: String, tokens: usize },
     #[error(
-        "competition id `{value}` in metadata is not an integer in 0..=65535; validators reject the metadata"
+        "competition id `{}` in metadata is not an integer in 0..=65535; validators reject the metadata",
+        shown(value)
     )]
     CompetitionId { value: String },
+    #[error("its bytes are not UTF-8")]
+    NotUtf8,
+}
+
+impl MetadataError {
+    /// True for the errors validators also hit when they parse a commitment (it is then no metadata to them);
+    /// false for the checks minerfleet adds before using one ([`ModelId::validate_committed`]).
+    pub fn is_parse_error(&self) -> bool {
+        matches!(
+            self,
+            MetadataError::TooFewTokens { .. }
+                | MetadataError::CompetitionId { .. }
+                | MetadataError::NotUtf8
+        )
+    }
 }
 
 impl ModelId {
@@ -235,6 +385,45 @@ impl ModelId {
             return Err(MetadataError::TooLong { len: s.len() });
         }
         Ok(s)
+    }
+
+    /// Check a commitment read from the chain (parsed with [`ModelId::parse`]) before any of it reaches a URL or a
+    /// path: the repo id follows the Hub's rules ([`RepoId::from_hub`]), the commit is a 40-hex commit id and the
+    /// secure hash 44 characters of base64. Returns the repo id. Another miner's commitment is untrusted input:
+    /// validators' own client (huggingface_hub) refuses such repo ids before any request too.
+    pub fn validate_committed(&self) -> Result<RepoId, MetadataError> {
+        let repo = RepoId::from_hub(&format!("{}/{}", self.namespace, self.name))?;
+        let commit = self
+            .commit
+            .as_deref()
+            .ok_or(MetadataError::Unset { field: "commit" })?;
+        if !is_commit_id(commit) {
+            return Err(MetadataError::Commit {
+                value: commit.to_owned(),
+            });
+        }
+        let secure_hash = self.secure_hash.as_deref().ok_or(MetadataError::Unset {
+            field: "secure_hash",
+        })?;
+        if !is_sha256_b64(secure_hash) {
+            return Err(MetadataError::SecureHash {
+                value: secure_hash.to_owned(),
+            });
+        }
+        Ok(repo)
+    }
+
+    /// A commitment's bytes read from the chain: parsed as validators parse them ([`ModelId::parse`]), then checked
+    /// ([`ModelId::validate_committed`]) and bounded to [`MAX_METADATA_BYTES`]. Returns the text, the parsed id
+    /// and the checked repo id.
+    pub fn parse_committed(raw: &[u8]) -> Result<(String, ModelId, RepoId), MetadataError> {
+        let text = std::str::from_utf8(raw).map_err(|_| MetadataError::NotUtf8)?;
+        let id = ModelId::parse(text)?;
+        if raw.len() > MAX_METADATA_BYTES {
+            return Err(MetadataError::TooLong { len: raw.len() });
+        }
+        let repo = id.validate_committed()?;
+        Ok((text.to_owned(), id, repo))
     }
 
     /// Parse a commitment as validators do (legacy 4-token form, `None` fields, extra tokens ignored).
@@ -413,9 +602,315 @@ mod tests {
     }
 
     #[test]
-    fn repo_id_colon() {
-        let err = "jd:oe/model".parse::<RepoId>().unwrap_err();
-        assert!(err.to_string().contains("contains `:`"), "{err}");
+    fn repo_id_hub_rules_table() {
+        use RepoPart::{Name, Namespace};
+        // (id, expected error, text the message must contain)
+        let cases: Vec<(&str, RepoIdError, &str)> = vec![
+            (
+                "demo/..",
+                RepoIdError::Sequence {
+                    id: "demo/..".into(),
+                    part: Name,
+                    seq: "..",
+                },
+                "contains `..`",
+            ),
+            (
+                "../etc-passwd",
+                RepoIdError::Sequence {
+                    id: "../etc-passwd".into(),
+                    part: Namespace,
+                    seq: "..",
+                },
+                "namespace contains `..`",
+            ),
+            (
+                "x/y?private=1#",
+                RepoIdError::Character {
+                    id: "x/y?private=1#".into(),
+                    part: Name,
+                    ch: '?',
+                    position: 4,
+                },
+                "character `?` (position 4)",
+            ),
+            (
+                "demo/\u{202e}lpt.exe",
+                RepoIdError::Character {
+                    id: "demo/\u{202e}lpt.exe".into(),
+                    part: Name,
+                    ch: '\u{202e}',
+                    position: 6,
+                },
+                "character `\\u{202e}`",
+            ),
+            (
+                "démo/model",
+                RepoIdError::Character {
+                    id: "démo/model".into(),
+                    part: Namespace,
+                    ch: 'é',
+                    position: 2,
+                },
+                "not allowed in the namespace",
+            ),
+            (
+                "jd:oe/model",
+                RepoIdError::Character {
+                    id: "jd:oe/model".into(),
+                    part: Namespace,
+                    ch: ':',
+                    position: 3,
+                },
+                "character `:`",
+            ),
+            (
+                "demo/my model",
+                RepoIdError::Character {
+                    id: "demo/my model".into(),
+                    part: Name,
+                    ch: ' ',
+                    position: 8,
+                },
+                "` `",
+            ),
+            (
+                "demo/a%2e",
+                RepoIdError::Character {
+                    id: "demo/a%2e".into(),
+                    part: Name,
+                    ch: '%',
+                    position: 7,
+                },
+                "`%`",
+            ),
+            (
+                "demo/a\nb",
+                RepoIdError::Character {
+                    id: "demo/a\nb".into(),
+                    part: Name,
+                    ch: '\n',
+                    position: 7,
+                },
+                "`\\n`",
+            ),
+            (
+                "demo/a--b",
+                RepoIdError::Sequence {
+                    id: "demo/a--b".into(),
+                    part: Name,
+                    seq: "--",
+                },
+                "contains `--`",
+            ),
+            (
+                "de--mo/ab",
+                RepoIdError::Sequence {
+                    id: "de--mo/ab".into(),
+                    part: Namespace,
+                    seq: "--",
+                },
+                "`--`",
+            ),
+            (
+                "demo/-ab",
+                RepoIdError::Edge {
+                    id: "demo/-ab".into(),
+                    part: Name,
+                    ch: '-',
+                    at_start: true,
+                },
+                "starts with `-`",
+            ),
+            (
+                "demo/ab-",
+                RepoIdError::Edge {
+                    id: "demo/ab-".into(),
+                    part: Name,
+                    ch: '-',
+                    at_start: false,
+                },
+                "ends with `-`",
+            ),
+            (
+                "demo/.ab",
+                RepoIdError::Edge {
+                    id: "demo/.ab".into(),
+                    part: Name,
+                    ch: '.',
+                    at_start: true,
+                },
+                "starts with `.`",
+            ),
+            (
+                "demo./ab",
+                RepoIdError::Edge {
+                    id: "demo./ab".into(),
+                    part: Namespace,
+                    ch: '.',
+                    at_start: false,
+                },
+                "namespace ends",
+            ),
+            (
+                "demo/ab.git",
+                RepoIdError::GitSuffix {
+                    id: "demo/ab.git".into(),
+                },
+                "ends in `.git`",
+            ),
+            (
+                "demo/",
+                RepoIdError::EmptyPart {
+                    id: "demo/".into(),
+                    part: Name,
+                },
+                "empty name",
+            ),
+            (
+                "/demo",
+                RepoIdError::EmptyPart {
+                    id: "/demo".into(),
+                    part: Namespace,
+                },
+                "empty namespace",
+            ),
+            (
+                "demo",
+                RepoIdError::Slashes {
+                    id: "demo".into(),
+                    slashes: 0,
+                },
+                "found 0",
+            ),
+            (
+                "a/b/c",
+                RepoIdError::Slashes {
+                    id: "a/b/c".into(),
+                    slashes: 2,
+                },
+                "found 2",
+            ),
+            (
+                "",
+                RepoIdError::Slashes {
+                    id: "".into(),
+                    slashes: 0,
+                },
+                "exactly one `/`",
+            ),
+        ];
+        for (id, expected, text) in cases {
+            let err = RepoId::from_hub(id).unwrap_err();
+            assert_eq!(err, expected, "{id:?}");
+            let msg = err.to_string();
+            assert!(msg.contains(text), "{id:?}: {msg}");
+            // Never the raw control/bidi character in a message.
+            assert!(
+                !msg.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{id:?}: {msg}"
+            );
+            // The publishing rules refuse them too, for the same reason.
+            assert_eq!(id.parse::<RepoId>().unwrap_err(), expected, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn repo_id_hub_accepts_and_part_limit() {
+        for ok in ["a/b", "A_b/c.d-e", "_x/y_", "org/Model.v1", "9/9"] {
+            let r = RepoId::from_hub(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(r.to_string(), ok);
+        }
+        let name96 = format!("ns/{}", "x".repeat(96));
+        assert_eq!(RepoId::from_hub(&name96).map(|r| r.name().len()), Ok(96));
+        let name97 = format!("ns/{}", "x".repeat(97));
+        let err = RepoId::from_hub(&name97).unwrap_err();
+        assert_eq!(
+            err,
+            RepoIdError::PartTooLong {
+                id: name97.clone(),
+                part: RepoPart::Name,
+                len: 97
+            }
+        );
+        assert!(err.to_string().contains("limit of 96"), "{err}");
+        let ns97 = format!("{}/x", "n".repeat(97));
+        assert!(matches!(
+            RepoId::from_hub(&ns97),
+            Err(RepoIdError::PartTooLong {
+                part: RepoPart::Namespace,
+                len: 97,
+                ..
+            })
+        ));
+        // Valid on the Hub but too long to publish (the metadata budget).
+        assert!(matches!(
+            name96.parse::<RepoId>(),
+            Err(RepoIdError::Length { len: 99, .. })
+        ));
+        // `a/b` is a Hub id but taoverse wants more than 3 characters.
+        assert!(matches!(
+            "a/b".parse::<RepoId>(),
+            Err(RepoIdError::Length { len: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn shown_escapes_control_and_bidi() {
+        assert_eq!(shown("a\u{202e}b\n\u{1b}[31m"), "a\\u{202e}b\\n\\u{1b}[31m");
+        assert_eq!(shown("demo/model-1"), "demo/model-1");
+    }
+
+    #[test]
+    fn committed_metadata_is_validated_before_use() {
+        let ok = ModelId::parse(VECTOR_8).unwrap();
+        assert_eq!(
+            ok.validate_committed().map(|r| r.to_string()).as_deref(),
+            Ok("jdoe/my-model")
+        );
+        // A 40-character repo id is longer than minerfleet publishes, but valid on the Hub and on chain.
+        let long = ModelId::parse(&format!(
+            "{}:{}:{COMMIT}:{SECURE}:1",
+            "n".repeat(10),
+            "m".repeat(29)
+        ))
+        .unwrap();
+        assert!(long.validate_committed().is_ok());
+        for (metadata, expected) in [
+            (format!("demo:..:{COMMIT}:{SECURE}:1"), "contains `..`"),
+            (
+                format!("..:etc-passwd:{COMMIT}:{SECURE}:1"),
+                "contains `..`",
+            ),
+            (
+                format!("x:y?private=1#:{COMMIT}:{SECURE}:1"),
+                "character `?`",
+            ),
+            (
+                format!("demo:\u{202e}gpj.exe:{COMMIT}:{SECURE}:1"),
+                "\\u{202e}",
+            ),
+            (format!("demo:model:main:{SECURE}:1"), "commit `main`"),
+            (
+                format!("demo:model:{}:{SECURE}:1", COMMIT.to_uppercase()),
+                "40 lowercase hex",
+            ),
+            (format!("demo:model:../../x:{SECURE}:1"), "commit `../../x`"),
+            (format!("demo:model:None:{SECURE}:1"), "`commit` is unset"),
+            (
+                format!("demo:model:{COMMIT}:not-a-hash:1"),
+                "secure hash `not-a-hash`",
+            ),
+            (
+                format!("demo:model:{COMMIT}:None:1"),
+                "`secure_hash` is unset",
+            ),
+        ] {
+            let id = ModelId::parse(&metadata).expect("parses like validators parse");
+            let err = id.validate_committed().unwrap_err().to_string();
+            assert!(err.contains(expected), "{metadata:?}: {err}");
+            assert!(!err.contains('\u{202e}'), "{err}");
+        }
     }
 
     #[test]
@@ -512,12 +1007,15 @@ mod tests {
         // 38 chars + 2-digit id: 127 bytes, accepted.
         let id = ModelId::new(&repo(&long), COMMIT, SECURE, 99);
         assert_eq!(id.to_compressed_str().map(|s| s.len()), Ok(127));
-        // Multibyte characters count in bytes: 30 chars but 2 bytes each for 10 of them.
-        let multi = format!("ns/{}{}", "é".repeat(30), "x".repeat(5));
-        let id = ModelId::new(&repo(&multi), COMMIT, SECURE, 1);
+        // Unicode never reaches the string: the repo id rules refuse it first.
+        let mut id = ModelId::new(&repo("ns/model"), COMMIT, SECURE, 1);
+        id.name = "é".repeat(30);
         assert!(matches!(
             id.to_compressed_str(),
-            Err(MetadataError::TooLong { .. })
+            Err(MetadataError::RepoId(RepoIdError::Character {
+                ch: 'é',
+                ..
+            }))
         ));
     }
 

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::hash::{self, HashError};
+use super::folder::{FolderError, ModelFolder};
 
 /// Largest safetensors header accepted (the `safetensors` crate's own limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -112,8 +112,9 @@ pub struct ModelInfo {
 /// Why a directory could not be inspected. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
+    /// The folder does not exist, or an entry breaks the model folder rules ([`super::folder`]).
     #[error(transparent)]
-    Walk(#[from] HashError),
+    Folder(#[from] FolderError),
     #[error(
         "{} has no config.json: not a Hugging Face model directory (save the model with `save_pretrained`)",
         dir.display()
@@ -324,17 +325,15 @@ pub fn read_header(path: &Path) -> Result<SafetensorsHeader, InspectError> {
 
 /// Inspect a model directory from `config.json` and the safetensors headers.
 pub fn inspect_dir(dir: &Path) -> Result<ModelInfo, InspectError> {
-    let walked = hash::walk(dir)?;
-    let mut files = Vec::with_capacity(walked.len());
+    let folder = ModelFolder::open(dir)?;
+    let mut files = Vec::with_capacity(folder.files().len());
     let mut total_bytes = 0u64;
-    for rel in walked {
-        if NOT_UPLOADED.iter().any(|skip| rel.starts_with(skip)) {
+    for f in folder.files() {
+        if NOT_UPLOADED.iter().any(|skip| f.rel.starts_with(skip)) {
             continue;
         }
-        let full = dir.join(&rel);
-        let size = std::fs::metadata(&full).map_err(io_err(&full))?.len();
-        total_bytes = total_bytes.saturating_add(size);
-        files.push((rel, size));
+        total_bytes = total_bytes.saturating_add(f.size);
+        files.push((f.rel.clone(), f.size));
     }
     let has = |name: &str| files.iter().any(|(p, _)| p == Path::new(name));
     let pickle: Vec<String> = files

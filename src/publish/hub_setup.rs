@@ -90,16 +90,20 @@ pub async fn start(
     for p in plans {
         let name = accounts.name_for(p.miner);
         *expected.entry(name.clone()).or_default() += u64::from(expected_calls(fleet, journal, p));
-        namespaces
-            .entry(name.clone())
-            .or_default()
-            .entry(p.miner.repo.namespace().to_string())
-            .or_default()
-            .push(p.miner.label());
+        let written = namespaces.entry(name.clone()).or_default();
+        for repo in p.miner.slots().all() {
+            let miners = written.entry(repo.namespace().to_string()).or_default();
+            if !miners.contains(&p.miner.label()) {
+                miners.push(p.miner.label());
+            }
+        }
         if let Some(name) = name {
-            routes
-                .repos
-                .insert(p.miner.repo.to_string().to_lowercase(), name);
+            // Both repo slots of a miner (see `crate::fleet::slots`) use its account.
+            for repo in p.miner.slots().all() {
+                routes
+                    .repos
+                    .insert(repo.to_string().to_lowercase(), name.clone());
+            }
         }
     }
     let mut setups = Vec::new();

@@ -9,6 +9,7 @@
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
 
 pub mod hub_setup;
+pub mod placement;
 pub mod steps;
 
 use std::collections::HashMap;
@@ -22,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
 use crate::actors::gpu::{GpuPool, PoolConfig};
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
-use crate::chain::{ChainClient, ClientOptions, HotkeySigner, SignedTx, TxStatus};
+use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
 use crate::hub::client::{ProgressEvent, Token};
 use crate::hub::limits::LimitsConfig;
-use crate::journal::{Journal, PendingCommit};
+use crate::journal::{Journal, PendingCommit, lock};
 use crate::report::{Event, Outcome, Reporter, SummaryRow};
 use crate::wallet::{self, PasswordSource};
 
@@ -48,6 +49,8 @@ pub struct PublishOptions {
     pub gpu: Option<PoolConfig>,
     /// Journal folder; default [`Journal::dir_for`] the fleet file.
     pub journal_dir: Option<PathBuf>,
+    /// Folder of the machine-wide hotkey locks; default [`crate::journal::lock::lock_dir`].
+    pub lock_dir: Option<PathBuf>,
     /// Cancelled on Ctrl-C: hotkeys stop at the next safe point.
     pub cancel: CancellationToken,
 }
@@ -62,6 +65,7 @@ impl Default for PublishOptions {
             hub_limits: LimitsConfig::default(),
             gpu: None,
             journal_dir: None,
+            lock_dir: None,
             cancel: CancellationToken::new(),
         }
     }
@@ -157,11 +161,13 @@ pub async fn publish(
         .journal_dir
         .clone()
         .unwrap_or_else(|| Journal::dir_for(&fleet.path));
-    let journal = Arc::new(if opts.dry_run {
-        Journal::read_only(&journal_dir)?
-    } else {
-        Journal::open(&journal_dir)?
-    });
+    let lock_dir = opts.lock_dir.clone().unwrap_or_else(lock::lock_dir);
+    let canonical_fleet = crate::journal::canonical_path(&fleet.path);
+    // Hotkey locks held for the whole run (released when this function returns, or by the OS when the process dies).
+    let mut locks = Vec::new();
+    if !opts.dry_run {
+        lock::reserve_files(selected.len());
+    }
 
     // Keys first, one after another (a password prompt per keyfile must not interleave).
     let mut plans = Vec::new();
@@ -218,6 +224,18 @@ pub async fn publish(
             }
         };
         let ss58 = loaded.hotkey.ss58().to_string();
+        // One publish per hotkey on this machine, whatever fleet file names it (a dry run sends nothing).
+        if !opts.dry_run {
+            match lock::acquire(&lock_dir, &ss58, &canonical_fleet) {
+                Ok(held) => locks.push(held),
+                Err(e) => {
+                    let mut r = row(e.to_string());
+                    r.hotkey = ss58;
+                    early.push(r);
+                    continue;
+                }
+            }
+        }
         plans.push(MinerPlan {
             job: Job {
                 signer: HotkeySigner::from_hotkey(&loaded.hotkey),
@@ -233,6 +251,14 @@ pub async fn publish(
             },
         });
     }
+
+    // Read the journal only now that this run holds its hotkeys' locks: a record written by a run that held one of
+    // them until a moment ago (a transaction it signed) must not be missed.
+    let journal = Arc::new(match (&opts.journal_dir, opts.dry_run) {
+        (None, dry_run) => Journal::for_fleet(&fleet.path, !dry_run)?,
+        (Some(dir), true) => Journal::read_only(dir)?,
+        (Some(dir), false) => Journal::open(dir)?,
+    });
 
     reporter.event(&Event::Started {
         fleet: fleet.path.display().to_string(),
@@ -252,10 +278,18 @@ pub async fn publish(
             .map(|p| (p.job.ss58.clone(), p.job.label.clone()))
             .collect(),
     );
+    // Progress comes per repo: both slots of a miner map to it.
     let repos: Arc<HashMap<String, String>> = Arc::new(
         plans
             .iter()
-            .map(|p| (p.job.miner.repo.to_string(), p.job.label.clone()))
+            .flat_map(|p| {
+                p.job
+                    .miner
+                    .slots()
+                    .all()
+                    .map(|r| (r.to_string(), p.job.label.clone()))
+                    .collect::<Vec<_>>()
+            })
             .collect(),
     );
 
@@ -381,6 +415,7 @@ pub async fn publish(
         pool.shutdown(Duration::from_secs(10)).await;
     }
     reporter.event(&Event::Summary { rows: rows.clone() });
+    drop(locks);
     Ok(PublishReport { rows })
 }
 
@@ -413,24 +448,8 @@ impl ChainEventSink for ChainSink {
             .cloned()
             .unwrap_or_else(|| event.hotkey.clone());
         let status = match &event.kind {
-            ChainEventKind::Tx(
-                st @ TxStatus::Signed {
-                    nonce,
-                    birth,
-                    birth_hash,
-                    period,
-                    hash,
-                    extrinsic,
-                },
-            ) => {
-                let tx = SignedTx {
-                    nonce: *nonce,
-                    birth: *birth,
-                    birth_hash: birth_hash.clone(),
-                    period: *period,
-                    hash: hash.clone(),
-                    extrinsic: extrinsic.clone(),
-                };
+            ChainEventKind::Tx(st @ TxStatus::Signed(tx)) => {
+                let tx = tx.clone();
                 let recorded = self.journal.update(&event.hotkey, |r| {
                     r.pending = r
                         .metadata
@@ -454,7 +473,7 @@ impl ChainEventSink for ChainSink {
                 st.describe()
             }
             ChainEventKind::Scheduled { at_block } => {
-                format!("waiting for commitment space: scheduled for block #{at_block}")
+                format!("waiting for the hotkey's commit budget: scheduled for block #{at_block}")
             }
             ChainEventKind::Queued => "queued behind an earlier commit of this hotkey".into(),
             // The step reports the outcome itself.
@@ -498,6 +517,11 @@ impl crate::hub::client::Progress for HubProgress {
                 return;
             }
             ProgressEvent::FileBytes { repo, bytes, .. } => (repo, *bytes, None),
+            ProgressEvent::MadePrivate { .. } => {
+                // Crash-test point: the slot is private, nothing of the new model is on the Hub yet.
+                failpoint("made-private");
+                return;
+            }
             _ => return,
         };
         let (done, total) = {

@@ -5,8 +5,11 @@
 //! sequences them; the order and the rules of resumption live here:
 //!
 //! * every step is idempotent: re-running a step that completed only re-reads state;
-//! * before any commitment is signed, the chain is read: if it already holds the exact metadata nothing is sent,
-//!   and a transaction recorded by an earlier run is settled first ([`crate::chain::ChainClient::settle`]);
+//! * a transaction recorded by an earlier run is settled before anything else is uploaded or signed
+//!   ([`crate::chain::ChainClient::settle`]), and before any commitment is signed the chain is read: if it already
+//!   holds the exact metadata nothing is sent;
+//! * the upload goes to the repo slot [`super::placement`] picks from the chain's commitment, made private first
+//!   unless the fleet opted out (`republish: InPlace`): no revision that is not on chain is ever public;
 //! * the repo is made public only after the commitment is finalized and read back.
 
 use std::path::PathBuf;
@@ -17,17 +20,18 @@ use actix::Addr;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, Commit};
-use crate::actors::hub::{Admit, HubActor, SetVisibility, Upload};
+use crate::actors::hub::{Admit, GetRepoInfo, HubActor, SetVisibility, Upload};
 use crate::chain::{ChainClient, HotkeySigner};
 use crate::competition::Competition;
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::Visibility;
 use crate::hub::client::upload::plan_model_folder;
 use crate::hub::quota::Ticket;
-use crate::journal::{CommitRecord, FileStamp, Journal, Record, Target};
-use crate::model::{ModelId, hash, inspect};
+use crate::journal::{CommitRecord, FileStamp, Journal, Record, Salvage, Target};
+use crate::model::{ModelId, RepoId, hash, inspect};
 use crate::report::{Event, Reporter, Stage};
 
+use super::placement::{self, Placement};
 use super::{failpoint, panicpoint};
 
 /// Shared by every hotkey of one run.
@@ -97,6 +101,19 @@ impl Services {
             .ok_or_else(|| fail("internal: no chain connection in this run"))
     }
 
+    fn hub(&self) -> Result<&Addr<HubActor>, StepError> {
+        self.hub
+            .as_ref()
+            .ok_or_else(|| fail("internal: no Hub actor in this run"))
+    }
+
+    fn warn(&self, job: &Job, message: String) {
+        self.reporter.event(&Event::Warning {
+            miner: Some(job.label.clone()),
+            message,
+        });
+    }
+
     fn record(&self, job: &Job) -> Result<Record, StepError> {
         self.journal
             .get(&job.ss58)
@@ -147,6 +164,17 @@ pub async fn run(services: &Services, job: &Job, stage: Stage) -> Result<Stage, 
 /// Registration and schedule checks (online), and the journal record for the current model.
 async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let fleet = &s.fleet;
+    // A damaged journal record: go on only when what it held is known (see `crate::journal::damaged`).
+    let damaged = s.journal.damaged(&job.ss58);
+    if let Some(d) = damaged.as_ref().filter(|d| d.salvage == Salvage::Unknown) {
+        let mortality = s
+            .chain
+            .as_ref()
+            .map_or(crate::chain::ClientOptions::default().mortality, |c| {
+                c.options().mortality
+            });
+        return Err(fail(d.refusal(mortality)));
+    }
     let stamp = FileStamp::of(&job.miner.model_dir, &job.files)
         .map_err(|e| fail(format!("{}: {e}", job.miner.model_dir.display())))?;
     let target = Target {
@@ -206,6 +234,16 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
         }
         None => Record::new(&job.ss58, target),
     };
+    let mut record = record;
+    if let Some(d) = damaged {
+        // Keep a copy of the damaged file, then replace it with a fresh record carrying what it held: a crash in
+        // between leaves the damaged file in place for the next run to salvage again.
+        s.warn(job, d.notice());
+        s.journal.set_aside(&job.ss58)?;
+        if let Salvage::Pending(p) = d.salvage {
+            record.pending = Some(p);
+        }
+    }
     // (A dry run's journal is read-only: records change in memory only.)
     s.journal.put(record)?;
     Ok(Stage::Validate)
@@ -296,11 +334,26 @@ async fn hash_step(s: &Services, job: &Job) -> Result<Stage, StepError> {
     Ok(Stage::Upload)
 }
 
-fn metadata_for(job: &Job, commit: &str, dir_hash: &str) -> Result<String, StepError> {
+fn metadata_for(
+    job: &Job,
+    slot: &RepoId,
+    commit: &str,
+    dir_hash: &str,
+) -> Result<String, StepError> {
     let secure = hash::secure_hash(dir_hash, &job.ss58);
-    ModelId::new(&job.miner.repo, commit, &secure, job.miner.competition_id)
+    ModelId::new(slot, commit, &secure, job.miner.competition_id)
         .to_compressed_str()
         .map_err(|e| fail(e.to_string()))
+}
+
+/// The slot of the record's Hub commit: the one it names (the fleet's `repo` in records from before slots), or
+/// `None` when that repo is no longer one of the miner's slots (the fleet changed).
+fn recorded_slot(job: &Job, record: &Record) -> Option<RepoId> {
+    let slots = job.miner.slots();
+    match &record.slot {
+        None => Some(slots.primary.clone()),
+        Some(name) => slots.find(name).cloned(),
+    }
 }
 
 async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
@@ -309,25 +362,110 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .dir_hash
         .clone()
         .ok_or_else(|| fail("internal: upload before hash"))?;
+    let slots = job.miner.slots();
     if s.dry_run {
-        // The plan: the exact string when an earlier run uploaded this model, else with the commit to come.
-        let plan = match &record.hub_commit {
-            Some(commit) => metadata_for(job, commit, &dir_hash)?,
-            None => metadata_for(job, &"0".repeat(40), &dir_hash)?
-                .replace(&"0".repeat(40), "<hub-commit>"),
+        // The plan: the exact string when an earlier run uploaded this model, else with the commit to come (and,
+        // with two slots, the slot the chain decides).
+        let plan = match (&record.hub_commit, recorded_slot(job, &record)) {
+            (Some(commit), Some(slot)) => metadata_for(job, &slot, commit, &dir_hash)?,
+            _ => {
+                let plan = metadata_for(job, &slots.primary, &"0".repeat(40), &dir_hash)?
+                    .replace(&"0".repeat(40), "<hub-commit>");
+                match &slots.alt {
+                    Some(alt) => format!(
+                        "{plan} (or the same in {alt} when the chain names {} now)",
+                        slots.primary
+                    ),
+                    None => plan,
+                }
+            }
         };
         *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(plan);
         return Ok(Stage::Done);
     }
     if let Some(commit) = &record.hub_commit {
-        let metadata = metadata_for(job, commit, &dir_hash)?;
-        *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
-        return Ok(Stage::Commit);
+        if let Some(slot) = recorded_slot(job, &record) {
+            let metadata = metadata_for(job, &slot, commit, &dir_hash)?;
+            *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
+            return Ok(Stage::Commit);
+        }
+        // Uploaded to a repo the fleet no longer names for this miner: place the model again.
+        s.update(job, |r| {
+            r.slot = None;
+            r.hub_commit = None;
+            r.metadata = None;
+        })?;
     }
-    let hub = s
-        .hub
+    // A transaction an earlier run signed can still move the chain's commitment: decide it before placing.
+    settle_pending(s, job, None).await?;
+
+    let on_chain = s
+        .chain()?
+        .commitment(s.fleet.netuid, job.signer.account())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    // Read as validators would, with the Hub's repo id rules: anything else is not one of our slots.
+    let model = on_chain
         .as_ref()
-        .ok_or_else(|| fail("internal: no Hub actor in this run"))?;
+        .and_then(|r| r.raw())
+        .and_then(|raw| ModelId::parse_committed(raw).ok())
+        .map(|(_, m, _)| m);
+    let secure = hash::secure_hash(&dir_hash, &job.ss58);
+    let competition = job.miner.competition_id;
+    let mut placed = placement::place(&slots, model.as_ref(), &secure, competition, true);
+    if let Placement::OnChain { slot, commit } = &placed {
+        // This model is committed already (an earlier run, another machine, a touched but unchanged model dir):
+        // adopt the commitment if its revision is still on the Hub, instead of committing the model again.
+        let found = s
+            .hub()?
+            .send(GetRepoInfo {
+                repo: slot.clone(),
+                revision: Some(commit.clone()),
+            })
+            .await
+            .map_err(|e| fail(format!("Hub actor: {e}")))?;
+        match found {
+            Ok(info) => {
+                let metadata = metadata_for(job, slot, commit, &dir_hash)?;
+                s.update(job, |r| {
+                    r.slot = Some(slot.to_string());
+                    r.hub_commit = Some(commit.clone());
+                    r.metadata = Some(metadata.clone());
+                    // Already public: nothing for the publicize step to do.
+                    r.public = info.private == Some(false);
+                })?;
+                *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
+                return Ok(Stage::Commit);
+            }
+            Err(e) if e.is_repo_not_found() || e.status().is_some_and(|st| st.as_u16() == 404) => {
+                s.warn(
+                    job,
+                    format!(
+                        "the chain names this model at {slot}@{commit}, but that revision is gone from the Hub: \
+                         uploading it again"
+                    ),
+                );
+                placed = placement::place(&slots, model.as_ref(), &secure, competition, false);
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    let Placement::Upload { slot, hide } = placed else {
+        return Err(fail("internal: placement adopted twice"));
+    };
+    // Recorded before anything is sent: a re-run shows (and status reports) where this model is going.
+    s.update(job, |r| r.slot = Some(slot.to_string()))?;
+    if slot != job.miner.repo {
+        // Say where the model goes when it is not the fleet's repo.
+        s.stage(
+            job,
+            Stage::Upload,
+            Some(format!(
+                "to {slot} (the slot not on chain; private until committed)"
+            )),
+        );
+    }
+    failpoint("slot-chosen");
     let files: Vec<String> = job
         .files
         .iter()
@@ -338,15 +476,18 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 .into_owned()
         })
         .collect();
-    s.cancellable(admit(s, job, hub, files, job.miner.update_repo_visibility))
+    let flip = job.miner.update_repo_visibility;
+    s.cancellable(admit(s, job, s.hub()?, slot.clone(), files, flip))
         .await?;
     let msg = Upload {
-        repo: job.miner.repo.clone(),
+        repo: slot.clone(),
         dir: job.miner.model_dir.clone(),
         message: format!("minerfleet: model for {}", job.ss58),
         visibility: Visibility::Private,
+        make_private: hide,
         known_sha256: job.hashed.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
+    let hub = s.hub()?;
     let report = s
         .cancellable(async {
             hub.send(msg)
@@ -359,13 +500,66 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         job.wrote.store(true, Ordering::SeqCst);
     }
     failpoint("uploaded-before-journal");
-    let metadata = metadata_for(job, &report.commit, &dir_hash)?;
+    let metadata = metadata_for(job, &slot, &report.commit, &dir_hash)?;
     s.update(job, |r| {
+        r.slot = Some(slot.to_string());
         r.hub_commit = Some(report.commit.clone());
         r.metadata = Some(metadata.clone());
     })?;
     *job.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
     Ok(Stage::Commit)
+}
+
+/// Settle a transaction an earlier run signed (the record's `pending`): re-submit its exact bytes and watch them,
+/// so it lands at most once, then clear it. When it landed and committed `ours`, the commitment is recorded in the
+/// same journal write. Returns `Some(true)` for that case, `Some(false)` for any other settled transaction, `None`
+/// when there was none.
+async fn settle_pending(
+    s: &Services,
+    job: &Job,
+    ours: Option<&str>,
+) -> Result<Option<bool>, StepError> {
+    let Some(pending) = s.record(job)?.pending else {
+        return Ok(None);
+    };
+    s.reporter.event(&Event::Tx {
+        miner: job.label.clone(),
+        status: format!("settling nonce {} from an earlier run", pending.tx.nonce),
+    });
+    let reporter = s.reporter.clone();
+    let label = job.label.clone();
+    let mut on_status = move |st: crate::chain::TxStatus| {
+        reporter.event(&Event::Tx {
+            miner: label.clone(),
+            status: format!("earlier transaction: {}", st.describe()),
+        })
+    };
+    let settled = s
+        .chain()?
+        .settle(
+            &job.signer,
+            s.fleet.netuid,
+            pending.metadata.as_bytes(),
+            &pending.tx,
+            &mut on_status,
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if settled.is_some() {
+        job.wrote.store(true, Ordering::SeqCst);
+    }
+    let landed_ours = settled.is_some() && ours == Some(pending.metadata.as_str());
+    s.update(job, |r| {
+        r.pending = None;
+        if let (true, Some(c)) = (landed_ours, &settled) {
+            r.committed = Some(CommitRecord {
+                metadata: pending.metadata.clone(),
+                block: c.commit_block,
+                tx_hash: Some(c.tx_hash.clone()),
+            });
+        }
+    })?;
+    Ok(Some(landed_ours))
 }
 
 async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
@@ -380,46 +574,8 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let netuid = s.fleet.netuid;
 
     // 1. A transaction an earlier run signed: decide it before anything else is signed.
-    if let Some(pending) = record.pending.clone() {
-        s.reporter.event(&Event::Tx {
-            miner: job.label.clone(),
-            status: format!("settling nonce {} from an earlier run", pending.tx.nonce),
-        });
-        let reporter = s.reporter.clone();
-        let label = job.label.clone();
-        let mut on_status = move |st: crate::chain::TxStatus| {
-            reporter.event(&Event::Tx {
-                miner: label.clone(),
-                status: format!("earlier transaction: {}", st.describe()),
-            })
-        };
-        let settled = chain
-            .settle(
-                &job.signer,
-                netuid,
-                pending.metadata.as_bytes(),
-                &pending.tx,
-                &mut on_status,
-            )
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        if settled.is_some() {
-            job.wrote.store(true, Ordering::SeqCst);
-        }
-        let landed_ours = settled.as_ref().is_some() && pending.metadata == metadata;
-        s.update(job, |r| {
-            r.pending = None;
-            if let (true, Some(c)) = (landed_ours, &settled) {
-                r.committed = Some(CommitRecord {
-                    metadata: metadata.clone(),
-                    block: c.commit_block,
-                    tx_hash: Some(c.tx_hash.clone()),
-                });
-            }
-        })?;
-        if landed_ours {
-            return Ok(Stage::ReadBack);
-        }
+    if settle_pending(s, job, Some(&metadata)).await? == Some(true) {
+        return Ok(Stage::ReadBack);
     }
 
     // 2. The chain may already hold exactly this (an earlier run, another machine): never commit it again.
@@ -511,21 +667,42 @@ async fn read_back(s: &Services, job: &Job) -> Result<Stage, StepError> {
     }
 }
 
+/// Make the slot that holds the committed model public (when the fleet asks for it): only now that its commitment
+/// is finalized and read back.
 async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let record = s.record(job)?;
-    if !job.miner.update_repo_visibility || record.public {
+    let committed = record
+        .committed
+        .clone()
+        .ok_or_else(|| fail("internal: publicize before commit"))?;
+    let slot = ModelId::parse(&committed.metadata)
+        .ok()
+        .and_then(|m| m.repo_id().ok())
+        .ok_or_else(|| fail("internal: the recorded commitment names no repo"))?;
+    if !job.miner.update_repo_visibility {
+        if job.wrote.load(Ordering::SeqCst) && job.miner.republish.hides_uploads() {
+            s.warn(
+                job,
+                format!(
+                    "{slot} holds the committed model but is private, and update_repo_visibility is false: \
+                     validators can download it only once you make it public (they start at block {})",
+                    job.competition.first_eval_block(committed.block)
+                ),
+            );
+        }
         return Ok(Stage::Done);
     }
-    let hub = s
-        .hub
-        .as_ref()
-        .ok_or_else(|| fail("internal: no Hub actor in this run"))?;
+    if record.public {
+        return Ok(Stage::Done);
+    }
+    let hub = s.hub()?;
     if job.ticket.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-        s.cancellable(admit(s, job, hub, Vec::new(), true)).await?;
+        s.cancellable(admit(s, job, hub, slot.clone(), Vec::new(), true))
+            .await?;
     }
     failpoint("before-publicize");
     hub.send(SetVisibility {
-        repo: job.miner.repo.clone(),
+        repo: slot,
         visibility: Visibility::Public,
     })
     .await
@@ -539,17 +716,18 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     Ok(Stage::Done)
 }
 
-/// Waits until the miner's Hub account has room for the API calls it still needs (uploading `files`, then, with
-/// `flip`, the visibility flip) and keeps the ticket in the job. Says so when it has to wait.
+/// Waits until the miner's Hub account has room for the API calls it still needs (uploading `files` to `repo`,
+/// then, with `flip`, the visibility flip) and keeps the ticket in the job. Says so when it has to wait.
 async fn admit(
     s: &Services,
     job: &Job,
     hub: &Addr<HubActor>,
+    repo: RepoId,
     files: Vec<String>,
     flip: bool,
 ) -> Result<(), StepError> {
     let admission = hub.send(Admit {
-        repo: job.miner.repo.clone(),
+        repo,
         miner: job.label.clone(),
         files,
         flip,
@@ -573,7 +751,9 @@ async fn admit(
     Ok(())
 }
 
-/// The files validators download for `dir` (config, weights, index), as planned for the upload.
+/// The files validators download for `dir` (config, weights, index), as planned for the upload: after the model
+/// folder rules and the secret scan ([`crate::model::check_upload`]), so a folder that must not be published fails
+/// here, in preflight, before anything is sent.
 pub fn model_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     plan_model_folder(dir)
         .map(|files| files.into_iter().map(|f| f.local).collect())

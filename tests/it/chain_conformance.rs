@@ -621,3 +621,82 @@ fn python_reference_libraries_agree() {
     });
     assert!(msg.contains("storage key"), "{msg}");
 }
+
+/// Issue 15 item 9: on runtimes from before the per-epoch space budget, publishing used to upload every model and
+/// then fail on `Commitments.MaxSpace`. Their metadata must pass the preflight with the rate-limit rule they enforce:
+/// a constant `RateLimit` (mainnet spec 219) or a `RateLimit` storage value (testnet spec 224).
+#[test]
+fn runtimes_before_the_space_budget_pass_preflight_with_their_rate_limit() {
+    use minerfleet::chain::capabilities::capabilities;
+    use minerfleet::chain::{BudgetRule, RateLimitSource};
+    let Some(main) = mainnet() else { return };
+    let md = main.metadata();
+    let commitments = md.pallet_by_name("Commitments").unwrap();
+    assert!(
+        commitments
+            .storage()
+            .unwrap()
+            .entry_by_name("MaxSpace")
+            .is_none(),
+        "spec 219 has no MaxSpace (the storage item publishes failed on)"
+    );
+    assert_eq!(
+        capabilities(md)
+            .expect("spec 219 has what a publish needs")
+            .budget,
+        BudgetRule::RateLimit(RateLimitSource::Constant(100))
+    );
+
+    let Some(path) = require_file(
+        "MINERFLEET_TESTNET_METADATA",
+        "testnet subtensor metadata (spec 224) from @bitgo/sdk-coin-tao@1.16.4",
+    ) else {
+        return;
+    };
+    let testnet = subxt::Metadata::decode_from(&std::fs::read(path).unwrap()[..]).unwrap();
+    assert_eq!(
+        capabilities(&testnet)
+            .expect("spec 224 has what a publish needs")
+            .budget,
+        BudgetRule::RateLimit(RateLimitSource::Storage)
+    );
+}
+
+/// A runtime lacking what a publish uses is refused before any upload, with one message naming every missing item
+/// (built from the real spec-219 metadata with those items taken out).
+#[test]
+fn a_runtime_without_what_publish_needs_is_refused_naming_all_of_it() {
+    use minerfleet::chain::capabilities::capabilities;
+    use subxt::ext::codec::{Decode, Encode};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let Some(bytes) = mainnet_bytes() else { return };
+    let mut prefixed = RuntimeMetadataPrefixed::decode(&mut &bytes[..]).unwrap();
+    let RuntimeMetadata::V14(v14) = &mut prefixed.1 else {
+        panic!("spec 219 metadata is V14")
+    };
+    for pallet in &mut v14.pallets {
+        let drop: &[&str] = match pallet.name.as_str() {
+            "Commitments" => &["CommitmentOf", "LastCommitment"],
+            "SubtensorModule" => &["Uids"],
+            _ => &[],
+        };
+        if let Some(storage) = pallet.storage.as_mut() {
+            storage.entries.retain(|e| !drop.contains(&e.name.as_str()));
+        }
+    }
+    let pruned = subxt::Metadata::decode_from(&prefixed.encode()[..]).unwrap();
+    let err = capabilities(&pruned).unwrap_err();
+    let ChainError::Incompatible { missing } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(missing.len(), 3, "{missing:?}");
+    let text = err.to_string();
+    for item in [
+        "storage Commitments.CommitmentOf",
+        "storage SubtensorModule.Uids",
+        "Commitments.MaxSpace (space budget) or Commitments.LastCommitment (rate limit)",
+        "nothing was uploaded",
+    ] {
+        assert!(text.contains(item), "{item}: {text}");
+    }
+}

@@ -5,13 +5,19 @@
 //! skipped locally without them and FAILING when `CI=true`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use minerfleet::actors::chain::{ChainActor, ChainEvent, ChainEventKind, Commit};
+use minerfleet::chain::config::tx_params;
+use minerfleet::chain::settle::era_window;
 use minerfleet::chain::space::epoch_index;
-use minerfleet::chain::{ChainClient, ChainError, CommitErrorKind, HotkeySigner, TxStatus};
+use minerfleet::chain::{
+    ChainClient, ChainError, ClientOptions, CommitErrorKind, Committed, HotkeySigner, OfflineChain,
+    SignedTx, TxStatus,
+};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::network::Network;
+use serde_json::json;
 
 use crate::support::devnet::{dev_signer as key, devnet_config as config, fast_chain as fast};
 
@@ -60,10 +66,11 @@ async fn commits_and_reads_back_and_reads_the_metagraph() {
     )
     .await;
     let client = connect(&net).await;
-    client
+    let caps = client
         .check_can_sign()
         .await
-        .expect("our runtime's extensions are signable");
+        .expect("our runtime has everything a publish uses");
+    assert_eq!(caps.budget, minerfleet::chain::BudgetRule::Space);
 
     assert!(client.network_exists(NETUID).await.unwrap());
     assert!(!client.network_exists(NETUID + 1).await.unwrap());
@@ -90,7 +97,7 @@ async fn commits_and_reads_back_and_reads_the_metagraph() {
         .await
         .expect("commit lands");
     assert!(
-        matches!(statuses.first(), Some(TxStatus::Signed { period: 32, .. })),
+        matches!(statuses.first(), Some(TxStatus::Signed(tx)) if tx.period == 32),
         "{statuses:?}"
     );
     assert!(
@@ -123,6 +130,10 @@ async fn commits_and_reads_back_and_reads_the_metagraph() {
     assert_eq!(id.to_compressed_str().unwrap(), MODEL_STR);
     let space = client.space(NETUID, alice.account()).await.unwrap();
     assert_eq!(space.used_space, MODEL_STR.len() as u64);
+    assert_eq!(
+        client.budget(NETUID, alice.account()).await.unwrap(),
+        minerfleet::chain::CommitBudget::Space(space)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +283,7 @@ async fn same_hotkey_twice_keeps_nonce_order() {
     let signed: Vec<u64> = kinds
         .iter()
         .filter_map(|k| match k {
-            ChainEventKind::Tx(TxStatus::Signed { nonce, .. }) => Some(*nonce),
+            ChainEventKind::Tx(TxStatus::Signed(tx)) => Some(tx.nonce),
             _ => None,
         })
         .collect();
@@ -283,7 +294,7 @@ async fn same_hotkey_twice_keeps_nonce_order() {
         .unwrap();
     let second_signed = kinds
         .iter()
-        .position(|k| matches!(k, ChainEventKind::Tx(TxStatus::Signed { nonce, .. }) if *nonce == b.nonce))
+        .position(|k| matches!(k, ChainEventKind::Tx(TxStatus::Signed(tx)) if tx.nonce == b.nonce))
         .unwrap();
     assert!(
         first_done < second_signed,
@@ -473,6 +484,306 @@ async fn signs_for_the_fee_slot_declared_as_the_wrapper_identifier() {
     assert_eq!(
         (reg.raw(), reg.block),
         (Some(&b"wrapped"[..]), done.commit_block)
+    );
+}
+
+/// Statuses of one settle, and its result.
+async fn settle(
+    client: &ChainClient,
+    hotkey: &HotkeySigner,
+    tx: &SignedTx,
+) -> (
+    Result<Option<Committed>, ChainError>,
+    Vec<TxStatus>,
+    Duration,
+) {
+    let mut statuses = Vec::new();
+    let started = Instant::now();
+    let result = client
+        .settle(hotkey, NETUID, MODEL_STR.as_bytes(), tx, &mut |s| {
+            statuses.push(s)
+        })
+        .await;
+    (result, statuses, started.elapsed())
+}
+
+fn not_landed_reason(statuses: &[TxStatus]) -> String {
+    statuses
+        .iter()
+        .find_map(|s| match s {
+            TxStatus::NotIncluded { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no 'did not land' status: {statuses:?}"))
+}
+
+/// Wait until the finalized head reaches `block`.
+async fn head_at_least(client: &ChainClient, block: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.finalized_head().await.unwrap().0 < block {
+        assert!(
+            Instant::now() < deadline,
+            "the devnet did not reach block {block}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 15 item 10: a transaction signed and recorded by a run that died, whose era passed before the re-run. Its
+/// bytes can never be valid again (the node computes another birth block for its era and rejects the signature),
+/// so resubmitting them failed every re-run with `1010 bad signature`. Now it is decided from chain state at once,
+/// and the commitment signed anew lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_transaction_whose_era_ended_settles_as_not_landed_and_the_new_one_lands_once() {
+    let Some(config) = config() else { return };
+    let alice = key("Alice");
+    let net = start(
+        config
+            .block_mode(BlockMode::Timer(Duration::from_secs(1)))
+            .subnet(subnet(&[&alice], 100)),
+    )
+    .await;
+    let client = ChainClient::connect(
+        &Network::Custom(net.ws_url()),
+        ClientOptions {
+            mortality: 4,
+            ..fast()
+        },
+    )
+    .await
+    .unwrap();
+    let nonce_before = client.finalized_nonce(alice.account()).await.unwrap();
+    // What a publish killed right after signing leaves in its journal.
+    let recorded = client
+        .sign_commitment(&alice, NETUID, MODEL_STR.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.genesis.as_deref(),
+        Some(client.genesis_hex().as_str())
+    );
+    let (_, last) = era_window(recorded.birth, recorded.period);
+    // One block past the era's last: the block after it would be the first of a new era, whose birth block is not
+    // known yet (the node would say "ancient birth block"); from then on it is a known block, but another one.
+    head_at_least(&client, last + 1).await;
+
+    // The cause of the stuck hotkey: the node now refuses these bytes as a bad signature.
+    let err = net
+        .rpc("author_submitExtrinsic", json!([recorded.extrinsic]))
+        .await
+        .expect_err("an expired transaction is refused")
+        .to_string();
+    assert!(err.contains("badProof"), "{err}");
+
+    let (result, statuses, took) = settle(&client, &alice, &recorded).await;
+    assert_eq!(result.unwrap(), None, "{statuses:?}");
+    assert!(took < Duration::from_secs(5), "settling took {took:?}");
+    let reason = not_landed_reason(&statuses);
+    assert!(reason.contains("validity period ended"), "{reason}");
+    assert!(
+        !statuses.iter().any(|s| matches!(s, TxStatus::Pooled)),
+        "nothing was submitted: {statuses:?}"
+    );
+
+    let done = client
+        .commit(&alice, NETUID, MODEL_STR.as_bytes(), &mut |_| {})
+        .await
+        .expect("the new commitment lands");
+    assert_eq!(done.nonce, nonce_before);
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before + 1,
+        "exactly one transaction landed"
+    );
+    // Settling the old one again (a re-run after a crash before the journal was updated): its nonce is used and the
+    // chain holds its bytes, so it counts as landed and nothing is sent.
+    let (result, statuses, _) = settle(&client, &alice, &recorded).await;
+    assert_eq!(
+        result.unwrap().map(|c| c.commit_block),
+        Some(done.commit_block),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before + 1
+    );
+}
+
+/// A transaction recorded on a chain that was then restarted fresh: right after the restart the chain is shorter
+/// than the block it was signed at; later it has another block there. Both are settled as not landed without
+/// submitting, and the commitment signed anew lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_transaction_of_a_chain_that_was_restarted_settles_as_not_landed() {
+    let Some(config) = config() else { return };
+    let alice = key("Alice");
+    let mut net = start(
+        config
+            .block_mode(BlockMode::Timer(Duration::from_secs(1)))
+            .subnet(subnet(&[&alice], 100)),
+    )
+    .await;
+    let client = connect(&net).await;
+    head_at_least(&client, 6).await;
+    let recorded = client
+        .sign_commitment(&alice, NETUID, MODEL_STR.as_bytes())
+        .await
+        .unwrap();
+    net.restart().await.expect("devnet restarts");
+    let nonce_before = client.finalized_nonce(alice.account()).await.unwrap();
+
+    let (result, statuses, took) = settle(&client, &alice, &recorded).await;
+    assert_eq!(result.unwrap(), None, "{statuses:?}");
+    assert!(took < Duration::from_secs(10), "settling took {took:?}");
+    let reason = not_landed_reason(&statuses);
+    assert!(reason.contains("the chain was restarted"), "{reason}");
+
+    // Once the new chain is past the block it was signed at, that block is another one.
+    head_at_least(&client, recorded.birth).await;
+    let (result, statuses, _) = settle(&client, &alice, &recorded).await;
+    assert_eq!(result.unwrap(), None, "{statuses:?}");
+    let reason = not_landed_reason(&statuses);
+    assert!(
+        reason.contains("is not the one it was signed at"),
+        "{reason}"
+    );
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before,
+        "nothing was sent"
+    );
+
+    let done = client
+        .commit(&alice, NETUID, MODEL_STR.as_bytes(), &mut |_| {})
+        .await
+        .expect("the new commitment lands");
+    assert_eq!(done.nonce, nonce_before);
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before + 1
+    );
+    let reg = client
+        .commitment(NETUID, alice.account())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reg.raw(), Some(MODEL_STR.as_bytes()));
+}
+
+fn unhex32(s: &str) -> [u8; 32] {
+    hex::decode(s.trim_start_matches("0x"))
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// A recorded transaction really signed for another genesis (the fleet's network changed under a journal): settled
+/// as not landed before anything is submitted. The same transaction from a journal that predates the recorded
+/// genesis is resubmitted, refused as a bad signature, and decided from chain state — never a permanent failure. A
+/// recorded transaction that is still valid settles by resubmission, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_transactions_for_another_genesis_or_still_valid_settle_correctly() {
+    let Some(config) = config() else { return };
+    let alice = key("Alice");
+    let net = start(
+        config
+            .block_mode(BlockMode::Instant)
+            .subnet(subnet(&[&alice], 100)),
+    )
+    .await;
+    let client = connect(&net).await;
+    let nonce_before = client.finalized_nonce(alice.account()).await.unwrap();
+
+    // Signed offline against this runtime's metadata, but for Finney's genesis.
+    let metadata = net.rpc("state_getMetadata", json!([])).await.unwrap();
+    let metadata = hex::decode(metadata.as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let version = net.rpc("state_getRuntimeVersion", json!([])).await.unwrap();
+    let finney = unhex32(minerfleet::network::FINNEY_GENESIS);
+    let offline = OfflineChain::new(
+        &metadata,
+        finney,
+        version["specVersion"].as_u64().unwrap() as u32,
+        version["transactionVersion"].as_u64().unwrap() as u32,
+    )
+    .unwrap();
+    let (birth, birth_hash) = client.finalized_head().await.unwrap();
+    let built = offline
+        .set_commitment(
+            &alice,
+            NETUID,
+            MODEL_STR.as_bytes(),
+            tx_params(nonce_before, 32, birth, birth_hash),
+        )
+        .unwrap();
+    let foreign = SignedTx {
+        nonce: nonce_before,
+        birth,
+        birth_hash: format!("0x{}", hex::encode(birth_hash.as_ref())),
+        period: 32,
+        hash: format!(
+            "0x{}",
+            hex::encode(sp_crypto_hashing::blake2_256(&built.extrinsic))
+        ),
+        extrinsic: format!("0x{}", hex::encode(&built.extrinsic)),
+        genesis: Some(minerfleet::network::FINNEY_GENESIS.into()),
+    };
+    let (result, statuses, _) = settle(&client, &alice, &foreign).await;
+    assert_eq!(result.unwrap(), None, "{statuses:?}");
+    let reason = not_landed_reason(&statuses);
+    assert!(reason.contains("signed for another chain"), "{reason}");
+    assert!(!statuses.iter().any(|s| matches!(s, TxStatus::Pooled)));
+
+    let unrecorded_genesis = SignedTx {
+        genesis: None,
+        ..foreign
+    };
+    let (result, statuses, _) = settle(&client, &alice, &unrecorded_genesis).await;
+    assert_eq!(result.expect("a refusal is decided, not an error"), None);
+    let reason = not_landed_reason(&statuses);
+    assert!(
+        reason.contains("bad signature") && reason.contains("not on chain"),
+        "{reason}"
+    );
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before,
+        "nothing landed"
+    );
+
+    // Still valid (a run killed between signing and submitting): the same bytes are submitted and land, once.
+    let recorded = client
+        .sign_commitment(&alice, NETUID, MODEL_STR.as_bytes())
+        .await
+        .unwrap();
+    let (result, statuses, _) = settle(&client, &alice, &recorded).await;
+    let done = result.unwrap().expect("the recorded transaction lands");
+    assert!(
+        statuses
+            .iter()
+            .any(|s| matches!(s, TxStatus::Finalized { .. })),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        (done.nonce, done.tx_hash.as_str()),
+        (nonce_before, recorded.hash.as_str())
+    );
+    let reg = client
+        .commitment(NETUID, alice.account())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (reg.raw(), reg.block),
+        (Some(MODEL_STR.as_bytes()), done.commit_block)
+    );
+    // Settled again: landed (nonce used, our bytes on chain), nothing sent.
+    let (result, _, _) = settle(&client, &alice, &recorded).await;
+    assert_eq!(
+        result.unwrap().map(|c| c.commit_block),
+        Some(done.commit_block)
+    );
+    assert_eq!(
+        client.finalized_nonce(alice.account()).await.unwrap(),
+        nonce_before + 1
     );
 }
 

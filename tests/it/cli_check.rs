@@ -3,9 +3,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
-use crate::support::cmd::all_output;
+use crate::support::cmd::{all_output, text};
 
 use minerfleet::model::save::{Family, write_tiny_model};
 use sp_core::crypto::{Ss58AddressFormat, Ss58Codec};
@@ -343,4 +343,372 @@ fn upload_names_the_missing_reference_flag_with_exit_2() {
         "{}",
         all_output(&out)
     );
+}
+
+// --- model folders prepared by someone else (issue 14) -------------------------------------------------------------
+
+const ONE_MINER: &str = r#"    miners: [
+        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/model-a"),
+    ],
+)"#;
+
+/// A world with one good miner `a` (keyfile seed 0x01…).
+fn one_miner_world() -> World {
+    let world = World::new();
+    world.hotkey("w", "a", 1);
+    world.model("a", Family::Llama);
+    world.fleet(&format!("{HEADER}{ONE_MINER}"));
+    world
+}
+
+/// `cmd` run to completion, killed after `secs`: a FIFO in a model folder must never make minerfleet hang.
+fn output_within(mut cmd: Command, secs: u64) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("minerfleet hung for {secs} s: {}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn check_command(world: &World) -> Command {
+    let mut cmd = crate::support::cmd::minerfleet();
+    cmd.arg("check")
+        .arg(world.path().join("fleet.ron"))
+        .arg("--json");
+    cmd
+}
+
+/// The failed check `rule` of the only miner, from `check --json`.
+fn failed_rule(out: &Output, rule: &str) -> String {
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)));
+    let checks = json["report"]["miners"][0]["checks"].as_array().unwrap();
+    let c = checks
+        .iter()
+        .find(|c| c["rule"] == rule)
+        .unwrap_or_else(|| panic!("no `{rule}` check: {}", text(out)));
+    assert_eq!(c["passed"], false, "{}", text(out));
+    c["detail"].as_str().unwrap().to_owned()
+}
+
+/// The hex of the keyfile seed of `one_miner_world` (never to be printed).
+fn seed_hex() -> String {
+    hex::encode([1u8; 32])
+}
+
+#[test]
+fn a_symlink_to_the_hotkey_file_fails_check_naming_the_entry() {
+    let world = one_miner_world();
+    let model = world.path().join("models/a");
+    std::os::unix::fs::symlink(
+        world.path().join("wallets/w/hotkeys/a"),
+        model.join("tokenizer.json"),
+    )
+    .unwrap();
+    let out = output_within(check_command(&world), 120);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let detail = failed_rule(&out, "model_folder");
+    assert!(
+        detail.contains("models/a/tokenizer.json is a symlink to")
+            && detail.contains("wallets/w/hotkeys/a")
+            && detail.contains("outside the model folder"),
+        "{detail}"
+    );
+    assert!(!text(&out).contains(&seed_hex()), "{}", text(&out));
+    // The table output names it too.
+    let out = world.check(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("tokenizer.json is a symlink to"),
+        "{}",
+        text(&out)
+    );
+
+    // A symlink that stays inside the folder is followed: documented, and checked like the file itself.
+    fs::remove_file(model.join("tokenizer.json")).unwrap();
+    fs::create_dir_all(model.join("real")).unwrap();
+    fs::write(model.join("real/tokenizer.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("real/tokenizer.json", model.join("tokenizer.json")).unwrap();
+    let out = world.check(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_fifo_or_a_socket_in_the_model_folder_fails_check_without_hanging() {
+    let world = one_miner_world();
+    let model = world.path().join("models/a");
+    let fifo = std::ffi::CString::new(model.join("pipe").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(model.join("sock")).unwrap();
+    // A FIFO named like a file the loader reads, too.
+    let config = std::ffi::CString::new(
+        world
+            .path()
+            .join("models/b-config")
+            .as_os_str()
+            .as_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(config.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink(
+        world.path().join("models/b-config"),
+        model.join("generation_config.json"),
+    )
+    .unwrap();
+    let out = output_within(check_command(&world), 120);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let detail = failed_rule(&out, "model_folder");
+    assert!(detail.contains("models/a/pipe is a FIFO"), "{detail}");
+    assert!(detail.contains("models/a/sock is a socket"), "{detail}");
+    assert!(
+        detail.contains("generation_config.json is a symlink to"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn every_kind_of_secret_in_a_model_folder_fails_check_and_is_never_shown() {
+    let token = "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh";
+    let env_value = "Zq8sL2mN4pR6";
+    let mut nacl = b"$NACL".to_vec();
+    nacl.extend((0u8..80).map(|i| i.wrapping_mul(37)));
+    let keyfile = fs::read(one_miner_world().path().join("wallets/w/hotkeys/a")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "hotkey-backup.json",
+            keyfile,
+            "hotkey-backup.json line 1: a Bittensor keyfile (JSON field `secretSeed`)",
+        ),
+        (
+            "hotkey.nacl",
+            nacl,
+            "hotkey.nacl line 1: an encrypted Bittensor keyfile ($NACL)",
+        ),
+        (
+            ".env",
+            format!("WANDB_MODE=offline\nexport HF_TOKEN=\"{env_value}\"\n").into_bytes(),
+            ".env line 2: a `HF_TOKEN=` line with a token",
+        ),
+        (
+            "README.md",
+            format!("# my model\n\nPushed with {token}.\n").into_bytes(),
+            "README.md line 3: a Hugging Face token",
+        ),
+        (
+            "tokenizer.json",
+            format!("{{\"model\": {{\"vocab\": {{\"{token}\": 1}}}}}}").into_bytes(),
+            "tokenizer.json line 1: a Hugging Face token",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let world = one_miner_world();
+        fs::write(world.path().join("models/a").join(name), &content).unwrap();
+        let out = check_command(&world).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        let detail = failed_rule(&out, "secrets");
+        assert!(detail.contains(expected), "{name}: {detail}");
+        assert!(
+            detail.contains("the secret itself is never shown"),
+            "{detail}"
+        );
+        let all = text(&out);
+        for secret in [token, env_value, &seed_hex()] {
+            assert!(
+                !all.contains(secret),
+                "{name}: the secret is printed: {all}"
+            );
+        }
+        // `hash` lists nothing of such a folder, and says why.
+        let out = crate::support::cmd::minerfleet()
+            .args(["hash", "--json"])
+            .arg(world.path().join("models/a"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{name}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{name}: {}", text(&out));
+        for secret in [token, env_value, &seed_hex()] {
+            assert!(!text(&out).contains(secret), "{name}: {}", text(&out));
+        }
+    }
+}
+
+#[test]
+fn hostile_repo_ids_in_the_fleet_are_config_errors_naming_the_rule() {
+    for (repo, rule) in [
+        ("demo/..", "the name contains `..`"),
+        ("../etc-passwd", "the namespace contains `..`"),
+        ("x/y?private=1#", "character `?` (position 4)"),
+        ("demo/\u{202e}lpt.exe", "character `\\u{202e}`"),
+        ("demo/model.git", "ends in `.git`"),
+        ("demo/-model", "starts with `-`"),
+        ("demo/my--model", "contains `--`"),
+    ] {
+        let world = World::new();
+        world.hotkey("w", "a", 1);
+        world.model("a", Family::Llama);
+        world.fleet(&format!(
+            "{HEADER}    miners: [\n        Miner(hotkey: \"a\", model_dir: \"models/a\", repo: \"{repo}\"),\n    ],\n)"
+        ));
+        let out = world.check(&[]);
+        assert_eq!(out.status.code(), Some(2), "{repo}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("fleet.ron:8:"), "{repo}: {stderr}");
+        assert!(stderr.contains("miners[0].repo"), "{repo}: {stderr}");
+        assert!(stderr.contains(rule), "{repo}: {stderr}");
+        assert!(
+            !stderr.contains('\u{202e}'),
+            "{repo}: raw bidi character printed"
+        );
+    }
+}
+
+#[test]
+fn upload_refuses_a_hostile_hf_repo_id_with_exit_2() {
+    for (repo, rule) in [
+        ("demo/..", "contains `..`"),
+        ("x/y?private=1#", "character `?`"),
+    ] {
+        let out = crate::support::cmd::minerfleet()
+            .args([
+                "upload",
+                "--load_model_dir",
+                "m",
+                "--hf_repo_id",
+                repo,
+                "--competition_id",
+                "1",
+                "--wallet.name",
+                "w",
+                "--wallet.hotkey",
+                "h",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("--hf_repo_id") && text(&out).contains(rule),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn repo_slots_of_two_miners_may_not_collide() {
+    // a's alternate slot (`demo/one-b`, derived) is b's repo
+    config_error(
+        r#"        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/one"),
+        Miner(hotkey: "b", model_dir: "models/a", repo: "demo/one-b"),"#,
+        &[
+            "fleet.ron:9:",
+            "miners[1].repo",
+            "`demo/one-b` is already used by miners[0] (as its alternate repo)",
+        ],
+    );
+    // a derived alternate over the length limit names both fixes
+    config_error(
+        r#"        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/thirty-eight-characters-long-name"),"#,
+        &[
+            "miners[0].repo",
+            "demo/thirty-eight-characters-long-name-b",
+            "alt_repo",
+            "HideRepo",
+        ],
+    );
+}
+
+#[test]
+fn check_reports_both_slots_and_warns_about_in_place_republishing() {
+    let world = World::new();
+    world.hotkey("w", "a", 1);
+    world.hotkey("w", "b", 2);
+    world.model("a", Family::Llama);
+    world.fleet(&format!(
+        r#"{HEADER}    miners: [
+        Miner(hotkey: "a", model_dir: "models/a", repo: "demo/one", alt_repo: "demo/one-second"),
+        Miner(hotkey: "b", model_dir: "models/a", repo: "demo/two", republish: InPlace),
+    ],
+)"#
+    ));
+    let out = world.check(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let miners = json["report"]["miners"].as_array().unwrap();
+    assert_eq!(miners[0]["alt_repo"], "demo/one-second");
+    assert!(miners[1]["alt_repo"].is_null());
+    let lengths: Vec<&str> = miners[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["rule"] == "metadata_length")
+        .map(|c| c["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(lengths.len(), 2, "{lengths:?}");
+    assert!(lengths[1].contains("demo/one-second"), "{lengths:?}");
+    let warnings = miners[1]["warnings"].to_string();
+    assert!(
+        warnings.contains("InPlace") && warnings.contains("copy it"),
+        "{warnings}"
+    );
+    assert_eq!(miners[0]["warnings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn upload_refuses_inconsistent_republish_flags_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(&dir.path().join("m"), Family::Llama, 1).unwrap();
+    let run = |extra: &[&str]| {
+        crate::support::cmd::minerfleet()
+            .current_dir(dir.path())
+            .args([
+                "upload",
+                "--load_model_dir",
+                "m",
+                "--competition_id",
+                "1",
+                "--netuid",
+                "999",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--hf_repo_id",
+        "demo/one",
+        "--republish",
+        "in-place",
+        "--alt_repo_id",
+        "demo/two",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("--alt_repo_id is only used with --republish alt-repo"),
+        "{}",
+        all_output(&out)
+    );
+    let out = run(&["--hf_repo_id", "demo/thirty-eight-characters-long-name"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("--alt_repo_id") && all_output(&out).contains("hide-repo"),
+        "{}",
+        all_output(&out)
+    );
+    let out = run(&["--hf_repo_id", "demo/one", "--alt_repo_id", "demo/one"]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
 }

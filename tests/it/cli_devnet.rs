@@ -340,3 +340,255 @@ fn down_and_status_clean_up_a_stale_state_file() {
     assert_eq!(status.status.code(), Some(1));
     assert_eq!(json(&status)["running"], false);
 }
+
+fn sigkill(pid: u64) {
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is one this test started (via `devnet up`).
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+/// Waits up to `limit` for `pid` to be gone; how long it took.
+fn gone_within(pid: u64, limit: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while process_alive(pid) {
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(started.elapsed())
+}
+
+fn up_json(fleet: &str) -> Value {
+    let up = run(&["--json", "devnet", "up", fleet, "--block-time", "1"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    json(&up)
+}
+
+/// Issue 15 item 11: SIGKILL of the daemon takes Chopsticks with it (parent-death signal), so `devnet up` works
+/// again at once; and a Chopsticks orphaned anyway (recorded in the state folder, holding the chain port) is
+/// recognised by `up` and killed — while a process that is not that child is never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_leaves_no_chopsticks_behind_and_up_clears_a_recorded_orphan() {
+    if !devnet_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (chain_port, hub_port) = (free_port(), free_port());
+    let fleet = write_fleet(
+        tmp.path(),
+        &format!("ws://127.0.0.1:{chain_port}"),
+        &format!("http://127.0.0.1:{hub_port}"),
+    );
+    let fleet_arg = fleet.to_str().unwrap();
+    let state_dir = tmp.path().join(".devnet");
+    let _down = Down(state_dir.clone());
+
+    let state = up_json(fleet_arg)["state"].clone();
+    let (daemon, chopsticks) = (
+        state["pid"].as_u64().unwrap(),
+        state["chopsticks_pid"].as_u64().unwrap(),
+    );
+    assert!(state_dir.join("chain/chopsticks-process.json").is_file());
+    sigkill(daemon);
+    let took = gone_within(chopsticks, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("Chopsticks {chopsticks} outlived its SIGKILLed daemon"));
+    eprintln!("Chopsticks gone {took:?} after the daemon's SIGKILL");
+    let again = up_json(fleet_arg);
+    assert_eq!(again["started"], true, "{again}");
+    let chopsticks = again["state"]["chopsticks_pid"].as_u64().unwrap();
+    let down = run(&["devnet", "down", fleet_arg]);
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    assert!(!process_alive(chopsticks));
+    assert!(!state_dir.join("chain/chopsticks-process.json").exists());
+
+    // An orphan from a daemon that could not take it along: it holds the chain port, and the state folder records
+    // it. A process the record does not describe (another start time) would be left alone (unit tests).
+    let marker = format!(
+        "--config={}",
+        state_dir.join("chain/chopsticks.yml").display()
+    );
+    let mut orphan = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket, sys, time\n\
+             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); print('up', flush=True); time.sleep(600)",
+            &chain_port.to_string(),
+            &marker,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(orphan.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "up");
+    let start_time = std::fs::read_to_string(format!("/proc/{}/stat", orphan.id())).unwrap();
+    let start_time: u64 = start_time[start_time.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::write(
+        state_dir.join("chain/chopsticks-process.json"),
+        serde_json::json!({"pid": orphan.id(), "start_time": start_time, "marker": marker})
+            .to_string(),
+    )
+    .unwrap();
+    let up = run(&["--json", "devnet", "up", fleet_arg, "--block-time", "1"]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "the orphan was cleared: {}",
+        text(&up)
+    );
+    assert!(
+        String::from_utf8_lossy(&up.stderr).contains("orphaned Chopsticks"),
+        "{}",
+        text(&up)
+    );
+    let status = orphan.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+}
+
+/// Issue 15 item 10 and the devnet restart: the whole devnet (daemon, chain and hub) is killed while a publish is
+/// committing, then brought back as a fresh chain. Transactions signed for the old chain are settled as not landed
+/// from the new chain's state; one more publish run ends with every miner committed exactly once, and `status`
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devnet_killed_mid_publish_and_brought_back_fresh_then_one_rerun_publishes_every_miner_once()
+ {
+    use std::io::BufRead as _;
+    if !devnet_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (chain_port, hub_port) = (free_port(), free_port());
+    let chain_url = format!("ws://127.0.0.1:{chain_port}");
+    let fleet = write_fleet(
+        tmp.path(),
+        &chain_url,
+        &format!("http://127.0.0.1:{hub_port}"),
+    );
+    let fleet_arg = fleet.to_str().unwrap();
+    let state_dir = tmp.path().join(".devnet");
+    let _down = Down(state_dir.clone());
+    let models = run(&["devnet", "models", fleet_arg]);
+    assert_eq!(models.status.code(), Some(0), "{}", text(&models));
+    let state = up_json(fleet_arg)["state"].clone();
+
+    let publish = || {
+        let mut cmd = crate::support::cmd::minerfleet();
+        cmd.args(["--json", "publish", fleet_arg, "--skip-tensor-checks"])
+            .current_dir(tmp.path())
+            .env("RUST_LOG", "minerfleet=info");
+        cmd
+    };
+    let mut first = publish()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = first.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // Kill the devnet as soon as a commitment is on its way.
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no transaction: {}", seen.join("\n")));
+        let tx_event = line.contains("\"event\":\"tx\"");
+        seen.push(line);
+        if tx_event {
+            break;
+        }
+    }
+    sigkill(state["pid"].as_u64().unwrap());
+    gone_within(
+        state["chopsticks_pid"].as_u64().unwrap(),
+        Duration::from_secs(5),
+    )
+    .expect("Chopsticks died with the daemon");
+    // The publish goes down with it (as an operator's would be stopped): its journal holds the transactions it
+    // signed for the old chain.
+    let _ = first.kill();
+    let _ = first.wait();
+    // Back, fresh: a new chain, the Hub's data kept.
+    up_json(fleet_arg);
+
+    let started = std::time::Instant::now();
+    let rerun = publish().output().unwrap();
+    eprintln!("re-run after the fresh devnet took {:?}", started.elapsed());
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "the re-run publishes: {}",
+        text(&rerun)
+    );
+    let said: Vec<String> = String::from_utf8_lossy(&rerun.stdout)
+        .lines()
+        .filter(|l| l.contains("did not land"))
+        .map(str::to_string)
+        .collect();
+    for line in &said {
+        eprintln!("{line}");
+    }
+    assert!(
+        said.iter().any(|l| l.contains("the chain was restarted")),
+        "a transaction of the old chain was settled as not landed: {}",
+        text(&rerun)
+    );
+    let client = ChainClient::connect(&Network::Custom(chain_url), ClientOptions::default())
+        .await
+        .unwrap();
+    let wallets = state_dir.join("wallets");
+    for (hotkey, repo) in [
+        ("m0", "demo:tiny-llama-0:"),
+        ("m1", "demo:tiny-llama-1:"),
+        ("m2", "lab:tiny-qwen-2:"),
+    ] {
+        let public = minerfleet::wallet::load_hotkey_public(&wallets, "demo", hotkey).unwrap();
+        let account = subxt::utils::AccountId32(public.public().0);
+        let reg = client.commitment(999, &account).await.unwrap();
+        let committed = reg
+            .as_ref()
+            .and_then(|r| r.raw())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        assert!(
+            committed.starts_with(repo),
+            "{hotkey}: {committed:?}\n{}",
+            text(&rerun)
+        );
+        assert_eq!(
+            client.finalized_nonce(&account).await.unwrap(),
+            1,
+            "{hotkey}: exactly one commitment on the fresh chain"
+        );
+    }
+    let status = publish_status(fleet_arg, tmp.path());
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+}
+
+fn publish_status(fleet: &str, dir: &Path) -> Output {
+    crate::support::cmd::minerfleet()
+        .args(["status", fleet])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

@@ -316,3 +316,117 @@ fn inspect_against_a_competition_lists_every_rule_and_fails_with_exit_1() {
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("77"), "{}", stderr(&unknown));
 }
+
+// --- model folders prepared by someone else (issue 14) -------------------------------------------------------------
+
+/// A model folder in `t/m` and a btcli-style keyfile at `t/wallets/w/hotkeys/h` (outside it).
+fn model_and_keyfile(t: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let model = t.join("m");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    tiny_model(&model);
+    let key = t.join("wallets/w/hotkeys/h");
+    std::fs::create_dir_all(key.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &key,
+        r#"{"secretPhrase":"bottom drive obey lake curtain smoke basket hold race lonely fit walk","ss58Address":"5x"}"#,
+    )
+    .expect("write");
+    (model, key)
+}
+
+#[test]
+fn hash_and_inspect_refuse_a_symlink_out_of_the_folder_and_list_nothing() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (model, key) = model_and_keyfile(t.path());
+    std::os::unix::fs::symlink(&key, model.join("tokenizer.json")).expect("symlink");
+    let dir = model.to_str().expect("utf8");
+    for args in [
+        vec!["hash", dir],
+        vec!["--json", "hash", dir],
+        vec!["inspect", dir],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?} listed something");
+        let err = stderr(&out);
+        assert!(
+            err.contains("m/tokenizer.json is a symlink to")
+                && err.contains("outside the model folder"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("bottom drive"),
+            "{args:?}: the key is printed"
+        );
+    }
+    // A symlink that stays inside the folder counts, as the file it points to.
+    std::fs::remove_file(model.join("tokenizer.json")).expect("rm");
+    std::fs::create_dir_all(model.join("tok")).expect("mkdir");
+    std::fs::write(model.join("tok/tokenizer.json"), b"{}").expect("write");
+    std::os::unix::fs::symlink("tok/tokenizer.json", model.join("tokenizer.json"))
+        .expect("symlink");
+    let out = run(&["--json", "hash", dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let paths: Vec<String> = stdout_json(&out)["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tok/tokenizer.json"
+        ]
+    );
+}
+
+#[test]
+fn hash_reads_a_hugging_face_cache_snapshot_like_the_plain_files() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let plain = t.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    tiny_model(&plain);
+    // The layout huggingface_hub (and `pull`'s cache) writes: snapshot files are links to ../../blobs/<etag>.
+    let repo = t.path().join("hub/models--demo--m");
+    let snap = repo.join("snapshots/0123456789abcdef0123456789abcdef01234567");
+    std::fs::create_dir_all(repo.join("blobs")).expect("mkdir");
+    std::fs::create_dir_all(&snap).expect("mkdir");
+    for (i, f) in ["config.json", "model.safetensors"].iter().enumerate() {
+        std::fs::copy(plain.join(f), repo.join(format!("blobs/etag{i}"))).expect("copy");
+        std::os::unix::fs::symlink(format!("../../blobs/etag{i}"), snap.join(f)).expect("symlink");
+    }
+    let a = run(&["--json", "hash", plain.to_str().expect("utf8")]);
+    let b = run(&["--json", "hash", snap.to_str().expect("utf8")]);
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    assert_eq!(stdout_json(&a)["dir_hash"], stdout_json(&b)["dir_hash"]);
+    let out = run(&["inspect", snap.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn hash_refuses_a_fifo_without_hanging() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (model, _) = model_and_keyfile(t.path());
+    let fifo = std::ffi::CString::new(
+        model
+            .join("model.safetensors.index.json")
+            .as_os_str()
+            .as_encoded_bytes(),
+    )
+    .expect("path");
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let start = std::time::Instant::now();
+    let out = run(&["hash", model.to_str().expect("utf8")]);
+    assert!(start.elapsed().as_secs() < 60);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("model.safetensors.index.json is a FIFO"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -148,20 +148,10 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pull_best_and_repo_against_the_devnet_and_hub() {
-    let Some(config) = devnet_config() else {
-        return;
-    };
-    let (alice, bob, charlie, dave) = (key("Alice"), key("Bob"), key("Charlie"), key("Dave"));
-    let signers = [&alice, &bob, &charlie, &dave];
-    // Incentive: Bob (uid 1) highest, then Charlie (uid 2), Alice (uid 0), Dave (uid 3) none.
-    let seed = SubnetSeed {
-        netuid: NETUID,
-        tempo: 10,
-        hotkeys: signers.iter().map(|k| k.account().0).collect(),
-        incentive: vec![1000, 3000, 2000, 0],
-    };
+/// A devnet (one block per transaction) with `seed`'s hotkeys registered on [`NETUID`], our Hub server, and a chain
+/// and Hub client; `None` (skipped) without the devnet's inputs outside CI.
+async fn start_world(seed: SubnetSeed) -> Option<World> {
+    let config = devnet_config()?;
     let net = Devnet::start(config.block_mode(BlockMode::Instant).subnet(seed.clone()))
         .await
         .expect("devnet starts");
@@ -178,7 +168,7 @@ async fn pull_best_and_repo_against_the_devnet_and_hub() {
         .await
         .expect("client connects");
     let client = HubClient::new(HubConfig::new(hub.url(), Some(Token::new(TOKEN)))).unwrap();
-    let w = World {
+    Some(World {
         ws: net.ws_url(),
         _net: net,
         hub,
@@ -186,6 +176,22 @@ async fn pull_best_and_repo_against_the_devnet_and_hub() {
         chain,
         client,
         work: tempfile::tempdir().unwrap(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_best_and_repo_against_the_devnet_and_hub() {
+    let (alice, bob, charlie, dave) = (key("Alice"), key("Bob"), key("Charlie"), key("Dave"));
+    let signers = [&alice, &bob, &charlie, &dave];
+    // Incentive: Bob (uid 1) highest, then Charlie (uid 2), Alice (uid 0), Dave (uid 3) none.
+    let seed = SubnetSeed {
+        netuid: NETUID,
+        tempo: 10,
+        hotkeys: signers.iter().map(|k| k.account().0).collect(),
+        incentive: vec![1000, 3000, 2000, 0],
+    };
+    let Some(w) = start_world(seed).await else {
+        return;
     };
     let cwd = w.work.path().join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
@@ -491,4 +497,122 @@ async fn pull_best_and_repo_against_the_devnet_and_hub() {
     assert!(!dest_t.exists(), "a refused model is not left behind");
     let left: Vec<String> = names(&w.work.path().join("pulled"));
     assert_eq!(left, vec!["uid0", "uid1"], "no staging folder left behind");
+}
+
+/// Other miners' hostile commitments (issue 14): each is reported as invalid, naming the uid, the hotkey and the rule,
+/// by `repo`, `pull` and `best`, and nothing any of them names is ever requested from the Hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_commitments_are_reported_invalid_and_never_requested() {
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    const SECURE: &str = "jribgjamOx6lkU4/NMFRjaeia4mOBvkIXcAbu+yQjy0=";
+    let names = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"];
+    let signers: Vec<HotkeySigner> = names.iter().map(|n| key(n)).collect();
+    let seed = SubnetSeed {
+        netuid: NETUID,
+        tempo: 10,
+        hotkeys: signers.iter().map(|k| k.account().0).collect(),
+        incentive: vec![6000, 5000, 4000, 3000, 2000, 1000],
+    };
+    let Some(w) = start_world(seed).await else {
+        return;
+    };
+    let cwd = w.work.path().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let hostile: Vec<(String, &str)> = vec![
+        (
+            format!("demo:..:{COMMIT}:{SECURE}:1"),
+            "the name contains `..`",
+        ),
+        (
+            format!("..:etc-passwd:{COMMIT}:{SECURE}:1"),
+            "the namespace contains `..`",
+        ),
+        (
+            format!("x:y?private=1#:{COMMIT}:{SECURE}:1"),
+            "character `?`",
+        ),
+        (
+            format!("demo:\u{202e}lpt.exe:{COMMIT}:{SECURE}:1"),
+            "character `\\u{202e}`",
+        ),
+        (
+            format!("demo:model:../../../etc:{SECURE}:1"),
+            "commit `../../../etc`",
+        ),
+        (format!("demo:model:main:{SECURE}:1"), "commit `main`"),
+    ];
+    for (signer, (metadata, _)) in signers.iter().zip(&hostile) {
+        w.commit(signer, metadata).await;
+    }
+    let netuid = NETUID.to_string();
+    w.hub.request_log().clear();
+    for (uid, (signer, (_, rule))) in signers.iter().zip(&hostile).enumerate() {
+        let uid_s = uid.to_string();
+        let expect_invalid = |out: &Output, what: &str| {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what} uid {uid}: {}",
+                text(out)
+            );
+            let err = stderr(out);
+            assert!(
+                err.contains(&format!(
+                    "the commitment of uid {uid} (hotkey {}",
+                    signer.ss58()
+                )) && err.contains("is invalid")
+                    && err.contains(rule)
+                    && err.contains("minerfleet requests nothing it names"),
+                "{what} uid {uid}: {}",
+                text(out)
+            );
+            assert!(
+                !err.contains('\u{202e}'),
+                "{what}: raw bidi character printed"
+            );
+        };
+        let out = w
+            .run(&["repo", "--uid", &uid_s, "--netuid", &netuid], None, &cwd)
+            .await;
+        expect_invalid(&out, "repo");
+        let dest = w.work.path().join("pulled").join(format!("uid{uid}"));
+        let out = w
+            .run(
+                &[
+                    "pull",
+                    "--uid",
+                    &uid_s,
+                    "--netuid",
+                    &netuid,
+                    "--dir",
+                    dest.to_str().unwrap(),
+                ],
+                Some(TOKEN),
+                &cwd,
+            )
+            .await;
+        expect_invalid(&out, "pull");
+        assert!(!dest.exists(), "pull created {}", dest.display());
+    }
+    // best: every top uid passed over, each named with its rule.
+    let out = w
+        .run(
+            &["best", "--competition", "1", "--netuid", &netuid, "--json"],
+            None,
+            &cwd,
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v = json(&out);
+    assert!(v["best"].is_null(), "{v}");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 5, "the top 5 by incentive: {v}");
+    for s in skipped {
+        let uid = s["uid"].as_u64().unwrap() as usize;
+        let reason = s["reason"].as_str().unwrap();
+        assert!(reason.contains(hostile[uid].1), "uid {uid}: {reason}");
+    }
+    assert!(stderr(&out).contains("passed over"), "{}", text(&out));
+    // Not one request reached the Hub, with or without the token.
+    assert_eq!(w.hub.requests(), vec![], "the Hub was asked for something");
 }

@@ -3,7 +3,6 @@
 //! mistakes are usage errors (exit 2).
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::cmd::{all_output, run};
 
@@ -111,7 +110,7 @@ fn ctrl_c_cancels_the_deep_check_and_the_process_exits() {
         "{line}"
     );
     let start = Instant::now();
-    let kill = Command::new("kill")
+    let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();

@@ -634,6 +634,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir: dir.clone(),
             message: "m".into(),
             visibility: Visibility::Private,
+            make_private: false,
             known_sha256: Default::default(),
         });
         let b_repo: RepoId = "tester/actor2".parse().unwrap();
@@ -642,6 +643,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
             dir,
             message: "m".into(),
             visibility: Visibility::Private,
+            make_private: false,
             known_sha256: Default::default(),
         });
         let (ra, rb) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
@@ -797,4 +799,239 @@ async fn a_known_sha256_is_used_as_the_oid_and_a_stale_one_fails_the_upload() {
         .unwrap();
     assert!(r.committed);
     assert_round_trip(&c, &repo, &r.commit, &files, &env.work.path().join("cache")).await;
+}
+
+/// A stub Hub (not ours: it answers whatever the test wants) that records every request URI as sent.
+struct StubHub {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    tree: Arc<std::sync::Mutex<serde_json::Value>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn stub_hub() -> StubHub {
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let tree: Arc<std::sync::Mutex<serde_json::Value>> =
+        Arc::new(std::sync::Mutex::new(serde_json::json!([])));
+    let (s, t) = (seen.clone(), tree.clone());
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (s, t) = (s.clone(), t.clone());
+        async move {
+            s.lock().unwrap().push(uri.to_string());
+            if uri.path().contains("/tree/") {
+                axum::Json(t.lock().unwrap().clone()).into_response()
+            } else if uri.path().starts_with("/api/models/") {
+                axum::Json(serde_json::json!({"id": "x", "sha": "0123456789abcdef0123456789abcdef01234567"}))
+                    .into_response()
+            } else {
+                (axum::http::StatusCode::NOT_FOUND, "no").into_response()
+            }
+        }
+    });
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    StubHub {
+        url,
+        seen,
+        tree,
+        _stop: stop,
+    }
+}
+
+/// Every file under `dir`, recursively (symlinks not followed).
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                out.extend(all_files(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_tree_answer_never_makes_a_download_write_outside_its_folder() {
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    let stub = stub_hub().await;
+    let mut cfg = HubConfig::new(&stub.url, Some(Token::new("hf_tester_token")));
+    cfg.retry = fast_retry();
+    let client = HubClient::new(cfg).unwrap();
+    let repo: RepoId = "demo/model".parse().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let blob = |path: &str| serde_json::json!({"type": "file", "path": path, "oid": "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391", "size": 0});
+    let lfs = |path: &str, oid: &str| {
+        serde_json::json!({"type": "file", "path": path, "oid": "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391", "size": 0,
+        "lfs": {"oid": oid, "size": 0, "pointerSize": 120}})
+    };
+    for (i, entry) in [
+        blob("../../../escape.txt"),
+        blob("/tmp/escape.txt"),
+        blob("sub/../../../escape.txt"),
+        blob("..\\..\\escape.txt"),
+        blob("escape\u{1b}[2J.txt"),
+        blob("evil\u{202e}txt.exe"),
+        blob("a//b"),
+        lfs("model.safetensors", "../../../../escape.txt"),
+        lfs("model.safetensors", "ABCDEF"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        *stub.tree.lock().unwrap() = serde_json::json!([entry.clone()]);
+        stub.seen.lock().unwrap().clear();
+        let cache = root.path().join(format!("case{i}")).join("cache");
+        let err = client
+            .download(&repo, COMMIT, &[], &cache)
+            .await
+            .expect_err(&format!("{entry}"))
+            .to_string();
+        assert!(
+            err.contains("unsafe entry") || err.contains("bad oid"),
+            "{entry}: {err}"
+        );
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+            "{err:?}"
+        );
+        // Only the listing was asked for; nothing was fetched, nothing written anywhere.
+        let seen = stub.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{entry}: {seen:?}");
+        assert!(seen[0].contains("/tree/"), "{seen:?}");
+        let written: Vec<PathBuf> = all_files(root.path());
+        assert!(written.is_empty(), "{entry}: wrote {written:?}");
+    }
+
+    // Revisions and repo paths are checked before any request; every segment is percent-encoded.
+    stub.seen.lock().unwrap().clear();
+    for bad in [
+        "../../x",
+        "..",
+        "main?private=1",
+        "main#",
+        "/abs",
+        "a\u{202e}",
+    ] {
+        let e = client
+            .download(&repo, bad, &[], &root.path().join("c"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("revision"), "{bad:?}: {e}");
+        assert!(client.repo_info(&repo, Some(bad)).await.is_err());
+        assert!(client.list_tree(&repo, bad).await.is_err());
+    }
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "{:?}",
+        stub.seen.lock().unwrap()
+    );
+    client.repo_info(&repo, Some("refs/pr/1")).await.unwrap();
+    assert_eq!(
+        stub.seen.lock().unwrap().as_slice(),
+        ["/api/models/demo/model/revision/refs%2Fpr%2F1"]
+    );
+}
+
+/// Re-publishing to a public repo with `make_private`: the repo is private before any request carries the new
+/// model, another user never sees the new revision, and a repo that is private already costs no extra call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_private_hides_a_public_repo_before_anything_is_sent() {
+    let env = start_hub();
+    let owner = client(&env, "hf_tester_token");
+    let other = client(&env, "hf_other_token");
+    let repo: RepoId = "tester/flip".parse().unwrap();
+    let dir = env.work.path().join("m");
+    write_model(&dir, 5, 1, 100_000);
+    let first = owner
+        .upload_model(&repo, &dir, &opts(None), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    owner
+        .set_visibility(&repo, Visibility::Public)
+        .await
+        .unwrap();
+
+    write_model(&dir, 6, 1, 100_000);
+    env.hub.request_log().clear();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let private = UploadOptions {
+        make_private: true,
+        ..opts(None)
+    };
+    let second = owner
+        .upload_model(&repo, &dir, &private, Arc::new(tx))
+        .await
+        .unwrap();
+    assert_ne!(first.commit, second.commit);
+    let mut events: Vec<ProgressEvent> = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        matches!(
+            events
+                .iter()
+                .find(|e| !matches!(e, ProgressEvent::Planned { .. })),
+            Some(ProgressEvent::MadePrivate { .. })
+        ),
+        "the flip comes before any transfer: {events:?}"
+    );
+    let log = env.hub.requests();
+    let flip = log
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.ends_with("/settings"))
+        .expect("made private");
+    let first_send = log
+        .iter()
+        .position(|r| {
+            r.path.contains("/preupload/")
+                || r.path.contains("/info/lfs/")
+                || r.path.contains("/commit/")
+        })
+        .expect("uploaded");
+    assert!(flip < first_send, "{log:?}");
+    assert!(
+        other
+            .repo_info(&repo, None)
+            .await
+            .unwrap_err()
+            .is_repo_not_found()
+    );
+    assert!(
+        other
+            .repo_info(&repo, Some(&second.commit))
+            .await
+            .unwrap_err()
+            .is_repo_not_found()
+    );
+
+    // Already private: no settings call.
+    write_model(&dir, 7, 1, 100_000);
+    env.hub.request_log().clear();
+    owner
+        .upload_model(&repo, &dir, &private, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(
+        !env.hub
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/settings")),
+        "no flip needed"
+    );
 }

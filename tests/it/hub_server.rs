@@ -1,6 +1,9 @@
 //! The Hub-compatible server over real HTTP on a random loopback port: every endpoint and its errors, LFS basic
 //! and multipart transfers, persistence across a restart, private visibility, 412 on a stale parent, rate-limit
-//! 429s with their headers, and each injected fault.
+//! 429s with their headers, and each injected fault. Then the attacks of one user on another (using a private
+//! object by its sha256, joining another's upload session) and on the server (huge objects, long lines and
+//! bodies, stalled bodies, endless sessions), each refused with nothing stored or readable, and the upgrade of a
+//! data directory of the previous format.
 
 use std::time::{Duration, Instant};
 
@@ -127,6 +130,111 @@ impl Env {
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         r.json().await.unwrap()
+    }
+
+    /// Creates `ns/name` with `token` (which must own `ns`).
+    async fn create_as(&self, token: &str, ns: &str, name: &str, private: bool) {
+        let r = self
+            .req(Method::POST, "/api/repos/create", Some(token))
+            .json(&json!({"name": name, "organization": ns, "private": private}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// A commit request to `repo` with `token`.
+    async fn commit_as(&self, token: &str, repo: &str, lines: &[Value]) -> reqwest::Response {
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        self.req(
+            Method::POST,
+            &format!("/api/models/{repo}/commit/main"),
+            Some(token),
+        )
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// An upload batch request to `repo` with `token` (any status).
+    async fn batch_as(
+        &self,
+        token: &str,
+        repo: &str,
+        objects: &[(&str, u64)],
+        transfers: &[&str],
+    ) -> reqwest::Response {
+        let objects: Vec<Value> = objects
+            .iter()
+            .map(|(oid, size)| json!({"oid": oid, "size": size}))
+            .collect();
+        self.req(
+            Method::POST,
+            &format!("/{repo}.git/info/lfs/objects/batch"),
+            Some(token),
+        )
+        .header("content-type", "application/vnd.git-lfs+json")
+        .json(
+            &json!({"operation": "upload", "transfers": transfers, "objects": objects,
+                          "hash_algo": "sha256", "ref": {"name": "main"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// A verify request for `oid` in `repo` with `token`.
+    async fn verify_as(
+        &self,
+        token: &str,
+        repo: &str,
+        oid: &str,
+        size: usize,
+    ) -> reqwest::Response {
+        self.req(
+            Method::POST,
+            &format!("/{repo}.git/info/lfs/objects/verify"),
+            Some(token),
+        )
+        .json(&json!({"oid": oid, "size": size}))
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Uploads `data` to `repo` by LFS basic transfer as `token`'s user (whatever the server already holds).
+    async fn upload_as(&self, token: &str, repo: &str, data: &[u8]) -> String {
+        let oid = sha256_hex(data);
+        let r = self
+            .batch_as(token, repo, &[(&oid, data.len() as u64)], &["basic"])
+            .await;
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        if let Some(href) = b["objects"][0]["actions"]["upload"]["href"].as_str() {
+            let r = self
+                .req(Method::PUT, href, None)
+                .body(data.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+        oid
+    }
+
+    /// Number of blobs in the store, and of files in `tmp/`.
+    fn stored_files(&self) -> (usize, usize) {
+        let blobs = std::fs::read_dir(self.dir.path().join("blobs"))
+            .unwrap()
+            .flatten()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum();
+        let tmp = std::fs::read_dir(self.dir.path().join("tmp"))
+            .unwrap()
+            .count();
+        (blobs, tmp)
     }
 
     /// Uploads `data` by LFS basic transfer and returns its oid.
@@ -1735,7 +1843,7 @@ async fn branches_and_tags() {
 async fn all_regular_mode_body_limit_and_no_token_in_debug() {
     let env = Env::with(|c| {
         c.lfs.all_regular = true;
-        c.max_commit_bytes = 10_000;
+        c.abuse.max_commit_bytes = 10_000;
     });
     env.create("ar", false).await;
     let r = env
@@ -1883,4 +1991,756 @@ async fn repositories_move() {
             .join("repos/model/tester/new/repo.json")
             .exists()
     );
+}
+
+// ---- between users: object access follows repository access ----
+
+/// The error message with the oid blanked out, to compare answers about two different objects.
+fn message_without(r: &reqwest::Response, oid: &str) -> String {
+    hdr(r, "x-error-message").replace(oid, "<oid>")
+}
+
+#[tokio::test]
+async fn a_second_user_cannot_use_a_private_object_by_its_sha256() {
+    let env = Env::new();
+    env.create("secret", true).await;
+    let private = random_bytes(150_000, 40);
+    let oid = env.upload_basic("tester/secret", &private).await;
+    env.commit_ok(
+        "tester/secret",
+        &[header_line("w"), lfs_line("w.bin", &oid, private.len())],
+    )
+    .await;
+    // An upload of tester's that no commit references yet is just as private.
+    let staged = random_bytes(1000, 41);
+    let staged_oid = env.upload_basic("tester/secret", &staged).await;
+    env.create_as(OTHER, "other", "mine", false).await;
+    let head = env.head("other/mine").await;
+    let (blobs, _) = env.stored_files();
+
+    for (oid, size) in [(&oid, private.len()), (&staged_oid, staged.len())] {
+        // Attack 1: attach the object to a repo of one's own by its sha256, to download it from there.
+        let r = env
+            .commit_as(
+                OTHER,
+                "other/mine",
+                &[header_line("steal"), lfs_line("stolen.bin", oid, size)],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let msg = hdr(&r, "x-error-message");
+        assert!(
+            msg.contains("not uploaded by you") && msg.contains("upload it"),
+            "{msg}"
+        );
+        assert_eq!(env.head("other/mine").await, head, "nothing was committed");
+        let r = env
+            .req(
+                Method::GET,
+                "/other/mine/resolve/main/stolen.bin",
+                Some(OTHER),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hdr(&r, "x-error-code"), "EntryNotFound");
+
+        // Attack 2: probe for the object with verify and batch: the answers are those of an unknown object.
+        let unknown = sha256_hex(b"no such object");
+        let r = env.verify_as(OTHER, "other/mine", oid, size).await;
+        assert_eq!(r.status(), 404);
+        let r2 = env.verify_as(OTHER, "other/mine", &unknown, size).await;
+        assert_eq!(r2.status(), 404);
+        assert_eq!(message_without(&r, oid), message_without(&r2, &unknown));
+        let b: Value = env
+            .batch_as(OTHER, "other/mine", &[(oid, size as u64)], &["basic"])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            b["objects"][0]["actions"]["upload"]["href"].is_string(),
+            "the batch must ask for the bytes, as for any unknown object: {b}"
+        );
+        // The owner's own private repo stays invisible.
+        let r = env
+            .req(
+                Method::GET,
+                "/tester/secret/resolve/main/w.bin",
+                Some(OTHER),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hdr(&r, "x-error-code"), "RepoNotFound");
+    }
+    assert_eq!(env.stored_files().0, blobs, "no blob was added or exposed");
+
+    // The owner may use both: the committed one in another repo, the staged one where it was not uploaded to.
+    env.create("elsewhere", true).await;
+    assert_eq!(
+        env.verify_as(TOKEN, "tester/elsewhere", &oid, private.len())
+            .await
+            .status(),
+        200
+    );
+    env.commit_ok(
+        "tester/elsewhere",
+        &[
+            header_line("reuse"),
+            lfs_line("a.bin", &oid, private.len()),
+            lfs_line("b.bin", &staged_oid, staged.len()),
+        ],
+    )
+    .await;
+    // Whoever sends the bytes proves they hold them: then they may commit the object too (stored once).
+    let again = env.upload_as(OTHER, "other/mine", &private).await;
+    assert_eq!(again, oid);
+    assert_eq!(
+        env.commit_as(
+            OTHER,
+            "other/mine",
+            &[
+                header_line("own copy"),
+                lfs_line("w.bin", &oid, private.len())
+            ]
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        env.stored_files().0,
+        blobs,
+        "content-addressed: still one blob"
+    );
+}
+
+#[tokio::test]
+async fn upload_sessions_belong_to_one_user() {
+    let env = Env::new();
+    env.create("big", false).await;
+    env.create_as(OTHER, "other", "big", false).await;
+    let data = random_bytes(3 * CHUNK as usize, 42);
+    let oid = sha256_hex(&data);
+    let size = data.len() as u64;
+    let mine: Value = env
+        .batch_as(
+            TOKEN,
+            "tester/big",
+            &[(&oid, size)],
+            &["basic", "multipart"],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mine = mine["objects"][0]["actions"]["upload"].clone();
+    let part = |upload: &Value, n: usize, body: Vec<u8>| {
+        let url = upload["header"][n.to_string()]
+            .as_str()
+            .unwrap()
+            .to_string();
+        env.req(Method::PUT, &url, None).body(body).send()
+    };
+    let etag1 = hdr(
+        &part(&mine, 1, data[..CHUNK as usize].to_vec())
+            .await
+            .unwrap(),
+        "etag",
+    );
+
+    // Attack: ask for the same object (same oid and size) to be handed the victim's session.
+    let theirs: Value = env
+        .batch_as(OTHER, "other/big", &[(&oid, size)], &["basic", "multipart"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = theirs["objects"][0]["actions"]["upload"].clone();
+    assert_ne!(theirs["href"], mine["href"], "a session of its own");
+    let list = |upload: &Value| {
+        env.req(Method::GET, upload["href"].as_str().unwrap(), None)
+            .send()
+    };
+    let listed: Value = list(&theirs).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        listed["parts"],
+        json!([]),
+        "the victim's parts are not listed"
+    );
+    // Overwriting "the" parts with garbage only touches the attacker's own session.
+    let mut etags = Vec::new();
+    for n in 1..=3 {
+        let r = part(&theirs, n, vec![0u8; CHUNK as usize]).await.unwrap();
+        etags.push(json!({"partNumber": n, "etag": hdr(&r, "etag")}));
+    }
+    let r = env
+        .req(Method::POST, theirs["href"].as_str().unwrap(), None)
+        .json(&json!({"oid": oid, "parts": etags}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(hdr(&r, "x-error-message").contains("does not match"));
+    // The victim's session is intact: part 1 as sent, and the upload completes.
+    let listed: Value = list(&mine).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["parts"], json!([{"partNumber": 1, "etag": etag1}]));
+    let mut parts = vec![json!({"partNumber": 1, "etag": etag1})];
+    for n in 2..=3 {
+        let body = data[(n - 1) * CHUNK as usize..n * CHUNK as usize].to_vec();
+        let r = part(&mine, n, body).await.unwrap();
+        parts.push(json!({"partNumber": n, "etag": hdr(&r, "etag")}));
+    }
+    let r = env
+        .req(Method::POST, mine["href"].as_str().unwrap(), None)
+        .json(&json!({"oid": oid, "parts": parts}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Asking again, the same user in the same repo resumes the same session; nobody writes to another's repo.
+    let r = env
+        .batch_as(
+            OTHER,
+            "tester/big",
+            &[(&oid, size)],
+            &["basic", "multipart"],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+}
+
+/// Readers of a public repository may reference its objects: the Hub copies LFS files between repositories for
+/// callers with read access (`lfs-files/duplicate`), and the bytes can be downloaded and sent again anyway. Once
+/// the repository is private they may not.
+#[tokio::test]
+async fn readers_of_a_public_repo_may_reference_its_objects() {
+    let env = Env::new();
+    env.create("open", false).await;
+    let data = random_bytes(40_000, 43);
+    let oid = env.upload_basic("tester/open", &data).await;
+    env.commit_ok(
+        "tester/open",
+        &[header_line("w"), lfs_line("w.bin", &oid, data.len())],
+    )
+    .await;
+    env.create_as(OTHER, "other", "fork", true).await;
+    let b: Value = env
+        .batch_as(
+            OTHER,
+            "other/fork",
+            &[(&oid, data.len() as u64)],
+            &["basic"],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        b["objects"][0].get("actions").is_none(),
+        "readable: already stored"
+    );
+    let private = |p: bool| {
+        env.req(Method::PUT, "/api/models/tester/open/settings", Some(TOKEN))
+            .json(&json!({"private": p}))
+            .send()
+    };
+    assert_eq!(private(true).await.unwrap().status(), 200);
+    let lines = [header_line("fork"), lfs_line("w.bin", &oid, data.len())];
+    assert_eq!(
+        env.commit_as(OTHER, "other/fork", &lines).await.status(),
+        422
+    );
+    assert_eq!(
+        env.verify_as(OTHER, "other/fork", &oid, data.len())
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(private(false).await.unwrap().status(), 200);
+    assert_eq!(
+        env.commit_as(OTHER, "other/fork", &lines).await.status(),
+        200
+    );
+    let got = env
+        .req(Method::GET, "/other/fork/resolve/main/w.bin", Some(OTHER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
+}
+
+// ---- one user cannot exhaust the server ----
+
+#[tokio::test]
+async fn huge_objects_are_refused_before_anything_is_allocated() {
+    let env = Env::new();
+    env.create("huge", false).await;
+    let before = env.stored_files();
+    let oid = sha256_hex(b"huge");
+    for size in [10_000_000_000_000u64, 1_000_000_000_000_000, u64::MAX] {
+        let started = Instant::now();
+        let r = env
+            .batch_as(
+                TOKEN,
+                "tester/huge",
+                &[(&oid, size)],
+                &["basic", "multipart"],
+            )
+            .await;
+        assert_eq!(r.status(), 413, "{size}");
+        let msg = hdr(&r, "x-error-message");
+        assert!(
+            msg.contains("Maximum individual file size is 500000000000 bytes")
+                && msg.contains("--max-object-size")
+                && msg.contains(&size.to_string()),
+            "{msg}"
+        );
+        assert!(r.bytes().await.unwrap().len() < 2000);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(env.stored_files(), before, "no session file, no blob");
+
+    // At the limit an object gets at most 10,000 parts (bigger parts), and one answer lists a bounded number.
+    let max = 500_000_000_000u64;
+    let b: Value = env
+        .batch_as(
+            TOKEN,
+            "tester/huge",
+            &[(&oid, max)],
+            &["basic", "multipart"],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = b["objects"][0]["actions"]["upload"]["header"]
+        .as_object()
+        .unwrap();
+    let chunk: u64 = header["chunk_size"].as_str().unwrap().parse().unwrap();
+    assert_eq!(header.len() as u64 - 1, max.div_ceil(chunk));
+    assert!(header.len() <= 10_001 && chunk >= max / 10_000, "{chunk}");
+    let many: Vec<(String, u64)> = (0..11).map(|i| (sha256_hex(&[i]), max)).collect();
+    let many: Vec<(&str, u64)> = many.iter().map(|(o, s)| (o.as_str(), *s)).collect();
+    let r = env
+        .batch_as(TOKEN, "tester/huge", &many, &["basic", "multipart"])
+        .await;
+    assert_eq!(r.status(), 413);
+    assert!(hdr(&r, "x-error-message").contains("fewer objects per batch"));
+
+    // The limit is configurable.
+    let env = Env::with(|c| c.abuse.max_object_bytes = 1_000_000);
+    env.create("small", false).await;
+    let r = env
+        .batch_as(TOKEN, "tester/small", &[(&oid, 1_000_001)], &["basic"])
+        .await;
+    assert_eq!(r.status(), 413);
+    assert!(hdr(&r, "x-error-message").contains("1000000 bytes (1.0 MB)"));
+    let r = env
+        .batch_as(TOKEN, "tester/small", &[(&oid, 1_000_000)], &["basic"])
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_commit_lines_and_bodies_are_refused() {
+    let env = Env::with(|c| {
+        c.abuse.max_commit_line_bytes = 10_000;
+        c.abuse.max_commit_bytes = 50_000;
+    });
+    env.create("lines", false).await;
+    let head = env.head("tester/lines").await;
+    let before = env.stored_files();
+    // One long line (an inline file of 9 kB is 12 kB of base64).
+    let r = env
+        .commit(
+            "tester/lines",
+            &[
+                header_line("long"),
+                file_line("a.bin", &random_bytes(9_000, 44)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 413);
+    let msg = hdr(&r, "x-error-message");
+    assert!(
+        msg.contains("commit line 2 is longer than 10000 bytes")
+            && msg.contains("--max-commit-line"),
+        "{msg}"
+    );
+    // Many short lines over the body limit, streamed without a Content-Length: refused once it is exceeded.
+    let lines: Vec<Value> = std::iter::once(header_line("many"))
+        .chain((0..20).map(|i| file_line(&format!("f{i}.bin"), &random_bytes(3_000, i as u8))))
+        .collect();
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .as_bytes()
+        .chunks(4096)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let r = env
+        .req(
+            Method::POST,
+            "/api/models/tester/lines/commit/main",
+            Some(TOKEN),
+        )
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(hdr(&r, "x-error-message").contains("commit body is larger than 50000 bytes"));
+    // With a Content-Length it is refused before the body is read.
+    let r = env.commit("tester/lines", &lines).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(env.head("tester/lines").await, head);
+    assert_eq!(
+        env.stored_files(),
+        before,
+        "nothing stored, no temp file left"
+    );
+    // Within the limits the same kind of commit goes through.
+    env.commit_ok("tester/lines", &lines[..5]).await;
+}
+
+/// Writes `head` and `sent` bytes of a body announced as longer, then waits for the answer.
+async fn stalled_request(url: &str, head: String, sent: &[u8]) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(sent).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server must answer and close the connection"
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn stalled_request_bodies_time_out() {
+    let env = Env::with(|c| c.abuse.body_read_timeout = Duration::from_millis(300));
+    env.create("slow", false).await;
+    let before = env.stored_files();
+    let data = random_bytes(10_000, 45);
+    let b = env
+        .batch("tester/slow", &[(&sha256_hex(&data), 10_000)], &["basic"])
+        .await;
+    let href = b["objects"][0]["actions"]["upload"]["href"]
+        .as_str()
+        .unwrap();
+    let upload_path = href.trim_start_matches(env.hub.url());
+    let cases = [
+        (
+            "POST",
+            "/api/models/tester/slow/commit/main".to_string(),
+            true,
+        ),
+        ("PUT", upload_path.to_string(), false),
+        (
+            "POST",
+            "/tester/slow.git/info/lfs/objects/batch".to_string(),
+            true,
+        ),
+    ];
+    for (method, path, auth) in cases {
+        let auth = if auth {
+            format!("Authorization: Bearer {TOKEN}\r\n")
+        } else {
+            String::new()
+        };
+        let head =
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 10000\r\n\r\n");
+        let (answer, took) = stalled_request(env.hub.url(), head, &data[..100]).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("--body-timeout"), "{answer}");
+        assert!(took < Duration::from_secs(5), "{path}: {took:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        env.stored_files(),
+        before,
+        "the cut upload left nothing behind"
+    );
+    // The URL still works for a client that sends the whole body.
+    let r = env
+        .req(Method::PUT, href, None)
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn pending_upload_sessions_are_capped_per_user() {
+    let env = Env::with(|c| c.abuse.max_pending_uploads = 3);
+    env.create("cap", false).await;
+    env.create_as(OTHER, "other", "cap", false).await;
+    let objects: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(500, 50 + i)).collect();
+    let oids: Vec<String> = objects.iter().map(|o| sha256_hex(o)).collect();
+    let first: Vec<(&str, u64)> = oids[..3].iter().map(|o| (o.as_str(), 500)).collect();
+    assert_eq!(
+        env.batch_as(TOKEN, "tester/cap", &first, &["basic"])
+            .await
+            .status(),
+        200
+    );
+    // Attack: open sessions without end.
+    let r = env
+        .batch_as(TOKEN, "tester/cap", &[(&oids[3], 500)], &["basic"])
+        .await;
+    assert_eq!(r.status(), 429);
+    let msg = hdr(&r, "x-error-message");
+    assert!(
+        msg.contains("too many pending uploads") && msg.contains("--max-pending-uploads"),
+        "{msg}"
+    );
+    // Asking again for the same objects reuses the sessions; other users have their own budget.
+    assert_eq!(
+        env.batch_as(TOKEN, "tester/cap", &first, &["basic"])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        env.batch_as(OTHER, "other/cap", &first, &["basic"])
+            .await
+            .status(),
+        200
+    );
+    // Completing an upload frees its slot.
+    env.upload_as(TOKEN, "tester/cap", &objects[0]).await;
+    let r = env
+        .batch_as(TOKEN, "tester/cap", &[(&oids[3], 500)], &["basic"])
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refused_commit_stores_nothing_and_abandoned_uploads_are_collected() {
+    let env = Env::with(|c| c.abuse.staged_ttl = Duration::from_millis(400));
+    env.create("atomic", false).await;
+    let c1 = env
+        .commit_ok(
+            "tester/atomic",
+            &[header_line("one"), file_line("a.txt", b"a")],
+        )
+        .await;
+    env.commit_ok(
+        "tester/atomic",
+        &[header_line("two"), file_line("b.txt", b"b")],
+    )
+    .await;
+    let before = env.stored_files();
+    let inline = |i: u8| file_line(&format!("new{i}.txt"), &random_bytes(2000, 60 + i));
+    let refusals: Vec<(Vec<Value>, u16)> = vec![
+        // An unknown LFS object after inline files.
+        (
+            vec![
+                header_line("x"),
+                inline(1),
+                inline(2),
+                lfs_line("w.bin", &sha256_hex(b"?"), 1),
+            ],
+            422,
+        ),
+        // A stale parent, found only after every line was read.
+        (
+            vec![
+                json!({"key": "header", "value": {"summary": "late", "parentCommit": c1}}),
+                inline(3),
+            ],
+            412,
+        ),
+        // A bad line after inline files.
+        (
+            vec![
+                header_line("x"),
+                inline(4),
+                json!({"key": "nope", "value": {}}),
+            ],
+            400,
+        ),
+        // Deleting what is not there.
+        (
+            vec![
+                header_line("x"),
+                inline(5),
+                json!({"key": "deletedFile", "value": {"path": "zz"}}),
+            ],
+            404,
+        ),
+    ];
+    for (lines, status) in refusals {
+        let r = env.commit("tester/atomic", &lines).await;
+        assert_eq!(
+            r.status().as_u16(),
+            status,
+            "{}",
+            hdr(&r, "x-error-message")
+        );
+        assert_eq!(
+            env.stored_files(),
+            before,
+            "refused ({status}): no blob, no temp file"
+        );
+    }
+    // An upload nobody commits is kept for the staging lifetime, then deleted.
+    let data = random_bytes(5_000, 66);
+    let oid = env.upload_basic("tester/atomic", &data).await;
+    assert_eq!(env.stored_files().0, before.0 + 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(env.stored_files(), before, "expired staged upload deleted");
+    assert_eq!(
+        env.verify_as(TOKEN, "tester/atomic", &oid, data.len())
+            .await
+            .status(),
+        404
+    );
+    let r = env
+        .commit(
+            "tester/atomic",
+            &[header_line("late"), lfs_line("w.bin", &oid, data.len())],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn deleting_a_repo_deletes_the_blobs_only_it_used() {
+    let env = Env::new();
+    env.create("keep", false).await;
+    env.create("drop", false).await;
+    let shared = random_bytes(3_000, 70);
+    let own = random_bytes(3_000, 71);
+    let shared_oid = env.upload_basic("tester/keep", &shared).await;
+    env.commit_ok(
+        "tester/keep",
+        &[header_line("w"), lfs_line("s.bin", &shared_oid, 3_000)],
+    )
+    .await;
+    let own_oid = env.upload_basic("tester/drop", &own).await;
+    env.commit_ok(
+        "tester/drop",
+        &[
+            header_line("w"),
+            lfs_line("s.bin", &shared_oid, 3_000),
+            lfs_line("o.bin", &own_oid, 3_000),
+        ],
+    )
+    .await;
+    let before = env.stored_files().0;
+    let r = env
+        .req(Method::DELETE, "/api/repos/delete", Some(TOKEN))
+        .json(&json!({"name": "drop", "organization": "tester"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.stored_files().0, before - 1);
+    assert_eq!(
+        env.verify_as(TOKEN, "tester/keep", &own_oid, 3_000)
+            .await
+            .status(),
+        404
+    );
+    let got = env
+        .req(Method::GET, "/tester/keep/resolve/main/s.bin", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &shared[..]);
+}
+
+#[tokio::test]
+async fn a_data_directory_of_the_previous_format_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = random_bytes(20_000, 80);
+    let uncommitted = random_bytes(20_000, 81);
+    let (oid, stray) = {
+        let env = Env {
+            hub: HubServer::start(config(dir.path())).unwrap(),
+            http: reqwest::Client::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        env.create("old", true).await;
+        let oid = env.upload_basic("tester/old", &committed).await;
+        env.commit_ok(
+            "tester/old",
+            &[header_line("w"), lfs_line("w.bin", &oid, 20_000)],
+        )
+        .await;
+        let stray = env.upload_basic("tester/old", &uncommitted).await;
+        env.hub.shutdown();
+        (oid, stray)
+    };
+    // What format 1 left: no format.json, no record of who uploaded the uncommitted blob.
+    std::fs::remove_file(dir.path().join("format.json")).unwrap();
+    std::fs::remove_file(dir.path().join("staged.json")).unwrap();
+    let root = dir.path().to_path_buf();
+    let blob = |oid: &str| root.join("blobs").join(&oid[..2]).join(oid);
+    assert!(blob(&stray).exists());
+    let env = Env {
+        hub: HubServer::start(config(dir.path())).unwrap(),
+        http: reqwest::Client::new(),
+        dir,
+    };
+    assert!(
+        !blob(&stray).exists(),
+        "an upload no commit references is dropped"
+    );
+    assert!(blob(&oid).exists());
+    let format: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("format.json")).unwrap())
+            .unwrap();
+    assert_eq!(format["format"], 2);
+    let got = env
+        .req(Method::GET, "/tester/old/resolve/main/w.bin", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &committed[..]);
+    assert_eq!(
+        env.verify_as(TOKEN, "tester/old", &stray, 20_000)
+            .await
+            .status(),
+        404
+    );
+}
+
+#[test]
+fn blank_and_shared_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |users: Vec<HubUser>| {
+        let mut c = HubConfig::new(dir.path());
+        c.users = users;
+        HubServer::start(c).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let err = start(vec![HubUser::new("a", "  ")]).unwrap_err();
+    assert!(err.contains("\"a\"") && err.contains("blank"), "{err}");
+    let err = start(vec![
+        HubUser::new("a", "hf_same"),
+        HubUser::new("b", "hf_same"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("same token") && !err.contains("hf_same"),
+        "{err}"
+    );
+    assert!(start(vec![HubUser::new("a b", "hf_x")]).is_err());
+    assert!(start(vec![HubUser::new("a", "hf_x"), HubUser::new("a", "hf_y")]).is_ok());
 }

@@ -9,6 +9,7 @@
 mod support;
 
 mod chain_conformance;
+mod chain_connect;
 mod chain_devnet;
 mod chain_keyfiles;
 mod cli_check;
@@ -32,3 +33,5 @@ mod hub_server;
 mod hub_server_cli;
 mod hub_server_python;
 mod publish_e2e;
+mod publish_journal;
+mod publish_republish;

@@ -12,15 +12,6 @@ use minerfleet::devnet::BlockMode;
 use minerfleet::hub::client::{HubClient, HubConfig, Token};
 use minerfleet::model::RepoId;
 
-async fn nonces(rig: &Rig) -> Vec<u64> {
-    let chain = rig.chain().await;
-    let mut out = Vec::new();
-    for (_, account) in rig.accounts() {
-        out.push(chain.finalized_nonce(&account).await.unwrap());
-    }
-    out
-}
-
 async fn commitments(rig: &Rig) -> Vec<Option<String>> {
     let chain = rig.chain().await;
     let mut out = Vec::new();
@@ -88,7 +79,7 @@ async fn sixteen_hotkeys_two_competitions_publish_then_status_in_sync_then_a_rer
     assert_eq!(summary[0]["rows"].as_array().unwrap().len(), 16);
 
     // Chain and Hub hold what the fleet wants: one transaction per hotkey, repos public after the commit.
-    assert_eq!(nonces(&rig).await, vec![1; 16]);
+    assert_eq!(rig.nonces().await, vec![1; 16]);
     for (i, c) in commitments(&rig).await.iter().enumerate() {
         let c = c.as_deref().expect("committed");
         let comp = if i % 4 == 3 { "2" } else { "1" };
@@ -139,7 +130,7 @@ async fn sixteen_hotkeys_two_competitions_publish_then_status_in_sync_then_a_rer
         .filter(|r| r.method != "GET" && r.method != "HEAD")
         .collect();
     assert!(writes.is_empty(), "no Hub writes on a re-run: {writes:?}");
-    assert_eq!(nonces(&rig).await, vec![1; 16], "zero transactions");
+    assert_eq!(rig.nonces().await, vec![1; 16], "zero transactions");
 
     // Human output: a summary table.
     let out = rig.run(&["publish", "--no-progress"]);
@@ -180,7 +171,7 @@ async fn dry_run_plans_locally_and_writes_nothing() {
         rig.hub.requests().is_empty(),
         "a dry run never calls the Hub"
     );
-    assert_eq!(nonces(&rig).await, vec![0; 3]);
+    assert_eq!(rig.nonces().await, vec![0; 3]);
     let journal = rig.dir.path().join(".minerfleet/fleet/journal");
     let records = std::fs::read_dir(&journal)
         .map(|d| {
@@ -234,7 +225,7 @@ async fn failing_hotkeys_do_not_stop_the_others() {
             .contains("not registered on netuid 999"),
         "{h2}"
     );
-    assert_eq!(nonces(&rig).await, vec![1, 0, 0]);
+    assert_eq!(rig.nonces().await, vec![1, 0, 0]);
 
     // A panic inside one miner's step fails that miner only (h0 is already in sync, h1 is repaired first).
     let m1 = rig.dir.path().join("models/m1");
@@ -269,7 +260,7 @@ async fn failing_hotkeys_do_not_stop_the_others() {
         "the panicked miner resumes: {}",
         describe(&out)
     );
-    assert_eq!(nonces(&rig).await, vec![1, 1, 1]);
+    assert_eq!(rig.nonces().await, vec![1, 1, 1]);
     // Secrets never reach the output.
     let all = format!(
         "{}{}",
@@ -358,7 +349,7 @@ async fn sigkill_at_any_point_then_rerun_commits_each_model_exactly_once() {
             describe(&out)
         );
         assert_eq!(
-            nonces(&rig).await,
+            rig.nonces().await,
             vec![u64::from(round); 4],
             "round {round} ({label}): exactly one commitment per hotkey per model"
         );
@@ -443,7 +434,81 @@ async fn hub_faults_and_a_devnet_restart_during_publish_still_publish_everything
         "faults were injected"
     );
     rig.hub.faults().clear();
-    assert_eq!(nonces(&rig).await, vec![1; 6], "one commitment each");
+    assert_eq!(rig.nonces().await, vec![1; 6], "one commitment each");
     let out = rig.run(&["status", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// Issue 15 item 10, as operators met it: a publish killed right after signing a commitment, re-run only after the
+/// transaction's validity period (64 blocks). The recorded transaction can never land any more (the node would
+/// refuse its bytes as a bad signature, which used to fail the hotkey on every re-run); the re-run decides that from
+/// chain state, says so, signs anew and commits every model exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_killed_after_signing_and_rerun_after_the_era_commits_once() {
+    let Some(config) = devnet_config() else {
+        return;
+    };
+    let rig = Rig::start(config, 2, BlockMode::Instant).await;
+    let out = rig
+        .command(&["publish", "--json", "--skip-tensor-checks"])
+        .env("MINERFLEET_TEST_KILL_AT", "tx-signed")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{}", describe(&out));
+    let journal = rig.dir.path().join(".minerfleet/fleet/journal");
+    let pending: Vec<serde_json::Value> = std::fs::read_dir(&journal)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            (path.extension()? == "json")
+                .then(|| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+        })
+        .filter(|r: &serde_json::Value| !r["pending"].is_null())
+        .collect();
+    assert_eq!(pending.len(), 1, "one transaction signed and recorded");
+    let tx = &pending[0]["pending"]["tx"];
+    assert_eq!(tx["period"], 64);
+    assert!(tx["genesis"].is_string(), "the genesis is recorded: {tx}");
+
+    // Past the era: 64 blocks after its birth block.
+    let started = std::time::Instant::now();
+    rig.net.new_blocks(65).await.unwrap();
+    eprintln!("65 blocks built in {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let out = rig.run(&["publish", "--json", "--skip-tensor-checks"]);
+    let took = started.elapsed();
+    eprintln!("re-run after the era took {took:?}");
+    assert!(out.status.success(), "{}", describe(&out));
+    let ev = events(&out);
+    assert!(
+        of(&ev, "finished")
+            .iter()
+            .all(|e| e["outcome"] == "published"),
+        "{}",
+        describe(&out)
+    );
+    let said: Vec<&str> = of(&ev, "tx")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|s| s.contains("did not land") && s.contains("validity period ended")),
+        "the progress says what happened: {said:?}"
+    );
+    assert_eq!(
+        rig.nonces().await,
+        vec![1, 1],
+        "exactly one commitment each"
+    );
+    for (i, c) in commitments(&rig).await.iter().enumerate() {
+        let c = c.as_deref().expect("committed");
+        assert!(
+            c.starts_with(&format!("{}:", repo(i, 0).replace('/', ":"))),
+            "{c}"
+        );
+    }
+    let status = rig.run(&["status", "--json"]);
+    assert!(status.status.success(), "{}", describe(&status));
 }

@@ -9,6 +9,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::HubError;
+use crate::model::ModelFile;
 
 /// Bytes of a file's head sent as the preupload `sample`.
 pub const SAMPLE_BYTES: usize = 512;
@@ -27,7 +28,18 @@ pub struct FileDigest {
 
 /// Reads `path` once and returns its size, sha256 and sample. Blocking: run it on a blocking thread.
 pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
-    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    digest_reader(f, path)
+}
+
+/// [`digest_file`] of a checked model file, opened through [`ModelFile::open`] (a file swapped since the model
+/// folder was checked is refused, not read).
+pub fn digest_model_file(file: &ModelFile) -> Result<FileDigest, HubError> {
+    let f = file.open().map_err(|e| HubError::io(&file.shown, e))?;
+    digest_reader(f, &file.shown)
+}
+
+fn digest_reader(mut f: impl Read, path: &Path) -> Result<FileDigest, HubError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOCK];
     let mut sample = Vec::with_capacity(SAMPLE_BYTES);
@@ -51,10 +63,15 @@ pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
     })
 }
 
-/// The digest of `path` from a sha256 the caller already computed (publish hashes every file for the secure hash):
+/// The digest of `file` from a sha256 the caller already computed (publish hashes every file for the secure hash):
 /// reads only the sample. `None` when the file no longer has `size` bytes (it changed: hash it again). Blocking.
-pub fn digest_known(path: &Path, size: u64, sha256: &str) -> Result<Option<FileDigest>, HubError> {
-    let f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+pub fn digest_known(
+    file: &ModelFile,
+    size: u64,
+    sha256: &str,
+) -> Result<Option<FileDigest>, HubError> {
+    let path = file.shown.as_path();
+    let f = file.open().map_err(|e| HubError::io(path, e))?;
     if f.metadata().map_err(|e| HubError::io(path, e))?.len() != size {
         return Ok(None);
     }

@@ -13,8 +13,8 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{HubClient, HubError, TreeEntry, enc_path, enc_rev, is_commit_oid};
-use crate::model::RepoId;
+use super::{HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev, is_commit_oid};
+use crate::model::{RepoId, check_repo_path, check_revision, shown};
 
 /// Files of one snapshot in the cache.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ impl HubClient {
         files: &[&str],
         cache: &Path,
     ) -> Result<Snapshot, HubError> {
+        // The revision names a file under refs/ below: never `..` or an absolute path.
+        check_revision(revision).map_err(|e| HubError::BadInput(e.to_string()))?;
         let commit = if is_commit_oid(revision) {
             revision.to_string()
         } else {
@@ -112,20 +114,26 @@ impl HubClient {
         }
         let mut out = Vec::new();
         for e in entries {
-            if e.path.split('/').any(|c| c == ".." || c.is_empty()) || e.path.starts_with('/') {
-                return Err(HubError::protocol(
+            // A hostile tree answer must never make us write outside the cache folder: the path becomes a link
+            // under snapshots/, the oid a file name under blobs/.
+            check_repo_path(&e.path).map_err(|er| {
+                HubError::protocol(
                     "download",
-                    format!("unsafe path {:?} in tree", e.path),
-                ));
-            }
-            let (etag, check) = match &e.lfs {
-                Some(l) => (l.oid.clone(), Check::Sha256(l.oid.clone())),
-                None => (e.oid.clone(), Check::GitSha1(e.oid.clone())),
+                    format!("the tree listing has an unsafe entry: {er}"),
+                )
+            })?;
+            let (etag, check, len) = match &e.lfs {
+                Some(l) => (l.oid.clone(), Check::Sha256(l.oid.clone()), 64),
+                None => (e.oid.clone(), Check::GitSha1(e.oid.clone()), 40),
             };
-            if etag.is_empty() || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if etag.len() != len || !etag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return Err(HubError::protocol(
                     "download",
-                    format!("bad oid {etag:?} for {}", e.path),
+                    format!(
+                        "bad oid `{}` for {}: expected {len} lowercase hex digits",
+                        shown(&etag),
+                        shown(&e.path)
+                    ),
                 ));
             }
             let blob = blobs.join(&etag);
@@ -162,10 +170,11 @@ impl HubClient {
         check: Check,
     ) -> Result<(), HubError> {
         let url = format!(
-            "{}/{repo}/resolve/{}/{}",
+            "{}/{}/resolve/{}/{}",
             self.endpoint(),
-            enc_rev(commit),
-            enc_path(&entry.path)
+            enc_repo(repo),
+            enc_rev(commit)?,
+            enc_path(&entry.path)?
         );
         let part = blob.with_extension("incomplete");
         let op = format!("download {}", entry.path);

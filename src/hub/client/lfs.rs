@@ -4,7 +4,6 @@
 //! Bodies stream from disk with `Content-Length` set; memory use is a few blocks per part in flight.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::resume::ResumeState;
 use super::upload::{Progress, ProgressEvent};
-use super::{HubClient, HubError};
-use crate::model::RepoId;
+use super::{HubClient, HubError, enc_repo};
+use crate::model::{ModelFile, RepoId};
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
 /// At most this many objects per batch call.
@@ -181,7 +180,7 @@ impl HubClient {
         objects: &[BatchObjectRequest],
     ) -> Result<BatchResponse, HubError> {
         let op = format!("LFS batch for {repo}");
-        let path = format!("/{repo}.git/info/lfs/objects/batch");
+        let path = format!("/{}.git/info/lfs/objects/batch", enc_repo(repo));
         let body = serde_json::json!({
             "operation": "upload",
             "transfers": ["basic", "multipart"],
@@ -215,7 +214,7 @@ impl Xfer<'_> {
     /// Sends one object (basic or multipart), then verifies it. `file` must hold the object's bytes.
     pub async fn upload(
         &self,
-        file: &Path,
+        file: &ModelFile,
         rel_path: &str,
         obj: &BatchObject,
     ) -> Result<(), HubError> {
@@ -264,7 +263,7 @@ impl Xfer<'_> {
 
     async fn multipart(
         &self,
-        file: &Path,
+        file: &ModelFile,
         rel_path: &str,
         obj: &BatchObject,
         completion: &str,
@@ -396,7 +395,7 @@ impl Xfer<'_> {
 
     async fn part(
         &self,
-        file: &Path,
+        file: &ModelFile,
         rel_path: &str,
         obj: &BatchObject,
         chunk_size: u64,
@@ -441,17 +440,21 @@ impl Xfer<'_> {
     /// A streaming body over `len` bytes of `file` from `offset`, counting what goes out.
     async fn body(
         &self,
-        file: &Path,
+        file: &ModelFile,
         rel_path: &str,
         offset: u64,
         len: u64,
     ) -> Result<reqwest::Body, HubError> {
-        let mut f = tokio::fs::File::open(file)
+        // Through the checked open: a file swapped since the model folder was checked is refused, not sent.
+        let checked = file.clone();
+        let f = tokio::task::spawn_blocking(move || checked.open())
             .await
-            .map_err(|e| HubError::io(file, e))?;
+            .map_err(|e| HubError::BadInput(format!("opening {}: {e}", file.shown.display())))?
+            .map_err(|e| HubError::io(&file.shown, e))?;
+        let mut f = tokio::fs::File::from_std(f);
         f.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(|e| HubError::io(file, e))?;
+            .map_err(|e| HubError::io(&file.shown, e))?;
         let reader = f.take(len);
         let counters = self.counters.clone();
         let progress = self.progress.clone();

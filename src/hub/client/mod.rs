@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ pub use error::HubError;
 pub use upload::{KnownSha256, Progress, ProgressEvent, UploadOptions, UploadReport};
 
 use crate::hub::limits::{Limits, LimitsConfig};
-use crate::model::RepoId;
+use crate::model::{RepoId, check_repo_path, check_revision};
 
 /// A Hub access token. Never printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,6 +132,16 @@ pub struct RepoInfo {
     /// The files at the revision (sizes and oids only when asked with `blobs=true`).
     #[serde(default)]
     pub siblings: Vec<Sibling>,
+}
+
+/// A repository at a revision, read in one call ([`HubClient::repo_files`]).
+#[derive(Debug, Clone)]
+pub struct RepoFiles {
+    /// Commit oid of the revision; `None` for a repository without commits.
+    pub head: Option<String>,
+    pub private: Option<bool>,
+    /// Every file, by path.
+    pub files: BTreeMap<String, TreeEntry>,
 }
 
 /// A file of [`RepoInfo::siblings`].
@@ -437,8 +448,8 @@ impl HubClient {
     ) -> Result<RepoInfo, HubError> {
         let op = format!("repo info {repo}");
         let path = match revision {
-            Some(rev) => format!("/api/models/{repo}/revision/{}", enc_rev(rev)),
-            None => format!("/api/models/{repo}"),
+            Some(rev) => format!("/api/models/{}/revision/{}", enc_repo(repo), enc_rev(rev)?),
+            None => format!("/api/models/{}", enc_repo(repo)),
         };
         let resp = self
             .send(&op, || async { Ok(self.request(Method::GET, &path)) })
@@ -454,6 +465,18 @@ impl HubClient {
         repo: &RepoId,
         visibility: Visibility,
     ) -> Result<bool, HubError> {
+        self.ensure_repo_state(repo, visibility)
+            .await
+            .map(|(created, _)| created)
+    }
+
+    /// [`HubClient::ensure_repo`], also returning whether the repository is private (when the Hub says; a
+    /// repository created now has `visibility`).
+    pub(crate) async fn ensure_repo_state(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<(bool, Option<bool>), HubError> {
         let op = format!("create repo {repo}");
         let body = serde_json::json!({
             "name": repo.name(),
@@ -465,16 +488,16 @@ impl HubClient {
         // Each attempt checks existence first, so retrying after a lost or failed answer never creates twice.
         self.retrying(&op, || async {
             match self.repo_info(repo, None).await {
-                Ok(_) => return Ok(false),
+                Ok(info) => return Ok((false, info.private)),
                 Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
                 Err(e) => return Err(e),
             }
             self.inner.limits.api_call().await;
             let rb = self.request(Method::POST, "/api/repos/create").json(&body);
             match self.send_once(&op, rb).await {
-                Ok(_) => Ok(true),
+                Ok(_) => Ok((true, Some(visibility == Visibility::Private))),
                 Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
-                    Ok(_) => Ok(false),
+                    Ok(info) => Ok((false, info.private)),
                     Err(e2) if e2.is_repo_not_found() => Err(HubError::BadInput(format!(
                         "{repo} exists but is not visible to this token ({e}); use a token of its owner or another repo name"
                     ))),
@@ -517,20 +540,24 @@ impl HubClient {
     /// `GET /api/models/{repo}/revision/{rev}?blobs=true`: the head commit and every file with its oid, in one
     /// call. Falls back to the tree listing when the Hub leaves the oids out. A repository without commits has no
     /// head and no files.
-    pub async fn repo_files(
-        &self,
-        repo: &RepoId,
-        revision: &str,
-    ) -> Result<(Option<String>, BTreeMap<String, TreeEntry>), HubError> {
+    pub async fn repo_files(&self, repo: &RepoId, revision: &str) -> Result<RepoFiles, HubError> {
         let op = format!("repo info {repo}");
-        let path = format!("/api/models/{repo}/revision/{}?blobs=true", enc_rev(revision));
+        let path = format!(
+            "/api/models/{}/revision/{}?blobs=true",
+            enc_repo(repo),
+            enc_rev(revision)?
+        );
         let resp = self
             .send(&op, || async { Ok(self.request(Method::GET, &path)) })
             .await?;
         let info: RepoInfo = Self::json(&op, resp).await?;
         let head = info.sha.filter(|s| !s.is_empty());
         let Some(head) = head else {
-            return Ok((None, BTreeMap::new()));
+            return Ok(RepoFiles {
+                head: None,
+                private: info.private,
+                files: BTreeMap::new(),
+            });
         };
         let entries: Option<Vec<TreeEntry>> = info.siblings.iter().map(Sibling::entry).collect();
         let files = match entries {
@@ -542,10 +569,11 @@ impl HubClient {
                 .filter(TreeEntry::is_file)
                 .collect(),
         };
-        Ok((
-            Some(head),
-            files.into_iter().map(|e| (e.path.clone(), e)).collect(),
-        ))
+        Ok(RepoFiles {
+            head: Some(head),
+            private: info.private,
+            files: files.into_iter().map(|e| (e.path.clone(), e)).collect(),
+        })
     }
 
     /// `PUT /api/models/{repo}/settings`: make a repository private or public.
@@ -555,7 +583,7 @@ impl HubClient {
         visibility: Visibility,
     ) -> Result<(), HubError> {
         let op = format!("set visibility of {repo}");
-        let path = format!("/api/models/{repo}/settings");
+        let path = format!("/api/models/{}/settings", enc_repo(repo));
         let body = serde_json::json!({
             "visibility": visibility.as_str(),
             "private": visibility == Visibility::Private,
@@ -576,8 +604,9 @@ impl HubClient {
     ) -> Result<Vec<TreeEntry>, HubError> {
         let op = format!("list tree of {repo}@{revision}");
         let mut url = self.url(&format!(
-            "/api/models/{repo}/tree/{}?recursive=true&expand=false",
-            enc_rev(revision)
+            "/api/models/{}/tree/{}?recursive=true&expand=false",
+            enc_repo(repo),
+            enc_rev(revision)?
         ));
         let mut out = Vec::new();
         loop {
@@ -598,22 +627,46 @@ impl HubClient {
     }
 }
 
-/// Percent-encodes a revision with no safe characters (`refs/pr/1` → `refs%2Fpr%2F1`).
-pub(crate) fn enc_rev(rev: &str) -> String {
-    let mut s = String::with_capacity(rev.len());
-    for b in rev.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
+/// Characters a URL path segment keeps as they are: RFC 3986 unreserved. Everything else, `/` included, is
+/// percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One URL path segment, percent-encoded (UTF-8, everything but the unreserved characters).
+pub(crate) fn enc_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-/// Percent-encodes a file path keeping `/`.
-pub(crate) fn enc_path(path: &str) -> String {
-    path.split('/').map(enc_rev).collect::<Vec<_>>().join("/")
+/// `namespace/name` for a URL path, each part encoded. A [`RepoId`] holds only unreserved characters and neither
+/// part can be `.` or `..` (which URL parsers resolve away even when encoded as `%2e`), so the two segments stay
+/// exactly the repo's.
+pub(crate) fn enc_repo(repo: &RepoId) -> String {
+    format!(
+        "{}/{}",
+        enc_segment(repo.namespace()),
+        enc_segment(repo.name())
+    )
+}
+
+/// A revision for a URL path: checked ([`check_revision`]: a commit id or a branch/tag name, never `..`) and
+/// encoded as one segment (`refs/pr/1` → `refs%2Fpr%2F1`).
+pub(crate) fn enc_rev(rev: &str) -> Result<String, HubError> {
+    check_revision(rev).map_err(|e| HubError::BadInput(e.to_string()))?;
+    Ok(enc_segment(rev))
+}
+
+/// A file path inside a repository for a URL path: checked ([`check_repo_path`]: relative, no `.`/`..`
+/// components, no backslash or control characters), each segment encoded, `/` kept.
+pub(crate) fn enc_path(path: &str) -> Result<String, HubError> {
+    check_repo_path(path).map_err(|e| HubError::BadInput(e.to_string()))?;
+    Ok(path
+        .split('/')
+        .map(enc_segment)
+        .collect::<Vec<_>>()
+        .join("/"))
 }
 
 /// The `rel="next"` target of an RFC 8288 `Link` header.
@@ -672,8 +725,41 @@ mod tests {
 
     #[test]
     fn encoding() {
-        assert_eq!(enc_rev("refs/pr/1"), "refs%2Fpr%2F1");
-        assert_eq!(enc_path("a b/c.json"), "a%20b/c.json");
+        assert_eq!(enc_rev("refs/pr/1").unwrap(), "refs%2Fpr%2F1");
+        assert_eq!(enc_rev("main").unwrap(), "main");
+        assert_eq!(enc_path("a b/c.json").unwrap(), "a%20b/c.json");
+        assert_eq!(
+            enc_path("dir/ünï?#%.txt").unwrap(),
+            "dir/%C3%BCn%C3%AF%3F%23%25.txt"
+        );
+        assert_eq!(enc_segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(enc_segment("A-z_0.9~"), "A-z_0.9~");
+        let repo: RepoId = "my-org/Model_1.v2".parse().unwrap();
+        assert_eq!(enc_repo(&repo), "my-org/Model_1.v2");
+        // What a URL parser would resolve away or reinterpret never gets this far.
+        for bad in ["..", "../x", "a/../b", ".", "/abs", "a\\b", "a\nb", "x?y"] {
+            assert!(enc_rev(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "..", "../x", "a/../b", ".", "/abs", "a\\b", "a\nb", "", "a//b",
+        ] {
+            assert!(enc_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn urls_keep_their_shape() {
+        // A URL built from checked parts parses back to the same path: nothing is resolved away.
+        let repo: RepoId = "demo/model-1".parse().unwrap();
+        let path = format!(
+            "/api/models/{}/tree/{}",
+            enc_repo(&repo),
+            enc_rev("refs/pr/1").unwrap()
+        );
+        let url = reqwest::Url::parse(&format!("http://h{path}")).unwrap();
+        assert_eq!(url.path(), "/api/models/demo/model-1/tree/refs%2Fpr%2F1");
+        assert_eq!(url.query(), None);
+        assert_eq!(url.fragment(), None);
     }
 
     #[test]

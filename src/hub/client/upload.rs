@@ -28,11 +28,14 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::digest::{FileDigest, digest_file, digest_known, git_blob_sha1};
+use super::digest::{FileDigest, digest_known, digest_model_file, git_blob_sha1};
 use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
 use super::resume::ResumeState;
-use super::{HubClient, HubError, TreeEntry, Visibility, enc_rev, is_commit_oid};
-use crate::model::RepoId;
+use super::{
+    HubClient, HubError, RepoFiles, TreeEntry, Visibility, enc_repo, enc_rev, is_commit_oid,
+};
+use crate::model::inspect::{SINGLE_WEIGHTS, WEIGHTS_INDEX};
+use crate::model::{ModelFile, RepoId, check_repo_path, check_upload};
 
 /// Largest file we accept to inline when the server asks for `regular` mode.
 pub const MAX_INLINE_BYTES: u64 = 64 * 1024 * 1024;
@@ -58,6 +61,11 @@ pub enum ProgressEvent {
         repo: String,
         path: String,
         skipped: bool,
+    },
+    /// The existing repository was public and was made private before anything was uploaded
+    /// ([`UploadOptions::make_private`]).
+    MadePrivate {
+        repo: String,
     },
     Committing {
         repo: String,
@@ -94,8 +102,12 @@ pub struct UploadOptions {
     pub revision: String,
     /// Commit title.
     pub message: String,
-    /// Visibility when the repository has to be created (an existing one keeps its own).
+    /// Visibility when the repository has to be created (an existing one keeps its own, unless `make_private`).
     pub create_visibility: Visibility,
+    /// Make an existing repository that is not private private before anything (preupload samples included) is
+    /// sent, so that the new revision is never public: re-publishing to a public repo (README "Re-publishing
+    /// safely"). Costs one call, only when a flip is needed: the repository's info is read anyway.
+    pub make_private: bool,
     /// Folder of resume state files (one per repository); `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
     /// sha256 (lowercase hex) and size of files the caller already hashed, by repository path: such a file is not
@@ -111,6 +123,7 @@ impl UploadOptions {
             revision: "main".into(),
             message: message.into(),
             create_visibility: Visibility::Private,
+            make_private: false,
             state_dir: None,
             known_sha256: KnownSha256::new(),
         }
@@ -141,86 +154,33 @@ pub struct UploadReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     pub repo_path: String,
+    /// The file as the caller named the folder (messages, resume state).
     pub local: PathBuf,
+    /// The checked file: every read goes through [`ModelFile::open`].
+    pub file: ModelFile,
 }
 
-/// The validator file set of a model folder (see the module docs).
+/// The validator file set of a model folder (see the module docs), after the model folder rules and the secret
+/// scan ([`crate::model::check_upload`]): a symlink out of the folder, a FIFO, or a secret anywhere the scan looks
+/// refuses the upload before anything is sent.
 pub fn plan_model_folder(dir: &Path) -> Result<Vec<PlannedFile>, HubError> {
-    let file = |name: &str| -> Result<Option<PlannedFile>, HubError> {
-        let local = dir.join(name);
-        match std::fs::metadata(&local) {
-            Ok(m) if m.is_file() => Ok(Some(PlannedFile {
-                repo_path: name.to_string(),
-                local,
-            })),
-            Ok(_) => Err(HubError::BadInput(format!(
-                "{}: expected a regular file",
-                local.display()
-            ))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(HubError::io(&local, e)),
-        }
-    };
-    let mut out = Vec::new();
-    out.push(file("config.json")?.ok_or_else(|| {
-        HubError::BadInput(format!(
-            "{}: no config.json; a model folder needs config.json and model.safetensors (or an index with shards)",
-            dir.display()
-        ))
-    })?);
-    out.extend(file("generation_config.json")?);
-    if let Some(single) = file("model.safetensors")? {
-        if dir.join("model.safetensors.index.json").exists() {
-            tracing::warn!(dir = %dir.display(), "both model.safetensors and an index: uploading model.safetensors only (it is what loaders pick)");
-        }
-        out.push(single);
-    } else if let Some(index) = file("model.safetensors.index.json")? {
-        let text =
-            std::fs::read_to_string(&index.local).map_err(|e| HubError::io(&index.local, e))?;
-        #[derive(Deserialize)]
-        struct Index {
-            weight_map: BTreeMap<String, String>,
-        }
-        let idx: Index = serde_json::from_str(&text).map_err(|e| {
-            HubError::BadInput(format!(
-                "{}: not a safetensors index ({e})",
-                index.local.display()
-            ))
-        })?;
-        let shards: BTreeSet<String> = idx.weight_map.into_values().collect();
-        if shards.is_empty() {
-            return Err(HubError::BadInput(format!(
-                "{}: weight_map is empty",
-                index.local.display()
-            )));
-        }
-        out.push(index.clone());
-        for s in shards {
-            if s.is_empty()
-                || s.starts_with('/')
-                || s.split('/').any(|c| c == ".." || c == "." || c.is_empty())
-            {
-                return Err(HubError::BadInput(format!(
-                    "{}: shard name {s:?} must be a relative path inside the model folder",
-                    index.local.display()
-                )));
-            }
-            out.push(file(&s)?.ok_or_else(|| {
-                HubError::BadInput(format!(
-                    "{}: shard {s} named in weight_map is missing from {}",
-                    index.local.display(),
-                    dir.display()
-                ))
-            })?);
-        }
-    } else {
-        return Err(HubError::BadInput(format!(
-            "{}: no model.safetensors and no model.safetensors.index.json",
-            dir.display()
-        )));
+    let checked = check_upload(dir).map_err(|e| HubError::BadInput(e.to_string()))?;
+    if checked.folder.get(SINGLE_WEIGHTS).is_some() && checked.folder.get(WEIGHTS_INDEX).is_some() {
+        tracing::warn!(dir = %dir.display(), "both model.safetensors and an index: uploading model.safetensors only (it is what loaders pick)");
     }
-    out.extend(file("README.md")?);
-    Ok(out)
+    checked
+        .files
+        .into_iter()
+        .map(|file| {
+            let repo_path = file.repo_path();
+            check_repo_path(&repo_path).map_err(|e| HubError::BadInput(e.to_string()))?;
+            Ok(PlannedFile {
+                repo_path,
+                local: file.shown.clone(),
+                file,
+            })
+        })
+        .collect()
 }
 
 /// One line of a commit.
@@ -400,9 +360,9 @@ impl HubClient {
                     let hashing =
                         |e| HubError::BadInput(format!("hashing {}: {e}", f.local.display()));
                     if let Some((size, sha256)) = known {
-                        let p = f.local.clone();
+                        let file = f.file.clone();
                         let d =
-                            tokio::task::spawn_blocking(move || digest_known(&p, size, &sha256))
+                            tokio::task::spawn_blocking(move || digest_known(&file, size, &sha256))
                                 .await
                                 .map_err(hashing)??;
                         if let Some(d) = d {
@@ -412,8 +372,8 @@ impl HubClient {
                     if let Some(d) = state.cached_digest(&f.local) {
                         return Ok(d);
                     }
-                    let p = f.local.clone();
-                    let d = tokio::task::spawn_blocking(move || digest_file(&p))
+                    let file = f.file.clone();
+                    let d = tokio::task::spawn_blocking(move || digest_model_file(&file))
                         .await
                         .map_err(hashing)??;
                     state.record_digest(&f.local, &d)?;
@@ -449,22 +409,36 @@ impl HubClient {
             true => false,
             false => self.create_repo(repo, opts.create_visibility).await?,
         };
-        let (head, remote) = if fresh {
-            (None, BTreeMap::new())
+        let created = RepoFiles {
+            head: None,
+            private: Some(opts.create_visibility == Visibility::Private),
+            files: BTreeMap::new(),
+        };
+        let (fresh, found) = if fresh {
+            (true, created)
         } else {
             match self.repo_files(repo, &opts.revision).await {
-                Ok(found) => found,
+                Ok(found) => (false, found),
                 // Remembered, but gone since (deleted on the Hub): create it again.
                 Err(e) if e.is_repo_not_found() && state.repo_known() => {
                     if !self.create_repo(repo, opts.create_visibility).await? {
                         return Err(e);
                     }
-                    (None, BTreeMap::new())
+                    (true, created)
                 }
                 Err(e) => return Err(e),
             }
         };
         state.record_repo_known()?;
+        let RepoFiles {
+            head,
+            private,
+            files: remote,
+        } = found;
+        if opts.make_private && !fresh && private != Some(true) {
+            self.set_visibility(repo, Visibility::Private).await?;
+            progress.event(ProgressEvent::MadePrivate { repo: rs.clone() });
+        }
 
         // 3. upload mode and remote oid per file: on a repository created now the Hub's default `.gitattributes`
         //    decides (weights are LFS, small text files are inline); a file the repository already holds unchanged
@@ -540,9 +514,14 @@ impl HubClient {
                             ),
                         ));
                     }
-                    let content = tokio::fs::read(&f.local)
-                        .await
-                        .map_err(|e| HubError::io(&f.local, e))?;
+                    let file = f.file.clone();
+                    let content =
+                        tokio::task::spawn_blocking(move || file.read_capped(MAX_INLINE_BYTES))
+                            .await
+                            .map_err(|e| {
+                                HubError::BadInput(format!("reading {}: {e}", f.local.display()))
+                            })?
+                            .map_err(|e| HubError::io(&f.local, e))?;
                     if m.oid.as_deref() == Some(git_blob_sha1(&content).as_str()) {
                         skipped_files.push(f.repo_path.clone());
                         progress.event(ProgressEvent::FileDone {
@@ -613,14 +592,14 @@ impl HubClient {
                     if stored {
                         progress_bytes(xfer, &f.repo_path, d.size);
                     }
-                    match xfer.upload(&f.local, &f.repo_path, obj).await {
+                    match xfer.upload(&f.file, &f.repo_path, obj).await {
                         // a presigned URL expired during a long upload: ask for fresh URLs once
                         Err(e) if e.status().is_some_and(is_expired_url) => {
                             tracing::warn!(path = %f.repo_path, error = %e, "upload URL expired; asking for fresh URLs");
                             let req = [BatchObjectRequest { oid: d.sha256.clone(), size: d.size }];
                             let fresh = self.lfs_batch(repo, &opts.revision, &req).await?;
                             let obj = fresh.objects.iter().find(|o| o.oid == d.sha256).expect("checked by lfs_batch");
-                            xfer.upload(&f.local, &f.repo_path, obj).await?;
+                            xfer.upload(&f.file, &f.repo_path, obj).await?;
                         }
                         r => r?,
                     }
@@ -681,7 +660,11 @@ impl HubClient {
         files: &[(&PlannedFile, &FileDigest)],
     ) -> Result<Vec<PreuploadFile>, HubError> {
         let op = format!("preupload to {repo}");
-        let path = format!("/api/models/{repo}/preupload/{}", enc_rev(revision));
+        let path = format!(
+            "/api/models/{}/preupload/{}",
+            enc_repo(repo),
+            enc_rev(revision)?
+        );
         let body = serde_json::json!({"files": files.iter().map(|(f, d)| serde_json::json!({
             "path": f.repo_path, "sample": B64.encode(&d.sample), "size": d.size})).collect::<Vec<_>>()});
         let resp = self
@@ -714,7 +697,11 @@ impl HubClient {
             )));
         }
         let op = format!("commit to {repo}");
-        let path = format!("/api/models/{repo}/commit/{}", enc_rev(revision));
+        let path = format!(
+            "/api/models/{}/commit/{}",
+            enc_repo(repo),
+            enc_rev(revision)?
+        );
         let mut header = serde_json::json!({"summary": summary, "description": ""});
         if let Some(p) = parent {
             header["parentCommit"] = p.into();
@@ -843,7 +830,7 @@ mod tests {
     }
 
     #[test]
-    fn single_file_model_plan_excludes_extras() {
+    fn plan_is_the_checked_upload_set() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "config.json", b"{}");
         write(d.path(), "model.safetensors", b"x");
@@ -854,57 +841,32 @@ mod tests {
             names(&plan_model_folder(d.path()).unwrap()),
             ["config.json", "model.safetensors", "README.md"]
         );
+        let e = plan_model_folder(&d.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
     }
 
     #[test]
-    fn sharded_model_plan_lists_every_shard_once() {
+    fn plan_refuses_secrets_and_links_out_before_anything_is_sent() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "config.json", b"{}");
-        write(d.path(), "generation_config.json", b"{}");
-        write(d.path(), "model-00001-of-00002.safetensors", b"a");
-        write(d.path(), "model-00002-of-00002.safetensors", b"b");
-        write(d.path(), "model.safetensors.index.json", br#"{"metadata":{},"weight_map":{
-            "a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}"#);
-        assert_eq!(
-            names(&plan_model_folder(d.path()).unwrap()),
-            [
-                "config.json",
-                "generation_config.json",
-                "model.safetensors.index.json",
-                "model-00001-of-00002.safetensors",
-                "model-00002-of-00002.safetensors"
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_folders_get_clear_errors() {
-        let d = tempfile::tempdir().unwrap();
-        let e = plan_model_folder(d.path()).unwrap_err().to_string();
-        assert!(e.contains("no config.json"), "{e}");
-        write(d.path(), "config.json", b"{}");
-        let e = plan_model_folder(d.path()).unwrap_err().to_string();
-        assert!(e.contains("no model.safetensors"), "{e}");
+        write(d.path(), "model.safetensors", b"x");
         write(
             d.path(),
-            "model.safetensors.index.json",
-            br#"{"weight_map":{"a":"gone.safetensors"}}"#,
+            "README.md",
+            b"# model\n\ntoken hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh\n",
         );
         let e = plan_model_folder(d.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("gone.safetensors") && e.contains("missing"),
-            "{e}"
-        );
-        write(
-            d.path(),
-            "model.safetensors.index.json",
-            br#"{"weight_map":{"a":"../etc/passwd"}}"#,
-        );
+        assert!(e.contains("README.md line 3: a Hugging Face token"), "{e}");
+        assert!(!e.contains("hf_AbCd"), "{e}");
+        std::fs::remove_file(d.path().join("README.md")).unwrap();
+        let wallet = tempfile::tempdir().unwrap();
+        write(wallet.path(), "hotkey", br#"{"secretPhrase": "a b c"}"#);
+        std::os::unix::fs::symlink(wallet.path().join("hotkey"), d.path().join("README.md"))
+            .unwrap();
         let e = plan_model_folder(d.path()).unwrap_err().to_string();
-        assert!(e.contains("relative path inside"), "{e}");
-        write(d.path(), "model.safetensors.index.json", b"nope");
-        let e = plan_model_folder(d.path()).unwrap_err().to_string();
-        assert!(e.contains("not a safetensors index"), "{e}");
+        assert!(e.contains("README.md is a symlink to"), "{e}");
     }
 
     #[test]

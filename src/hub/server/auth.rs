@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
-use super::storage::{RepoKey, RepoMeta};
+use super::storage::{RepoKey, RepoMeta, validate_repo_segment};
 
 /// A bearer token; its value never reaches Debug output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,13 +63,42 @@ pub(crate) struct Auth {
 pub(crate) const INVALID_CREDENTIALS: &str = "Invalid credentials in Authorization header";
 
 impl Auth {
-    pub fn new(users: &[HubUser]) -> Self {
-        Auth {
-            by_token: users
-                .iter()
-                .map(|u| (u.token.0.clone(), Arc::new(u.clone())))
-                .collect(),
+    /// Indexes the accounts by token. Refuses what would make two users indistinguishable or a token unusable:
+    /// a blank token, a token with whitespace or control characters, one token given to two users, and user or
+    /// organisation names that are not valid namespaces. Messages name users, never token values.
+    pub fn new(users: &[HubUser]) -> Result<Self, String> {
+        let mut by_token: HashMap<String, Arc<HubUser>> = HashMap::new();
+        for user in users {
+            validate_repo_segment("user name", &user.name)?;
+            for org in &user.orgs {
+                validate_repo_segment("organisation name", org)?;
+            }
+            let token = user.token.expose();
+            if token.trim().is_empty() {
+                return Err(format!(
+                    "the token of user {:?} is blank: give every user a non-empty secret token",
+                    user.name
+                ));
+            }
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "the token of user {:?} contains whitespace or control characters: clients send it in an HTTP \
+                     header, use letters, digits and punctuation only",
+                    user.name
+                ));
+            }
+            if let Some(other) = by_token.get(token)
+                && other.name != user.name
+            {
+                return Err(format!(
+                    "users {:?} and {:?} were given the same token: the server could not tell them apart, give each \
+                     user a token of their own",
+                    other.name, user.name
+                ));
+            }
+            by_token.insert(token.to_string(), Arc::new(user.clone()));
         }
+        Ok(Auth { by_token })
     }
 
     /// The caller of a request: `Ok(None)` when anonymous, 401 when a token is sent that nobody owns.

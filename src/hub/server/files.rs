@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::SeekFrom;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
+use super::body::SmallBody;
 use super::error::{ApiError, ApiResult};
 use super::repos::{readable, resolve};
 use super::routes::{ApiRepoRev, json_response, paginate, repo_key, truthy};
@@ -140,7 +141,7 @@ pub(crate) async fn paths_info(
     State(state): State<AppState>,
     Path(p): Path<ApiRepoRev>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let key = p.key()?;
     readable(&state, &headers, &key)?;

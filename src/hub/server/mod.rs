@@ -16,11 +16,20 @@
 //! # Ok::<(), minerfleet::hub::server::HubServerError>(())
 //! ```
 //!
+//! Between users it guarantees what README.md "What `hub serve` guarantees between users" says: repository access
+//! decides who may read, write and *use* an LFS object by its sha256 (`access`), upload sessions belong to one
+//! user, and [`AbuseLimits`] bound what one authenticated user can make the server allocate.
+//!
 //! Modules: [`routes`] maps URLs to handlers in `repos` (account and repository endpoints), `commit` (preupload
 //! and commits), `files` (tree, paths-info, resolve) and `lfs` (batch and transfers); `auth` (tokens and
-//! visibility), `limits` (rate limits), `faults` (fault injection), `log` (request log), `error` (error answers).
+//! visibility), `access` (who may use which LFS object), `body` (bounded, timed body reads), `abuse` (size,
+//! time and count limits), `limits` (rate limits), `faults` (fault injection), `log` (request log), `error`
+//! (error answers), `storage` (blobs, repositories, staged uploads on disk).
 
+mod abuse;
+mod access;
 mod auth;
+mod body;
 mod commit;
 mod error;
 mod faults;
@@ -39,6 +48,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use abuse::AbuseLimits;
 pub use auth::{HubToken, HubUser};
 pub use faults::{FaultConfig, FaultHandle, FaultStats};
 pub use limits::RateLimits;
@@ -95,8 +105,9 @@ pub struct HubConfig {
     pub lfs: LfsConfig,
     /// Entries per page of tree and commit listings (`Link: <…>; rel="next"`); `None`: one page.
     pub page_size: Option<usize>,
-    /// Largest accepted commit request body (NDJSON with inline files).
-    pub max_commit_bytes: u64,
+    /// What one user may make the server allocate: object, commit and line sizes, body read timeout, pending
+    /// uploads, lifetime of uncommitted uploads.
+    pub abuse: AbuseLimits,
 }
 
 impl HubConfig {
@@ -110,7 +121,7 @@ impl HubConfig {
             faults: FaultConfig::default(),
             lfs: LfsConfig::default(),
             page_size: None,
-            max_commit_bytes: 1 << 30,
+            abuse: AbuseLimits::default(),
         }
     }
 
@@ -135,6 +146,8 @@ pub enum HubServerError {
     },
     #[error("cannot start the Hub server runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("invalid Hub accounts: {0}")]
+    Users(String),
 }
 
 /// State shared by every handler.
@@ -147,7 +160,7 @@ pub(crate) struct Shared {
     pub blob_links: files::BlobLinks,
     pub lfs: LfsConfig,
     pub page_size: Option<usize>,
-    pub max_commit_bytes: u64,
+    pub abuse: AbuseLimits,
     pub uploads: lfs::Uploads,
     pub limiter: limits::Limiter,
     pub faults: FaultHandle,
@@ -165,6 +178,7 @@ pub struct HubServer {
 impl HubServer {
     /// Opens the storage and binds the listening socket.
     pub fn bind(config: HubConfig) -> Result<HubServer, HubServerError> {
+        let auth = auth::Auth::new(&config.users).map_err(HubServerError::Users)?;
         let storage =
             storage::Storage::open(&config.data_dir).map_err(|source| HubServerError::Storage {
                 dir: config.data_dir.clone(),
@@ -189,7 +203,7 @@ impl HubServer {
             })?;
         let shared = Arc::new(Shared {
             storage,
-            auth: auth::Auth::new(&config.users),
+            auth,
             base_url: format!("http://{addr}"),
             alt_base_url: if addr.ip().is_loopback() && addr.is_ipv4() {
                 format!("http://localhost:{}", addr.port())
@@ -199,7 +213,7 @@ impl HubServer {
             blob_links: files::BlobLinks::default(),
             lfs: config.lfs,
             page_size: config.page_size.filter(|n| *n > 0),
-            max_commit_bytes: config.max_commit_bytes,
+            abuse: config.abuse,
             uploads: lfs::Uploads::default(),
             limiter: limits::Limiter::new(config.limits),
             faults: FaultHandle::new(config.faults),

@@ -1,6 +1,5 @@
 //! Account and repository endpoints: whoami, create, delete, info, settings, refs, commit history, YAML check.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -10,6 +9,7 @@ use std::collections::HashMap;
 
 use super::AppState;
 use super::auth::{check_read, check_write};
+use super::body::SmallBody;
 use super::error::{ApiError, ApiResult};
 use super::routes::{ApiRepo, ApiRepoRev, json_response, paginate, parse_json, repo_key, truthy};
 use super::storage::{Commit, RepoKey, RepoMeta, RepoType};
@@ -88,7 +88,7 @@ fn body_key(
 pub(crate) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let user = state.auth.caller(&headers)?.ok_or_else(|| {
         ApiError::unauthorized("You must be authenticated to create a repository")
@@ -137,7 +137,7 @@ struct DeleteBody {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let user = state.auth.caller(&headers)?;
     let body: DeleteBody = parse_json(&body, "repo deletion")?;
@@ -170,7 +170,7 @@ struct MoveBody {
 pub(crate) async fn move_repo(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let user = state.auth.caller(&headers)?;
     let body: MoveBody = parse_json(&body, "repo move")?;
@@ -311,7 +311,7 @@ pub(crate) async fn settings(
     State(state): State<AppState>,
     Path(p): Path<ApiRepo>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let key = p.key()?;
     writable(&state, &headers, &key)?;
@@ -442,7 +442,7 @@ pub(crate) async fn create_branch(
     State(state): State<AppState>,
     Path(p): Path<RefPath>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let key = ref_target(&state, &p, &headers)?;
     valid_ref_name(&p.r)?;
@@ -492,7 +492,7 @@ pub(crate) async fn create_tag(
     State(state): State<AppState>,
     Path(p): Path<RefPath>,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> ApiResult<Response> {
     let key = ref_target(&state, &p, &headers)?;
     let body: TagBody = parse_json(&body, "tag creation")?;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
+use super::body::{self, SmallBody};
 use super::error::{ApiError, ApiResult};
 use super::faults::Injected;
 use super::limits::{Bucket, Quota, too_many};
@@ -49,7 +49,7 @@ fn git_and_resolve_routes() -> Router<AppState> {
             .route(
                 &format!("{prefix}/{{ns}}/{{name}}/info/lfs/objects/batch"),
                 post(
-                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: Bytes| {
+                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: SmallBody| {
                         lfs::batch(s, kind, p, h, b)
                     },
                 ),
@@ -57,7 +57,7 @@ fn git_and_resolve_routes() -> Router<AppState> {
             .route(
                 &format!("{prefix}/{{ns}}/{{name}}/info/lfs/objects/verify"),
                 post(
-                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: Bytes| {
+                    move |s: State<AppState>, p: Path<lfs::GitPath>, h: HeaderMap, b: SmallBody| {
                         lfs::verify(s, kind, p, h, b)
                     },
                 ),
@@ -135,6 +135,8 @@ pub(crate) async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
+    let timeout = state.abuse.body_read_timeout;
+    let maintenance = tokio::spawn(maintain(state.clone()));
     let app = router(state);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -157,7 +159,9 @@ pub(crate) async fn serve(
                     let kill = ctl.kill.clone();
                     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(ctl.clone());
-                        app.clone().oneshot(req.map(Body::new))
+                        // Every body read times out when the client sends nothing for `timeout`, and what a
+                        // handler leaves unread is drained after the answer (see `body`).
+                        app.clone().oneshot(req.map(|b| body::guarded(b, timeout)))
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -171,7 +175,34 @@ pub(crate) async fn serve(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+    maintenance.abort();
     conns.shutdown().await;
+}
+
+/// Housekeeping while the server runs: forgets expired upload sessions (deleting the parts they had received)
+/// and expired staged uploads (deleting their blobs unless a commit references them), so what abandoned uploads
+/// leave behind is bounded by the URL and staging lifetimes.
+async fn maintain(state: AppState) {
+    let every = state
+        .lfs
+        .url_ttl
+        .min(state.abuse.staged_ttl)
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for file in state.uploads.sweep() {
+            let _ = tokio::fs::remove_file(file).await;
+        }
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || st.storage.expire_staged()).await {
+            Ok(Err(err)) => tracing::warn!("hub server: cannot expire staged uploads: {err}"),
+            Err(err) => tracing::warn!("hub server: staged-upload expiry failed: {err}"),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 fn bucket_of(path: &str) -> Option<Bucket> {
@@ -319,7 +350,7 @@ pub(crate) fn repo_key(kind: RepoType, ns: &str, name: &str) -> ApiResult<RepoKe
 }
 
 /// Parses a JSON request body, answering 400 with the parser's message.
-pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes, what: &str) -> ApiResult<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body for {what}: {e}")))
 }

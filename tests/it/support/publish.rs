@@ -14,6 +14,9 @@ use minerfleet::wallet;
 
 pub const NETUID: u16 = 999;
 pub const TOKEN: &str = "hf_publish_test_token";
+/// A second Hub user who owns nothing: reads what any other account can (used to prove what is exposed).
+pub const READER: &str = "mallory";
+pub const READER_TOKEN: &str = "hf_publish_test_reader";
 
 pub use super::devnet::{devnet_config, fast_chain};
 
@@ -25,6 +28,8 @@ pub struct Rig {
     pub miners: usize,
     /// Repo name suffix, changed by [`Rig::new_round`] so every round publishes to fresh repos.
     pub round: u32,
+    /// Extra `defaults:` fields of the fleet file (e.g. `republish: HideRepo`), see [`Rig::set_defaults`].
+    pub extra_defaults: String,
 }
 
 impl Rig {
@@ -34,11 +39,16 @@ impl Rig {
         let dir = tempfile::tempdir().unwrap();
         let hub = HubServer::start(
             server::HubConfig::new(dir.path().join("hub-data"))
-                .with_user(HubUser::new("demo", TOKEN)),
+                .with_user(HubUser::new("demo", TOKEN))
+                .with_user(HubUser::new(READER, READER_TOKEN)),
         )
         .unwrap();
         let fleet_path = dir.path().join("fleet.ron");
-        let mut rig_fleet = RigFleet { miners, round: 0 };
+        let mut rig_fleet = RigFleet {
+            miners,
+            round: 0,
+            extra: String::new(),
+        };
         std::fs::write(&fleet_path, rig_fleet.text("ws://127.0.0.1:1", hub.url())).unwrap();
         let fleet = load(&fleet_path);
         minerfleet::demo::prepare(&fleet, false).expect("demo models and keys");
@@ -71,15 +81,27 @@ impl Rig {
             fleet_path,
             miners,
             round: 0,
+            extra_defaults: String::new(),
         }
     }
 
     /// Point the fleet at fresh repos (`…-r<round>`): the next publish uploads and commits every miner again.
     pub fn new_round(&mut self) {
         self.round += 1;
+        self.write_fleet();
+    }
+
+    /// Add `extra` (e.g. `"republish: HideRepo"`) to the fleet file's `defaults`.
+    pub fn set_defaults(&mut self, extra: &str) {
+        self.extra_defaults = extra.to_string();
+        self.write_fleet();
+    }
+
+    fn write_fleet(&self) {
         let text = RigFleet {
             miners: self.miners,
             round: self.round,
+            extra: self.extra_defaults.clone(),
         }
         .text(&self.net.ws_url(), self.hub.url());
         std::fs::write(&self.fleet_path, text).unwrap();
@@ -96,6 +118,8 @@ impl Rig {
             .current_dir(self.dir.path())
             .env("HF_TOKEN", TOKEN)
             .env("RUST_LOG", "minerfleet=info")
+            // Hotkey locks in the rig's folder, not the machine-wide one under HOME.
+            .env("MINERFLEET_LOCK_DIR", self.dir.path().join("locks"))
             .stdin(Stdio::null());
         cmd
     }
@@ -108,6 +132,16 @@ impl Rig {
         ChainClient::connect(&Network::Custom(self.net.ws_url()), fast_chain())
             .await
             .expect("client connects")
+    }
+
+    /// The finalized nonce of every miner's hotkey, in fleet order: the number of transactions it sent.
+    pub async fn nonces(&self) -> Vec<u64> {
+        let chain = self.chain().await;
+        let mut out = Vec::new();
+        for (_, account) in self.accounts() {
+            out.push(chain.finalized_nonce(&account).await.unwrap());
+        }
+        out
     }
 
     /// (ss58, account) of every miner, in fleet order.
@@ -131,6 +165,7 @@ impl Rig {
 struct RigFleet {
     miners: usize,
     round: u32,
+    extra: String,
 }
 
 impl RigFleet {
@@ -143,9 +178,14 @@ impl RigFleet {
                 self.round
             ));
         }
+        let extra = if self.extra.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", self.extra)
+        };
         format!(
             "Fleet(\n    network: \"{ws}\",\n    hub: \"{hub}\",\n    netuid: {NETUID},\n    wallets_dir: \"wallets\",\n    \
-             defaults: (wallet: \"rig\", update_repo_visibility: true),\n    miners: [\n{miners}    ],\n)\n"
+             defaults: (wallet: \"rig\", update_repo_visibility: true{extra}),\n    miners: [\n{miners}    ],\n)\n"
         )
     }
 }

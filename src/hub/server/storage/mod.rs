@@ -1,0 +1,524 @@
+//! On-disk storage of the Hub server: content-addressed blobs (sha256), per repository its metadata, refs and
+//! commit history, and the index of staged uploads. Everything survives a restart; every metadata write is atomic
+//! (temp file + rename).
+//!
+//! Layout under the data directory (format 2, see [`layout`] for the upgrade from older directories):
+//!
+//! ```text
+//! format.json                               the directory's format
+//! blobs/<first 2 hex>/<sha256>              file contents, regular and LFS alike, stored once however many
+//!                                           repositories use them
+//! staged.json                               uploads not committed yet: (user, oid, size, expiry), see [`staged`]
+//! tmp/                                      uploads in progress, inline files of commits not yet accepted, atomic writes
+//! repos/<type>/<ns>/<name>/repo.json        visibility, gating, branches, tags
+//! repos/<type>/<ns>/<name>/commits/<oid>.json   one commit: parents, message, full file table
+//! ```
+//!
+//! A blob is in `blobs/` only while a commit references it or a staged upload covers it: the inline files of a
+//! commit wait in `tmp/` until the commit is accepted (a rejected commit leaves nothing), expired staged uploads
+//! and the blobs of deleted repositories are removed ([`Storage::expire_staged`], [`Storage::delete_repo`]), and
+//! opening a directory removes whatever no commit or grant accounts for (a crash between two steps).
+//!
+//! The metadata of all repositories is small and kept in memory (loaded at start), together with an index of
+//! which repositories hold which blob (for access checks); blobs are only ever streamed.
+
+mod apply;
+mod blobs;
+mod fsutil;
+mod layout;
+mod model;
+mod staged;
+mod tree;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub(crate) use apply::{CommitError, NewCommit, Op};
+pub(crate) use fsutil::TempFile;
+pub(crate) use model::{
+    Commit, FileEntry, RepoKey, RepoMeta, RepoType, git_blob_hasher, is_commit_oid, is_sha256_hex,
+    now_iso, random_hex, validate_file_path, validate_repo_segment,
+};
+pub(crate) use tree::{TreeItem, dir_oid, tree};
+
+use blobs::BlobStore;
+use fsutil::{read_json, with_path, write_json_atomic};
+use model::{GITATTRIBUTES, new_commit};
+use staged::{Grant, StagedIndex, expiry_ms};
+
+struct Repo {
+    meta: RepoMeta,
+    commits: HashMap<String, Arc<Commit>>,
+}
+
+/// Every repository, and which repositories hold each blob in some commit.
+#[derive(Default)]
+struct Repos {
+    map: BTreeMap<RepoKey, Repo>,
+    holders: HashMap<String, BTreeSet<RepoKey>>,
+}
+
+impl Repos {
+    fn hold(&mut self, key: &RepoKey, commit: &Commit) {
+        for f in commit.files.values() {
+            self.holders
+                .entry(f.sha256.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+
+    /// Forgets that `key` holds the blobs of `repo`; returns the blobs no repository holds any more.
+    fn release(&mut self, key: &RepoKey, repo: &Repo) -> Vec<String> {
+        let shas: BTreeSet<&String> = repo
+            .commits
+            .values()
+            .flat_map(|c| c.files.values().map(|f| &f.sha256))
+            .collect();
+        let mut freed = Vec::new();
+        for sha in shas {
+            if let Some(set) = self.holders.get_mut(sha) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.holders.remove(sha);
+                    freed.push(sha.clone());
+                }
+            }
+        }
+        freed
+    }
+}
+
+/// What opening or sweeping the store removed.
+#[derive(Debug, Default)]
+pub(crate) struct GcReport {
+    /// Blobs deleted because no commit references them and no staged upload covers them.
+    pub removed: usize,
+    /// Files under `blobs/` that are not blobs (left alone).
+    pub strays: usize,
+}
+
+/// The storage of one server. Metadata in memory behind a lock, mirrored to disk; blobs on disk only.
+pub(crate) struct Storage {
+    root: PathBuf,
+    blobs: BlobStore,
+    staged: StagedIndex,
+    repos: RwLock<Repos>,
+}
+
+impl Storage {
+    /// Opens (creating if needed, upgrading if older) the data directory and loads every repository's metadata.
+    pub fn open(root: &Path) -> io::Result<Storage> {
+        fs::create_dir_all(root).map_err(|e| with_path(e, root))?;
+        let found = layout::detect(root)?;
+        let blobs = BlobStore::open(root)?;
+        fs::create_dir_all(root.join("repos")).map_err(|e| with_path(e, &root.join("repos")))?;
+        let staged = StagedIndex::load(root)?;
+        let mut repos = Repos::default();
+        for (key, repo) in load_repos(root)? {
+            for commit in repo.commits.values() {
+                repos.hold(&key, commit);
+            }
+            repos.map.insert(key, repo);
+        }
+        let storage = Storage {
+            root: root.to_path_buf(),
+            blobs,
+            staged,
+            repos: RwLock::new(repos),
+        };
+        let report = storage.collect_garbage()?;
+        match found {
+            Some(layout::FORMAT) => {}
+            Some(old) => tracing::info!(
+                data = %root.display(), removed = report.removed,
+                "hub server: upgraded the data directory from format {old} to {}: kept every repository and \
+                 committed blob, removed the blobs no commit references (uploads never committed)", layout::FORMAT
+            ),
+            None => {}
+        }
+        if found != Some(layout::FORMAT) {
+            layout::write(root, &storage.blobs.temp_path())?;
+        }
+        if report.strays > 0 {
+            tracing::warn!(data = %root.display(), count = report.strays, "hub server: files under blobs/ that are \
+                not blobs were left alone");
+        }
+        Ok(storage)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Repos> {
+        self.repos.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Repos> {
+        self.repos.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn repo_dir(&self, key: &RepoKey) -> PathBuf {
+        self.root
+            .join("repos")
+            .join(key.kind.singular())
+            .join(&key.ns)
+            .join(&key.name)
+    }
+
+    fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> io::Result<()> {
+        write_json_atomic(&self.blobs.temp_path(), path, value)
+    }
+
+    // ---- blobs ----
+
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.blobs.path(sha256)
+    }
+
+    /// Size of a stored blob, if present. Says nothing about who may use it (see `access`).
+    pub fn blob_size(&self, sha256: &str) -> Option<u64> {
+        self.blobs.size(sha256)
+    }
+
+    /// A fresh temp file under `tmp/` (same file system as the blobs), removed when dropped unless moved.
+    pub fn temp_file(&self) -> TempFile {
+        self.blobs.temp_file()
+    }
+
+    /// Stores a verified upload of `oid` from `user` (through `repo`'s batch call) and grants it to `user` for
+    /// `ttl`: they may verify it and commit it to repositories they can write.
+    pub fn stage_upload(
+        &self,
+        temp: TempFile,
+        oid: &str,
+        size: u64,
+        user: &str,
+        repo: &RepoKey,
+        ttl: Duration,
+    ) -> io::Result<()> {
+        let mut grants = self.staged.lock();
+        self.blobs.adopt(temp, oid)?;
+        grants.insert(Grant {
+            oid: oid.to_string(),
+            user: user.to_string(),
+            repo: repo.to_string(),
+            size,
+            expires_ms: expiry_ms(ttl),
+        });
+        grants.save(&self.blobs.temp_path())
+    }
+
+    /// The size of `oid` if `user` staged it and the grant has not expired.
+    pub fn staged_size(&self, user: &str, oid: &str) -> Option<u64> {
+        self.staged.lock().size_for(user, oid)
+    }
+
+    /// Whether some repository for which `visible` says yes holds `oid` in any commit of its history.
+    pub fn held_where(&self, oid: &str, visible: impl Fn(&RepoKey, &RepoMeta) -> bool) -> bool {
+        let repos = self.read();
+        repos.holders.get(oid).is_some_and(|keys| {
+            keys.iter()
+                .any(|k| repos.map.get(k).is_some_and(|r| visible(k, &r.meta)))
+        })
+    }
+
+    /// Drops expired staged uploads and deletes their blobs unless a commit references them or another grant
+    /// covers them. Returns how many blobs were deleted.
+    pub fn expire_staged(&self) -> io::Result<usize> {
+        let repos = self.read();
+        let mut grants = self.staged.lock();
+        let expired = grants.take_expired();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for g in &expired {
+            if !repos.holders.contains_key(&g.oid) && !grants.granted(&g.oid) {
+                self.blobs.remove(&g.oid)?;
+                removed += 1;
+            }
+        }
+        grants.save(&self.blobs.temp_path())?;
+        tracing::debug!(
+            expired = expired.len(),
+            removed,
+            "hub server: staged uploads expired"
+        );
+        Ok(removed)
+    }
+
+    /// Deletes every blob that no commit references and no unexpired grant covers.
+    fn collect_garbage(&self) -> io::Result<GcReport> {
+        self.expire_staged()?;
+        let repos = self.read();
+        let grants = self.staged.lock();
+        let (names, strays) = self.blobs.list()?;
+        let mut report = GcReport {
+            removed: 0,
+            strays: strays.len(),
+        };
+        for sha in names {
+            if !repos.holders.contains_key(&sha) && !grants.granted(&sha) {
+                self.blobs.remove(&sha)?;
+                report.removed += 1;
+            }
+        }
+        tracing::debug!(
+            staged = grants.len(),
+            removed = report.removed,
+            "hub server: storage checked"
+        );
+        Ok(report)
+    }
+
+    /// Writes small in-memory content (internal files such as `.gitattributes`) as a blob.
+    fn put_regular(&self, content: &[u8]) -> io::Result<FileEntry> {
+        let entry = FileEntry::regular(content);
+        if self.blobs.size(&entry.sha256) != Some(entry.size) {
+            let tmp = self.blobs.temp_file();
+            fs::write(tmp.path(), content).map_err(|e| with_path(e, tmp.path()))?;
+            self.blobs.adopt(tmp, &entry.sha256)?;
+        }
+        Ok(entry)
+    }
+
+    // ---- repositories ----
+
+    pub fn meta(&self, key: &RepoKey) -> Option<RepoMeta> {
+        self.read().map.get(key).map(|r| r.meta.clone())
+    }
+
+    /// Creates a repository with an initial commit holding `.gitattributes`, like the real Hub.
+    /// Returns false if it already exists.
+    pub fn create_repo(&self, key: &RepoKey, private: bool, author: &str) -> io::Result<bool> {
+        let mut repos = self.write();
+        if repos.map.contains_key(key) {
+            return Ok(false);
+        }
+        let gitattributes = self.put_regular(GITATTRIBUTES.as_bytes())?;
+        let now = now_iso();
+        let files = BTreeMap::from([(".gitattributes".to_string(), gitattributes)]);
+        let commit = new_commit(
+            Vec::new(),
+            "initial commit".into(),
+            String::new(),
+            author.into(),
+            files,
+            &now,
+        );
+        let meta = RepoMeta {
+            internal_id: random_hex(12),
+            private,
+            gated: Value::Bool(false),
+            created_at: now.clone(),
+            last_modified: now,
+            branches: BTreeMap::from([("main".to_string(), commit.oid.clone())]),
+            tags: BTreeMap::new(),
+        };
+        let dir = self.repo_dir(key);
+        self.write_json(
+            &dir.join("commits").join(format!("{}.json", commit.oid)),
+            &commit,
+        )?;
+        self.write_json(&dir.join("repo.json"), &meta)?;
+        repos.hold(key, &commit);
+        repos.map.insert(
+            key.clone(),
+            Repo {
+                meta,
+                commits: HashMap::from([(commit.oid.clone(), Arc::new(commit))]),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Deletes a repository; false if it did not exist. Its blobs go too, unless another repository's commit
+    /// references them or a staged upload covers them.
+    pub fn delete_repo(&self, key: &RepoKey) -> io::Result<bool> {
+        let mut repos = self.write();
+        let Some(repo) = repos.map.remove(key) else {
+            return Ok(false);
+        };
+        let dir = self.repo_dir(key);
+        let trash = self.blobs.temp_path();
+        fs::rename(&dir, &trash).map_err(|e| with_path(e, &dir))?;
+        fs::remove_dir_all(&trash).map_err(|e| with_path(e, &trash))?;
+        let freed = repos.release(key, &repo);
+        let grants = self.staged.lock();
+        for sha in freed.iter().filter(|sha| !grants.granted(sha)) {
+            self.blobs.remove(sha)?;
+        }
+        Ok(true)
+    }
+
+    /// Renames a repository. `Ok(None)`: the source is missing; `Ok(Some(false))`: the target exists.
+    pub fn move_repo(&self, from: &RepoKey, to: &RepoKey) -> io::Result<Option<bool>> {
+        let mut repos = self.write();
+        if !repos.map.contains_key(from) {
+            return Ok(None);
+        }
+        if repos.map.contains_key(to) {
+            return Ok(Some(false));
+        }
+        let (src, dst) = (self.repo_dir(from), self.repo_dir(to));
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+        }
+        fs::rename(&src, &dst).map_err(|e| with_path(e, &dst))?;
+        let Some(repo) = repos.map.remove(from) else {
+            return Ok(None);
+        };
+        repos.release(from, &repo);
+        for commit in repo.commits.values() {
+            repos.hold(to, commit);
+        }
+        repos.map.insert(to.clone(), repo);
+        let mut grants = self.staged.lock();
+        grants.rename_repo(&from.to_string(), &to.to_string());
+        grants.save(&self.blobs.temp_path())?;
+        Ok(Some(true))
+    }
+
+    /// Changes visibility and/or gating.
+    pub fn update_settings(
+        &self,
+        key: &RepoKey,
+        private: Option<bool>,
+        gated: Option<Value>,
+    ) -> io::Result<Option<RepoMeta>> {
+        let mut repos = self.write();
+        let Some(repo) = repos.map.get_mut(key) else {
+            return Ok(None);
+        };
+        let mut meta = repo.meta.clone();
+        if let Some(private) = private {
+            meta.private = private;
+        }
+        if let Some(gated) = gated {
+            meta.gated = gated;
+        }
+        self.write_json(&self.repo_dir(key).join("repo.json"), &meta)?;
+        repo.meta = meta.clone();
+        Ok(Some(meta))
+    }
+
+    /// Creates (`target: Some(oid)`) or deletes (`None`) a branch or tag. `Ok(false)`: it already existed
+    /// (create) or did not exist (delete). The target commit must exist.
+    pub fn set_ref(
+        &self,
+        key: &RepoKey,
+        tag: bool,
+        name: &str,
+        target: Option<&str>,
+    ) -> io::Result<Option<bool>> {
+        let mut repos = self.write();
+        let Some(repo) = repos.map.get_mut(key) else {
+            return Ok(None);
+        };
+        let mut meta = repo.meta.clone();
+        let refs = if tag {
+            &mut meta.tags
+        } else {
+            &mut meta.branches
+        };
+        let changed = match target {
+            Some(oid) if !refs.contains_key(name) && repo.commits.contains_key(oid) => {
+                refs.insert(name.to_string(), oid.to_string());
+                true
+            }
+            Some(_) => false,
+            None => refs.remove(name).is_some(),
+        };
+        if changed {
+            self.write_json(&self.repo_dir(key).join("repo.json"), &meta)?;
+            repo.meta = meta;
+        }
+        Ok(Some(changed))
+    }
+
+    /// Resolves a branch, tag or full commit oid to its commit.
+    pub fn resolve(&self, key: &RepoKey, rev: &str) -> Option<Arc<Commit>> {
+        let repos = self.read();
+        let repo = repos.map.get(key)?;
+        let oid = repo
+            .meta
+            .branches
+            .get(rev)
+            .or_else(|| {
+                rev.strip_prefix("refs/heads/")
+                    .and_then(|b| repo.meta.branches.get(b))
+            })
+            .or_else(|| repo.meta.tags.get(rev))
+            .or_else(|| {
+                rev.strip_prefix("refs/tags/")
+                    .and_then(|t| repo.meta.tags.get(t))
+            })
+            .cloned()
+            .unwrap_or_else(|| rev.to_ascii_lowercase());
+        repo.commits.get(&oid).cloned()
+    }
+
+    /// History from `head` following first parents, newest first.
+    pub fn history(&self, key: &RepoKey, head: &Commit) -> Vec<Arc<Commit>> {
+        let repos = self.read();
+        let Some(repo) = repos.map.get(key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut next = Some(head.oid.clone());
+        while let Some(oid) = next {
+            let Some(c) = repo.commits.get(&oid) else {
+                break;
+            };
+            next = c.parents.first().cloned();
+            out.push(c.clone());
+        }
+        out
+    }
+}
+
+/// Loads every repository under `root/repos/<type>/<ns>/<name>/`.
+fn load_repos(root: &Path) -> io::Result<Vec<(RepoKey, Repo)>> {
+    let mut out = Vec::new();
+    for kind in RepoType::ALL {
+        let kind_dir = root.join("repos").join(kind.singular());
+        let Ok(namespaces) = fs::read_dir(&kind_dir) else {
+            continue;
+        };
+        for ns in namespaces.flatten() {
+            let Ok(names) = fs::read_dir(ns.path()) else {
+                continue;
+            };
+            for name in names.flatten() {
+                let dir = name.path();
+                let meta_path = dir.join("repo.json");
+                if !meta_path.exists() {
+                    continue;
+                }
+                let meta: RepoMeta = read_json(&meta_path)?;
+                let mut commits = HashMap::new();
+                let commits_dir = dir.join("commits");
+                for c in fs::read_dir(&commits_dir)
+                    .map_err(|e| with_path(e, &commits_dir))?
+                    .flatten()
+                {
+                    if c.path().extension().is_some_and(|e| e == "json") {
+                        let commit: Commit = read_json(&c.path())?;
+                        commits.insert(commit.oid.clone(), Arc::new(commit));
+                    }
+                }
+                let key = RepoKey {
+                    kind,
+                    ns: ns.file_name().to_string_lossy().into_owned(),
+                    name: name.file_name().to_string_lossy().into_owned(),
+                };
+                out.push((key, Repo { meta, commits }));
+            }
+        }
+    }
+    Ok(out)
+}
