@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use minerfleet::chain::{ChainClient, ClientOptions};
-use minerfleet::hub::client::{HubClient, HubConfig};
 use minerfleet::journal::Journal;
-use minerfleet::status::{FleetStatus, Sync, fleet_status};
+use minerfleet::status::{FleetStatus, HubClients, Sync, fleet_status};
 
 use super::output::{print_json, short_ss58, write_stdout};
 use super::{Exit, GlobalArgs};
@@ -36,8 +35,15 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
-        let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))?;
-        fleet_status(&fleet, &chain, Some(&hub), &journal)
+        let (hubs, warnings) = HubClients::for_fleet(
+            &fleet,
+            token,
+            std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
+        )?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        fleet_status(&fleet, &chain, &hubs, &journal)
             .await
             .map_err(anyhow::Error::new)
     })?;
