@@ -19,6 +19,7 @@ mod cli_model;
 mod cli_parity;
 mod cli_upload;
 mod devnet_launcher;
+mod fleet_scale;
 mod first_run;
 mod gpu_check_deep;
 #[cfg(feature = "torch")]
