@@ -279,11 +279,12 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 /// The API calls (quota bucket `api`, see [`crate::hub::quota::bucket_of`]) [`HubClient::upload_model`] makes to
 /// upload `files` (repository paths) when nothing fails and every file changed:
 ///
-/// * to a repository this client never wrote to: create it, one LFS batch and one verify per LFS file (if any),
-///   the commit (the Hub's default rules decide every mode; a large text file would add a preupload);
-/// * to one it wrote to before: its info, a preupload, the batch and verifies, the commit.
+/// * to a repository this client never wrote to: create it, one LFS batch (if there are LFS files), the commit
+///   (the Hub's default rules decide every mode; a large text file would add a preupload);
+/// * to one it wrote to before: its info, a preupload, the batch, the commit.
 ///
-/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls.
+/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls, and the LFS
+/// verify action is not called (see [`super::lfs::Xfer::upload`]).
 pub fn estimate_api_calls(files: &[String], repo_known: bool) -> u32 {
     let lfs = files
         .iter()
@@ -292,7 +293,7 @@ pub fn estimate_api_calls(files: &[String], repo_known: bool) -> u32 {
             DEFAULT_LFS_SUFFIXES.iter().any(|s| f.ends_with(s))
         })
         .count() as u32;
-    let transfers = if lfs > 0 { 1 + lfs } else { 0 };
+    let transfers = lfs.div_ceil(BATCH_MAX as u32);
     let (repo, preupload) = if repo_known { (1, 1) } else { (1, 0) };
     repo + preupload + transfers + 1
 }
