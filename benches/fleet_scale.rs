@@ -103,6 +103,8 @@ struct Run {
 }
 
 /// Runs `minerfleet ARGS` in `root` with `env`, timing it and reading its peak RSS (`wait4`).
+// The child is reaped by `wait4` (which also gives its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run(root: &Path, args: &[&str], env: &[(String, String)]) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(root)
@@ -310,9 +312,15 @@ fn main() {
             &accounts_line(&quota_line),
             |i| format!("acct{}/four-{i}", i % ACCOUNTS),
         );
-        write_fleet(&paths[2], ws, hubs[2], first_c, big, "hub_quota: \"off\",", |i| {
-            format!("acct0/big-{i}")
-        });
+        write_fleet(
+            &paths[2],
+            ws,
+            hubs[2],
+            first_c,
+            big,
+            "hub_quota: \"off\",",
+            |i| format!("acct0/big-{i}"),
+        );
     };
     write_all("ws://127.0.0.1:1", ["http://127.0.0.1:1"; 3]);
     let t = Instant::now();
@@ -364,8 +372,13 @@ fn main() {
     // A. One account at the free plan's quota.
     let a = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
     let (a_api, a_429, _) = counted(&hub_a);
-    assert!(a.ok && published(&a) == n, "one-account publish failed:\n{}", a.stderr);
-    let ideal = a_api as f64 / (f64::from(quota) / window.as_secs_f64()) + 2.0 * block.as_secs_f64();
+    assert!(
+        a.ok && published(&a) == n,
+        "one-account publish failed:\n{}",
+        a.stderr
+    );
+    let ideal =
+        a_api as f64 / (f64::from(quota) / window.as_secs_f64()) + 2.0 * block.as_secs_f64();
     let lags = commit_lags(&a);
     eprintln!(
         "one account: {:.1}s for {a_api} API calls ({a_429} x 429), ideal {ideal:.1}s, peak RSS {:.1} MiB, \
@@ -386,15 +399,34 @@ fn main() {
     eprintln!("no-op re-run: {:.2}s, {noop_api} API calls", noop.secs);
 
     // B. Four accounts.
-    let b = run(&root, &[&publish[..], &["fleet-four.ron"]].concat(), &tokens);
+    let b = run(
+        &root,
+        &[&publish[..], &["fleet-four.ron"]].concat(),
+        &tokens,
+    );
     let (b_api, b_429, _) = counted(&hub_b);
-    assert!(b.ok && published(&b) == n, "four-account publish failed:\n{}", b.stderr);
-    eprintln!("four accounts: {:.1}s, {b_api} API calls ({b_429} x 429)", b.secs);
+    assert!(
+        b.ok && published(&b) == n,
+        "four-account publish failed:\n{}",
+        b.stderr
+    );
+    eprintln!(
+        "four accounts: {:.1}s, {b_api} API calls ({b_429} x 429)",
+        b.secs
+    );
 
     // C. Quota off, many hotkeys.
     let c = run(&root, &[&publish[..], &["fleet-big.ron"]].concat(), &tokens);
-    assert!(c.ok && published(&c) == big, "big publish failed:\n{}", c.stderr);
-    eprintln!("{big} hotkeys, quota off: {:.1}s, peak RSS {:.1} MiB", c.secs, mib(c.peak_rss));
+    assert!(
+        c.ok && published(&c) == big,
+        "big publish failed:\n{}",
+        c.stderr
+    );
+    eprintln!(
+        "{big} hotkeys, quota off: {:.1}s, peak RSS {:.1} MiB",
+        c.secs,
+        mib(c.peak_rss)
+    );
 
     // The reference miner's calls for one model.
     let reference = reference_calls(&root, &root.join("models/h0"));

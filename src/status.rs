@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chain::ChainClient;
 use crate::fleet::{Fleet, Miner};
-use crate::hub::client::{HubClient, HubError};
+use crate::hub::client::{HubClient, HubError, RepoAccess};
 use crate::journal::{FileStamp, Journal, Salvage};
 use crate::model::{ModelId, RepoId, hash};
 use crate::publish::steps::model_files;
@@ -204,14 +204,14 @@ async fn miner_status(
         state: Sync::Unknown,
         detail: None,
     };
-    let public =
-        match wallet::load_hotkey_public(&fleet.wallets_dir, &miner.wallet, &miner.hotkey) {
-            Ok(p) => p,
-            Err(e) => {
-                row.detail = Some(e.to_string());
-                return Ok(row);
-            }
-        };
+    let public = match wallet::load_hotkey_public(&fleet.wallets_dir, &miner.wallet, &miner.hotkey)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            row.detail = Some(e.to_string());
+            return Ok(row);
+        }
+    };
     let ss58 = public.ss58().to_string();
     row.hotkey = Some(ss58.clone());
     let account = subxt::utils::AccountId32(public.public().0);
@@ -236,9 +236,7 @@ async fn miner_status(
         if let Some(reason) = invalid {
             add_detail(
                 &mut row.detail,
-                format!(
-                    "the chain holds a commitment that is not valid model metadata: {reason}"
-                ),
+                format!("the chain holds a commitment that is not valid model metadata: {reason}"),
             );
         }
         let delay = subnet
@@ -252,8 +250,7 @@ async fn miner_status(
             row.slot = Some(slot.to_string());
             holds_ours = row.on_chain == row.desired
                 || wanted.secure_hash.as_deref().is_some_and(|h| {
-                    m.secure_hash.as_deref() == Some(h)
-                        && m.competition_id == miner.competition_id
+                    m.secure_hash.as_deref() == Some(h) && m.competition_id == miner.competition_id
                 });
         }
     }
@@ -266,15 +263,16 @@ async fn miner_status(
             .as_deref()
             .and_then(|s| miner.slots().find(s).cloned())
             .unwrap_or_else(|| miner.repo.clone());
-        row.visibility = match hub.repo_info(&repo, None).await {
-            Ok(info) => Some(if info.private.unwrap_or(false) {
-                "private".to_string()
-            } else {
-                "public".to_string()
-            }),
-            Err(HubError::Status { status, .. }) if status.as_u16() == 404 => {
-                Some("missing".to_string())
-            }
+        // Resolver requests, not API calls: status right after a big publish must not wait for its API window.
+        row.visibility = match hub.access(&repo).await {
+            Ok(access) => Some(
+                match access {
+                    RepoAccess::Public => "public",
+                    RepoAccess::Private => "private",
+                    RepoAccess::Missing => "missing",
+                }
+                .to_string(),
+            ),
             Err(e) => {
                 row.detail.get_or_insert_with(|| format!("Hub: {e}"));
                 None

@@ -28,8 +28,7 @@ use crate::hub::client::resume::ResumeState;
 use crate::hub::client::upload::estimate_api_calls;
 use crate::hub::client::{
     HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, Token, UploadOptions,
-    UploadReport,
-    Visibility,
+    UploadReport, Visibility,
 };
 use crate::hub::limits::{Limits, LimitsConfig};
 use crate::hub::quota::{AccountQuota, QuotaRule, Ticket, with_ticket};

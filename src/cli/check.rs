@@ -96,7 +96,11 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 
 /// Every Hub account the fleet's miners use, checked online (see [`minerfleet::hub::accounts::verify`]).
 fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::hub::accounts::AccountCheck>> {
-    let fleet_dir = fleet.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let fleet_dir = fleet
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     let default = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
         .map_err(|e| UsageError(e.to_string()))?
         .map(|f| (f.token, f.source.to_string()));
@@ -113,7 +117,14 @@ fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::hub::accounts
 fn render_accounts(accounts: &[minerfleet::hub::accounts::AccountCheck]) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["Hub account", "token from", "user", "quota", "namespaces", "ok"]);
+    table.set_header([
+        "Hub account",
+        "token from",
+        "user",
+        "quota",
+        "namespaces",
+        "ok",
+    ]);
     for a in accounts {
         let namespaces: Vec<String> = a
             .namespaces

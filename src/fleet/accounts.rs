@@ -134,7 +134,13 @@ pub(super) fn load(
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut claimed: HashMap<String, usize> = HashMap::new();
     for (i, entry) in file.hub_accounts.iter().enumerate() {
-        let here = |field| [Step::Field("hub_accounts"), Step::Index(i), Step::Field(field)];
+        let here = |field| {
+            [
+                Step::Field("hub_accounts"),
+                Step::Index(i),
+                Step::Field(field),
+            ]
+        };
         let mut ok = true;
         if entry.token.is_some() {
             // Never echo the value: it is most likely a real token.
@@ -252,12 +258,20 @@ pub(super) fn load(
         );
     }
     for (i, m) in file.miners.iter().enumerate() {
-        let Some(name) = m.hub_account.as_ref().or(file.defaults.hub_account.as_ref()) else {
+        let Some(name) = m
+            .hub_account
+            .as_ref()
+            .or(file.defaults.hub_account.as_ref())
+        else {
             continue;
         };
         if m.hub_account.is_some() && !known(name) {
             problems.add(
-                &[Step::Field("miners"), Step::Index(i), Step::Field("hub_account")],
+                &[
+                    Step::Field("miners"),
+                    Step::Index(i),
+                    Step::Field("hub_account"),
+                ],
                 format!("no account `{name}` in hub_accounts"),
                 Some("define it in `hub_accounts: [HubAccount(name: ..., token_env: ...)]`"),
             );

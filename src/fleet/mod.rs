@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use locate::{LineCol, Step};
 pub use accounts::{HubAccount, HubAccounts, TokenSource};
+pub use locate::{LineCol, Step};
 pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
 pub use slots::{Republish, Slots};
 

@@ -42,16 +42,20 @@ pub fn read_token(
     match source {
         TokenSource::Env(var) => {
             if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-                return checked(v.trim(), source).map_err(err).map(|token| ReadToken {
-                    token,
-                    warnings: Vec::new(),
-                });
+                return checked(v.trim(), source)
+                    .map_err(err)
+                    .map(|token| ReadToken {
+                        token,
+                        warnings: Vec::new(),
+                    });
             }
             match from_dotenv(var, dotenv) {
-                Ok(Some(v)) => checked(v.trim(), source).map_err(err).map(|token| ReadToken {
-                    token,
-                    warnings: Vec::new(),
-                }),
+                Ok(Some(v)) => checked(v.trim(), source)
+                    .map_err(err)
+                    .map(|token| ReadToken {
+                        token,
+                        warnings: Vec::new(),
+                    }),
                 Ok(None) => Err(err(format!(
                     "environment variable {var} is not set (nor in {}); export it with a write token for the \
                      account's namespaces",
@@ -257,9 +261,9 @@ pub async fn verify(
         let (quota, token) = match &name {
             None => (
                 fleet.hub_accounts.default_quota.clone(),
-                default
-                    .clone()
-                    .ok_or_else(|| "no token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env)".to_string()),
+                default.clone().ok_or_else(|| {
+                    "no token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env)".to_string()
+                }),
             ),
             Some(n) => {
                 let account = fleet.hub_accounts.get(n).expect("validated at load");
@@ -313,8 +317,11 @@ pub async fn verify(
                 })
                 .map_err(|e| e.to_string())
                 .and_then(|limits| {
-                    HubClient::with_limits(HubConfig::new(fleet.hub.clone(), Some(token.clone())), limits)
-                        .map_err(|e| e.to_string())
+                    HubClient::with_limits(
+                        HubConfig::new(fleet.hub.clone(), Some(token.clone())),
+                        limits,
+                    )
+                    .map_err(|e| e.to_string())
                 });
                 match client {
                     Ok(c) => c.whoami().await.map_err(|e| e.to_string()),
@@ -323,7 +330,9 @@ pub async fn verify(
             }
         };
         match who {
-            Err(e) => check.problem = Some(format!("the Hub at {} refused the token: {e}", fleet.hub)),
+            Err(e) => {
+                check.problem = Some(format!("the Hub at {} refused the token: {e}", fleet.hub))
+            }
             Ok(who) => {
                 check.user = Some(who.name.clone());
                 check.role = who.role().map(str::to_string);
@@ -367,11 +376,14 @@ mod tests {
         assert_eq!(can_write(&w, "acme"), Some(true));
         assert_eq!(can_write(&w, "viewers"), Some(false));
         assert_eq!(can_write(&w, "bob"), Some(false));
-        let ro = who(serde_json::json!({"name": "alice", "auth": {"accessToken": {"role": "read"}}}));
+        let ro =
+            who(serde_json::json!({"name": "alice", "auth": {"accessToken": {"role": "read"}}}));
         assert_eq!(can_write(&ro, "alice"), Some(false));
-        let fg = who(serde_json::json!({"name": "alice", "auth": {"accessToken": {"role": "fineGrained",
+        let fg = who(
+            serde_json::json!({"name": "alice", "auth": {"accessToken": {"role": "fineGrained",
             "fineGrained": {"scoped": [{"entity": {"type": "org", "name": "acme"}, "permissions": ["repo.write"]},
-                                       {"entity": {"type": "user", "name": "alice"}, "permissions": ["repo.content.read"]}]}}}}));
+                                       {"entity": {"type": "user", "name": "alice"}, "permissions": ["repo.content.read"]}]}}}}),
+        );
         assert_eq!(can_write(&fg, "acme"), Some(true));
         assert_eq!(can_write(&fg, "alice"), Some(false));
     }
@@ -390,7 +402,11 @@ mod tests {
         let read = read_token("a", &source, &dir.path().join(".env")).unwrap();
         assert_eq!(read.token, Token::new("hf_abcdef"));
         #[cfg(unix)]
-        assert!(read.warnings[0].contains("chmod 600"), "{:?}", read.warnings);
+        assert!(
+            read.warnings[0].contains("chmod 600"),
+            "{:?}",
+            read.warnings
+        );
 
         std::fs::write(&file, "hf_one hf_two\n").unwrap();
         let e = read_token("a", &source, Path::new("/nonexistent/.env")).unwrap_err();
@@ -405,7 +421,11 @@ mod tests {
             Path::new("/x"),
         )
         .unwrap_err();
-        assert!(e.to_string().starts_with("Hub account `a`: cannot read token file"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("Hub account `a`: cannot read token file"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -418,6 +438,9 @@ mod tests {
         assert_eq!(read.token, Token::new("hf_from_dotenv"));
         let missing = TokenSource::Env("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET".into());
         let e = read_token("a", &missing, &dotenv).unwrap_err().to_string();
-        assert!(e.contains("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET is not set"), "{e}");
+        assert!(
+            e.contains("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET is not set"),
+            "{e}"
+        );
     }
 }

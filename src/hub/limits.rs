@@ -96,10 +96,7 @@ impl Limits {
         if let Some(n) = config.quota.api {
             nz("hub_quota.requests", n.into())?;
         }
-        nz(
-            "hub_quota.window_s",
-            config.quota.window.as_millis() as u64,
-        )?;
+        nz("hub_quota.window_s", config.quota.window.as_millis() as u64)?;
         nz("commits_per_hour", config.commits_per_hour.into())?;
         nz(
             "max_concurrent_uploads",

@@ -696,7 +696,12 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
         return Ok(Stage::Done);
     }
     let hub = s.hub()?;
-    if job.ticket.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+    if job
+        .ticket
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none()
+    {
         s.cancellable(admit(s, job, hub, slot.clone(), Vec::new(), true))
             .await?;
     }

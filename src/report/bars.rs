@@ -49,11 +49,11 @@ impl Shared {
             return;
         }
         let (width, height) = terminal_size();
-        let lines = self
-            .view
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .render(Instant::now(), width.saturating_sub(1).max(20), height.saturating_sub(1).max(1));
+        let lines = self.view.lock().unwrap_or_else(|p| p.into_inner()).render(
+            Instant::now(),
+            width.saturating_sub(1).max(20),
+            height.saturating_sub(1).max(1),
+        );
         self.frame.set_message(lines.join("\n"));
     }
 }
@@ -114,17 +114,19 @@ impl Reporter for Bars {
             .unwrap_or_else(|p| p.into_inner())
             .apply(event, Instant::now());
         match event {
-            Event::Started { .. } => {
-                if !self.shared.shown.swap(true, Ordering::SeqCst) {
-                    self.multi.add(self.shared.frame.clone());
-                }
+            Event::Started { .. } if !self.shared.shown.swap(true, Ordering::SeqCst) => {
+                self.multi.add(self.shared.frame.clone());
             }
             // Failures and parked miners keep one line each above the frame; successes are folded into it.
             Event::Finished {
                 outcome: outcome @ (Outcome::Failed | Outcome::Parked),
                 ..
             } => {
-                let mark = if *outcome == Outcome::Failed { "✗" } else { "‖" };
+                let mark = if *outcome == Outcome::Failed {
+                    "✗"
+                } else {
+                    "‖"
+                };
                 if let Some(text) = describe(event) {
                     self.println(&format!("{mark} {text}"));
                 }

@@ -520,8 +520,15 @@ mod tests {
         );
         let frame = v.render(t(2000), 100, 24);
         assert_eq!(frame.len(), 24, "{frame:#?}");
-        assert!(frame.iter().all(|l| console::measure_text_width(l) <= 100), "{frame:#?}");
-        assert!(frame[0].starts_with("total 49/256 done (1 failed) │ eta 2m09s (Hub quota) │ "), "{}", frame[0]);
+        assert!(
+            frame.iter().all(|l| console::measure_text_width(l) <= 100),
+            "{frame:#?}"
+        );
+        assert!(
+            frame[0].starts_with("total 49/256 done (1 failed) │ eta 2m09s (Hub quota) │ "),
+            "{}",
+            frame[0]
+        );
         assert!(frame[0].contains("eta 2m09s (Hub quota)"), "{}", frame[0]);
         assert_eq!(
             frame[1],

@@ -149,10 +149,7 @@ async fn a_dozen_miners_under_a_tiny_quota_get_no_429_and_finish_one_by_one() {
     // Exactly the planned calls: one whoami for the run, and per miner the repo creation, the LFS batch, the commit
     // and the visibility flip.
     let whoami = api.iter().filter(|r| r.path == "/api/whoami-v2").count();
-    let creates = api
-        .iter()
-        .filter(|r| r.path == "/api/repos/create")
-        .count();
+    let creates = api.iter().filter(|r| r.path == "/api/repos/create").count();
     assert_eq!((whoami, creates), (1, 12), "{api:?}");
     for i in 0..12 {
         let calls = calls_for(&api, &format!("demo/scale-{i}"));
@@ -202,7 +199,10 @@ async fn a_dozen_miners_under_a_tiny_quota_get_no_429_and_finish_one_by_one() {
         describe(&out)
     );
     let (api, _) = api_requests(&rig);
-    assert!(api.is_empty(), "no API call for an up-to-date fleet: {api:?}");
+    assert!(
+        api.is_empty(),
+        "no API call for an up-to-date fleet: {api:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +219,7 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
          \"HF_TOKEN_SECOND\", namespaces: [\"{READER}\"], quota: (requests: 40, window_s: 10))],"
     );
     let repo = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             format!("demo/two-{i}")
         } else {
             format!("{READER}/two-{i}")
@@ -236,10 +236,7 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
         assert_eq!(calls_for(&api, &repo(i)).len(), 3, "miner {i}: {api:?}");
     }
     // one whoami per token
-    assert_eq!(
-        api.iter().filter(|r| r.path == "/api/whoami-v2").count(),
-        2
-    );
+    assert_eq!(api.iter().filter(|r| r.path == "/api/whoami-v2").count(), 2);
     // Each repo is in its namespace, made by its own account (the reader cannot write demo's namespace, nor demo
     // the reader's: a wrong token would have failed).
     let ev = events(&out);
@@ -280,9 +277,16 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
         })
         .collect();
     assert!(limits.contains(&("demo".into(), 10)), "{limits:?}");
-    assert!(limits.contains(&(format!("second ({READER})"), 40)), "{limits:?}");
+    assert!(
+        limits.contains(&(format!("second ({READER})"), 40)),
+        "{limits:?}"
+    );
     for secret in [TOKEN, READER_TOKEN] {
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!text.contains(secret), "a token in the output");
     }
 }

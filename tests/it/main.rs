@@ -19,8 +19,8 @@ mod cli_model;
 mod cli_parity;
 mod cli_upload;
 mod devnet_launcher;
-mod fleet_scale;
 mod first_run;
+mod fleet_scale;
 mod gpu_check_deep;
 #[cfg(feature = "torch")]
 mod gpu_forward;

@@ -218,6 +218,16 @@ pub struct LfsInfo {
     pub pointer_size: u64,
 }
 
+/// Who can see a repository ([`HubClient::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAccess {
+    Public,
+    /// Visible with our token only.
+    Private,
+    /// Not visible to our token (missing, or someone else's private repository).
+    Missing,
+}
+
 /// Repository visibility.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
@@ -573,6 +583,54 @@ impl HubClient {
             head: Some(head),
             private: info.private,
             files: files.into_iter().map(|e| (e.path.clone(), e)).collect(),
+        })
+    }
+
+    /// Whether `repo` is public, private (visible with our token only) or missing, from `HEAD
+    /// /{repo}/resolve/main/config.json`: first without the token (a public repository answers), then with it.
+    /// These are resolver requests, not API calls: the Hub's docs advise resolver calls wherever they can replace
+    /// API calls (their quota is five times larger), and a `status` right after a big publish must not wait for the
+    /// API window that publish used up.
+    pub async fn access(&self, repo: &RepoId) -> Result<RepoAccess, HubError> {
+        let url = self.url(&format!("/{}/resolve/main/config.json", enc_repo(repo)));
+        let op = format!("visibility of {repo}");
+        // Visible at that token (or anonymously): the repo answers, whether or not it holds config.json.
+        let seen = |r: Result<Response, HubError>| match r {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.error_code(), Some("EntryNotFound" | "RevisionNotFound")) => {
+                Ok(true)
+            }
+            Err(e)
+                if e.is_repo_not_found()
+                    || matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
+        let anonymous = self
+            .retrying(&op, || async {
+                self.inner.limits.resolve_call().await;
+                self.send_once(&op, self.inner.http.head(&url)).await
+            })
+            .await;
+        if seen(anonymous)? {
+            return Ok(RepoAccess::Public);
+        }
+        if !self.has_token() {
+            return Ok(RepoAccess::Missing);
+        }
+        let with_token = self
+            .retrying(&op, || async {
+                self.inner.limits.resolve_call().await;
+                self.send_once(&op, self.authorize(self.inner.http.head(&url)))
+                    .await
+            })
+            .await;
+        Ok(if seen(with_token)? {
+            RepoAccess::Private
+        } else {
+            RepoAccess::Missing
         })
     }
 

@@ -448,7 +448,8 @@ impl HubClient {
         let mut ask: Vec<(&PlannedFile, &FileDigest)> = Vec::new();
         for (f, d) in plan.iter().zip(&digests) {
             let known = if fresh {
-                mode_by_default_rules(&f.repo_path, d).map(|lfs| PreuploadFile::decided(f, lfs, None))
+                mode_by_default_rules(&f.repo_path, d)
+                    .map(|lfs| PreuploadFile::decided(f, lfs, None))
             } else {
                 match remote.get(&f.repo_path) {
                     Some(r) if same_content(r, f, d).await? => Some(PreuploadFile::decided(

@@ -351,7 +351,11 @@ impl AccountQuota {
         Self::for_limit(name, rule.resolvers, rule.clone())
     }
 
-    fn for_limit(name: impl Into<String>, limit: Option<u32>, rule: QuotaRule) -> Arc<AccountQuota> {
+    fn for_limit(
+        name: impl Into<String>,
+        limit: Option<u32>,
+        rule: QuotaRule,
+    ) -> Arc<AccountQuota> {
         Arc::new(AccountQuota {
             name: Mutex::new(name.into()),
             state: Mutex::new(State {

@@ -454,6 +454,9 @@ mod tests {
         assert!(w.can_admit(t0, 1_000_000));
         assert_eq!(w.calls(), 10_000);
         w.block(t0 + s(5));
-        assert!(!w.can_call(t0, false), "a 429 is honoured even without a limit");
+        assert!(
+            !w.can_call(t0, false),
+            "a 429 is honoured even without a limit"
+        );
     }
 }
