@@ -24,7 +24,6 @@ use actix::prelude::*;
 use tokio::sync::RwLock;
 
 use crate::hub::client::download::Snapshot;
-use crate::hub::client::resume::ResumeState;
 use crate::hub::client::upload::estimate_api_calls;
 use crate::hub::client::{
     HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, Token, UploadOptions,
@@ -289,13 +288,11 @@ impl Handler<Admit> for HubActor {
 
     fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
         let quota = self.client_for(&msg.repo).limits().api().clone();
-        let state_dir = self.state_dir.clone();
         let tickets = self.tickets.clone();
         self.guarded(async move {
             let mut calls = u32::from(msg.flip);
             if !msg.files.is_empty() {
-                let known = ResumeState::load(&state_dir, &msg.repo.to_string())?.repo_known();
-                calls += estimate_api_calls(&msg.files, known);
+                calls += estimate_api_calls(&msg.files);
             }
             let ticket = quota.admit(&msg.miner, calls).await;
             tickets

@@ -56,7 +56,7 @@ pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>)
                     .into_owned()
             })
             .collect();
-        estimate_api_calls(&paths, false)
+        estimate_api_calls(&paths)
     };
     upload + u32::from(miner.update_repo_visibility && !public)
 }

@@ -281,11 +281,11 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 ///
 /// * to a repository this client never wrote to: create it, one LFS batch (if there are LFS files), the commit
 ///   (the Hub's default rules decide every mode; a large text file would add a preupload);
-/// * to one it wrote to before: its info, a preupload, the batch, the commit.
+/// * to one it wrote to before: its info, the batch, the commit (a file at a new path adds a preupload).
 ///
 /// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls, and the LFS
 /// verify action is not called (see [`super::lfs::Xfer::upload`]).
-pub fn estimate_api_calls(files: &[String], repo_known: bool) -> u32 {
+pub fn estimate_api_calls(files: &[String]) -> u32 {
     let lfs = files
         .iter()
         .filter(|f| {
@@ -294,8 +294,8 @@ pub fn estimate_api_calls(files: &[String], repo_known: bool) -> u32 {
         })
         .count() as u32;
     let transfers = lfs.div_ceil(BATCH_MAX as u32);
-    let (repo, preupload) = if repo_known { (1, 1) } else { (1, 0) };
-    repo + preupload + transfers + 1
+    // Creating the repo, or reading it once: one call either way.
+    1 + transfers + 1
 }
 
 /// Text files up to this size are inline in a new repository (the Hub moves files over 10 MB to LFS).
@@ -443,7 +443,7 @@ impl HubClient {
 
         // 3. upload mode and remote oid per file: on a repository created now the Hub's default `.gitattributes`
         //    decides (weights are LFS, small text files are inline); a file the repository already holds unchanged
-        //    needs nothing; preupload answers for the rest.
+        //    needs nothing, a changed one keeps its path's mode; preupload answers for the rest (new paths).
         let mut modes: BTreeMap<String, PreuploadFile> = BTreeMap::new();
         let mut ask: Vec<(&PlannedFile, &FileDigest)> = Vec::new();
         for (f, d) in plan.iter().zip(&digests) {
@@ -457,6 +457,12 @@ impl HubClient {
                         r.lfs.is_some(),
                         Some(r.content_oid().to_string()),
                     )),
+                    // A changed file keeps the mode the Hub gave its path (weights stay LFS, a small text file
+                    // stays inline): a re-publish of the same file set needs no preupload.
+                    Some(r) if r.lfs.is_some() => Some(PreuploadFile::decided(f, true, None)),
+                    Some(_) if mode_by_default_rules(&f.repo_path, d) == Some(false) => {
+                        Some(PreuploadFile::decided(f, false, None))
+                    }
                     _ => None,
                 }
             };
