@@ -79,5 +79,7 @@ pub mod network;
 pub mod publish;
 pub mod remote;
 pub mod report;
+pub mod ron_pos;
+pub mod small_file;
 pub mod status;
 pub mod wallet;

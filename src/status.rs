@@ -163,8 +163,10 @@ pub async fn fleet_status(
     let (block, _) = chain.finalized_head().await?;
     let incentive = chain.incentive(fleet.netuid).await.unwrap_or_default();
     let incentive = &incentive;
+    // Set once the Hub did not answer a call that had its full deadline: not spent again per miner.
+    let hub_down = &std::sync::Mutex::new(None::<String>);
     let miners: Vec<MinerStatus> = futures_util::stream::iter(&fleet.miners)
-        .map(|miner| miner_status(fleet, chain, hubs, journal, incentive, miner))
+        .map(|miner| miner_status(fleet, chain, hubs, journal, incentive, hub_down, miner))
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await?;
@@ -184,6 +186,7 @@ async fn miner_status(
     hubs: &HubClients,
     journal: &Journal,
     incentive: &[u16],
+    hub_down: &std::sync::Mutex<Option<String>>,
     miner: &Miner,
 ) -> Result<MinerStatus, crate::chain::ChainError> {
     let subnet = fleet.registry.subnet(fleet.netuid);
@@ -264,19 +267,31 @@ async fn miner_status(
             .and_then(|s| miner.slots().find(s).cloned())
             .unwrap_or_else(|| miner.repo.clone());
         // Resolver requests, not API calls: status right after a big publish must not wait for its API window.
-        row.visibility = match hub.access(&repo).await {
-            Ok(access) => Some(
-                match access {
-                    RepoAccess::Public => "public",
-                    RepoAccess::Private => "private",
-                    RepoAccess::Missing => "missing",
-                }
-                .to_string(),
-            ),
-            Err(e) => {
-                row.detail.get_or_insert_with(|| format!("Hub: {e}"));
+        let down = hub_down.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        row.visibility = match down {
+            Some(why) => {
+                row.detail
+                    .get_or_insert_with(|| format!("Hub not asked: {why}"));
                 None
             }
+            None => match hub.access(&repo).await {
+                Ok(access) => Some(
+                    match access {
+                        RepoAccess::Public => "public",
+                        RepoAccess::Private => "private",
+                        RepoAccess::Missing => "missing",
+                    }
+                    .to_string(),
+                ),
+                Err(e) => {
+                    if e.is_unreachable() {
+                        *hub_down.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("an earlier call failed ({e})"));
+                    }
+                    row.detail.get_or_insert_with(|| format!("Hub: {e}"));
+                    None
+                }
+            },
         };
     }
     row.state = classify(&row, holds_ours);

@@ -28,6 +28,16 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .map_err(|e| super::UsageError(e.to_string()))?
         .map(|f| f.token);
     let journal = Journal::for_fleet(&fleet.path, false)?;
+    // Built before the chain connection: a bad endpoint is reported at once.
+    let (hubs, warnings) = HubClients::for_fleet(
+        &fleet,
+        token,
+        std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
+    )
+    .map_err(|e| super::UsageError(e.to_string()))?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -35,14 +45,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
-        let (hubs, warnings) = HubClients::for_fleet(
-            &fleet,
-            token,
-            std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
-        )?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
         fleet_status(&fleet, &chain, &hubs, &journal)
             .await
             .map_err(anyhow::Error::new)

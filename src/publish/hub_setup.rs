@@ -61,18 +61,28 @@ pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>)
     upload + u32::from(miner.update_repo_visibility && !public)
 }
 
-/// What [`start`] set up.
+/// The Hub actor built, tokens read, nothing sent yet ([`prepare`]).
+pub struct Prepared {
+    actor: HubActor,
+    /// Expected API calls per account (`None`: the default account).
+    expected: BTreeMap<Option<String>, u64>,
+    /// Per account: namespace → miners writing to it.
+    namespaces: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>>,
+}
+
+/// What [`Prepared::check_tokens`] leaves.
 pub struct HubSetup {
     pub actor: HubActor,
     /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
     pub refused: Vec<(String, String)>,
-    /// Every distinct account's planner, by display name.
+    /// Every distinct account's planner.
     pub quotas: Vec<Arc<AccountQuota>>,
 }
 
-/// Builds the Hub actor for the miners of `plans` (module docs). `token`: the default account's token.
+/// Builds the Hub actor for the miners of `plans` (module docs), reading every token it needs: local only, so a
+/// missing token is a configuration error before anything connects. `token`: the default account's token.
 #[allow(clippy::too_many_arguments)]
-pub async fn start(
+pub fn prepare(
     fleet: &Fleet,
     plans: &[MinerPlanRef<'_>],
     journal: &Journal,
@@ -81,9 +91,8 @@ pub async fn start(
     state_dir: PathBuf,
     progress: Arc<dyn Progress>,
     reporter: &Arc<dyn Reporter>,
-) -> Result<HubSetup, PublishError> {
+) -> Result<Prepared, PublishError> {
     let accounts = &fleet.hub_accounts;
-    // Expected calls per account (`None`: the default account), and the namespaces each writes.
     let mut expected: BTreeMap<Option<String>, u64> = BTreeMap::new();
     let mut namespaces: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut routes = Routes::default();
@@ -129,8 +138,7 @@ pub async fn start(
             quota: account.quota.clone(),
         });
     }
-    let default_needs_work = expected.get(&None).is_some_and(|n| *n > 0);
-    if default_needs_work && token.is_none() {
+    if expected.contains_key(&None) && token.is_none() {
         return Err(PublishError::Config(format!(
             "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}, \
              or give the miners an account of `hub_accounts`",
@@ -151,50 +159,65 @@ pub async fn start(
         progress,
     )
     .map_err(|e| PublishError::Config(e.to_string()))?;
+    Ok(Prepared {
+        actor,
+        expected,
+        namespaces,
+    })
+}
 
-    // Accounts with work: expectations, and the token checked once (whoami, the first call: the quota's probe).
-    let mut refused = Vec::new();
-    let mut checked: Vec<Arc<AccountQuota>> = Vec::new();
-    for (name, calls) in &expected {
-        let client = actor
-            .account(name.as_deref())
-            .expect("every expected account was set up")
-            .clone();
-        let quota = client.limits().api().clone();
-        quota.expect(*calls);
-        if *calls == 0 || checked.iter().any(|q| Arc::ptr_eq(q, &quota)) {
-            continue;
-        }
-        checked.push(quota.clone());
-        let what = match name {
-            Some(n) => format!("the token of Hub account `{n}`"),
-            None => "the Hub token".into(),
-        };
-        let who = client.whoami().await.map_err(|e| {
-            PublishError::Unavailable(format!("the Hub at {} refused {what}: {e}", fleet.hub))
-        })?;
-        tracing::debug!(user = %who.name, account = ?name, "Hub token accepted");
-        quota.set_name(match name {
-            Some(n) if *n != who.name => format!("{n} ({})", who.name),
-            _ => who.name.clone(),
-        });
-        for (ns, miners) in namespaces.get(name).into_iter().flatten() {
-            if crate::hub::accounts::can_write(&who, ns) == Some(false) {
-                let reason = format!(
-                    "{what} (Hub user {}) cannot write namespace `{ns}`: use a write token of `{ns}` or of a member \
-                     with write access, or another account (`hub_account:`)",
-                    who.name
-                );
-                refused.extend(miners.iter().map(|m| (m.clone(), reason.clone())));
+impl Prepared {
+    /// For every account with work: its expected calls go to its planner, and its token is checked once (whoami,
+    /// the first call of the run: the quota's probe) with its write access to the namespaces its miners use.
+    pub async fn check_tokens(self, fleet: &Fleet) -> Result<HubSetup, PublishError> {
+        let Prepared {
+            actor,
+            expected,
+            namespaces,
+        } = self;
+        let mut refused = Vec::new();
+        let mut checked: Vec<Arc<AccountQuota>> = Vec::new();
+        for (name, calls) in &expected {
+            let client = actor
+                .account(name.as_deref())
+                .expect("every expected account was set up")
+                .clone();
+            let quota = client.limits().api().clone();
+            quota.expect(*calls);
+            if *calls == 0 || checked.iter().any(|q| Arc::ptr_eq(q, &quota)) {
+                continue;
+            }
+            checked.push(quota.clone());
+            let what = match name {
+                Some(n) => format!("the token of Hub account `{n}`"),
+                None => "the Hub token".into(),
+            };
+            let who = client.whoami().await.map_err(|e| {
+                PublishError::Unavailable(format!("the Hub at {} refused {what}: {e}", fleet.hub))
+            })?;
+            tracing::debug!(user = %who.name, account = ?name, "Hub token accepted");
+            quota.set_name(match name {
+                Some(n) if *n != who.name => format!("{n} ({})", who.name),
+                _ => who.name.clone(),
+            });
+            for (ns, miners) in namespaces.get(name).into_iter().flatten() {
+                if crate::hub::accounts::can_write(&who, ns) == Some(false) {
+                    let reason = format!(
+                        "{what} (Hub user {}) cannot write namespace `{ns}`: use a write token of `{ns}` or of a \
+                         member with write access, or another account (`hub_account:`)",
+                        who.name
+                    );
+                    refused.extend(miners.iter().map(|m| (m.clone(), reason.clone())));
+                }
             }
         }
+        let quotas = actor.quotas().into_iter().map(|(_, q)| q).collect();
+        Ok(HubSetup {
+            actor,
+            refused,
+            quotas,
+        })
     }
-    let quotas = actor.quotas().into_iter().map(|(_, q)| q).collect();
-    Ok(HubSetup {
-        actor,
-        refused,
-        quotas,
-    })
 }
 
 /// The report form of a snapshot.

@@ -298,6 +298,34 @@ pub async fn publish(
     let (chain, chain_actor, hub) = if opts.dry_run || plans.is_empty() {
         (None, None, None)
     } else {
+        // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
+        // connection.
+        let refs: Vec<hub_setup::MinerPlanRef<'_>> = plans
+            .iter()
+            .map(|p| hub_setup::MinerPlanRef {
+                miner: &p.job.miner,
+                ss58: &p.job.ss58,
+                files: &p.job.files,
+            })
+            .collect();
+        let prepared = hub_setup::prepare(
+            &fleet,
+            &refs,
+            &journal,
+            opts.token.clone(),
+            &opts.hub_limits,
+            journal_dir
+                .parent()
+                .unwrap_or(&journal_dir)
+                .join("hub-resume"),
+            Arc::new(HubProgress {
+                reporter: reporter.clone(),
+                repos: repos.clone(),
+                done: Default::default(),
+            }),
+            &reporter,
+        )?;
+        drop(refs);
         let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
             .await
             .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(&fleet))))?;
@@ -315,32 +343,7 @@ pub async fn publish(
             last: Default::default(),
         });
         let chain_actor = ChainActor::new(chain.clone(), sink).start();
-        let refs: Vec<hub_setup::MinerPlanRef<'_>> = plans
-            .iter()
-            .map(|p| hub_setup::MinerPlanRef {
-                miner: &p.job.miner,
-                ss58: &p.job.ss58,
-                files: &p.job.files,
-            })
-            .collect();
-        let setup = hub_setup::start(
-            &fleet,
-            &refs,
-            &journal,
-            opts.token.clone(),
-            &opts.hub_limits,
-            journal_dir
-                .parent()
-                .unwrap_or(&journal_dir)
-                .join("hub-resume"),
-            Arc::new(HubProgress {
-                reporter: reporter.clone(),
-                repos: repos.clone(),
-                done: Default::default(),
-            }),
-            &reporter,
-        )
-        .await?;
+        let setup = prepared.check_tokens(&fleet).await?;
         // Miners whose account cannot write their namespace fail here, before anything is sent for them.
         for (miner, reason) in &setup.refused {
             plans.retain(|p| &p.job.label != miner);
