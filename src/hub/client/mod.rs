@@ -374,6 +374,8 @@ impl Sibling {
                 size: l.size,
                 pointer_size: l.pointer_size,
             }),
+            // Only uploads compare siblings (by oid); downloads read the tree, which names the Xet hash.
+            xet_hash: None,
         })
     }
 }

@@ -290,9 +290,13 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 ///   (the Hub's default rules decide every mode; a large text file would add a preupload);
 /// * to one it wrote to before: its info, the batch, the commit (a file at a new path adds a preupload).
 ///
-/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls, and the LFS
-/// verify action is not called (see [`super::lfs::Xfer::upload`]).
-pub fn estimate_api_calls(files: &[String]) -> u32 {
+/// With `xet` (the client offers Xet, [`HubClient::uses_xet`]) the LFS files may go through Xet instead: one more
+/// call, the Xet write token (`/api/…/xet-write-token/…`), counted whenever there are LFS files (a Hub that answers
+/// `basic` or `multipart` leaves that one unused).
+///
+/// Transfers to storage (the PUT of each file or part, the multipart completion, every request to the Xet CAS) are
+/// not API calls, and the LFS verify action is not called (see [`super::lfs::Xfer::upload`]).
+pub fn estimate_api_calls(files: &[String], xet: bool) -> u32 {
     let lfs = files
         .iter()
         .filter(|f| {
@@ -301,8 +305,9 @@ pub fn estimate_api_calls(files: &[String]) -> u32 {
         })
         .count() as u32;
     let transfers = lfs.div_ceil(BATCH_MAX as u32);
+    let xet_token = u32::from(xet && lfs > 0);
     // Creating the repo, or reading it once: one call either way.
-    1 + transfers + 1
+    1 + transfers + xet_token + 1
 }
 
 /// Text files up to this size are inline in a new repository (the Hub moves files over 10 MB to LFS).
