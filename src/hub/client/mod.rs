@@ -630,10 +630,14 @@ impl HubClient {
         let (client, request) = rb.build_split();
         let request = request.map_err(|e| HubError::transport(op, "(request)", e))?;
         let url = request.url().to_string();
-        let resp = client
-            .execute(request)
-            .await
-            .map_err(|e| HubError::transport(op, &url, e))?;
+        let sent_path = request.url().path().to_string();
+        let resp = match client.execute(request).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.inner.limits.unanswered(&sent_path);
+                return Err(HubError::transport(op, &url, e));
+            }
+        };
         // The quota planner learns from every answer (RateLimit headers, the end of its first-call probe).
         let path = resp.url().path().to_string();
         self.inner.limits.observe(&path, resp.headers());
