@@ -12,6 +12,7 @@
 mod locate;
 mod schema;
 pub mod slots;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use locate::{LineCol, Step};
 pub use schema::{Defaults, FleetFile, MinerEntry};
 pub use slots::{Republish, Slots};
+pub use watch::WatchPolicy;
 
 use crate::competition::Registry;
 use crate::model::RepoId;
@@ -62,6 +64,8 @@ pub struct Miner {
     pub competition_id: u16,
     /// Make the repo that holds the committed model public once the commitment is on chain.
     pub update_repo_visibility: bool,
+    /// When `minerfleet watch` publishes a new checkpoint ([`watch`]).
+    pub watch: WatchPolicy,
     /// Where the miner is written in the fleet file.
     pub at: Option<LineCol>,
 }
@@ -222,6 +226,7 @@ impl Fleet {
     ///     republish: minerfleet::fleet::Republish::AltRepo,
     ///     competition_id: 1,
     ///     update_repo_visibility: true,
+    ///     watch: Default::default(),
     ///     at: None,
     /// };
     /// let fleet = Fleet::single(Network::Finney, 80, "~/.bittensor/wallets".as_ref(), ".".as_ref(), miner);
@@ -349,6 +354,15 @@ impl Fleet {
                 "the fleet has no miners",
                 Some("add at least one `Miner(hotkey: ..., model_dir: ..., repo: ...)`"),
             );
+        }
+
+        if let Some(defaults) = &file.defaults.watch
+            && let Err(list) = watch::resolve(Some(defaults), None)
+        {
+            for p in list {
+                let path = [Step::Field("defaults"), Step::Field("watch"), Step::Field(p.field)];
+                problems.add(&path, p.message, Some(p.help));
+            }
         }
 
         let mut miners = Vec::with_capacity(file.miners.len());
@@ -513,6 +527,20 @@ impl Fleet {
                 );
             }
 
+            let watch = match watch::resolve(file.defaults.watch.as_ref(), entry.watch.as_ref()) {
+                Ok(policy) => policy,
+                Err(list) => {
+                    // A value from `defaults` was reported once, above; only the miner's own are reported here.
+                    for p in list {
+                        if entry.watch.as_ref().is_some_and(|w| watch::sets(w, p.field)) {
+                            let path = [here("watch")[0], here("watch")[1], Step::Field("watch"), Step::Field(p.field)];
+                            problems.add(&path, p.message, Some(p.help));
+                        }
+                    }
+                    WatchPolicy::default()
+                }
+            };
+
             if let Some(repo) = repo {
                 miners.push(Miner {
                     wallet,
@@ -523,6 +551,7 @@ impl Fleet {
                     republish,
                     competition_id,
                     update_repo_visibility,
+                    watch,
                     at: locate::locate(src, &[Step::Field("miners"), Step::Index(i)]),
                 });
             }
