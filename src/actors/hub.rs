@@ -108,6 +108,11 @@ impl HubActor {
         &self.client
     }
 
+    /// The quotas this actor enforces (read-only use: the quota left for an operator's view).
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits.clone()
+    }
+
     /// Runs `work` unless shutting down, keeping shutdown waiting until it is done.
     fn guarded<T: 'static>(
         &self,

@@ -360,7 +360,11 @@ impl Fleet {
             && let Err(list) = watch::resolve(Some(defaults), None)
         {
             for p in list {
-                let path = [Step::Field("defaults"), Step::Field("watch"), Step::Field(p.field)];
+                let path = [
+                    Step::Field("defaults"),
+                    Step::Field("watch"),
+                    Step::Field(p.field),
+                ];
                 problems.add(&path, p.message, Some(p.help));
             }
         }
@@ -532,8 +536,17 @@ impl Fleet {
                 Err(list) => {
                     // A value from `defaults` was reported once, above; only the miner's own are reported here.
                     for p in list {
-                        if entry.watch.as_ref().is_some_and(|w| watch::sets(w, p.field)) {
-                            let path = [here("watch")[0], here("watch")[1], Step::Field("watch"), Step::Field(p.field)];
+                        if entry
+                            .watch
+                            .as_ref()
+                            .is_some_and(|w| watch::sets(w, p.field))
+                        {
+                            let path = [
+                                here("watch")[0],
+                                here("watch")[1],
+                                Step::Field("watch"),
+                                Step::Field(p.field),
+                            ];
                             problems.add(&path, p.message, Some(p.help));
                         }
                     }

@@ -99,7 +99,10 @@ impl Default for WatchPolicy {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -137,11 +140,20 @@ fn plain_file_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
-    if name == "." || name == ".." || name.contains(['/', '\\', '\0']) || name.chars().any(char::is_control) {
-        return Err(format!("`{}` must be a plain file name in the model folder (no `/`, `\\` or `..`)", name.escape_debug()));
+    if name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "`{}` must be a plain file name in the model folder (no `/`, `\\` or `..`)",
+            name.escape_debug()
+        ));
     }
     if RESERVED.contains(&name) || name.ends_with(".safetensors") {
-        return Err(format!("`{name}` is a model file validators download; pick another name"));
+        return Err(format!(
+            "`{name}` is a model file validators download; pick another name"
+        ));
     }
     Ok(())
 }
@@ -197,8 +209,15 @@ pub fn resolve(
     let better = miner
         .and_then(|m| m.only_if_better.as_ref())
         .or_else(|| defaults.and_then(|d| d.only_if_better.as_ref()));
-    if let Some(BetterEntry::Score { file, metric, direction }) = better {
-        let file = file.clone().unwrap_or_else(|| DEFAULT_SCORE_FILE.to_string());
+    if let Some(BetterEntry::Score {
+        file,
+        metric,
+        direction,
+    }) = better
+    {
+        let file = file
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCORE_FILE.to_string());
         let mut ok = true;
         if let Err(why) = plain_file_name(&file) {
             ok = false;
@@ -269,14 +288,20 @@ mod tests {
         assert_eq!(p.min_interval, Duration::from_secs(90 * 60));
         assert_eq!(p.ready_marker.as_deref(), Some("READY"));
         let rule = p.only_if_better.unwrap();
-        assert_eq!((rule.file.as_str(), rule.metric.as_str()), ("eval.json", "loss"));
+        assert_eq!(
+            (rule.file.as_str(), rule.metric.as_str()),
+            ("eval.json", "loss")
+        );
         assert_eq!(rule.direction, Direction::Lower);
         // a miner can turn the rule off
         let off = WatchEntry {
             only_if_better: Some(BetterEntry::Off),
             ..Default::default()
         };
-        assert_eq!(resolve(Some(&defaults), Some(&off)).unwrap().only_if_better, None);
+        assert_eq!(
+            resolve(Some(&defaults), Some(&off)).unwrap().only_if_better,
+            None
+        );
         assert_eq!(resolve(None, None).unwrap(), WatchPolicy::default());
     }
 
@@ -295,9 +320,21 @@ mod tests {
         let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
-            ["settle", "min_interval", "ready_marker", "only_if_better", "only_if_better"]
+            [
+                "settle",
+                "min_interval",
+                "ready_marker",
+                "only_if_better",
+                "only_if_better"
+            ]
         );
-        assert!(problems[0].message.contains("`soon` is not a duration"), "{problems:?}");
-        assert!(problems[3].message.contains("validators download"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("`soon` is not a duration"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[3].message.contains("validators download"),
+            "{problems:?}"
+        );
     }
 }

@@ -57,6 +57,8 @@ pub struct Limits {
     uploads: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     byte_units: u64,
+    /// Calls made in the current fixed window (start, count), as the Hub counts them: for [`Limits::api_calls_left`].
+    window: Mutex<(Instant, u32)>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -118,6 +120,7 @@ impl Limits {
             uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
             bytes: Arc::new(Semaphore::new(byte_units as usize)),
             byte_units,
+            window: Mutex::new((Instant::now(), 0)),
             config,
         }))
     }
@@ -130,6 +133,22 @@ impl Limits {
     pub async fn api_call(&self) {
         self.wait_pause().await;
         self.api.until_ready().await;
+        let mut w = self.window.lock().expect("window lock");
+        if w.0.elapsed() >= self.config.api_window {
+            *w = (Instant::now(), 0);
+        }
+        w.1 = w.1.saturating_add(1);
+    }
+
+    /// API calls left in the current window (fixed windows from the first call, as the Hub counts them): what an
+    /// operator's view shows as the quota left.
+    pub fn api_calls_left(&self) -> u32 {
+        let w = self.window.lock().expect("window lock");
+        if w.0.elapsed() >= self.config.api_window {
+            self.config.api_calls_per_window
+        } else {
+            self.config.api_calls_per_window.saturating_sub(w.1)
+        }
     }
 
     async fn wait_pause(&self) {

@@ -180,12 +180,22 @@ impl Prepared {
             wrote: Default::default(),
             plan: Default::default(),
             hashed: Default::default(),
+            score: None,
         })
     }
 
-    /// Forget the files checked at load time: the next [`Prepared::job`] reads the folder.
-    pub fn forget_files(&mut self) {
-        self.files = None;
+    /// A second handle on this miner that reads the folder for each job; the hotkey lock stays with `self` (which
+    /// must outlive the handle's runs: `watch` keeps both for its whole run).
+    pub(crate) fn handle(&self) -> Prepared {
+        Prepared {
+            miner: self.miner.clone(),
+            label: self.label.clone(),
+            signer: self.signer.clone(),
+            ss58: self.ss58.clone(),
+            competition: self.competition.clone(),
+            _lock: None,
+            files: None,
+        }
     }
 }
 
@@ -320,6 +330,8 @@ pub struct Connected {
     pub chain: Arc<ChainClient>,
     pub chain_actor: Addr<ChainActor>,
     pub hub: Addr<HubActor>,
+    /// The Hub actor's quotas (read-only: the quota left).
+    pub hub_limits: Arc<crate::hub::limits::Limits>,
     pub gpu: Option<Arc<GpuPool>>,
 }
 
@@ -391,7 +403,7 @@ pub async fn connect_hub(
     journal_dir: &std::path::Path,
     reporter: &Arc<dyn Reporter>,
     names: &Names,
-) -> Result<Addr<HubActor>, PublishError> {
+) -> Result<(Addr<HubActor>, Arc<crate::hub::limits::Limits>), PublishError> {
     let token = opts.token.clone().ok_or_else(|| {
         PublishError::Config(format!(
             "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
@@ -419,7 +431,8 @@ pub async fn connect_hub(
         PublishError::Unavailable(format!("the Hub at {} refused the token: {e}", fleet.hub))
     })?;
     tracing::debug!(user = %who.name, "Hub token accepted");
-    Ok(hub_actor.start())
+    let limits = hub_actor.limits();
+    Ok((hub_actor.start(), limits))
 }
 
 /// Start the GPU pool for the tensor checks, when `opts.gpu` asks for it.
@@ -441,12 +454,14 @@ pub async fn connect(
     let names = Names::of(&loaded.miners);
     let (chain, chain_actor) =
         connect_chain(&loaded.fleet, opts, &loaded.journal, reporter, &names).await?;
-    let hub = connect_hub(&loaded.fleet, opts, loaded.journal.dir(), reporter, &names).await?;
+    let (hub, hub_limits) =
+        connect_hub(&loaded.fleet, opts, loaded.journal.dir(), reporter, &names).await?;
     let gpu = start_gpu(opts)?;
     Ok(Connected {
         chain,
         chain_actor,
         hub,
+        hub_limits,
         gpu,
     })
 }
@@ -475,10 +490,7 @@ impl Connected {
     /// Stop the actors once their work in flight is done, then the GPU pool.
     pub async fn close(self) {
         let _ = self.hub.send(crate::actors::hub::Shutdown).await;
-        let _ = self
-            .chain_actor
-            .send(crate::actors::chain::Shutdown)
-            .await;
+        let _ = self.chain_actor.send(crate::actors::chain::Shutdown).await;
         if let Some(pool) = self.gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
             pool.shutdown(Duration::from_secs(10)).await;
         }
@@ -490,10 +502,19 @@ pub async fn run_jobs(services: Arc<Services>, jobs: Vec<Job>) -> Vec<SummaryRow
     if jobs.is_empty() {
         return Vec::new();
     }
+    start_jobs(services, jobs).await.unwrap_or_default()
+}
+
+/// Start `jobs` (as [`run_jobs`]) and return at once; the rows arrive on the receiver. Call it on the actix
+/// system's thread (the actors start there); the receiver may be awaited anywhere.
+pub fn start_jobs(
+    services: Arc<Services>,
+    jobs: Vec<Job>,
+) -> tokio::sync::oneshot::Receiver<Vec<SummaryRow>> {
     let plans = jobs.into_iter().map(|job| MinerPlan { job }).collect();
     let (tx, rx) = tokio::sync::oneshot::channel();
     FleetSupervisor::new(services, plans, tx).start();
-    rx.await.unwrap_or_default()
+    rx
 }
 
 /// Publish `fleet` (see the module docs). Must run inside an actix `System` (the actors live there).

@@ -22,7 +22,7 @@ pub fn active() -> Option<MultiProgress> {
         .and_then(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
 }
 
-fn set_active(multi: Option<MultiProgress>) {
+pub(crate) fn set_active(multi: Option<MultiProgress>) {
     *ACTIVE
         .get_or_init(|| Mutex::new(None))
         .lock()
@@ -174,7 +174,11 @@ impl Reporter for Bars {
                     let _ = self.multi.println(format!("{mark} {text}"));
                 }
             }
-            Event::Warning { .. } | Event::Summary { .. } => {
+            Event::Watching { .. }
+            | Event::Chain { .. }
+            | Event::OnChain { .. }
+            | Event::Pending { .. } => {}
+            Event::Warning { .. } | Event::Summary { .. } | Event::Skipped { .. } => {
                 if let Some(text) = describe(event) {
                     let _ = self.multi.println(text);
                 }
