@@ -491,7 +491,11 @@ impl Driver {
         };
         let policy = self.miners[i].prepared.miner.watch.clone();
         let m = &mut self.miners[i];
-        if m.settle.observe(fp.clone(), now) {
+        let quiet_for = fp.as_ref().and_then(Fingerprint::newest).and_then(|ns| {
+            let newest = std::time::UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).ok()?);
+            std::time::SystemTime::now().duration_since(newest).ok()
+        });
+        if m.settle.observe(fp.clone(), now, quiet_for) {
             // A new state of the folder is not a retry of the failed one.
             m.retry_at = None;
             m.failures = 0;

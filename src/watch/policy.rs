@@ -38,10 +38,23 @@ pub enum Readiness {
 }
 
 impl Settle {
-    /// Record what the folder looks like at `now`; returns whether it changed since the last look.
-    pub fn observe(&mut self, fp: Option<Fingerprint>, now: Instant) -> bool {
+    /// Record what the folder looks like at `now`; returns whether it changed since the last look. At the first
+    /// look, `quiet_for` (how long ago its newest entry was modified, from the file system) counts as settled time
+    /// already: a folder nobody wrote to for an hour is not made to wait `settle` again when `watch` starts.
+    pub fn observe(
+        &mut self,
+        fp: Option<Fingerprint>,
+        now: Instant,
+        quiet_for: Option<Duration>,
+    ) -> bool {
         if fp == self.fingerprint && self.changed_at.is_some() {
             return false;
+        }
+        if self.changed_at.is_none() && fp.is_some() {
+            self.fingerprint = fp;
+            self.switched = false;
+            self.changed_at = Some(quiet_for.and_then(|q| now.checked_sub(q)).unwrap_or(now));
+            return true;
         }
         let switched = match (&self.fingerprint, &fp) {
             (Some(old), Some(new)) => old.folder != new.folder,
@@ -330,23 +343,23 @@ mod tests {
         };
         let mut s = Settle::default();
         assert_eq!(s.readiness(&p, t0), Readiness::Missing);
-        assert!(s.observe(Some(fp(1, 10)), t0));
+        assert!(s.observe(Some(fp(1, 10)), t0, None));
         assert_eq!(
             s.readiness(&p, t0 + Duration::from_secs(10)),
             Readiness::SettlingFor(Duration::from_secs(20))
         );
-        assert!(!s.observe(Some(fp(1, 10)), t0 + Duration::from_secs(10)));
+        assert!(!s.observe(Some(fp(1, 10)), t0 + Duration::from_secs(10), None));
         assert_eq!(
             s.readiness(&p, t0 + Duration::from_secs(30)),
             Readiness::Ready
         );
         // a write restarts the clock; a rename into place is ready at once
-        assert!(s.observe(Some(fp(1, 11)), t0 + Duration::from_secs(40)));
+        assert!(s.observe(Some(fp(1, 11)), t0 + Duration::from_secs(40), None));
         assert!(matches!(
             s.readiness(&p, t0 + Duration::from_secs(41)),
             Readiness::SettlingFor(_)
         ));
-        assert!(s.observe(Some(fp(2, 11)), t0 + Duration::from_secs(42)));
+        assert!(s.observe(Some(fp(2, 11)), t0 + Duration::from_secs(42), None));
         assert_eq!(
             s.readiness(&p, t0 + Duration::from_secs(42)),
             Readiness::Ready
