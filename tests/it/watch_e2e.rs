@@ -482,3 +482,95 @@ fn record(
     written.insert(key, hash);
     lfs.insert(key, bytes);
 }
+
+/// The Hub answers 503 to everything for a minute (`MINERFLEET_TEST_HUB_OUTAGE_SECS` shortens or lengthens it) and
+/// the devnet is restarted in the middle of it, while new checkpoints wait to be published: `watch` keeps running,
+/// retries with backoff, and publishes every checkpoint once, by itself, when both are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_outage_and_a_devnet_restart_are_survived() {
+    let Some(config) = devnet_config() else {
+        return;
+    };
+    let outage = Duration::from_secs(
+        std::env::var("MINERFLEET_TEST_HUB_OUTAGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    );
+    let mut rig = Rig::start(config, 2, BlockMode::Timer(Duration::from_secs(1))).await;
+    rig.set_defaults(r#"watch: (settle: "2s", min_interval: "1s")"#);
+    let fleet = rig.fleet();
+    let ss58: Vec<String> = rig.accounts().into_iter().map(|a| a.0).collect();
+    let dirs: Vec<PathBuf> = fleet.miners.iter().map(|m| m.model_dir.clone()).collect();
+    let w = Watcher::start(&rig, "outage", &[]);
+    // The rig's demo models are published first (they have been quiet for longer than `settle`).
+    let first: BTreeMap<usize, String> =
+        (0..2).map(|i| (i, secure_of(&dirs[i], &ss58[i]))).collect();
+    wait_for(
+        &rig,
+        &first,
+        Duration::from_secs(120),
+        &w,
+        "the first models",
+    )
+    .await;
+
+    rig.hub.faults().set(minerfleet::hub::server::FaultConfig {
+        error_rate: 1.0,
+        error_status: 503,
+        ..Default::default()
+    });
+    let started = Instant::now();
+    let want: BTreeMap<usize, String> = (0..2)
+        .map(|i| {
+            (
+                i,
+                write_checkpoint(
+                    &dirs[i],
+                    Family::Llama,
+                    900 + i as u64,
+                    Style::Plain,
+                    &ss58[i],
+                )
+                .0,
+            )
+        })
+        .collect();
+    tokio::time::sleep(outage / 2).await;
+    rig.net.restart().await.expect("devnet restarts");
+    tokio::time::sleep(outage.saturating_sub(started.elapsed())).await;
+    let failed = rig.hub.faults().stats().errors;
+    rig.hub.faults().clear();
+    assert!(failed > 0, "the outage was met: {}", w.describe());
+    assert_eq!(
+        committed(&rig).await.iter().filter(|c| c.is_some()).count(),
+        2
+    );
+    assert_ne!(
+        committed(&rig).await[0].as_ref(),
+        Some(&want[&0]),
+        "nothing could be published during the outage"
+    );
+    wait_for(
+        &rig,
+        &want,
+        Duration::from_secs(180),
+        &w,
+        "after the outage",
+    )
+    .await;
+    let events = w.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "pending" && e["waiting"]["for"] == "retry"),
+        "failed publishes were retried with backoff:\n{}",
+        w.describe()
+    );
+    assert_eq!(
+        rig.nonces().await,
+        vec![2, 2],
+        "each model committed once: {}",
+        w.describe()
+    );
+}
