@@ -764,6 +764,45 @@ mod tests {
     }
 
     #[test]
+    fn watch_settings_resolve_per_miner_and_bad_ones_are_reported_where_written() {
+        let src = "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1,\n  watch: (settle: \"10s\", min_interval: \"2h\")),\n  miners: [\n    Miner(hotkey: \"a\", model_dir: \"m\", repo: \"me/a\", watch: (min_interval: \"90m\")),\n    Miner(hotkey: \"b\", model_dir: \"m\", repo: \"me/b\"),\n  ])";
+        let fleet = Fleet::from_source(
+            Path::new("/srv/f.ron"),
+            src,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+        .unwrap();
+        let w = |i: usize| &fleet.miners[i].watch;
+        assert_eq!(w(0).settle, std::time::Duration::from_secs(10));
+        assert_eq!(w(0).min_interval, std::time::Duration::from_secs(90 * 60));
+        assert_eq!(w(1).min_interval, std::time::Duration::from_secs(2 * 3600));
+
+        let bad = src
+            .replace("\"10s\"", "\"ten\"")
+            .replace("min_interval: \"90m\"", "ready_marker: \"../R\"");
+        let err = Fleet::from_source(
+            Path::new("/srv/f.ron"),
+            &bad,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 2, "{text}");
+        assert_eq!(err.problems[0].field, "defaults.watch.settle", "{text}");
+        assert_eq!(err.problems[0].at.map(|a| a.line), Some(2), "{text}");
+        assert_eq!(
+            err.problems[1].field, "miners[0].watch.ready_marker",
+            "{text}"
+        );
+        assert_eq!(err.problems[1].at.map(|a| a.line), Some(4), "{text}");
+        assert!(text.contains("`ten` is not a duration"), "{text}");
+    }
+
+    #[test]
     fn problems_display_file_line_column_field_and_help() {
         let p = Problem {
             file: PathBuf::from("fleet.ron"),

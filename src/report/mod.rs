@@ -178,6 +178,8 @@ pub enum Waiting {
     HubQuota { calls_left: u32 },
     /// The last attempt failed; the next one at `until` (Unix seconds).
     Retry { until: u64, error: String },
+    /// The chain's state (the last commitment, the head), read once at start before any policy decision.
+    ChainView,
     /// Being published now.
     Publishing,
 }
@@ -194,6 +196,7 @@ impl Waiting {
             Waiting::ChainBudget { .. } => "chain budget",
             Waiting::HubQuota { .. } => "hub quota",
             Waiting::Retry { .. } => "retry",
+            Waiting::ChainView => "chain",
             Waiting::Publishing => "publishing",
         }
     }
@@ -210,6 +213,7 @@ impl Waiting {
             Waiting::ChainBudget { block } => format!("chain commit budget (block #{block})"),
             Waiting::HubQuota { calls_left } => format!("Hub quota ({calls_left} calls left)"),
             Waiting::Retry { until, error } => format!("retry in {}: {error}", left(until)),
+            Waiting::ChainView => "reading the chain".into(),
             Waiting::Publishing => "publishing".into(),
         }
     }

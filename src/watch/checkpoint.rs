@@ -39,6 +39,8 @@ pub struct Fingerprint {
     /// Device and inode of the folder (resolved through a symlink): a rename onto `model_dir` or a swapped symlink
     /// changes it.
     pub folder: (u64, u64),
+    /// The folder's own mtime (ns): an entry created, deleted or renamed changes it.
+    pub folder_mtime: i128,
     /// Relative path → (size, mtime ns, inode).
     pub entries: BTreeMap<PathBuf, (u64, i128, u64)>,
 }
@@ -84,13 +86,19 @@ impl Fingerprint {
         }
         Ok(Some(Fingerprint {
             folder: (meta.dev(), meta.ino()),
+            folder_mtime: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             entries,
         }))
     }
 
-    /// The newest modification time of an entry (ns since the epoch), `None` for an empty folder.
-    pub fn newest(&self) -> Option<i128> {
-        self.entries.values().map(|e| e.1).max()
+    /// The newest modification time of the folder or an entry (ns since the epoch).
+    pub fn newest(&self) -> i128 {
+        self.entries
+            .values()
+            .map(|e| e.1)
+            .max()
+            .unwrap_or(i128::MIN)
+            .max(self.folder_mtime)
     }
 
     /// The marker's mtime, when the marker exists and is at least as new as every other entry (a complete

@@ -42,6 +42,9 @@ use policy::{ChainNow, Decision, Last, Readiness, Settle};
 /// retries): below this many left in the window a new publish waits.
 pub const CALLS_PER_PUBLISH: u32 = 16;
 
+/// The pending checkpoint's id while it is still being written (its files are not final, so it has no id yet).
+const NEW: &str = "new";
+
 /// How to watch.
 pub struct WatchOptions {
     /// Token, chain and Hub settings, tensor checks, journal and lock folders, and the cancel token (Ctrl-C,
@@ -424,8 +427,10 @@ impl Driver {
                     }
                 }
                 Some(report) = self.rx.recv() => {
-                    if let Some(i) = self.handle(report, conn) {
-                        dirty[i] = true;
+                    match self.handle(report, conn) {
+                        Some(events::ALL) => dirty.iter_mut().for_each(|d| *d = true),
+                        Some(i) => dirty[i] = true,
+                        None => {}
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
@@ -439,7 +444,12 @@ impl Driver {
         let checkpoint = checkpoint.map(str::to_string);
         match &checkpoint {
             Some(id) if m.pending.as_ref().is_none_or(|(p, _)| p != id) => {
-                m.pending = Some((id.clone(), unix_now()));
+                // A checkpoint still settling has no id yet ("new"): it keeps its age once it has one.
+                let since = match &m.pending {
+                    Some((p, since)) if p == NEW => *since,
+                    _ => unix_now(),
+                };
+                m.pending = Some((id.clone(), since));
             }
             None => m.pending = None,
             _ => {}
@@ -491,7 +501,7 @@ impl Driver {
         };
         let policy = self.miners[i].prepared.miner.watch.clone();
         let m = &mut self.miners[i];
-        let quiet_for = fp.as_ref().and_then(Fingerprint::newest).and_then(|ns| {
+        let quiet_for = fp.as_ref().map(Fingerprint::newest).and_then(|ns| {
             let newest = std::time::UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).ok()?);
             std::time::SystemTime::now().duration_since(newest).ok()
         });
@@ -533,7 +543,7 @@ impl Driver {
                     .pending
                     .as_ref()
                     .map(|p| p.0.clone())
-                    .or(Some("new".into()));
+                    .or(Some(NEW.into()));
                 self.show(i, pending.as_deref(), Some(Waiting::Settling { until }));
                 return;
             }
@@ -584,6 +594,12 @@ impl Driver {
             return;
         }
         if self.miners[i].skipped.as_deref() == Some(complete.id.as_str()) {
+            return;
+        }
+        if self.chain.is_none() {
+            // The policy needs the chain's view (the last commitment's block, the head for epsilon): decided once
+            // the first view is read.
+            self.show(i, Some(&complete.id), Some(Waiting::ChainView));
             return;
         }
         let last = record
@@ -752,6 +768,7 @@ impl Driver {
             }
             Report::View(Ok(view)) => {
                 self.refreshing = false;
+                let first = self.chain.is_none();
                 self.chain_failures = 0;
                 self.chain = Some(ChainNow {
                     head: view.head,
@@ -776,7 +793,7 @@ impl Driver {
                         m.on_chain = Some(event);
                     }
                 }
-                None
+                first.then_some(events::ALL)
             }
             Report::View(Err(e)) => {
                 self.refreshing = false;

@@ -15,6 +15,10 @@ use crate::report::Waiting;
 
 use super::checkpoint::{Complete, Fingerprint};
 
+/// The most a change's settle time is credited from file times (see [`Settle::observe`]): the file system events'
+/// debounce and delivery.
+pub const EVENT_DELAY: Duration = Duration::from_secs(1);
+
 /// Tracks when a model folder last changed, and whether it changed by an atomic switch.
 #[derive(Debug, Default)]
 pub struct Settle {
@@ -38,9 +42,11 @@ pub enum Readiness {
 }
 
 impl Settle {
-    /// Record what the folder looks like at `now`; returns whether it changed since the last look. At the first
-    /// look, `quiet_for` (how long ago its newest entry was modified, from the file system) counts as settled time
-    /// already: a folder nobody wrote to for an hour is not made to wait `settle` again when `watch` starts.
+    /// Record what the folder looks like at `now`; returns whether it changed since the last look. `quiet_for` is
+    /// how long ago the folder or an entry was last modified, by the file system's clock. At the first look it all
+    /// counts as settled time already (a folder nobody wrote to for an hour is not made to wait `settle` again when
+    /// `watch` starts); after that, at most [`EVENT_DELAY`] of it (the events' own delay: settling counts from the
+    /// last write, not from when its event arrived, and a file system clock that runs behind gains nothing more).
     pub fn observe(
         &mut self,
         fp: Option<Fingerprint>,
@@ -50,10 +56,15 @@ impl Settle {
         if fp == self.fingerprint && self.changed_at.is_some() {
             return false;
         }
-        if self.changed_at.is_none() && fp.is_some() {
+        let first = self.changed_at.is_none();
+        let credit = |q: Duration| if first { q } else { q.min(EVENT_DELAY) };
+        let changed_at = quiet_for
+            .and_then(|q| now.checked_sub(credit(q)))
+            .unwrap_or(now);
+        if first && fp.is_some() {
             self.fingerprint = fp;
             self.switched = false;
-            self.changed_at = Some(quiet_for.and_then(|q| now.checked_sub(q)).unwrap_or(now));
+            self.changed_at = Some(changed_at);
             return true;
         }
         let switched = match (&self.fingerprint, &fp) {
@@ -64,7 +75,7 @@ impl Settle {
         };
         self.switched = switched;
         self.fingerprint = fp;
-        self.changed_at = Some(now);
+        self.changed_at = Some(changed_at);
         true
     }
 
@@ -334,6 +345,7 @@ mod tests {
     fn settling_waits_for_quiet_a_switch_or_the_marker() {
         let fp = |ino: u64, size: u64| Fingerprint {
             folder: (1, ino),
+            folder_mtime: 0,
             entries: BTreeMap::from([("model.safetensors".into(), (size, 5, 9))]),
         };
         let t0 = Instant::now();
