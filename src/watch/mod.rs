@@ -166,7 +166,7 @@ pub async fn watch(
         .fleet
         .registry
         .subnet(loaded.fleet.netuid)
-        .map_or(12, |s| u64::from(s.block_time_s).max(1));
+        .map_or(12, |s| s.block_time_s.max(1));
     reporter.event(&Event::Watching {
         fleet: loaded.fleet.path.display().to_string(),
         miners: loaded.miners.iter().map(|m| m.label.clone()).collect(),
@@ -387,10 +387,10 @@ impl Driver {
                 next_rescan = now + self.opts.rescan;
             }
             if !cancel.is_cancelled() {
-                for i in 0..n {
+                for (i, flag) in dirty.iter_mut().enumerate() {
                     let due = self.miners[i].wake_at.is_some_and(|t| t <= now);
-                    if dirty[i] || due {
-                        dirty[i] = false;
+                    if *flag || due {
+                        *flag = false;
                         self.miners[i].wake_at = None;
                         self.evaluate(i, conn, fs.as_mut()).await;
                     }
@@ -654,7 +654,7 @@ impl Driver {
         let chain = conn.chain.clone();
         let limits = conn.hub_limits.clone();
         let netuid = self.loaded.fleet.netuid;
-        let account = m.account.clone();
+        let account = m.account;
         let len = ModelId::placeholder_str(&m.prepared.miner.repo, m.prepared.miner.competition_id)
             .map(|s| s.len())
             .unwrap_or(128);
@@ -853,7 +853,7 @@ impl Driver {
         self.refreshing = true;
         let chain = conn.chain.clone();
         let netuid = self.loaded.fleet.netuid;
-        let accounts: Vec<AccountId32> = self.miners.iter().map(|m| m.account.clone()).collect();
+        let accounts: Vec<AccountId32> = self.miners.iter().map(|m| m.account).collect();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let view = read_view(&chain, netuid, &accounts)
