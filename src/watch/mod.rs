@@ -539,17 +539,15 @@ impl Driver {
             Readiness::SettlingFor(d) => {
                 self.miners[i].wake_at = Some(now + d);
                 let until = unix_now() + d.as_secs().max(1);
-                let pending = self.miners[i]
-                    .pending
-                    .as_ref()
-                    .map(|p| p.0.clone())
-                    .or(Some(NEW.into()));
-                self.show(i, pending.as_deref(), Some(Waiting::Settling { until }));
+                // Being written: a new checkpoint (the one that was pending, if any, is being replaced).
+                self.show(i, Some(NEW), Some(Waiting::Settling { until }));
                 return;
             }
             Readiness::Ready => {}
         }
-        let fp = fp.expect("a ready folder has a fingerprint");
+        let Some(fp) = fp else {
+            return; // `Ready` needs a fingerprint: not reached
+        };
         let cached = self.miners[i]
             .checked
             .as_ref()
