@@ -80,6 +80,8 @@ pub mod network;
 pub mod publish;
 pub mod remote;
 pub mod report;
+pub mod ron_pos;
+pub mod small_file;
 pub mod status;
 pub mod wallet;
 pub mod watch;

@@ -424,7 +424,8 @@ pub async fn pull(
     let mut files = plan.files.clone();
     if let Some(index) = &plan.index {
         let path = snapshot.dir.join(index);
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let text = crate::small_file::read_text(&path, crate::model::inspect::MAX_JSON_BYTES)
+            .map_err(|e| io_err(&path)(e.into_io()))?;
         let shards = index_shards(&text, &by_path).map_err(not_a_model)?;
         hub.download_entries(&repo, &commit, &entries(&shards), &cache)
             .await
@@ -479,8 +480,9 @@ pub async fn pull(
     })
 }
 
-/// `dir` must be absent or an empty directory.
-fn check_destination(dir: &Path) -> Result<(), RemoteError> {
+/// `dir` must be absent or an empty directory ([`pull`] checks it before and after the download; callers may check
+/// it before connecting anywhere).
+pub fn check_destination(dir: &Path) -> Result<(), RemoteError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),

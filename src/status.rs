@@ -90,6 +90,7 @@ pub async fn fleet_status(
     let subnet = fleet.registry.subnet(fleet.netuid);
     let mut miners = Vec::with_capacity(fleet.miners.len());
     let mut visibility_cache: HashMap<String, Option<String>> = HashMap::new();
+    let mut hub_down: Option<String> = None;
     for miner in &fleet.miners {
         let mut row = MinerStatus {
             miner: miner.label(),
@@ -174,6 +175,13 @@ pub async fn fleet_status(
             let key = repo.to_string();
             let vis = match visibility_cache.get(&key) {
                 Some(v) => v.clone(),
+                // The Hub did not answer a call that had its full deadline: don't spend it again per miner.
+                None if hub_down.is_some() => {
+                    row.detail.get_or_insert_with(|| {
+                        format!("Hub not asked: {}", hub_down.as_deref().unwrap_or_default())
+                    });
+                    None
+                }
                 None => {
                     let v = match hub.repo_info(&repo, None).await {
                         Ok(info) => Some(if info.private.unwrap_or(false) {
@@ -185,6 +193,9 @@ pub async fn fleet_status(
                             Some("missing".to_string())
                         }
                         Err(e) => {
+                            if e.is_unreachable() {
+                                hub_down = Some(format!("an earlier call failed ({e})"));
+                            }
                             row.detail.get_or_insert_with(|| format!("Hub: {e}"));
                             None
                         }

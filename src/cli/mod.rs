@@ -44,8 +44,9 @@ pub struct GlobalArgs {
         env = "MINERFLEET_NETWORK"
     )]
     pub network: Option<Network>,
-    /// Hugging Face Hub endpoint (overrides the fleet file), e.g. http://127.0.0.1:8000.
-    #[arg(long, global = true, value_name = "URL", env = "HF_ENDPOINT")]
+    /// Hugging Face Hub endpoint (overrides the fleet file), e.g. http://127.0.0.1:8000. Checked before anything
+    /// runs: a value that is not an http(s) URL is a usage error (exit 2), from the flag or from HF_ENDPOINT.
+    #[arg(long, global = true, value_name = "URL", env = "HF_ENDPOINT", value_parser = parse_hub)]
     pub hub: Option<String>,
     /// Folder holding btcli wallets (default ~/.bittensor/wallets; overrides the fleet file).
     #[arg(long, global = true, value_name = "DIR", env = "BT_WALLET_PATH")]
@@ -108,6 +109,11 @@ pub enum Command {
     Devnet(devnet::Args),
     /// Local Hugging Face Hub-compatible server (`hub serve`).
     Hub(hub::Args),
+}
+
+/// clap value parser of `--hub` / `HF_ENDPOINT` (see [`minerfleet::hub::parse_endpoint`]).
+fn parse_hub(text: &str) -> Result<String, String> {
+    minerfleet::hub::parse_endpoint(text).map_err(|e| format!("{e} (from --hub or HF_ENDPOINT)"))
 }
 
 /// How a command ended, mapped to the process exit code.

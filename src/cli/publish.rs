@@ -19,8 +19,9 @@ pub struct Args {
     /// The fleet file.
     #[arg(default_value = "fleet.ron")]
     pub fleet: PathBuf,
-    /// Publish only these miners (`wallet/hotkey` or hotkey name; repeatable).
-    #[arg(long, value_name = "HOTKEY", num_args = 1..)]
+    /// Publish only this miner (`wallet/hotkey` or hotkey name); repeat the flag for more. One value per flag, so
+    /// `--only A fleet.ron` reads `fleet.ron` as the fleet file.
+    #[arg(long, value_name = "HOTKEY", num_args = 1, action = clap::ArgAction::Append)]
     pub only: Vec<String>,
     /// Do everything local (keys, validation, hashing) and print the plan; nothing is uploaded or committed.
     #[arg(long)]

@@ -184,6 +184,8 @@ struct PullView {
 
 pub fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let netuid = netuid(args.netuid, "pull")?;
+    // Local checks before any network: a non-empty --dir is a usage error at once, not after a chain timeout.
+    remote::check_destination(&args.dir).map_err(remote_error)?;
     let endpoint = hub_endpoint(global);
     let found = minerfleet::hub::token::from_env().map_err(|e| UsageError(e.to_string()))?;
     match &found {

@@ -29,6 +29,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .map_err(|e| super::UsageError(e.to_string()))?
         .map(|f| f.token);
     let journal = Journal::for_fleet(&fleet.path, false)?;
+    // Built before the chain connection: a bad endpoint is reported at once.
+    let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))
+        .map_err(|e| super::UsageError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -36,7 +39,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
-        let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))?;
         fleet_status(&fleet, &chain, Some(&hub), &journal)
             .await
             .map_err(anyhow::Error::new)

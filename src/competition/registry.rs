@@ -6,7 +6,6 @@
 use super::{Competition, Epsilon, ScheduleEntry, Subnet, safetensors_dtype};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a competitions override file (read by the CLI layer).
@@ -109,21 +108,19 @@ impl Registry {
 
     /// Read and validate an override file holding one `Subnet(...)` or a list of them.
     pub fn read_overrides(path: &Path) -> Result<Vec<Subnet>, CompetitionError> {
+        use crate::small_file::SmallFileError as E;
         let read_err = |source| CompetitionError::Read {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut text = String::new();
-        file.take(MAX_OVERRIDE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(read_err)?;
-        if text.len() as u64 > MAX_OVERRIDE_BYTES {
-            return Err(CompetitionError::TooLarge {
+        // Regular files only, capped: a FIFO or a device named as the competitions file must not hang the loader.
+        let text = crate::small_file::read_text(path, MAX_OVERRIDE_BYTES).map_err(|e| match e {
+            E::TooLarge { .. } => CompetitionError::TooLarge {
                 path: path.to_path_buf(),
                 max: MAX_OVERRIDE_BYTES,
-            });
-        }
+            },
+            e => read_err(e.into_io()),
+        })?;
         Registry::parse_subnets(&text, &path.display().to_string())
     }
 
@@ -153,7 +150,7 @@ impl Registry {
                             | ron::Error::ExpectedNamedStructLike(_)
                             | ron::Error::ExpectedArray
                             | ron::Error::ExpectedDifferentStructName { .. }
-                    ) && line == first_line(text)
+                    ) && line == crate::ron_pos::first_token_line(text)
                     {
                         message.push_str(
                             "; a competitions file holds one `Subnet(...)` or a list `[Subnet(...), ...]` (see `minerfleet competitions --json` for the fields)",
@@ -216,63 +213,22 @@ impl Registry {
     }
 }
 
-/// Where the offending token of a ron error starts (1-based line and column, in characters).
-///
-/// ron's span may start before the whitespace and comments that precede the token; skip them, staying within the
-/// span.
+/// Where the offending token of a ron error starts (1-based line and column, in characters): ron's span may start
+/// before the whitespace and comments that precede the token ([`crate::ron_pos::token_start`]).
 fn token_position(text: &str, span: &ron::error::Span) -> (usize, usize) {
-    let (mut line, mut col) = (span.start.line, span.start.col);
-    let end = (span.end.line, span.end.col);
-    let Some(line_text) = text.split('\n').nth(line.saturating_sub(1)) else {
-        return (line, col);
-    };
-    let Some(offset) = line_text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(line_text.len()))
-        .nth(col.saturating_sub(1))
-    else {
-        return (line, col);
-    };
-    let line_start = text
-        .split('\n')
-        .take(line.saturating_sub(1))
-        .map(|l| l.len() + 1)
-        .sum::<usize>();
-    let mut rest = text
-        .get(line_start + offset..)
-        .unwrap_or_default()
-        .chars()
-        .peekable();
-    let mut in_line_comment = false;
-    while (line, col) < end {
-        let Some(c) = rest.next() else { break };
-        if in_line_comment || c.is_whitespace() {
-            if c == '\n' {
-                in_line_comment = false;
-                line += 1;
-                col = 1;
-            } else {
-                col += 1;
-            }
-        } else if c == '/' && rest.peek() == Some(&'/') {
-            in_line_comment = true;
-            col += 1;
-        } else {
-            break;
-        }
-    }
-    (line, col)
-}
-
-/// The 1-based line of the first character that is not whitespace or part of a `//` comment (1 if none).
-fn first_line(text: &str) -> usize {
-    text.lines()
-        .position(|line| {
-            let line = line.trim();
-            !line.is_empty() && !line.starts_with("//")
-        })
-        .map_or(1, |index| index + 1)
+    use crate::ron_pos::{LineCol, token_start};
+    let at = token_start(
+        text,
+        LineCol {
+            line: span.start.line,
+            col: span.start.col,
+        },
+        LineCol {
+            line: span.end.line,
+            col: span.end.col,
+        },
+    );
+    (at.line, at.col)
 }
 
 /// Builds [`SubnetProblem`]s with the location of the item being validated.

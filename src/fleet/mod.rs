@@ -9,7 +9,6 @@
 //!
 //! Loading reads the file system only; it never touches the network, the chain or keyfile secrets.
 
-mod locate;
 mod schema;
 pub mod slots;
 pub mod watch;
@@ -18,7 +17,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use locate::{LineCol, Step};
+use crate::ron_pos::Locator;
+pub use crate::ron_pos::{LineCol, Step};
 pub use schema::{Defaults, FleetFile, MinerEntry};
 pub use slots::{Republish, Slots};
 pub use watch::WatchPolicy;
@@ -29,6 +29,9 @@ use crate::network::Network;
 
 /// Default Hub endpoint.
 pub const HUGGINGFACE: &str = "https://huggingface.co";
+
+/// Largest fleet file accepted: 64 MiB is about 400 000 miners; anything bigger is the wrong file.
+pub const MAX_FLEET_BYTES: u64 = 64 << 20;
 
 /// A loaded, validated fleet.
 #[derive(Debug, Clone)]
@@ -160,7 +163,8 @@ impl fmt::Display for FleetError {
 /// Collects problems with their positions in one source text.
 struct Problems<'a> {
     file: &'a Path,
-    src: &'a str,
+    /// The fleet text, indexed once (positions of 10 000 miners cost one pass, not one pass each).
+    locator: &'a Locator<'a>,
     list: Vec<Problem>,
 }
 
@@ -168,7 +172,7 @@ impl<'a> Problems<'a> {
     fn add(&mut self, path: &[Step<'_>], message: impl Into<String>, help: Option<&str>) {
         self.list.push(Problem {
             file: self.file.to_path_buf(),
-            at: locate::locate(self.src, path),
+            at: self.locator.locate(path),
             field: field_path(path),
             message: message.into(),
             help: help.map(str::to_string),
@@ -271,9 +275,10 @@ impl Fleet {
                 help: help.map(str::to_string),
             }],
         };
-        let src = std::fs::read_to_string(path).map_err(|e| {
+        let src = crate::small_file::read_text(path, MAX_FLEET_BYTES).map_err(|e| {
+            let why = e.reason();
             single(
-                format!("cannot read the fleet file: {e}"),
+                format!("cannot read the fleet file: {why}"),
                 Some("pass the path of your fleet file, e.g. `minerfleet check fleet.ron`"),
             )
         })?;
@@ -286,9 +291,10 @@ impl Fleet {
             problems: vec![problem],
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let locator = Locator::new(src);
         let mut problems = Problems {
             file: path,
-            src,
+            locator: &locator,
             list: Vec::new(),
         };
 
@@ -303,19 +309,19 @@ impl Fleet {
         };
         let hub = match file.hub.as_deref() {
             None => HUGGINGFACE.to_string(),
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                url.trim_end_matches('/').to_string()
-            }
-            Some(url) => {
-                problems.add(
+            Some(url) => match crate::hub::parse_endpoint(url) {
+                Ok(url) => url,
+                Err(why) => {
+                    problems.add(
                     &[Step::Field("hub")],
-                    format!("hub endpoint `{url}` is not an http:// or https:// URL"),
+                    why,
                     Some(
                         "use \"https://huggingface.co\" or the URL `minerfleet devnet up` printed",
                     ),
                 );
-                HUGGINGFACE.to_string()
-            }
+                    HUGGINGFACE.to_string()
+                }
+            },
         };
         let wallets_dir = resolve(
             &base,
@@ -565,7 +571,7 @@ impl Fleet {
                     competition_id,
                     update_repo_visibility,
                     watch,
-                    at: locate::locate(src, &[Step::Field("miners"), Step::Index(i)]),
+                    at: locator.locate(&[Step::Field("miners"), Step::Index(i)]),
                 });
             }
         }

@@ -32,7 +32,13 @@ impl Weights {
         for file in files {
             let path = dir.join(file);
             let map = map_file(&path)?;
-            let st = parse(&map, &path)?;
+            let st = parse(&map, &path).map_err(|d| {
+                d.findings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
             for (name, view) in st.tensors() {
                 let kind = kind_of(view.dtype()).ok_or_else(|| {
                     format!("tensor `{name}`: dtype {:?} unsupported", view.dtype())

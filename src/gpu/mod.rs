@@ -23,6 +23,7 @@ pub mod device;
 pub mod expect;
 #[cfg(feature = "torch")]
 pub mod forward;
+pub mod header;
 #[cfg(feature = "torch")]
 mod scan;
 #[cfg(feature = "torch")]
@@ -261,15 +262,19 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
         return Ok(vec![PathBuf::from("model.safetensors")]);
     }
     let index_path = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index_path).map_err(|e| {
+    let text = crate::small_file::read_text(&index_path, crate::model::inspect::MAX_JSON_BYTES).map_err(|e| {
         Finding::new(
             Rule::Readable,
             None,
-            format!(
-                "{} has neither model.safetensors nor a readable model.safetensors.index.json ({e}): save the model \
-                 with safetensors",
-                dir.display()
-            ),
+            if e.is_not_found() {
+                format!(
+                    "{} has neither model.safetensors nor model.safetensors.index.json: save the model with \
+                     safetensors",
+                    dir.display()
+                )
+            } else {
+                format!("cannot read {e}")
+            },
         )
     })?;
     let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| {

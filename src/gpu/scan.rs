@@ -2,7 +2,6 @@
 //! job's device (the `torch` half of [`super::validate_model`]).
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +13,7 @@ use super::expect::{self, Config};
 use super::stats::{self, Acc};
 use super::{
     CancelToken, Finding, GpuError, ModelValidation, Progress, Rule, TensorStats, ValidateOptions,
-    forward, weight_files,
+    forward, header, weight_files,
 };
 
 /// The safetensors dtype a competition's `torch_dtype` name means.
@@ -48,7 +47,9 @@ pub(super) fn kind_of(dtype: Dtype) -> Option<Kind> {
 
 /// Map a weights file read-only. The map is dropped (unmapped) before the next file is opened.
 pub(super) fn map_file(path: &Path) -> Result<Mmap, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // Regular files only, opened without blocking: a FIFO named like a weights file is refused, not waited on.
+    let (file, _) =
+        crate::small_file::open_regular(path).map_err(|e| format!("cannot open {e}"))?;
     // SAFETY: the map is read-only and lives only while this job reads the file. If another process truncates
     // the file meanwhile, reads could fault; model directories are not expected to change during validation.
     // No `populate`: with the one-pass CPU statistics, faulting pages in as the scan reaches them (the kernel maps
@@ -58,16 +59,13 @@ pub(super) fn map_file(path: &Path) -> Result<Mmap, String> {
         .map_err(|e| format!("cannot map {}: {e}", path.display()))
 }
 
-/// Parse a mapped file, explaining truncation in terms an operator can act on.
-pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>, String> {
-    SafeTensors::deserialize(bytes).map_err(|e| {
-        format!(
-            "{} ({} bytes) is not a complete safetensors file: {e}; the file is truncated or corrupt, save or \
-             download it again",
-            path.display(),
-            bytes.len()
-        )
-    })
+/// Parse a mapped file; when it is not readable safetensors, say why in one line per problem, naming the tensor
+/// ([`header::diagnose`]).
+pub(super) fn parse<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<SafeTensors<'a>, header::Diagnosis> {
+    SafeTensors::deserialize(bytes).map_err(|e| header::diagnose(bytes, path, &e.to_string()))
 }
 
 /// A 1-D tensor over `chunk` on `device`. On the CPU it borrows the (read-only, mapped) bytes without a copy when
@@ -187,8 +185,8 @@ fn plan(dir: &Path, options: &ValidateOptions, out: &mut ModelValidation) -> Pla
         }
     }
     let config_path = dir.join("config.json");
-    let json = std::fs::read_to_string(&config_path)
-        .map_err(|e| format!("cannot read {}: {e}", config_path.display()))
+    let json = crate::small_file::read_text(&config_path, crate::model::inspect::MAX_JSON_BYTES)
+        .map_err(|e| format!("cannot read {e}"))
         .and_then(|t| {
             serde_json::from_str::<serde_json::Value>(&t)
                 .map_err(|e| format!("{}: invalid JSON: {e}", config_path.display()))
@@ -257,6 +255,10 @@ pub(super) fn validate(
     progress.bytes_loaded(0, total);
 
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Tensors listed by the headers of files that cannot be read: present, so not "missing" as well.
+    let mut in_unreadable: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    // Unreadable files whose header could not be read either: their tensors are unknown.
+    let mut unknown_files: Vec<PathBuf> = Vec::new();
     let mut loaded_bytes = 0u64; // file bytes done, for progress
     let mut embed_shape: Option<Vec<usize>> = None;
     let mut lm_head_shape: Option<Vec<usize>> = None;
@@ -267,13 +269,18 @@ pub(super) fn validate(
             Ok(m) => m,
             Err(e) => {
                 out.failures.push(Finding::new(Rule::Readable, None, e));
+                unknown_files.push(file.clone());
                 continue;
             }
         };
         let st = match parse(&map, &path) {
             Ok(st) => st,
-            Err(e) => {
-                out.failures.push(Finding::new(Rule::Readable, None, e));
+            Err(diagnosis) => {
+                out.failures.extend(diagnosis.findings);
+                if diagnosis.names.is_empty() {
+                    unknown_files.push(file.clone());
+                }
+                in_unreadable.extend(diagnosis.names);
                 loaded_bytes += map.len() as u64;
                 progress.bytes_loaded(loaded_bytes, total);
                 continue;
@@ -316,7 +323,8 @@ pub(super) fn validate(
                         Rule::ExtraTensor,
                         Some(&name),
                         format!(
-                            "{} has no such tensor: a {} with this config.json would not load it",
+                            "{} holds it, but a {} with this config.json has no such parameter (transformers would \
+                             not load it): remove it from the weights or fix config.json",
                             file.display(),
                             plan.config
                                 .as_ref()
@@ -404,7 +412,26 @@ pub(super) fn validate(
     }
 
     if plan.config.is_some() {
-        for name in plan.expected.keys().filter(|n| !seen.contains_key(*n)) {
+        // A tensor of an unreadable file is reported once, by that file's finding: not again as missing. When an
+        // unreadable file's contents are unknown, only the index can tell which tensors it should hold (a single
+        // model.safetensors holds them all).
+        let index = (!unknown_files.is_empty())
+            .then(|| index_owners(dir))
+            .flatten();
+        let maybe_unreadable = |name: &str| {
+            in_unreadable.contains(name)
+                || (!unknown_files.is_empty()
+                    && index.as_ref().is_none_or(|owners| {
+                        owners.get(name).is_some_and(|f| {
+                            unknown_files.iter().any(|u| u.as_os_str() == f.as_str())
+                        })
+                    }))
+        };
+        for name in plan
+            .expected
+            .keys()
+            .filter(|n| !seen.contains_key(*n) && !maybe_unreadable(n.as_str()))
+        {
             out.failures.push(Finding::new(
                 Rule::MissingTensor,
                 Some(name),
@@ -442,6 +469,23 @@ pub(super) fn validate(
     Ok(out)
 }
 
+/// Tensor name → shard file of the model's `model.safetensors.index.json`, when it has a readable one.
+fn index_owners(dir: &Path) -> Option<BTreeMap<String, String>> {
+    if dir.join("model.safetensors").is_file() {
+        return None;
+    }
+    let path = dir.join("model.safetensors.index.json");
+    let text = crate::small_file::read_text(&path, crate::model::inspect::MAX_JSON_BYTES).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        json.get("weight_map")?
+            .as_object()?
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+    )
+}
+
 fn check_param_count(dir: &Path, out: &mut ModelValidation) {
     // Only meaningful when every file was read.
     if out.failures.iter().any(|f| f.rule == Rule::Readable) {
@@ -472,6 +516,118 @@ fn check_param_count(dir: &Path, out: &mut ModelValidation) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::save::{Family, write_tiny_model};
+
+    fn validate_dir(dir: &Path) -> ModelValidation {
+        let options = ValidateOptions {
+            forward: false,
+            dtype: Some("bfloat16".into()),
+            ..ValidateOptions::default()
+        };
+        validate(dir, &options, &(), &CancelToken::new()).unwrap()
+    }
+
+    /// Rewrites the header of `path` with `edit` applied to its JSON (the data section is kept).
+    fn edit_header(
+        path: &Path,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) {
+        let bytes = std::fs::read(path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        edit(&mut header);
+        let text = serde_json::Value::Object(header).to_string();
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(&bytes[8 + n..]);
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_file_is_one_line_not_a_list_of_missing_tensors() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap();
+        let v = validate_dir(dir.path());
+        assert!(
+            v.failures_of(Rule::MissingTensor).next().is_none(),
+            "{:#?}",
+            v.failures
+        );
+        let readable: Vec<_> = v.failures_of(Rule::Readable).collect();
+        assert_eq!(readable.len(), 1, "{:#?}", v.failures);
+        assert!(
+            readable[0].tensor.is_some(),
+            "names the tensor cut off: {}",
+            readable[0]
+        );
+        assert!(readable[0].detail.contains("truncated"), "{}", readable[0]);
+    }
+
+    #[test]
+    fn an_unparseable_header_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Qwen2, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        bytes[8] = b'#';
+        std::fs::write(&weights, &bytes).unwrap();
+        let v = validate_dir(dir.path());
+        assert_eq!(v.failures.len(), 1, "{:#?}", v.failures);
+        assert_eq!(v.failures[0].rule, Rule::Readable);
+        assert!(
+            v.failures[0].detail.contains("not a JSON object"),
+            "{}",
+            v.failures[0]
+        );
+    }
+
+    #[test]
+    fn a_span_that_disagrees_with_shape_names_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        edit_header(&dir.path().join("model.safetensors"), |h| {
+            h["model.norm.weight"]["shape"] = serde_json::json!([1]);
+        });
+        let v = validate_dir(dir.path());
+        let f: Vec<_> = v.failures.iter().collect();
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].tensor.as_deref(), Some("model.norm.weight"));
+        assert!(
+            f[0].detail.contains("span") && f[0].detail.contains("needs 2"),
+            "{}",
+            f[0]
+        );
+    }
+
+    #[test]
+    fn an_extra_tensor_is_said_the_right_way_round() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(dir.path(), Family::Llama, 3).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        // Rename a real tensor: one extra (the new name) and one missing (the old name), each one line.
+        edit_header(&weights, |h| {
+            let v = h.remove("model.norm.weight").unwrap();
+            h.insert("model.extra.weight".into(), v);
+        });
+        let v = validate_dir(dir.path());
+        let extra: Vec<_> = v.failures_of(Rule::ExtraTensor).collect();
+        assert_eq!(extra.len(), 1, "{:#?}", v.failures);
+        assert_eq!(extra[0].tensor.as_deref(), Some("model.extra.weight"));
+        assert!(
+            extra[0].detail.contains("model.safetensors holds it")
+                && extra[0].detail.contains("no such parameter"),
+            "{}",
+            extra[0]
+        );
+        let missing: Vec<_> = v.failures_of(Rule::MissingTensor).collect();
+        assert_eq!(missing.len(), 1, "{:#?}", v.failures);
+        assert_eq!(missing[0].tensor.as_deref(), Some("model.norm.weight"));
+    }
 
     /// The one-pass Rust statistics and libtorch's agree on the same bytes, NaN and Inf included.
     #[test]

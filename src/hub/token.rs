@@ -22,6 +22,8 @@ use super::client::Token;
 pub const TOKEN_VARS: [&str; 2] = ["HF_ACCESS_TOKEN", "HF_TOKEN"];
 /// The dotenv file read from the working directory.
 pub const DOTENV_FILE: &str = ".env";
+/// Largest `.env` (or devnet token file) read.
+pub const MAX_DOTENV_BYTES: u64 = 1 << 20;
 
 /// Where a token was found (for logs: names the variable, never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,12 +95,20 @@ pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, 
     let path = fleet_dir
         .join(crate::devnet::local::DEFAULT_STATE_DIR)
         .join(crate::devnet::local::TOKEN_FILE);
-    Ok(std::fs::read_to_string(&path).ok().and_then(|text| {
-        let token = text.trim();
-        (!token.is_empty()).then(|| FoundToken {
-            token: Token::new(token),
-            source: TokenSource::Devnet(path.clone()),
-        })
+    // The devnet writes this file; anything else at that path (a FIFO, a huge file) is ignored rather than read.
+    let text = match crate::small_file::read_text(&path, MAX_DOTENV_BYTES) {
+        Ok(text) => zeroize::Zeroizing::new(text),
+        Err(e) => {
+            if !e.is_not_found() {
+                tracing::warn!("ignoring the devnet token file: {e}");
+            }
+            return Ok(None);
+        }
+    };
+    let token = text.trim();
+    Ok((!token.is_empty()).then(|| FoundToken {
+        token: Token::new(token),
+        source: TokenSource::Devnet(path.clone()),
     }))
 }
 
@@ -115,17 +125,19 @@ pub fn lookup(
             }));
         }
     }
-    let iter = match dotenvy::from_path_iter(dotenv) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(dotenvy::Error::Io(source)) => {
+    // Read through the small-file helper (regular files only, capped): a FIFO or a huge file named `.env` must not
+    // hang or bloat every command that talks to the Hub.
+    let bytes = match crate::small_file::read(dotenv, MAX_DOTENV_BYTES) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
             return Err(TokenError::Read {
                 path: dotenv.to_path_buf(),
-                source,
+                source: std::io::Error::other(e.reason()),
             });
         }
-        Err(e) => return Err(parse_error(dotenv, e)),
     };
+    let iter = dotenvy::from_read_iter(std::io::Cursor::new(&bytes[..]));
     let mut found: [Option<String>; TOKEN_VARS.len()] = Default::default();
     for item in iter {
         let (key, value) = item.map_err(|e| parse_error(dotenv, e))?;

@@ -15,7 +15,6 @@
 //! in walk order. The `*_with_progress` variants report bytes hashed, for a progress bar.
 use std::cmp::Ordering;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -116,7 +115,11 @@ pub fn hash_file_with_progress(
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<(FileHash, u64)> {
-    hash_reader(File::open(path)?, progress)
+    // Regular files only, never blocking on a FIFO.
+    let file = crate::small_file::open_regular(path)
+        .map(|(f, _)| f)
+        .map_err(crate::small_file::SmallFileError::into_io)?;
+    hash_reader(file, progress)
 }
 
 /// sha256 of a checked model file (opened through [`ModelFile::open`]) and the number of bytes hashed.

@@ -252,7 +252,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InspectError + '_ {
 
 /// Read and validate only the header of a safetensors file; never reads tensor data.
 pub fn read_header(path: &Path) -> Result<SafetensorsHeader, InspectError> {
-    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut file = open_regular(path)?;
     let file_len = file.metadata().map_err(io_err(path))?.len();
     if file_len < 8 {
         return Err(InspectError::HeaderTooSmall {
@@ -574,8 +574,15 @@ fn read_sharded(
     Ok((weights, total_size))
 }
 
+/// Opens a regular file without ever blocking (a FIFO in a model folder is refused, see [`crate::small_file`]).
+fn open_regular(path: &Path) -> Result<File, InspectError> {
+    crate::small_file::open_regular(path)
+        .map(|(file, _)| file)
+        .map_err(|e| io_err(path)(e.into_io()))
+}
+
 fn read_json(path: &Path) -> Result<serde_json::Value, InspectError> {
-    let file = File::open(path).map_err(io_err(path))?;
+    let file = open_regular(path)?;
     let size = file.metadata().map_err(io_err(path))?.len();
     if size > MAX_JSON_BYTES {
         return Err(InspectError::JsonTooLarge {

@@ -404,12 +404,7 @@ pub async fn connect_hub(
     reporter: &Arc<dyn Reporter>,
     names: &Names,
 ) -> Result<(Addr<HubActor>, Arc<crate::hub::limits::Limits>), PublishError> {
-    let token = opts.token.clone().ok_or_else(|| {
-        PublishError::Config(format!(
-            "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
-            fleet.hub
-        ))
-    })?;
+    let token = opts.token.clone().ok_or_else(|| no_token(fleet))?;
     let hub_actor = HubActor::new(
         HubActorConfig {
             hub: HubConfig::new(fleet.hub.clone(), Some(token)),
@@ -435,6 +430,14 @@ pub async fn connect_hub(
     Ok((hub_actor.start(), limits))
 }
 
+/// The error for a run that would send something without a Hub token.
+pub fn no_token(fleet: &Fleet) -> PublishError {
+    PublishError::Config(format!(
+        "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
+        fleet.hub
+    ))
+}
+
 /// Start the GPU pool for the tensor checks, when `opts.gpu` asks for it.
 pub fn start_gpu(opts: &PublishOptions) -> Result<Option<Arc<GpuPool>>, PublishError> {
     match &opts.gpu {
@@ -451,6 +454,10 @@ pub async fn connect(
     opts: &PublishOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Connected, PublishError> {
+    // Local checks first: a missing token is a usage error at once, not after a chain connection.
+    if opts.token.is_none() {
+        return Err(no_token(&loaded.fleet));
+    }
     let names = Names::of(&loaded.miners);
     let (chain, chain_actor) =
         connect_chain(&loaded.fleet, opts, &loaded.journal, reporter, &names).await?;

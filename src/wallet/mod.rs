@@ -20,12 +20,13 @@ pub mod nacl;
 pub mod password;
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 #[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::small_file::SmallFileError;
 use sp_core::Pair as _;
 use sp_core::sr25519;
 use zeroize::Zeroizing;
@@ -225,17 +226,24 @@ fn read_keyfile(
         path: path.to_path_buf(),
         source,
     };
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(io("open keyfile", e)),
+    // Never blocks: a FIFO or device at the keyfile path is refused before anything is read.
+    let (mut file, meta) = match crate::small_file::open_regular(path) {
+        Ok(opened) => opened,
+        Err(SmallFileError::NotFound { .. }) => return Err(not_found()),
+        Err(SmallFileError::NotAFile { .. }) => {
+            return Err(WalletError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(SmallFileError::Io { source, .. }) => return Err(io("open keyfile", source)),
+        Err(SmallFileError::TooLarge { size, .. }) => {
+            return Err(WalletError::TooLarge {
+                path: path.to_path_buf(),
+                size,
+                max: MAX_KEYFILE_BYTES,
+            });
+        }
     };
-    let meta = file.metadata().map_err(|e| io("inspect keyfile", e))?;
-    if !meta.is_file() {
-        return Err(WalletError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
     if meta.len() > MAX_KEYFILE_BYTES {
         return Err(WalletError::TooLarge {
             path: path.to_path_buf(),

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod adversarial;
 mod chain_conformance;
 mod chain_connect;
 mod chain_devnet;

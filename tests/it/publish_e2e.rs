@@ -153,6 +153,7 @@ async fn dry_run_plans_locally_and_writes_nothing() {
         "--skip-tensor-checks",
         "--only",
         "rig/h1",
+        "--only",
         "h2",
     ]);
     assert!(out.status.success(), "{}", describe(&out));

@@ -26,9 +26,16 @@ pub struct FileDigest {
     pub sample: Vec<u8>,
 }
 
+/// Opens a file to upload: regular files only, never blocking on a FIFO ([`crate::small_file::open_regular`]).
+fn open(path: &Path) -> Result<std::fs::File, HubError> {
+    crate::small_file::open_regular(path)
+        .map(|(f, _)| f)
+        .map_err(|e| HubError::io(path, e.into_io()))
+}
+
 /// Reads `path` once and returns its size, sha256 and sample. Blocking: run it on a blocking thread.
 pub fn digest_file(path: &Path) -> Result<FileDigest, HubError> {
-    let f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let f = open(path)?;
     digest_reader(f, path)
 }
 

@@ -6,14 +6,16 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::RANGE;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev, is_commit_oid};
+use super::{
+    Activity, Budget, Cause, HubClient, HubError, TreeEntry, enc_path, enc_repo, enc_rev,
+    is_commit_oid,
+};
 use crate::model::{RepoId, check_repo_path, check_revision, shown};
 
 /// Files of one snapshot in the cache.
@@ -178,47 +180,94 @@ impl HubClient {
         );
         let part = blob.with_extension("incomplete");
         let op = format!("download {}", entry.path);
-        self.retrying(&op, || async {
-            let have = tokio::fs::metadata(&part)
-                .await
-                .map(|m| m.len())
-                .unwrap_or(0);
-            let mut rb = self.authorize(self.transfer().get(&url));
+        // The tree's size is the announced size: the download stops there, whatever the server sends.
+        let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
+        let activity = Activity::new();
+        let (op_ref, url_ref, part_ref, activity_ref) = (&op, &url, &part, &activity);
+        self.retrying(&op, &url, Budget::Transfer(activity.clone()), |_| async move {
+            let (op, url, part) = (op_ref, url_ref, part_ref);
+            let mut have = tokio::fs::metadata(part).await.map(|m| m.len()).unwrap_or(0);
+            if have > size {
+                // A leftover longer than the file cannot be a prefix of it: start over.
+                let _ = tokio::fs::remove_file(part).await;
+                have = 0;
+            }
+            if have == size && size > 0 {
+                return Ok(()); // complete from an earlier run; verified below
+            }
+            let mut rb = self.authorize(url, self.transfer().get(url));
             if have > 0 {
                 rb = rb.header(RANGE, format!("bytes={have}-"));
             }
             self.limits().api_call().await;
-            let resp = self.send_once(&op, rb).await;
-            let resp = match resp {
+            activity_ref.alive();
+            let resp = self.send_once(op, rb).await;
+            let mut resp = match resp {
                 Err(e) if e.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {
-                    let _ = tokio::fs::remove_file(&part).await;
+                    let _ = tokio::fs::remove_file(part).await;
                     return Err(e);
                 }
                 r => r?,
             };
+            activity_ref.alive();
             let append = have > 0 && resp.status() == StatusCode::PARTIAL_CONTENT;
+            let remaining = size - if append { have } else { 0 };
+            if let Some(announced) = resp.content_length()
+                && announced != remaining
+            {
+                return Err(HubError::protocol_at(
+                    op,
+                    url,
+                    format!(
+                        "Content-Length {announced} does not match the {remaining} bytes left of the {size} the tree \
+                         lists; not downloading it"
+                    ),
+                ));
+            }
             let mut file = tokio::fs::OpenOptions::new()
                 .create(true)
                 .write(true)
                 .append(append)
                 .truncate(!append)
-                .open(&part)
+                .open(part)
                 .await
-                .map_err(|e| HubError::io(&part, e))?;
-            let mut body = resp.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| HubError::transport(&op, e))?;
+                .map_err(|e| HubError::io(part, e))?;
+            let mut written = 0u64;
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| HubError::transport(op, url, e))?
+            {
+                if written + chunk.len() as u64 > remaining {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(part).await;
+                    return Err(HubError::protocol_at(
+                        op,
+                        url,
+                        format!("the server sent more than the {size} bytes the tree lists; stopped reading"),
+                    ));
+                }
                 file.write_all(&chunk)
                     .await
-                    .map_err(|e| HubError::io(&part, e))?;
+                    .map_err(|e| HubError::io(part, e))?;
+                written += chunk.len() as u64;
+                activity_ref.moved(size - remaining + written);
             }
-            file.flush().await.map_err(|e| HubError::io(&part, e))?;
+            file.flush().await.map_err(|e| HubError::io(part, e))?;
+            if written < remaining {
+                // Transient: the next attempt continues from here with a Range request.
+                return Err(HubError::timed_out(
+                    op,
+                    url,
+                    Cause::Closed,
+                    format!("the answer ended after {written} of {remaining} bytes"),
+                ));
+            }
             Ok(())
         })
         .await?;
         // verify the whole file (including a prefix from an earlier run), then move it into place
         let p = part.clone();
-        let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
         let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
             .await
             .map_err(|e| HubError::protocol("download", e.to_string()))??;
@@ -226,6 +275,7 @@ impl HubClient {
             let _ = tokio::fs::remove_file(&part).await;
             return Err(HubError::Integrity {
                 path: entry.path.clone(),
+                url: super::redact_url(&url),
                 expected,
                 actual,
             });

@@ -7,7 +7,66 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-/// Everything that can go wrong talking to the Hub.
+/// Why a request got no (complete) answer. Shown in words; decides whether a retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Nothing listens at that address (TCP connection refused).
+    Refused,
+    /// The host name does not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate, protocol, plain HTTP on an https:// URL).
+    Tls,
+    /// Could not connect for another reason (network unreachable, connect timeout).
+    Connect,
+    /// No complete answer within the deadline.
+    Timeout,
+    /// A transfer moved no byte for the stall timeout.
+    Stalled,
+    /// The connection was closed or reset before the answer was complete.
+    Closed,
+    /// The bytes that came back are not HTTP.
+    InvalidHttp,
+    /// Redirected too often (a loop).
+    Redirects,
+    /// Something else went wrong on the way.
+    Other,
+}
+
+impl Cause {
+    /// A short description, with what to check.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::Refused => {
+                "connection refused (nothing listens there: is the Hub running at this address?)"
+            }
+            Cause::Dns => "DNS lookup failed (check the host name in the Hub URL)",
+            Cause::Tls => {
+                "TLS handshake failed (certificate or protocol; is it http:// rather than https://?)"
+            }
+            Cause::Connect => "cannot connect (network unreachable or the connection timed out)",
+            Cause::Timeout => "timed out (the Hub accepted the request but did not answer in time)",
+            Cause::Stalled => "stalled (no byte moved for the stall timeout)",
+            Cause::Closed => "the connection was closed before the answer was complete",
+            Cause::InvalidHttp => "invalid answer (not HTTP)",
+            Cause::Redirects => "too many redirects (a redirect loop)",
+            Cause::Other => "request failed",
+        }
+    }
+
+    /// Worth retrying: everything but TLS failures, non-HTTP answers and redirect loops.
+    pub fn is_transient(self) -> bool {
+        !matches!(self, Cause::Tls | Cause::InvalidHttp | Cause::Redirects)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Everything that can go wrong talking to the Hub. Messages name the operation and the URL (without query string,
+/// user name or password: presigned URLs carry signatures there); never a token.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// The Hub answered with an error status.
@@ -15,6 +74,7 @@ pub enum HubError {
         code = code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         rid = request_id.as_deref().map(|r| format!(" [request id {r}]")).unwrap_or_default())]
     Status {
+        /// The operation and the URL (`repo info ns/name: https://…/api/models/ns/name`).
         op: String,
         status: StatusCode,
         /// `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), if any.
@@ -24,16 +84,35 @@ pub enum HubError {
         /// Wait the server asked for (`RateLimit` t=, or `Retry-After`), if any.
         retry_after: Option<Duration>,
     },
-    /// The request never got a complete answer (connect error, reset, timeout, truncated body).
-    #[error("{op}: {source}")]
+    /// The request never got a complete answer: refused, DNS, TLS, timeout, stall, connection closed.
+    #[error("{op}: {url}: {cause}{detail}", detail = if detail.is_empty() { String::new() } else { format!(": {detail}") })]
     Transport {
         op: String,
-        #[source]
-        source: reqwest::Error,
+        url: String,
+        cause: Cause,
+        /// The underlying error chain in words (URL-free), or how long we waited.
+        detail: String,
+    },
+    /// The answer is larger than the client reads.
+    #[error(
+        "{op}: {url}: answer too large: {what} is more than the {limit} bytes this client reads from the Hub; \
+             is the endpoint really a Hub?"
+    )]
+    TooLarge {
+        op: String,
+        url: String,
+        limit: u64,
+        /// What was too large ("the announced 5000000000 bytes", "the body").
+        what: String,
     },
     /// The Hub answered 2xx with something we cannot use.
-    #[error("{op}: unexpected answer from the Hub: {detail}")]
-    Protocol { op: String, detail: String },
+    #[error("{op}: {at}invalid answer from the Hub: {detail}", at = if url.is_empty() { String::new() } else { format!("{url}: ") })]
+    Protocol {
+        op: String,
+        /// The URL of the answer, when there was one.
+        url: String,
+        detail: String,
+    },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -42,9 +121,13 @@ pub enum HubError {
         source: std::io::Error,
     },
     /// A downloaded or uploaded file does not have the content it should.
-    #[error("{path}: sha256 mismatch: expected {expected}, got {actual}; the file was not kept")]
+    #[error(
+        "{path} (from {url}): sha256 mismatch: expected {expected}, got {actual}; the file was not kept"
+    )]
     Integrity {
         path: String,
+        /// Where it was downloaded from (redacted).
+        url: String,
         expected: String,
         actual: String,
     },
@@ -64,16 +147,46 @@ pub enum HubError {
 }
 
 impl HubError {
-    pub(crate) fn transport(op: impl Into<String>, source: reqwest::Error) -> Self {
+    /// A transport error of a request to `url`, its cause read from the error chain.
+    pub(crate) fn transport(op: impl Into<String>, url: &str, source: reqwest::Error) -> Self {
+        let cause = classify(&source);
         HubError::Transport {
             op: op.into(),
-            source: source.without_url(),
+            url: redact_url(url),
+            cause,
+            detail: chain_text(&source.without_url()),
         }
     }
 
+    /// No complete answer within `after` (the call's deadline or a stall timeout).
+    pub(crate) fn timed_out(
+        op: impl Into<String>,
+        url: &str,
+        cause: Cause,
+        detail: String,
+    ) -> Self {
+        HubError::Transport {
+            op: op.into(),
+            url: redact_url(url),
+            cause,
+            detail,
+        }
+    }
+
+    /// An unusable 2xx answer (no URL known).
     pub(crate) fn protocol(op: impl Into<String>, detail: impl Into<String>) -> Self {
         HubError::Protocol {
             op: op.into(),
+            url: String::new(),
+            detail: detail.into(),
+        }
+    }
+
+    /// An unusable 2xx answer from `url`.
+    pub(crate) fn protocol_at(op: impl Into<String>, url: &str, detail: impl Into<String>) -> Self {
+        HubError::Protocol {
+            op: op.into(),
+            url: redact_url(url),
             detail: detail.into(),
         }
     }
@@ -93,6 +206,14 @@ impl HubError {
         }
     }
 
+    /// Why there was no answer, for transport errors.
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            HubError::Transport { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+
     /// The `X-Error-Code`, if the Hub sent one.
     pub fn error_code(&self) -> Option<&str> {
         match self {
@@ -107,7 +228,7 @@ impl HubError {
             || (self.status() == Some(StatusCode::NOT_FOUND) && self.error_code().is_none())
     }
 
-    /// Worth retrying: 408, 429, 5xx, and transport failures.
+    /// Worth retrying: 408, 429, 5xx, and transport failures other than TLS and non-HTTP answers.
     pub fn is_transient(&self) -> bool {
         match self {
             HubError::Status { status, .. } => {
@@ -115,9 +236,14 @@ impl HubError {
                     || *status == StatusCode::TOO_MANY_REQUESTS
                     || status.is_server_error()
             }
-            HubError::Transport { .. } => true,
+            HubError::Transport { cause, .. } => cause.is_transient(),
             _ => false,
         }
+    }
+
+    /// True when the Hub could not be reached or did not answer at all (not: it answered an error).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, HubError::Transport { .. })
     }
 
     /// How long the server asked us to wait before the next try.
@@ -129,20 +255,114 @@ impl HubError {
     }
 }
 
+/// `url` fit for a message: scheme, host, port and path only. The query (presigned URLs carry signatures there),
+/// the fragment and any user name or password are dropped.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if matches!(u.scheme(), "http" | "https" | "ws" | "wss") => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        // Not a URL we know: keep what comes before any `?`/`#` and after any `@`.
+        _ => {
+            let cut = url.split(['?', '#']).next().unwrap_or_default();
+            cut.rsplit_once('@')
+                .map_or(cut, |(_, host)| host)
+                .to_string()
+        }
+    }
+}
+
+/// The cause of a reqwest error, from its flags and its source chain.
+fn classify(e: &reqwest::Error) -> Cause {
+    if e.is_timeout() {
+        return Cause::Timeout;
+    }
+    if e.is_redirect() {
+        return Cause::Redirects;
+    }
+    let text = chain_text(e).to_ascii_lowercase();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut io_kind = None;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        source = s.source();
+    }
+    use std::io::ErrorKind as K;
+    if text.contains("dns error") || text.contains("failed to lookup address") {
+        Cause::Dns
+    } else if io_kind == Some(K::ConnectionRefused) || text.contains("connection refused") {
+        Cause::Refused
+    } else if text.contains("certificate")
+        || text.contains("tls")
+        || text.contains("handshake")
+        || text.contains("invalidcontenttype")
+        || text.contains("corrupt message")
+    {
+        Cause::Tls
+    } else if e.is_connect() {
+        Cause::Connect
+    } else if io_kind.is_some_and(|k| {
+        matches!(
+            k,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+        )
+    }) || text.contains("connection closed")
+        || text.contains("incomplete message")
+        || text.contains("end of file before message length reached")
+    {
+        Cause::Closed
+    } else if text.contains("invalid http") || text.contains("message head is too large") {
+        Cause::InvalidHttp
+    } else {
+        Cause::Other
+    }
+}
+
+/// The messages of an error and its sources, joined (no URL: reqwest's own URL display is removed by callers).
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
 /// Builds a [`HubError::Status`] from an error response: `X-Error-Code`, then `X-Error-Message`, else the JSON
-/// `error` field, else the text body; request id from `X-Request-Id` / `X-Amzn-Trace-Id`.
-pub(crate) async fn from_response(op: &str, resp: reqwest::Response) -> HubError {
+/// `error` field, else the text body (at most [`MAX_ERROR_BODY`] bytes are read: an endless error body is cut,
+/// not followed); request id from `X-Request-Id` / `X-Amzn-Trace-Id`.
+pub(crate) async fn from_response(op: &str, mut resp: reqwest::Response) -> HubError {
     let status = resp.status();
+    let url = redact_url(resp.url().as_str());
     let headers = resp.headers().clone();
     let code = header_str(&headers, "x-error-code");
     let request_id =
         header_str(&headers, "x-request-id").or_else(|| header_str(&headers, "x-amzn-trace-id"));
     let retry_after = retry_after(&headers);
     let header_message = header_str(&headers, "x-error-message");
-    let body = resp.text().await.unwrap_or_default();
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - body.len())])
+            }
+            _ => break,
+        }
+    }
+    let body = String::from_utf8_lossy(&body);
     let message = header_message.unwrap_or_else(|| body_message(&body));
     HubError::Status {
-        op: op.to_string(),
+        op: format!("{op}: {url}"),
         status,
         code,
         message,
@@ -150,6 +370,9 @@ pub(crate) async fn from_response(op: &str, resp: reqwest::Response) -> HubError
         retry_after,
     }
 }
+
+/// Bytes of an error body read for its message.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 fn body_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
@@ -253,6 +476,29 @@ mod tests {
     fn garbage_retry_after_is_ignored() {
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("ratelimit", "nonsense")])), None);
+    }
+
+    #[test]
+    fn urls_in_messages_lose_query_and_credentials() {
+        assert_eq!(
+            redact_url("https://user:pw@s3.example/bucket/obj?X-Amz-Signature=abc#frag"),
+            "https://s3.example/bucket/obj"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8765/api/models/a/b"),
+            "http://127.0.0.1:8765/api/models/a/b"
+        );
+        assert_eq!(redact_url("not a url?sig=1"), "not a url");
+        assert_eq!(redact_url("u:p@host/x?y"), "host/x");
+    }
+
+    #[test]
+    fn causes_say_what_to_check() {
+        assert!(Cause::Refused.to_string().contains("connection refused"));
+        assert!(Cause::Dns.to_string().contains("DNS"));
+        assert!(Cause::Tls.to_string().contains("TLS"));
+        assert!(Cause::Timeout.to_string().contains("timed out"));
+        assert!(!Cause::Tls.is_transient() && Cause::Timeout.is_transient());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::resume::ResumeState;
 use super::upload::{Progress, ProgressEvent};
-use super::{HubClient, HubError, enc_repo};
+use super::{Activity, Budget, HubClient, HubError, enc_repo};
 use crate::model::{ModelFile, RepoId};
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
@@ -189,7 +190,7 @@ impl HubClient {
             "ref": {"name": revision},
         });
         let resp = self
-            .send(&op, || async {
+            .send(&op, &self.url(&path), || async {
                 Ok(self
                     .request(Method::POST, &path)
                     .header(ACCEPT, LFS_JSON)
@@ -197,7 +198,7 @@ impl HubClient {
                     .body(serde_json::to_vec(&body).expect("json")))
             })
             .await?;
-        let r: BatchResponse = Self::json(&op, resp).await?;
+        let r: BatchResponse = self.json(&op, resp).await?;
         for want in objects {
             if !r.objects.iter().any(|o| o.oid == want.oid) {
                 return Err(HubError::protocol(
@@ -223,17 +224,24 @@ impl Xfer<'_> {
             Transfer::Basic { href } => {
                 let op = format!("upload {rel_path}");
                 let _permit = self.client.limits().bytes_in_flight(obj.size).await;
+                let activity = Activity::new();
+                let (op, href, activity_ref) = (&op, &href, &activity);
                 self.client
-                    .retrying(&op, || async {
-                        let body = self.body(file, rel_path, 0, obj.size).await?;
-                        let rb = self
-                            .client
-                            .transfer()
-                            .put(&href)
-                            .header(CONTENT_LENGTH, obj.size)
-                            .body(body);
-                        self.client.send_once(&op, rb).await
-                    })
+                    .retrying(
+                        op,
+                        href,
+                        Budget::Transfer(activity.clone()),
+                        |_| async move {
+                            let body = self.body(file, rel_path, 0, obj.size, activity_ref).await?;
+                            let rb = self
+                                .client
+                                .transfer()
+                                .put(href)
+                                .header(CONTENT_LENGTH, obj.size)
+                                .body(body);
+                            self.client.send_once(op, rb).await
+                        },
+                    )
                     .await?;
             }
             Transfer::Multipart {
@@ -249,10 +257,10 @@ impl Xfer<'_> {
             let op = format!("verify {rel_path}");
             let body = serde_json::json!({"oid": obj.oid, "size": obj.size});
             self.client
-                .send(&op, || async {
+                .send(&op, v, || async {
                     Ok(self
                         .client
-                        .authorize(self.client.transfer().post(v))
+                        .authorize(v, self.client.transfer().post(v))
                         .header(ACCEPT, LFS_JSON)
                         .json(&body))
                 })
@@ -313,17 +321,21 @@ impl Xfer<'_> {
                 "parts": etags.iter().map(|(i, e)| serde_json::json!({"partNumber": i, "etag": e})).collect::<Vec<_>>(),
             });
             let op = format!("complete upload of {rel_path}");
+            // The server assembles and checks the whole object before it answers: give it time by size.
+            let budget = self.client.long_budget(completion_time(obj.size));
+            let (op_ref, body) = (&op, &body);
             let res = self
                 .client
-                .retrying(&op, || async {
+                .retrying(&op, completion, budget, |deadline| async move {
                     let rb = self
                         .client
                         .transfer()
                         .post(completion)
                         .header(ACCEPT, LFS_JSON)
                         .header(CONTENT_TYPE, LFS_JSON)
-                        .body(serde_json::to_vec(&body).expect("json"));
-                    self.client.send_once(&op, rb).await
+                        .timeout(deadline.attempt_timeout())
+                        .body(serde_json::to_vec(body).expect("json"));
+                    self.client.send_once(op_ref, rb).await
                 })
                 .await;
             match res {
@@ -372,9 +384,10 @@ impl Xfer<'_> {
             .client
             .transfer()
             .get(completion)
-            .header(ACCEPT, LFS_JSON);
+            .header(ACCEPT, LFS_JSON)
+            .timeout(self.client.api_timeout());
         let listing: Listing = match self.client.send_once(&op, rb).await {
-            Ok(resp) => HubClient::json(&op, resp).await.ok()?,
+            Ok(resp) => self.client.json(&op, resp).await.ok()?,
             Err(e) => {
                 tracing::debug!(error = %e, "the Hub does not list uploaded parts; using the resume file");
                 return None;
@@ -406,25 +419,32 @@ impl Xfer<'_> {
         let len = part_len(obj.size, chunk_size, i);
         let _permit = self.client.limits().bytes_in_flight(len).await;
         let op = format!("upload part {i} of {rel_path}");
+        let activity = Activity::new();
+        let (op_ref, activity_ref) = (&op, &activity);
         let resp = self
             .client
-            .retrying(&op, || async {
-                let body = self.body(file, rel_path, offset, len).await?;
-                let rb = self
-                    .client
-                    .transfer()
-                    .put(url)
-                    .header(CONTENT_LENGTH, len)
-                    .body(body);
-                self.client.send_once(&op, rb).await
-            })
+            .retrying(
+                &op,
+                url,
+                Budget::Transfer(activity.clone()),
+                |_| async move {
+                    let body = self.body(file, rel_path, offset, len, activity_ref).await?;
+                    let rb = self
+                        .client
+                        .transfer()
+                        .put(url)
+                        .header(CONTENT_LENGTH, len)
+                        .body(body);
+                    self.client.send_once(op_ref, rb).await
+                },
+            )
             .await?;
         let etag = resp
             .headers()
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| HubError::protocol(&op, "part answer has no ETag"))?
+            .ok_or_else(|| HubError::protocol_at(&op, url, "part answer has no ETag"))?
             .to_string();
         self.counters.parts_sent.fetch_add(1, Ordering::Relaxed);
         self.state.record_part(
@@ -437,13 +457,15 @@ impl Xfer<'_> {
         Ok((i, etag))
     }
 
-    /// A streaming body over `len` bytes of `file` from `offset`, counting what goes out.
+    /// A streaming body over `len` bytes of `file` from `offset`, counting what goes out. Each block the HTTP
+    /// stack takes counts as progress for the stall timeout (it takes blocks as the socket drains).
     async fn body(
         &self,
         file: &ModelFile,
         rel_path: &str,
         offset: u64,
         len: u64,
+        activity: &Arc<Activity>,
     ) -> Result<reqwest::Body, HubError> {
         // Through the checked open: a file swapped since the model folder was checked is refused, not sent.
         let checked = file.clone();
@@ -458,11 +480,15 @@ impl Xfer<'_> {
         let reader = f.take(len);
         let counters = self.counters.clone();
         let progress = self.progress.clone();
+        let activity = activity.clone();
+        let mut pos = 0u64;
         let repo = self.repo.to_string();
         let path = rel_path.to_string();
         let stream =
             tokio_util::io::ReaderStream::with_capacity(reader, READ_BLOCK).inspect(move |chunk| {
                 if let Ok(c) = chunk {
+                    pos += c.len() as u64;
+                    activity.moved(pos);
                     counters
                         .bytes_sent
                         .fetch_add(c.len() as u64, Ordering::Relaxed);
@@ -475,6 +501,12 @@ impl Xfer<'_> {
             });
         Ok(reqwest::Body::wrap_stream(stream))
     }
+}
+
+/// How long a multipart completion may take per attempt: the server assembles and checks the whole object before it
+/// answers (a few hundred MB/s on our server; 64 MiB/s leaves room), and never less than the API timeout.
+fn completion_time(size: u64) -> Duration {
+    Duration::from_secs(size / (64 << 20))
 }
 
 fn part_len(size: u64, chunk_size: u64, i: usize) -> u64 {

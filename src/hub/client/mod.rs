@@ -11,6 +11,29 @@
 //! Every call goes through [`crate::hub::limits::Limits`] (API bucket, pauses after a 429) and is retried with
 //! exponential backoff on 408/429/5xx and transport errors, waiting at least what `RateLimit`/`Retry-After` ask.
 //! Commit POSTs are never retried blindly (see [`upload`]). Protocol code only: no actors, no terminal output.
+//!
+//! **Bounded in time and memory.** A Hub that misbehaves (never answers, answers forever, answers garbage) costs a
+//! bounded time and memory, and the error says which URL did what:
+//!
+//! * connecting (TCP and TLS) gives up after [`HubConfig::connect_timeout`] (10 s);
+//! * an API call has a per-attempt timeout ([`HubConfig::api_timeout`], 30 s, covering the whole answer) and a
+//!   deadline for all its attempts together ([`HubConfig::call_deadline`], 60 s): a Hub that accepts connections
+//!   and never answers fails a call in about a minute, not after every retry's full timeout. Waits the Hub asks
+//!   for (a 429's `Retry-After`, up to [`RetryPolicy::max_server_wait`]) and waits for our own rate limiter do not
+//!   count against the deadline;
+//! * every API answer is read with a size cap ([`HubConfig::max_answer_bytes`]; error bodies 64 KiB), checked
+//!   against `Content-Length` first; tree listings are capped in entries and pages and follow `Link` only on the
+//!   Hub's own origin (the token is never sent elsewhere);
+//! * transfers (LFS uploads, downloads) have no total deadline, since a 5 GB part on a slow link must still work,
+//!   but a **stall timeout** ([`HubConfig::stall_timeout`], 60 s): an attempt that moves no byte for that long is
+//!   abandoned, and retries stop once nothing moved for three stall timeouts. Upload progress is the body bytes the
+//!   HTTP stack takes from us, which follows the socket (it stops taking when the send buffer is full), so a slow
+//!   link that moves at least one 256 KiB block per stall timeout (about 4 KiB/s) keeps a part alive however long
+//!   it takes; after the last body byte the server has one stall timeout to answer. Download progress is every
+//!   body chunk, and a download stops at the announced size (`Content-Length`, the tree's size) before its
+//!   sha256/sha1 is checked;
+//! * errors name the URL without query string or credentials (presigned URLs carry signatures in the query) and
+//!   the cause: refused, DNS, TLS, timeout, stalled, closed, too large, invalid answer ([`error::Cause`]).
 
 pub mod digest;
 pub mod download;
@@ -22,14 +45,13 @@ pub mod upload;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-pub use error::HubError;
+pub use error::{Cause, HubError, redact_url};
 pub use upload::{KnownSha256, Progress, ProgressEvent, UploadOptions, UploadReport};
 
 use crate::hub::limits::{Limits, LimitsConfig};
@@ -77,15 +99,25 @@ impl Default for RetryPolicy {
     }
 }
 
-/// How to reach the Hub.
+/// How to reach the Hub, and the time and size limits of the client (module docs).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Base URL, e.g. `https://huggingface.co` or `http://127.0.0.1:8000`.
     pub endpoint: String,
     pub token: Option<Token>,
     pub retry: RetryPolicy,
-    /// Timeout for API calls (not for transfers, which are streamed and may take long).
+    /// One attempt of an API call, from connecting to the last byte of the answer.
     pub api_timeout: Duration,
+    /// All attempts of one API call together, backoff included (waits the Hub asks for come on top).
+    pub call_deadline: Duration,
+    /// One attempt of a commit (the Hub gives a commit 60 s itself).
+    pub commit_timeout: Duration,
+    /// TCP and TLS connection set-up.
+    pub connect_timeout: Duration,
+    /// A transfer (upload body, download) that moves no byte for this long is abandoned.
+    pub stall_timeout: Duration,
+    /// Largest API answer (JSON) read.
+    pub max_answer_bytes: u64,
     /// Files larger than this are refused before anything is sent (the Hub's hard cap was 50 GB).
     pub max_file_bytes: u64,
 }
@@ -96,10 +128,154 @@ impl HubConfig {
             endpoint: endpoint.into(),
             token,
             retry: RetryPolicy::default(),
-            api_timeout: Duration::from_secs(120),
+            api_timeout: Duration::from_secs(30),
+            call_deadline: Duration::from_secs(60),
+            commit_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(60),
+            max_answer_bytes: 32 << 20,
             max_file_bytes: 50_000_000_000,
         }
     }
+}
+
+/// Most entries a tree listing may have (all pages together), and most pages.
+pub const MAX_TREE_ENTRIES: usize = 200_000;
+const MAX_TREE_PAGES: usize = 1_000;
+/// Retries of a transfer stop once no byte moved for this many stall timeouts.
+const STALL_GIVE_UP: u32 = 3;
+
+/// The time budget of one call: each attempt gets at most `attempt`, all attempts together end at `until`, which
+/// moves out by waits that are not the Hub's fault (our rate limiter, a 429's `Retry-After`).
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    until: std::sync::Mutex<Instant>,
+    attempt: Duration,
+}
+
+impl Deadline {
+    fn new(attempt: Duration, total: Duration) -> Arc<Deadline> {
+        Arc::new(Deadline {
+            until: std::sync::Mutex::new(Instant::now() + total),
+            attempt,
+        })
+    }
+
+    fn until(&self) -> Instant {
+        *self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn extend(&self, by: Duration) {
+        *self.until.lock().unwrap_or_else(|p| p.into_inner()) += by;
+    }
+
+    /// The timeout of the next attempt: what is left of the budget, at most one attempt's worth.
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.until()
+            .saturating_duration_since(Instant::now())
+            .min(self.attempt)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Waits for an API slot of `limits`; the wait does not count against the budget.
+    pub(crate) async fn api_slot(&self, limits: &Limits) {
+        let started = Instant::now();
+        limits.api_call().await;
+        self.extend(started.elapsed());
+    }
+}
+
+/// When a transfer last moved bytes; shared by its attempts (module docs: stall timeout).
+///
+/// Two clocks: any byte moved keeps the current attempt alive ([`Activity::alive`]); only bytes beyond the
+/// furthest offset any attempt reached count as progress of the transfer ([`Activity::moved`]), so a server that
+/// takes the first few megabytes into its socket buffers on every attempt and never reads on does not buy
+/// itself endless retries.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    base: Instant,
+    /// Milliseconds after `base` of the last byte moved by any attempt.
+    any_ms: std::sync::atomic::AtomicU64,
+    /// Milliseconds after `base` of the last byte beyond `furthest`.
+    new_ms: std::sync::atomic::AtomicU64,
+    /// Furthest offset (bytes into the object) any attempt reached.
+    furthest: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            base: Instant::now(),
+            any_ms: std::sync::atomic::AtomicU64::new(0),
+            new_ms: std::sync::atomic::AtomicU64::new(0),
+            furthest: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// Something happened on the current attempt (an answer's headers, a byte re-sent).
+    pub(crate) fn alive(&self) {
+        self.any_ms
+            .fetch_max(self.now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The current attempt has moved the object's bytes up to offset `pos`.
+    pub(crate) fn moved(&self, pos: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now_ms();
+        self.any_ms.fetch_max(now, Relaxed);
+        if self.furthest.fetch_max(pos, Relaxed) < pos {
+            self.new_ms.fetch_max(now, Relaxed);
+        }
+    }
+
+    fn at(&self, ms: &std::sync::atomic::AtomicU64) -> Instant {
+        self.base + Duration::from_millis(ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// How long the transfer made no progress (no byte beyond the furthest offset).
+    fn idle(&self) -> Duration {
+        self.at(&self.new_ms).elapsed()
+    }
+
+    /// Runs one attempt, abandoning it once no byte moved for `stall` (counted from the later of the attempt's
+    /// start and the last byte moved).
+    async fn guard<T>(
+        &self,
+        op: &str,
+        url: &str,
+        stall: Duration,
+        attempt: impl Future<Output = Result<T, HubError>>,
+    ) -> Result<T, HubError> {
+        let started = Instant::now();
+        let mut attempt = std::pin::pin!(attempt);
+        loop {
+            let until = self.at(&self.any_ms).max(started) + stall;
+            if Instant::now() >= until {
+                return Err(HubError::timed_out(
+                    op,
+                    url,
+                    error::Cause::Stalled,
+                    format!("no byte moved for {} s", stall.as_secs()),
+                ));
+            }
+            tokio::select! {
+                r = &mut attempt => return r,
+                _ = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
+    }
+}
+
+/// How [`HubClient::retrying`] bounds a call.
+pub(crate) enum Budget {
+    /// An API call: per-attempt timeout and a deadline for all attempts ([`Deadline`]).
+    Call { attempt: Duration, total: Duration },
+    /// A transfer: each attempt ends when it stalls; retries stop once nothing moved for a while ([`Activity`]).
+    Transfer(Arc<Activity>),
 }
 
 /// The account a token belongs to (`GET /api/whoami-v2`).
@@ -188,13 +364,19 @@ pub struct HubClient {
 }
 
 struct Inner {
+    /// HTTP client for API calls: connect timeout here, per-attempt timeouts per request.
     http: reqwest::Client,
-    /// HTTP client without redirects and without timeouts, for transfers.
+    /// HTTP client for transfers: connect timeout only; attempts end on a stall ([`Activity`]).
     transfer: reqwest::Client,
     endpoint: String,
     token: Option<Token>,
     retry: RetryPolicy,
     limits: Arc<Limits>,
+    api_timeout: Duration,
+    call_deadline: Duration,
+    commit_timeout: Duration,
+    stall_timeout: Duration,
+    max_answer_bytes: u64,
     max_file_bytes: u64,
 }
 
@@ -217,31 +399,19 @@ impl HubClient {
 
     /// A client that obeys the given (shared) limits.
     pub fn with_limits(config: HubConfig, limits: Arc<Limits>) -> Result<HubClient, HubError> {
-        let endpoint = config.endpoint.trim_end_matches('/').to_string();
-        let url = reqwest::Url::parse(&endpoint).map_err(|e| {
-            HubError::BadInput(format!(
-                "Hub endpoint {endpoint:?} is not a URL ({e}); use e.g. https://huggingface.co or http://127.0.0.1:8000"
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(HubError::BadInput(format!(
-                "Hub endpoint {endpoint:?} must start with http:// or https://"
-            )));
-        }
+        let endpoint = crate::hub::parse_endpoint(&config.endpoint).map_err(HubError::BadInput)?;
         let ua = concat!("minerfleet/", env!("CARGO_PKG_VERSION"));
         let http = reqwest::Client::builder()
             .user_agent(ua)
-            .timeout(config.api_timeout)
-            .connect_timeout(Duration::from_secs(30))
+            .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|e| HubError::transport("building the HTTP client", e))?;
+            .map_err(|e| HubError::transport("building the HTTP client", &endpoint, e))?;
         let transfer = reqwest::Client::builder()
             .user_agent(ua)
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(300))
+            .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(64)
             .build()
-            .map_err(|e| HubError::transport("building the HTTP client", e))?;
+            .map_err(|e| HubError::transport("building the HTTP client", &endpoint, e))?;
         Ok(HubClient {
             inner: Arc::new(Inner {
                 http,
@@ -250,6 +420,11 @@ impl HubClient {
                 token: config.token,
                 retry: config.retry,
                 limits,
+                api_timeout: config.api_timeout,
+                call_deadline: config.call_deadline,
+                commit_timeout: config.commit_timeout,
+                stall_timeout: config.stall_timeout,
+                max_answer_bytes: config.max_answer_bytes,
                 max_file_bytes: config.max_file_bytes,
             }),
         })
@@ -278,49 +453,98 @@ impl HubClient {
 
     /// An authenticated request to a Hub URL (path starting with `/`).
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let rb = self.inner.http.request(method, self.url(path));
-        self.authorize(rb)
+        let url = self.url(path);
+        let rb = self.inner.http.request(method, &url);
+        self.authorize(&url, rb)
     }
 
-    pub(crate) fn authorize(&self, rb: RequestBuilder) -> RequestBuilder {
+    /// `rb` (a request to `url`) with the token, when `url` is on the Hub's own origin. URLs handed back by an
+    /// answer (LFS verify links, next pages, downloads) may name any host: the token never goes to another one.
+    pub(crate) fn authorize(&self, url: &str, rb: RequestBuilder) -> RequestBuilder {
         match &self.inner.token {
-            Some(t) => rb.header(reqwest::header::AUTHORIZATION, t.bearer()),
-            None => rb,
+            Some(t) if same_origin(url, &self.inner.endpoint) => {
+                rb.header(reqwest::header::AUTHORIZATION, t.bearer())
+            }
+            _ => rb,
         }
     }
 
-    /// The transfer client (no overall timeout) for LFS bodies and downloads.
+    /// The transfer client (no overall timeout: attempts end on a stall) for LFS bodies and downloads.
     pub(crate) fn transfer(&self) -> &reqwest::Client {
         &self.inner.transfer
     }
 
-    /// Sends one request built by `build`, under the API bucket, retrying transient failures. `build` is called
-    /// again for each attempt (bodies are rebuilt, streams reopened).
-    pub(crate) async fn send<F, Fut>(&self, op: &str, build: F) -> Result<Response, HubError>
+    /// The budget of an ordinary API call.
+    pub(crate) fn api_budget(&self) -> Budget {
+        Budget::Call {
+            attempt: self.inner.api_timeout,
+            total: self.inner.call_deadline,
+        }
+    }
+
+    /// The budget of a call whose server side takes long (a commit, completing a large multipart upload):
+    /// `attempt` per attempt, and the ordinary deadline on top of one such attempt.
+    pub(crate) fn long_budget(&self, attempt: Duration) -> Budget {
+        let attempt = attempt.max(self.inner.api_timeout);
+        Budget::Call {
+            attempt,
+            total: attempt + self.inner.call_deadline,
+        }
+    }
+
+    pub(crate) fn api_timeout(&self) -> Duration {
+        self.inner.api_timeout
+    }
+
+    pub(crate) fn commit_timeout(&self) -> Duration {
+        self.inner.commit_timeout
+    }
+
+    /// Sends one API request built by `build` to `url` (for errors), under the API bucket, retrying transient
+    /// failures within the call's deadline. `build` is called again for each attempt (bodies are rebuilt).
+    pub(crate) async fn send<F, Fut>(
+        &self,
+        op: &str,
+        url: &str,
+        build: F,
+    ) -> Result<Response, HubError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<RequestBuilder, HubError>>,
     {
-        self.retrying(op, || async {
-            self.inner.limits.api_call().await;
-            self.send_once(op, build().await?).await
+        let build = &build;
+        self.retrying(op, url, self.api_budget(), |deadline| async move {
+            deadline.api_slot(&self.inner.limits).await;
+            let rb = build().await?.timeout(deadline.attempt_timeout());
+            self.send_once(op, rb).await
         })
         .await
     }
 
-    /// One attempt: sends, maps error statuses (and pauses everyone on a 429).
+    /// One attempt: sends, maps error statuses (and pauses everyone on a 429). Timeouts are the request's own
+    /// (API calls set one per attempt; transfers run under [`Activity::guard`]).
     pub(crate) async fn send_once(
         &self,
         op: &str,
         rb: RequestBuilder,
     ) -> Result<Response, HubError> {
-        let resp = rb.send().await.map_err(|e| HubError::transport(op, e))?;
+        let (client, request) = rb.build_split();
+        let request = request.map_err(|e| HubError::transport(op, "(request)", e))?;
+        let url = request.url().to_string();
+        let resp = client
+            .execute(request)
+            .await
+            .map_err(|e| HubError::transport(op, &url, e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let err = error::from_response(op, resp).await;
         if err.status() == Some(StatusCode::TOO_MANY_REQUESTS) {
-            let wait = err.retry_after().unwrap_or(self.inner.retry.min_delay);
+            // Never longer than we would wait ourselves: a 429 asking for an hour must not park every call.
+            let wait = err
+                .retry_after()
+                .unwrap_or(self.inner.retry.min_delay)
+                .min(self.inner.retry.max_server_wait);
             tracing::warn!(
                 op,
                 wait_s = wait.as_secs_f64(),
@@ -331,44 +555,119 @@ impl HubClient {
         Err(err)
     }
 
-    /// Runs `attempt` with the retry policy: exponential backoff with jitter, but never shorter than the wait the
-    /// server asked for.
-    pub(crate) async fn retrying<T, F, Fut>(&self, op: &str, attempt: F) -> Result<T, HubError>
+    /// Runs `attempt` with the retry policy within `budget` (module docs): exponential backoff with jitter, never
+    /// shorter than the wait the server asked for; an API call stops at its deadline, a transfer once it stalled
+    /// for [`STALL_GIVE_UP`] stall timeouts. The error of the last attempt says how many attempts were made.
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        op: &str,
+        url: &str,
+        budget: Budget,
+        mut attempt: F,
+    ) -> Result<T, HubError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Arc<Deadline>) -> Fut,
         Fut: Future<Output = Result<T, HubError>>,
     {
         let p = &self.inner.retry;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(p.min_delay)
-            .with_max_delay(p.max_delay)
-            .with_max_times(p.max_retries)
-            .with_jitter();
-        let max_wait = p.max_server_wait;
-        attempt
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            .when(|e: &HubError| e.is_transient() && e.retry_after().is_none_or(|w| w <= max_wait))
-            .adjust(|e: &HubError, next| next.map(|d| d.max(e.retry_after().unwrap_or_default())))
-            .notify(|e: &HubError, d: Duration| {
-                tracing::info!(op, error = %e, retry_in_s = d.as_secs_f64(), "retrying Hub call")
-            })
-            .await
+        let started = Instant::now();
+        let deadline = match &budget {
+            Budget::Call { attempt, total } => Deadline::new(*attempt, *total),
+            // Transfers are bounded by stalls, not by a deadline.
+            Budget::Transfer(_) => {
+                Deadline::new(Duration::MAX / 4, Duration::from_secs(100 * 365 * 86_400))
+            }
+        };
+        let mut delay = p.min_delay;
+        let mut tries = 0usize;
+        loop {
+            tries += 1;
+            let result = match &budget {
+                Budget::Call { .. } => attempt(deadline.clone()).await,
+                Budget::Transfer(activity) => {
+                    activity
+                        .guard(op, url, self.inner.stall_timeout, attempt(deadline.clone()))
+                        .await
+                }
+            };
+            let e = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let server_wait = e.retry_after();
+            if !e.is_transient()
+                || tries > p.max_retries
+                || server_wait.is_some_and(|w| w > p.max_server_wait)
+            {
+                return Err(attempts_made(e, tries, started));
+            }
+            let jitter = delay.mul_f64(rand::random::<f64>());
+            let wait = (delay + jitter).max(server_wait.unwrap_or_default());
+            if let Some(w) = server_wait {
+                deadline.extend(w);
+            }
+            let out_of_time = match &budget {
+                Budget::Call { .. } => Instant::now() + wait >= deadline.until(),
+                Budget::Transfer(activity) => {
+                    activity.idle() + wait >= self.inner.stall_timeout * STALL_GIVE_UP
+                }
+            };
+            if out_of_time {
+                return Err(attempts_made(e, tries, started));
+            }
+            tracing::info!(op, error = %e, retry_in_s = wait.as_secs_f64(), "retrying Hub call");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(p.max_delay);
+        }
     }
 
-    /// Reads and decodes a JSON body.
+    /// Reads a whole API answer, at most [`HubConfig::max_answer_bytes`] (checked against `Content-Length` first,
+    /// then while reading).
+    pub(crate) async fn read_capped(
+        &self,
+        op: &str,
+        mut resp: Response,
+    ) -> Result<Vec<u8>, HubError> {
+        let limit = self.inner.max_answer_bytes;
+        let url = resp.url().to_string();
+        let too_large = |what: String| HubError::TooLarge {
+            op: op.to_string(),
+            url: error::redact_url(&url),
+            limit,
+            what,
+        };
+        if let Some(n) = resp.content_length().filter(|n| *n > limit) {
+            return Err(too_large(format!("the announced {n} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| HubError::transport(op, &url, e))?
+        {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large("the body".to_string()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Reads (capped) and decodes a JSON answer.
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
         op: &str,
         resp: Response,
     ) -> Result<T, HubError> {
-        let bytes = resp.bytes().await.map_err(|e| HubError::transport(op, e))?;
+        let url = resp.url().to_string();
+        let bytes = self.read_capped(op, resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            HubError::protocol(
+            let mut start = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+            start.retain(|c| !c.is_control());
+            HubError::protocol_at(
                 op,
-                format!(
-                    "bad JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-                ),
+                &url,
+                format!("not the JSON expected ({e}); it starts with {start:?}"),
             )
         })
     }
@@ -377,11 +676,11 @@ impl HubClient {
     pub async fn whoami(&self) -> Result<WhoAmI, HubError> {
         let op = "whoami";
         let resp = self
-            .send(op, || async {
+            .send(op, &self.url("/api/whoami-v2"), || async {
                 Ok(self.request(Method::GET, "/api/whoami-v2"))
             })
             .await?;
-        Self::json(op, resp).await
+        self.json(op, resp).await
     }
 
     /// `GET /api/models/{repo}[/revision/{rev}]`.
@@ -396,9 +695,11 @@ impl HubClient {
             None => format!("/api/models/{}", enc_repo(repo)),
         };
         let resp = self
-            .send(&op, || async { Ok(self.request(Method::GET, &path)) })
+            .send(&op, &self.url(&path), || async {
+                Ok(self.request(Method::GET, &path))
+            })
             .await?;
-        Self::json(&op, resp).await
+        self.json(&op, resp).await
     }
 
     /// Makes sure `repo` exists and is visible to our token, creating it with `visibility` if it is missing.
@@ -430,15 +731,20 @@ impl HubClient {
             "type": "model",
         });
         // Each attempt checks existence first, so retrying after a lost or failed answer never creates twice.
-        self.retrying(&op, || async {
+        let url = self.url("/api/repos/create");
+        let (op, body) = (op.as_str(), &body);
+        self.retrying(op, &url, self.api_budget(), |deadline| async move {
             match self.repo_info(repo, None).await {
                 Ok(info) => return Ok((false, info.private)),
                 Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
                 Err(e) => return Err(e),
             }
-            self.inner.limits.api_call().await;
-            let rb = self.request(Method::POST, "/api/repos/create").json(&body);
-            match self.send_once(&op, rb).await {
+            deadline.api_slot(&self.inner.limits).await;
+            let rb = self
+                .request(Method::POST, "/api/repos/create")
+                .json(body)
+                .timeout(deadline.attempt_timeout());
+            match self.send_once(op, rb).await {
                 Ok(_) => Ok((true, Some(visibility == Visibility::Private))),
                 Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
                     Ok(info) => Ok((false, info.private)),
@@ -465,7 +771,7 @@ impl HubClient {
             "visibility": visibility.as_str(),
             "private": visibility == Visibility::Private,
         });
-        self.send(&op, || async {
+        self.send(&op, &self.url(&path), || async {
             Ok(self.request(Method::PUT, &path).json(&body))
         })
         .await?;
@@ -486,21 +792,81 @@ impl HubClient {
             enc_rev(revision)?
         ));
         let mut out = Vec::new();
+        let mut pages = 0usize;
+        let mut seen = std::collections::HashSet::new();
         loop {
+            pages += 1;
+            if pages > MAX_TREE_PAGES || !seen.insert(url.clone()) {
+                return Err(HubError::protocol_at(
+                    &op,
+                    &url,
+                    format!(
+                        "the listing does not end (page {pages}, or a `Link` back to a page already read)"
+                    ),
+                ));
+            }
             let u = url.clone();
             let resp = self
-                .send(&op, || async {
-                    Ok(self.authorize(self.inner.http.get(&u)))
+                .send(&op, &url, || async {
+                    Ok(self.authorize(&u, self.inner.http.get(&u)))
                 })
                 .await?;
             let next = next_link(resp.headers());
-            let mut page: Vec<TreeEntry> = Self::json(&op, resp).await?;
+            let mut page: Vec<TreeEntry> = self.json(&op, resp).await?;
+            if out.len() + page.len() > MAX_TREE_ENTRIES {
+                return Err(HubError::TooLarge {
+                    op,
+                    url: error::redact_url(&url),
+                    limit: MAX_TREE_ENTRIES as u64,
+                    what: "the listing's entry count".into(),
+                });
+            }
             out.append(&mut page);
             match next {
-                Some(n) => url = n,
+                // The token goes with every page: follow only links on the Hub's own origin.
+                Some(n) if same_origin(&n, &self.inner.endpoint) => url = n,
+                Some(n) => {
+                    return Err(HubError::protocol_at(
+                        &op,
+                        &url,
+                        format!(
+                            "the next page is on another host ({}); not sending the token there",
+                            error::redact_url(&n)
+                        ),
+                    ));
+                }
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// True when `url` has the scheme, host and port of `endpoint`.
+fn same_origin(url: &str, endpoint: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(endpoint)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// `e`, with the number of attempts and the time spent added to a transport error's detail.
+fn attempts_made(e: HubError, tries: usize, started: Instant) -> HubError {
+    match e {
+        HubError::Transport {
+            op,
+            url,
+            cause,
+            detail,
+        } if tries > 1 => HubError::Transport {
+            op,
+            url,
+            cause,
+            detail: format!(
+                "{detail} (gave up after {tries} attempts in {:.0} s)",
+                started.elapsed().as_secs_f64()
+            ),
+        },
+        e => e,
     }
 }
 

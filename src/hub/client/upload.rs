@@ -544,11 +544,11 @@ impl HubClient {
         let body = serde_json::json!({"files": files.iter().map(|(f, d)| serde_json::json!({
             "path": f.repo_path, "sample": B64.encode(&d.sample), "size": d.size})).collect::<Vec<_>>()});
         let resp = self
-            .send(&op, || async {
+            .send(&op, &self.url(&path), || async {
                 Ok(self.request(Method::POST, &path).json(&body))
             })
             .await?;
-        let a: PreuploadAnswer = Self::json(&op, resp).await?;
+        let a: PreuploadAnswer = self.json(&op, resp).await?;
         Ok(a.files)
     }
 
@@ -592,28 +592,34 @@ impl HubClient {
         let body = bytes::Bytes::from(body);
         let _slot = self.limits().commit_slot(&repo.to_string()).await;
         let ambiguous = AtomicBool::new(false);
-        self.retrying(&op, || async {
+        let ambiguous = &ambiguous;
+        let body = &body;
+        let url = self.url(&path);
+        let budget = self.long_budget(self.commit_timeout());
+        let (op, path) = (op.as_str(), path.as_str());
+        self.retrying(op, &url, budget, |deadline| async move {
             if ambiguous.load(Ordering::SeqCst)
                 && let Some(done) = self.settle_commit(repo, revision, ops, parent).await?
             {
                 return Ok(done);
             }
-            self.limits().api_call().await;
+            deadline.api_slot(self.limits()).await;
             let rb = self
-                .request(Method::POST, &path)
+                .request(Method::POST, path)
                 .header(CONTENT_TYPE, "application/x-ndjson")
+                .timeout(deadline.attempt_timeout())
                 .body(body.clone());
-            match self.send_once(&op, rb).await {
+            match self.send_once(op, rb).await {
                 Ok(resp) => {
                     #[derive(Deserialize)]
                     struct Answer {
                         #[serde(rename = "commitOid")]
                         commit_oid: String,
                     }
-                    let a: Answer = Self::json(&op, resp).await?;
+                    let a: Answer = self.json(op, resp).await?;
                     if !is_commit_oid(&a.commit_oid) {
                         return Err(HubError::protocol(
-                            &op,
+                            op,
                             format!("commitOid {:?} is not 40 hex", a.commit_oid),
                         ));
                     }
