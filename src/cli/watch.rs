@@ -21,8 +21,9 @@ pub struct Args {
     /// The fleet file.
     #[arg(default_value = "fleet.ron")]
     pub fleet: PathBuf,
-    /// Watch only these miners (`wallet/hotkey` or hotkey name; repeatable).
-    #[arg(long, value_name = "HOTKEY", num_args = 1..)]
+    /// Watch only this miner (`wallet/hotkey` or hotkey name); repeat the flag for more. One value per flag, so
+    /// `--only A fleet.ron` reads `fleet.ron` as the fleet file.
+    #[arg(long, value_name = "HOTKEY", num_args = 1, action = clap::ArgAction::Append)]
     pub only: Vec<String>,
     #[command(flatten)]
     pub checks: super::publish::TensorChecks,

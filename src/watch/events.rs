@@ -87,3 +87,43 @@ impl FolderEvents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Wake>) -> Option<Wake> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(w) = rx.try_recv() {
+                return Some(w);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    #[test]
+    fn writes_and_renames_wake_the_right_miner() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut events = FolderEvents::start(vec![a.clone(), b.clone()], tx).unwrap();
+        std::fs::write(b.join("config.json"), b"{}").unwrap();
+        assert_eq!(next(&mut rx), Some(1));
+        // a complete folder renamed onto `a` (the old one moved away first)
+        let staged = dir.path().join(".a.tmp");
+        std::fs::create_dir(&staged).unwrap();
+        std::fs::write(staged.join("config.json"), b"{}").unwrap();
+        std::fs::rename(&a, dir.path().join(".a.old")).unwrap();
+        std::fs::rename(&staged, &a).unwrap();
+        assert_eq!(next(&mut rx), Some(0));
+        while rx.try_recv().is_ok() {}
+        // after a rewatch, writes into the new folder are seen
+        events.rewatch(0);
+        std::fs::write(a.join("model.safetensors"), b"x").unwrap();
+        assert_eq!(next(&mut rx), Some(0));
+    }
+}
