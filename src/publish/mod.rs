@@ -8,6 +8,7 @@
 //!
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
 
+pub mod hub_setup;
 pub mod placement;
 pub mod steps;
 
@@ -21,11 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
 use crate::actors::gpu::{GpuPool, PoolConfig};
-use crate::actors::hub::{HubActor, HubActorConfig};
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
 use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
-use crate::hub::client::{HubConfig, ProgressEvent, Token};
+use crate::hub::client::{ProgressEvent, Token};
 use crate::hub::limits::LimitsConfig;
 use crate::journal::{Journal, PendingCommit, lock};
 use crate::report::{Event, Outcome, Reporter, SummaryRow};
@@ -181,6 +181,7 @@ impl Prepared {
             plan: Default::default(),
             hashed: Default::default(),
             score: None,
+            ticket: Default::default(),
         })
     }
 
@@ -330,8 +331,14 @@ pub struct Connected {
     pub chain: Arc<ChainClient>,
     pub chain_actor: Addr<ChainActor>,
     pub hub: Addr<HubActor>,
-    /// The Hub actor's quotas (read-only: the quota left).
+    /// The default Hub account's quotas (read-only: the quota left).
     pub hub_limits: Arc<crate::hub::limits::Limits>,
+    /// Miners (labels) of other Hub accounts: their account's quotas.
+    miner_limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    /// Miners whose account cannot write their namespace, with the reason: the run fails them without sending.
+    pub refused: Vec<(String, String)>,
+    /// Every distinct account's planner (quota reports).
+    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
     pub gpu: Option<Arc<GpuPool>>,
 }
 
@@ -391,51 +398,87 @@ pub async fn connect_chain(
         journal: journal.clone(),
         reporter: reporter.clone(),
         labels: names.labels.clone(),
+        last: Default::default(),
     });
     let actor = ChainActor::new(chain.clone(), sink).start();
     Ok((chain, actor))
 }
 
-/// Start the Hub actor (resume state beside the journal) and check the token with `whoami`.
-pub async fn connect_hub(
-    fleet: &Fleet,
+/// Build the Hub actor for `miners` (resume state beside the journal), reading every token it needs (the default
+/// one and each Hub account's): local only, so a missing token is a configuration error before anything connects.
+pub fn prepare_hub(
+    loaded: &Loaded,
+    miners: &[Prepared],
     opts: &PublishOptions,
-    journal_dir: &std::path::Path,
     reporter: &Arc<dyn Reporter>,
     names: &Names,
-) -> Result<(Addr<HubActor>, Arc<crate::hub::limits::Limits>), PublishError> {
-    let token = opts.token.clone().ok_or_else(|| no_token(fleet))?;
-    let hub_actor = HubActor::new(
-        HubActorConfig {
-            hub: HubConfig::new(fleet.hub.clone(), Some(token)),
-            limits: opts.hub_limits.clone(),
-            state_dir: journal_dir
-                .parent()
-                .unwrap_or(journal_dir)
-                .join("hub-resume"),
-            mailbox: 64,
-        },
+) -> Result<hub_setup::Prepared, PublishError> {
+    // A miner whose folder is not read yet (watch) plans with no files: its expected calls are a full upload's.
+    let refs: Vec<hub_setup::MinerPlanRef<'_>> = miners
+        .iter()
+        .map(|p| hub_setup::MinerPlanRef {
+            miner: &p.miner,
+            ss58: &p.ss58,
+            files: p.files.as_deref().unwrap_or(&[]),
+        })
+        .collect();
+    let journal_dir = loaded.journal.dir();
+    hub_setup::prepare(
+        &loaded.fleet,
+        &refs,
+        &loaded.journal,
+        opts.token.clone(),
+        &opts.hub_limits,
+        journal_dir
+            .parent()
+            .unwrap_or(journal_dir)
+            .join("hub-resume"),
         Arc::new(HubProgress {
             reporter: reporter.clone(),
             repos: names.repos.clone(),
             done: Default::default(),
         }),
+        reporter,
     )
-    .map_err(|e| PublishError::Config(e.to_string()))?;
-    let who = hub_actor.client().whoami().await.map_err(|e| {
-        PublishError::Unavailable(format!("the Hub at {} refused the token: {e}", fleet.hub))
-    })?;
-    tracing::debug!(user = %who.name, "Hub token accepted");
-    let limits = hub_actor.limits();
-    Ok((hub_actor.start(), limits))
 }
 
-/// The error for a run that would send something without a Hub token.
-pub fn no_token(fleet: &Fleet) -> PublishError {
-    PublishError::Config(format!(
-        "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
-        fleet.hub
-    ))
+/// The Hub actor of a run, started after its tokens were checked.
+pub struct HubConnected {
+    pub hub: Addr<HubActor>,
+    /// Each miner's (label) account quotas; miners of the default account are not listed.
+    pub limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    /// The default account's quotas.
+    pub default_limits: Arc<crate::hub::limits::Limits>,
+    /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
+    pub refused: Vec<(String, String)>,
+    /// Every distinct account's planner.
+    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
+}
+
+/// Check every account's token online (whoami, write access to its miners' namespaces) and start the Hub actor.
+pub async fn start_hub(
+    prepared: hub_setup::Prepared,
+    loaded: &Loaded,
+    miners: &[Prepared],
+) -> Result<HubConnected, PublishError> {
+    let setup = prepared.check_tokens(&loaded.fleet).await?;
+    let default_limits = setup.actor.limits();
+    let limits = miners
+        .iter()
+        .map(|p| {
+            (
+                p.label.clone(),
+                setup.actor.client_for(&p.miner.repo).limits().clone(),
+            )
+        })
+        .collect();
+    Ok(HubConnected {
+        hub: setup.actor.start(),
+        limits,
+        default_limits,
+        refused: setup.refused,
+        quotas: setup.quotas,
+    })
 }
 
 /// Start the GPU pool for the tensor checks, when `opts.gpu` asks for it.
@@ -454,26 +497,41 @@ pub async fn connect(
     opts: &PublishOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Connected, PublishError> {
-    // Local checks first: a missing token is a usage error at once, not after a chain connection.
-    if opts.token.is_none() {
-        return Err(no_token(&loaded.fleet));
-    }
     let names = Names::of(&loaded.miners);
+    // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
+    // connection.
+    let prepared = prepare_hub(loaded, &loaded.miners, opts, reporter, &names)?;
     let (chain, chain_actor) =
         connect_chain(&loaded.fleet, opts, &loaded.journal, reporter, &names).await?;
-    let (hub, hub_limits) =
-        connect_hub(&loaded.fleet, opts, loaded.journal.dir(), reporter, &names).await?;
+    let hub = start_hub(prepared, loaded, &loaded.miners).await?;
     let gpu = start_gpu(opts)?;
-    Ok(Connected {
-        chain,
-        chain_actor,
-        hub,
-        hub_limits,
-        gpu,
-    })
+    Ok(Connected::new(chain, chain_actor, hub, gpu))
 }
 
 impl Connected {
+    pub fn new(
+        chain: Arc<ChainClient>,
+        chain_actor: Addr<ChainActor>,
+        hub: HubConnected,
+        gpu: Option<Arc<GpuPool>>,
+    ) -> Connected {
+        Connected {
+            chain,
+            chain_actor,
+            hub: hub.hub,
+            hub_limits: hub.default_limits,
+            miner_limits: hub.limits,
+            refused: hub.refused,
+            quotas: hub.quotas,
+            gpu,
+        }
+    }
+
+    /// The Hub quotas of `miner`'s account (label).
+    pub fn limits_of(&self, miner: &str) -> &Arc<crate::hub::limits::Limits> {
+        self.miner_limits.get(miner).unwrap_or(&self.hub_limits)
+    }
+
     /// The services the steps run on.
     pub fn services(
         &self,
@@ -574,9 +632,41 @@ pub async fn publish(
             pool.shutdown(Duration::from_secs(10)).await;
         }
     } else {
-        let connected = connect(&loaded, &opts, &reporter).await?;
+        let mut connected = connect(&loaded, &opts, &reporter).await?;
+        // Miners whose account cannot write their namespace fail here, before anything is sent for them.
+        let refused = std::mem::take(&mut connected.refused);
+        let jobs: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| !refused.iter().any(|(miner, _)| miner == &j.label))
+            .collect();
+        for (miner, reason) in refused {
+            reporter.event(&Event::Finished {
+                miner: miner.clone(),
+                outcome: Outcome::Failed,
+                detail: Some(reason.clone()),
+            });
+            let repo = loaded
+                .fleet
+                .miners
+                .iter()
+                .find(|m| m.label() == miner)
+                .map(|m| m.repo.to_string())
+                .unwrap_or_default();
+            rows.push(SummaryRow {
+                miner,
+                hotkey: String::new(),
+                repo,
+                revision: None,
+                block: None,
+                outcome: Outcome::Failed,
+                detail: Some(reason),
+            });
+        }
+        let quota_reports =
+            hub_setup::QuotaReports::start(connected.quotas.clone(), reporter.clone());
         let services = connected.services(&loaded, &reporter, &opts.cancel);
         rows.extend(run_jobs(services, jobs).await);
+        quota_reports.stop().await;
         connected.close().await;
     }
     // Keep the fleet's order in the summary.
@@ -610,6 +700,8 @@ struct ChainSink {
     journal: Arc<Journal>,
     reporter: Arc<dyn Reporter>,
     labels: Arc<HashMap<String, String>>,
+    /// The last status reported per hotkey: the pool says "ready" and "broadcast" for one state of ours.
+    last: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl ChainEventSink for ChainSink {
@@ -651,7 +743,15 @@ impl ChainEventSink for ChainSink {
             // The step reports the outcome itself.
             ChainEventKind::Done { .. } | ChainEventKind::Failed { .. } => return,
         };
-        self.reporter.event(&Event::Tx { miner, status });
+        let repeated = self
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event.hotkey.clone(), status.clone())
+            .is_some_and(|before| before == status);
+        if !repeated {
+            self.reporter.event(&Event::Tx { miner, status });
+        }
     }
 }
 

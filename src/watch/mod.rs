@@ -192,16 +192,10 @@ async fn connect_all(
 ) -> Result<Option<Connected>, WatchError> {
     let cancel = &opts.publish.cancel;
     let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
-    let (hub, hub_limits) = loop {
-        match publish::connect_hub(
-            &loaded.fleet,
-            &opts.publish,
-            loaded.journal.dir(),
-            reporter,
-            names,
-        )
-        .await
-        {
+    let hub = loop {
+        let prepared =
+            publish::prepare_hub(loaded, &loaded.miners, &opts.publish, reporter, names)?;
+        match publish::start_hub(prepared, loaded, &loaded.miners).await {
             Ok(h) => break h,
             Err(PublishError::Unavailable(e)) => {
                 let wait = backoff.next();
@@ -216,6 +210,18 @@ async fn connect_all(
             Err(e) => return Err(e),
         }
     };
+    if !hub.refused.is_empty() {
+        let list: Vec<String> = hub
+            .refused
+            .iter()
+            .map(|(miner, reason)| format!("{miner}: {reason}"))
+            .collect();
+        return Err(PublishError::Unavailable(format!(
+            "{} of the fleet's miners cannot be watched:\n  {}",
+            list.len(),
+            list.join("\n  ")
+        )));
+    }
     let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
     let (chain, chain_actor) = loop {
         match publish::connect_chain(
@@ -242,13 +248,7 @@ async fn connect_all(
         }
     };
     let gpu = publish::start_gpu(&opts.publish)?;
-    Ok(Some(Connected {
-        chain,
-        chain_actor,
-        hub,
-        hub_limits,
-        gpu,
-    }))
+    Ok(Some(Connected::new(chain, chain_actor, hub, gpu)))
 }
 
 fn warn(reporter: &Arc<dyn Reporter>, message: String) {
@@ -650,7 +650,7 @@ impl Driver {
         self.show(i, Some(&complete.id), Some(Waiting::Publishing));
         let m = &self.miners[i];
         let chain = conn.chain.clone();
-        let limits = conn.hub_limits.clone();
+        let limits = conn.limits_of(&m.label).clone();
         let netuid = self.loaded.fleet.netuid;
         let account = m.account;
         let len = ModelId::placeholder_str(&m.prepared.miner.repo, m.prepared.miner.competition_id)
