@@ -83,10 +83,12 @@ fn upload_alone(root: &Path, tag: &str, dir: &Path) -> f64 {
     .block_on(async move {
         let actor = HubActor::new(
             HubActorConfig {
-                hub: HubConfig::new(url, Some(Token::new(TOKEN))),
-                limits: Default::default(),
-                state_dir,
                 mailbox: 8,
+                ..HubActorConfig::new(
+                    HubConfig::new(url, Some(Token::new(TOKEN))),
+                    Default::default(),
+                    state_dir,
+                )
             },
             Arc::new(NoProgress),
         )

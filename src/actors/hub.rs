@@ -257,7 +257,7 @@ impl HubActor {
 
     /// The quotas this actor enforces (read-only use: the quota left for an operator's view).
     pub fn limits(&self) -> Arc<Limits> {
-        self.limits.clone()
+        self.default.limits().clone()
     }
 
     /// Runs `work` unless shutting down, keeping shutdown waiting until it is done.

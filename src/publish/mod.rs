@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
 use crate::actors::gpu::{GpuPool, PoolConfig};
+use crate::actors::hub::HubActor;
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
 use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;

@@ -236,7 +236,7 @@ impl Reporter for LiveTable {
                 }
                 return;
             }
-            Event::Started { .. } | Event::Summary { .. } => {}
+            Event::Started { .. } | Event::Summary { .. } | Event::HubQuota(_) => {}
         }
         self.dirty.store(true, Ordering::Relaxed);
     }

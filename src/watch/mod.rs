@@ -650,7 +650,7 @@ impl Driver {
         self.show(i, Some(&complete.id), Some(Waiting::Publishing));
         let m = &self.miners[i];
         let chain = conn.chain.clone();
-        let limits = conn.limits_of(&m.label).clone();
+        let limits = conn.limits_of(&m.prepared.label).clone();
         let netuid = self.loaded.fleet.netuid;
         let account = m.account;
         let len = ModelId::placeholder_str(&m.prepared.miner.repo, m.prepared.miner.competition_id)
