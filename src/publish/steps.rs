@@ -66,6 +66,8 @@ pub struct Job {
     /// Size and sha256 (hex) of each file this run hashed, by repository path: the upload reuses them instead of
     /// reading the model a second time.
     pub hashed: std::sync::Mutex<crate::hub::client::KnownSha256>,
+    /// The trainer's score of this model (`watch` with `only_if_better`), recorded with it.
+    pub score: Option<f64>,
     /// The Hub quota this miner holds for its remaining API calls (see [`crate::hub::quota`]); dropped when done.
     pub ticket: std::sync::Mutex<Option<Arc<Ticket>>>,
 }
@@ -223,18 +225,16 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
     ModelId::placeholder_str(&job.miner.repo, job.miner.competition_id)
         .map_err(|e| fail(e.to_string()))?;
 
-    let record = match s.journal.get(&job.ss58) {
+    let mut record = match s.journal.get(&job.ss58) {
         Some(r) if r.target == target => r,
-        Some(old) => {
-            // The model or its competition changed: start over, but keep an unsettled transaction so that it is
-            // settled before anything new is signed.
-            let mut fresh = Record::new(&job.ss58, target);
-            fresh.pending = old.pending;
-            fresh
-        }
+        // The model or its competition changed: start over, but keep an unsettled transaction so that it is
+        // settled before anything new is signed (and the last commitment, for `watch`'s policy).
+        Some(old) => old.start_over(target),
         None => Record::new(&job.ss58, target),
     };
-    let mut record = record;
+    if job.score.is_some() {
+        record.score = job.score;
+    }
     if let Some(d) = damaged {
         // Keep a copy of the damaged file, then replace it with a fresh record carrying what it held: a crash in
         // between leaves the damaged file in place for the next run to salvage again.
@@ -500,6 +500,28 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         job.wrote.store(true, Ordering::SeqCst);
     }
     failpoint("uploaded-before-journal");
+    // The metadata names the hash of the files as they were hashed: a file the trainer rewrote since (during the
+    // hash or the upload) would make the committed revision fail validators' hash check. Commit nothing then; the
+    // next run starts over with the model as it is.
+    let now = FileStamp::of(&job.miner.model_dir, &job.files)
+        .map_err(|e| fail(format!("{}: {e}", job.miner.model_dir.display())))?;
+    if now != record.target.files {
+        let changed: Vec<&str> = now
+            .iter()
+            .zip(&record.target.files)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.path.as_str())
+            .collect();
+        return Err(fail(format!(
+            "the model in {} changed while it was hashed or uploaded ({}): nothing was committed; publish again              once it is complete",
+            job.miner.model_dir.display(),
+            if changed.is_empty() {
+                "its file list".to_string()
+            } else {
+                changed.join(", ")
+            }
+        )));
+    }
     let metadata = metadata_for(job, &slot, &report.commit, &dir_hash)?;
     s.update(job, |r| {
         r.slot = Some(slot.to_string());
@@ -552,11 +574,11 @@ async fn settle_pending(
     s.update(job, |r| {
         r.pending = None;
         if let (true, Some(c)) = (landed_ours, &settled) {
-            r.committed = Some(CommitRecord {
-                metadata: pending.metadata.clone(),
-                block: c.commit_block,
-                tx_hash: Some(c.tx_hash.clone()),
-            });
+            r.committed = Some(CommitRecord::now(
+                pending.metadata.clone(),
+                c.commit_block,
+                Some(c.tx_hash.clone()),
+            ));
         }
     })?;
     Ok(Some(landed_ours))
@@ -591,10 +613,18 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 .as_ref()
                 .filter(|c| c.metadata == metadata)
                 .and_then(|c| c.tx_hash.clone());
+            // Keep when it was first recorded, too (`watch` spaces commitments from it).
+            let at = r
+                .committed
+                .as_ref()
+                .filter(|c| c.metadata == metadata)
+                .and_then(|c| c.at)
+                .unwrap_or_else(crate::journal::unix_now);
             r.committed = Some(CommitRecord {
                 metadata: metadata.clone(),
                 block: reg.block,
                 tx_hash,
+                at: Some(at),
             })
         })?;
         return Ok(Stage::ReadBack);
@@ -620,11 +650,11 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     failpoint("committed-before-journal");
     s.update(job, |r| {
         r.pending = None;
-        r.committed = Some(CommitRecord {
-            metadata: metadata.clone(),
-            block: committed.commit_block,
-            tx_hash: Some(committed.tx_hash.clone()),
-        });
+        r.committed = Some(CommitRecord::now(
+            metadata.clone(),
+            committed.commit_block,
+            Some(committed.tx_hash.clone()),
+        ));
     })?;
     Ok(Stage::ReadBack)
 }

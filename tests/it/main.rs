@@ -38,3 +38,4 @@ mod hub_xet;
 mod publish_e2e;
 mod publish_journal;
 mod publish_republish;
+mod watch_e2e;
