@@ -100,6 +100,37 @@ struct Run {
     /// NDJSON events with the second they were printed at.
     events: Vec<(f64, serde_json::Value)>,
     stderr: String,
+    /// The raw wait status.
+    status: i32,
+}
+
+impl Run {
+    /// Why a run failed: its exit, the miners' outcomes, the first failures' details and its stderr.
+    fn why(&self) -> String {
+        let exit = if libc::WIFEXITED(self.status) {
+            format!("exit {}", libc::WEXITSTATUS(self.status))
+        } else if libc::WIFSIGNALED(self.status) {
+            format!("killed by signal {}", libc::WTERMSIG(self.status))
+        } else {
+            format!("wait status {}", self.status)
+        };
+        let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+        let mut failures = Vec::new();
+        for (_, e) in &self.events {
+            if e["event"] == "finished" {
+                let outcome = e["outcome"].as_str().unwrap_or("?").to_string();
+                if outcome == "failed" && failures.len() < 5 {
+                    failures.push(format!("{}: {}", e["miner"], e["detail"]));
+                }
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+        }
+        format!(
+            "{exit}; outcomes {outcomes:?}\n{}\n{}",
+            failures.join("\n"),
+            self.stderr
+        )
+    }
 }
 
 /// Runs `minerfleet ARGS` in `root` with `env`, timing it and reading its peak RSS (`wait4`).
@@ -150,6 +181,7 @@ fn run(root: &Path, args: &[&str], env: &[(String, String)]) -> Run {
         secs,
         peak_rss: usage.ru_maxrss as u64 * 1024,
         ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        status,
         events,
         stderr,
     }
@@ -375,7 +407,7 @@ fn main() {
     assert!(
         a.ok && published(&a) == n,
         "one-account publish failed:\n{}",
-        a.stderr
+        a.why()
     );
     let ideal =
         a_api as f64 / (f64::from(quota) / window.as_secs_f64()) + 2.0 * block.as_secs_f64();
@@ -395,7 +427,7 @@ fn main() {
     hub_a.request_log().clear();
     let noop = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
     let (noop_api, _, _) = counted(&hub_a);
-    assert!(noop.ok, "no-op re-run failed:\n{}", noop.stderr);
+    assert!(noop.ok, "no-op re-run failed:\n{}", noop.why());
     eprintln!("no-op re-run: {:.2}s, {noop_api} API calls", noop.secs);
 
     // B. Four accounts.
@@ -408,7 +440,7 @@ fn main() {
     assert!(
         b.ok && published(&b) == n,
         "four-account publish failed:\n{}",
-        b.stderr
+        b.why()
     );
     eprintln!(
         "four accounts: {:.1}s, {b_api} API calls ({b_429} x 429)",
@@ -420,7 +452,7 @@ fn main() {
     assert!(
         c.ok && published(&c) == big,
         "big publish failed:\n{}",
-        c.stderr
+        c.why()
     );
     eprintln!(
         "{big} hotkeys, quota off: {:.1}s, peak RSS {:.1} MiB",
