@@ -830,7 +830,7 @@ impl ChainClient {
                 head = async {
                     match heads.as_mut() {
                         Some(h) => h.next().await,
-                        None => futures::future::pending().await,
+                        None => std::future::pending().await,
                     }
                 } => {
                     match head {
