@@ -65,6 +65,7 @@
 //! ```
 
 pub mod actors;
+pub mod atomic_file;
 pub mod chain;
 pub mod check;
 pub mod competition;

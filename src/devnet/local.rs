@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DevnetError;
 use super::keys::AccountBytes;
+use crate::atomic_file::{self, Mode};
 use crate::fleet::Fleet;
 use crate::hub::client::{HubClient, HubConfig, RetryPolicy, Token};
 use crate::network::Network;
@@ -550,16 +551,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, L
     }
 }
 
+/// The devnet's JSON files are owner-only (mode 0600), as the devnet has always written them.
 fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), LocalError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    serde_json::to_writer_pretty(&mut tmp, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| tmp.write_all(b"\n"))
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
+    atomic_file::write_json(path, value, Mode::Private).map_err(io_err(path))
 }
 
 /// The running devnet of a state folder: `devnet.json` when its daemon holds the lock, `None` when no devnet runs

@@ -144,7 +144,7 @@ impl Storage {
             None => {}
         }
         if found != Some(layout::FORMAT) {
-            layout::write(root, &storage.blobs.temp_path())?;
+            layout::write(root)?;
         }
         if report.strays > 0 {
             tracing::warn!(data = %root.display(), count = report.strays, "hub server: files under blobs/ that are \
@@ -170,7 +170,7 @@ impl Storage {
     }
 
     fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> io::Result<()> {
-        write_json_atomic(&self.blobs.temp_path(), path, value)
+        write_json_atomic(path, value)
     }
 
     // ---- blobs ----
@@ -209,7 +209,7 @@ impl Storage {
             size,
             expires_ms: expiry_ms(ttl),
         });
-        grants.save(&self.blobs.temp_path())
+        grants.save()
     }
 
     /// The size of `oid` if `user` staged it and the grant has not expired.
@@ -242,7 +242,7 @@ impl Storage {
                 removed += 1;
             }
         }
-        grants.save(&self.blobs.temp_path())?;
+        grants.save()?;
         tracing::debug!(
             expired = expired.len(),
             removed,
@@ -379,7 +379,7 @@ impl Storage {
         repos.map.insert(to.clone(), repo);
         let mut grants = self.staged.lock();
         grants.rename_repo(&from.to_string(), &to.to_string());
-        grants.save(&self.blobs.temp_path())?;
+        grants.save()?;
         Ok(Some(true))
     }
 
