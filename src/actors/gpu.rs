@@ -21,7 +21,8 @@ use tokio::sync::Semaphore;
 use crate::check::{CheckItem, FleetReport};
 use crate::fleet::Fleet;
 use crate::gpu::{
-    CancelToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions, validate_model,
+    CancellationToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions,
+    validate_model,
 };
 
 /// How to build the pool.
@@ -70,7 +71,7 @@ impl Message for Validate {
 struct Worker {
     device: Device,
     options: ValidateOptions,
-    cancel: CancelToken,
+    cancel: CancellationToken,
     alive: Arc<AtomicUsize>,
 }
 
@@ -110,7 +111,7 @@ pub struct GpuPool {
     addr: Option<Addr<Worker>>,
     slots: Arc<Semaphore>,
     capacity: usize,
-    cancel: CancelToken,
+    cancel: CancellationToken,
     workers: Vec<Device>,
     alive: Arc<AtomicUsize>,
 }
@@ -134,7 +135,7 @@ impl GpuPool {
             }
         }
         set_cpu_threads(workers.iter().filter(|d| **d == Device::Cpu).count());
-        let cancel = CancelToken::new();
+        let cancel = CancellationToken::new();
         let alive = Arc::new(AtomicUsize::new(workers.len()));
         let options = ValidateOptions {
             device: Device::Cpu,
@@ -200,7 +201,7 @@ impl GpuPool {
     }
 
     /// The shared cancel flag (e.g. for a Ctrl-C handler).
-    pub fn cancel_token(&self) -> CancelToken {
+    pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
