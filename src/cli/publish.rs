@@ -47,14 +47,10 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         None
     } else {
-        let config = PoolConfig {
-            devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
-            cpu_workers: args
-                .cpu_workers
-                .map(usize::from)
-                .unwrap_or_else(pool::default_cpu_workers),
-            ..Default::default()
-        };
+        let config = PoolConfig::on(
+            args.devices.clone().map(|d| d.0).unwrap_or_default(),
+            args.cpu_workers.map(usize::from),
+        );
         pool::preflight(&config).map_err(|e| UsageError(e.to_string()))?;
         Some(config)
     };
