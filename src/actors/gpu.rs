@@ -20,8 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::fleet::Fleet;
 use crate::gpu::{
-    CancellationToken, Device, GpuError, ModelValidation, Progress, ValidateOptions,
-    validate_model,
+    CancellationToken, Device, GpuError, ModelValidation, Progress, ValidateOptions, validate_model,
 };
 
 /// How to build the pool.
@@ -308,12 +307,14 @@ pub async fn validate_fleet(
                 .and_then(|s| s.find(miner.competition_id))
                 .map(|c| c.dtype.clone());
             let p = progress.clone();
-            let job_progress: Arc<dyn Progress> = Arc::new(move |loaded, total| p(i, loaded, total));
+            let job_progress: Arc<dyn Progress> =
+                Arc::new(move |loaded, total| p(i, loaded, total));
             let job = pool.validate(miner.model_dir.clone(), dtype, job_progress);
             Box::pin(async move { (i, job.await) })
         })
         .collect();
-    let mut results: Vec<Option<Result<ModelValidation, GpuError>>> = vec![None; fleet.miners.len()];
+    let mut results: Vec<Option<Result<ModelValidation, GpuError>>> =
+        vec![None; fleet.miners.len()];
     while !pending.is_empty() {
         let ((i, result), _, rest) = futures_util::future::select_all(pending).await;
         pending = rest;

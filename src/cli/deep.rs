@@ -59,7 +59,10 @@ pub fn run(
         if !pool.shutdown(Duration::from_secs(30)).await {
             tracing::warn!("deep check: some validation workers did not stop within 30 s");
         }
-        if results.iter().any(|r| matches!(r, Err(GpuError::Cancelled))) {
+        if results
+            .iter()
+            .any(|r| matches!(r, Err(GpuError::Cancelled)))
+        {
             return Err(GpuError::Cancelled);
         }
         Ok(results.into_iter().map(Result::ok).collect())

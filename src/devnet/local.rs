@@ -307,13 +307,6 @@ fn hub_port(hub: &str) -> Result<u16, String> {
     loopback_port(hub, "http")
 }
 
-/// True when `url` uses `scheme` and points at this machine (127.0.0.1, localhost or [::1]).
-pub fn is_loopback(url: &str, scheme: &str) -> bool {
-    reqwest::Url::parse(url).is_ok_and(|u| {
-        u.scheme() == scheme && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-    })
-}
-
 fn loopback_port(text: &str, scheme: &str) -> Result<u16, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
     if url.scheme() != scheme {
@@ -934,16 +927,6 @@ mod sys {
 mod tests {
     use super::*;
 
-    #[test]
-    fn loopback_urls_are_recognised_by_host_not_prefix() {
-        assert!(is_loopback("http://127.0.0.1:8765", "http"));
-        assert!(is_loopback("http://localhost:8765/", "http"));
-        assert!(is_loopback("ws://[::1]:9944", "ws"));
-        assert!(!is_loopback("http://127.0.0.10:8765", "http"));
-        assert!(!is_loopback("https://127.0.0.1:8765", "http"));
-        assert!(!is_loopback("https://huggingface.co", "http"));
-        assert!(!is_loopback("not a url", "http"));
-    }
     use crate::fleet::LoadOptions;
 
     fn fleet(dir: &Path, network: &str, hub: &str) -> Fleet {

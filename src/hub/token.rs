@@ -89,7 +89,7 @@ pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, 
     if let Some(found) = from_env()? {
         return Ok(Some(found));
     }
-    if !crate::devnet::local::is_loopback(hub_url, "http") {
+    if !crate::network::is_loopback(hub_url, "http") {
         return Ok(None);
     }
     let path = fleet_dir

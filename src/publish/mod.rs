@@ -393,7 +393,7 @@ pub async fn publish(
 
 /// For a chain on this machine, the likely fix when it does not answer.
 pub fn devnet_hint(fleet: &Fleet) -> String {
-    if crate::devnet::local::is_loopback(fleet.network.url(), "ws") {
+    if crate::network::is_loopback(fleet.network.url(), "ws") {
         format!(
             " (a local chain: is the devnet running? `minerfleet devnet up {}`)",
             fleet.path.display()
