@@ -71,6 +71,7 @@ pub mod check;
 pub mod competition;
 pub mod demo;
 pub mod devnet;
+mod failpoint;
 pub mod fleet;
 pub mod gpu;
 pub mod hub;

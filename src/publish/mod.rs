@@ -97,29 +97,8 @@ impl PublishReport {
     }
 }
 
-/// Test hook: when `MINERFLEET_TEST_KILL_AT` names this point, the process kills itself with SIGKILL right here
-/// (like a crash or `kill -9`: no destructor, no flush). Used by the crash tests; inert otherwise.
-pub fn failpoint(point: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_KILL_AT").ok());
-    if at.as_deref() == Some(point) {
-        tracing::warn!(point, "MINERFLEET_TEST_KILL_AT: killing this process");
-        // SAFETY: getpid and kill have no preconditions; SIGKILL ends the process at once.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-    }
-}
-
-/// Test hook: when `MINERFLEET_TEST_PANIC_AT` is `POINT@MINER` (e.g. `after-hash@demo/m1`), that miner's step
-/// panics here, to prove a panic fails one miner only. Inert otherwise.
-pub fn panicpoint(point: &str, miner: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_PANIC_AT").ok());
-    if at.as_deref() == Some(&format!("{point}@{miner}")) {
-        panic!("MINERFLEET_TEST_PANIC_AT: panicking at {point} for {miner}");
-    }
-}
+/// The crash-test hooks (empty unless built with the `failpoints` feature).
+pub(crate) use crate::failpoint::{failpoint, panicpoint};
 
 /// Select the miners of `fleet` named by `only` (all when empty). Unknown names are a config error.
 pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError> {
