@@ -41,9 +41,18 @@ impl ChainClient {
         hotkey: &AccountId32,
     ) -> Result<Option<u64>, ChainError> {
         let at = self.at_finalized().await?;
+        self.last_commitment_at(&at, netuid, hotkey).await
+    }
+
+    async fn last_commitment_at(
+        &self,
+        at: &subxt::OnlineClientAtBlock<SubtensorConfig>,
+        netuid: u16,
+        hotkey: &AccountId32,
+    ) -> Result<Option<u64>, ChainError> {
         let v = self
             .fetch(
-                &at,
+                at,
                 "Commitments",
                 "LastCommitment",
                 (netuid, hotkey.0),
@@ -85,17 +94,8 @@ impl ChainClient {
                         as_u64(&v, "Commitments.RateLimit")?
                     }
                 };
-                let last = self
-                    .fetch(
-                        &at,
-                        "Commitments",
-                        "LastCommitment",
-                        (netuid, hotkey.0),
-                        true,
-                    )
-                    .await?;
                 Ok(CommitBudget::RateLimit(RateLimitState {
-                    last_commitment: last.map(|v| as_u64(&v, "LastCommitment")).transpose()?,
+                    last_commitment: self.last_commitment_at(&at, netuid, hotkey).await?,
                     rate_limit,
                     block,
                 }))
