@@ -76,6 +76,7 @@ pub mod fleet;
 pub mod gpu;
 pub mod hub;
 pub mod journal;
+pub mod lock_file;
 pub mod model;
 pub mod network;
 pub mod publish;

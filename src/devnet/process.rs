@@ -74,7 +74,7 @@ pub fn clear_orphan(workdir: &Path) -> Option<u32> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while start_time(record.pid) == Some(record.start_time) && !is_zombie(record.pid) {
+        while start_time(record.pid) == Some(record.start_time) && !super::signals::zombie(record.pid) {
             if std::time::Instant::now() >= deadline {
                 break;
             }
@@ -85,16 +85,6 @@ pub fn clear_orphan(workdir: &Path) -> Option<u32> {
     });
     let _ = std::fs::remove_file(&path);
     killed
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = &stat[stat.rfind(')')? + 1..];
-            after.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Spawn `command` with a parent-death signal, from the one long-lived spawner thread (see the module docs).
