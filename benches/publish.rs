@@ -91,12 +91,11 @@ fn upload_alone(root: &Path, tag: &str, n: usize) -> f64 {
     let tag = tag.to_string();
     let secs = actix_system().block_on(async move {
         let actor = HubActor::new(
-            HubActorConfig {
-                hub: HubConfig::new(url, Some(Token::new(TOKEN))),
-                limits: Default::default(),
+            HubActorConfig::new(
+                HubConfig::new(url, Some(Token::new(TOKEN))),
+                Default::default(),
                 state_dir,
-                mailbox: 64,
-            },
+            ),
             Arc::new(NoProgress),
         )
         .unwrap()

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chain::ChainClient;
 use crate::fleet::{Fleet, Miner};
-use crate::hub::client::{HubClient, HubError};
+use crate::hub::client::{HubClient, HubError, RepoAccess};
 use crate::journal::{FileStamp, Journal, Salvage};
 use crate::model::{ModelId, RepoId, hash};
 use crate::publish::steps::model_files;
@@ -78,151 +78,98 @@ impl FleetStatus {
     }
 }
 
-/// Read the status of every miner of `fleet`. `hub` may be `None` (no token): visibility is then not shown.
+/// The Hub clients of a status read: the default account's and the fleet's named accounts' (each with its own
+/// token, since a private repo is visible only to its owner's tokens, and its own quota).
+#[derive(Debug, Clone, Default)]
+pub struct HubClients {
+    pub default: Option<HubClient>,
+    pub accounts: HashMap<String, HubClient>,
+}
+
+impl HubClients {
+    /// Clients for every account `fleet`'s miners use: the default one with `default_token`, the named ones with
+    /// their tokens (read from `dotenv` after the environment). An account whose token cannot be read gets no
+    /// client (its miners show no visibility) and a warning in the second value; tokens never appear in them.
+    pub fn for_fleet(
+        fleet: &Fleet,
+        default_token: Option<crate::hub::client::Token>,
+        dotenv: &std::path::Path,
+    ) -> Result<(HubClients, Vec<String>), HubError> {
+        use crate::hub::client::HubConfig;
+        use crate::hub::limits::{Limits, LimitsConfig};
+        let client = |token, quota: crate::hub::quota::QuotaRule, account: &str| {
+            let limits = Limits::new(LimitsConfig {
+                quota,
+                account: account.to_string(),
+                ..LimitsConfig::default()
+            })
+            .map_err(|e| HubError::BadInput(e.to_string()))?;
+            HubClient::with_limits(HubConfig::new(fleet.hub.clone(), token), limits)
+        };
+        let mut out = HubClients {
+            default: Some(client(
+                default_token,
+                fleet.hub_accounts.default_quota.clone(),
+                "default",
+            )?),
+            accounts: HashMap::new(),
+        };
+        let mut warnings = Vec::new();
+        let used: std::collections::BTreeSet<String> = fleet
+            .miners
+            .iter()
+            .filter_map(|m| fleet.hub_accounts.name_for(m))
+            .collect();
+        for name in used {
+            let Some(account) = fleet.hub_accounts.get(&name) else {
+                continue;
+            };
+            match crate::hub::accounts::read_token(&name, &account.token, dotenv) {
+                Ok(read) => {
+                    warnings.extend(read.warnings);
+                    out.accounts.insert(
+                        name.clone(),
+                        client(Some(read.token), account.quota.clone(), &name)?,
+                    );
+                }
+                Err(e) => warnings.push(format!("{e}; its repos' visibility is not shown")),
+            }
+        }
+        Ok((out, warnings))
+    }
+
+    /// The client for `miner`'s repos (`None`: the Hub is not asked; visibility is not shown).
+    pub fn for_miner(&self, fleet: &Fleet, miner: &Miner) -> Option<&HubClient> {
+        match fleet.hub_accounts.name_for(miner) {
+            Some(name) => self.accounts.get(&name),
+            None => self.default.as_ref(),
+        }
+    }
+}
+
+/// Miners read at the same time (chain reads and Hub calls; each Hub account paces its own calls).
+const CONCURRENT_READS: usize = 16;
+
+/// Read the status of every miner of `fleet`, several at a time, in fleet order. A miner whose account has no
+/// client in `hubs` gets no visibility.
 pub async fn fleet_status(
     fleet: &Fleet,
     chain: &ChainClient,
-    hub: Option<&HubClient>,
+    hubs: &HubClients,
     journal: &Journal,
 ) -> Result<FleetStatus, crate::chain::ChainError> {
+    use futures_util::{StreamExt, TryStreamExt};
+
     let (block, _) = chain.finalized_head().await?;
     let incentive = chain.incentive(fleet.netuid).await.unwrap_or_default();
-    let subnet = fleet.registry.subnet(fleet.netuid);
-    let mut miners = Vec::with_capacity(fleet.miners.len());
-    let mut visibility_cache: HashMap<String, Option<String>> = HashMap::new();
-    let mut hub_down: Option<String> = None;
-    for miner in &fleet.miners {
-        let mut row = MinerStatus {
-            miner: miner.label(),
-            hotkey: None,
-            repo: miner.repo.to_string(),
-            slot: None,
-            competition_id: miner.competition_id,
-            uid: None,
-            incentive: None,
-            desired: None,
-            on_chain: None,
-            commit_block: None,
-            eval_block: None,
-            visibility: None,
-            want_public: miner.update_repo_visibility,
-            state: Sync::Unknown,
-            detail: None,
-        };
-        let public =
-            match wallet::load_hotkey_public(&fleet.wallets_dir, &miner.wallet, &miner.hotkey) {
-                Ok(p) => p,
-                Err(e) => {
-                    row.detail = Some(e.to_string());
-                    miners.push(row);
-                    continue;
-                }
-            };
-        let ss58 = public.ss58().to_string();
-        row.hotkey = Some(ss58.clone());
-        let account = subxt::utils::AccountId32(public.public().0);
-        let wanted = desired(miner, journal, &ss58, &mut row.detail);
-        row.desired = wanted.metadata.clone();
-
-        row.uid = chain.uid(fleet.netuid, &account).await?;
-        row.incentive = row
-            .uid
-            .and_then(|u| incentive.get(u as usize))
-            .map(|&i| f64::from(i) / f64::from(u16::MAX));
-        let mut holds_ours = false;
-        if let Some(reg) = chain.commitment(fleet.netuid, &account).await? {
-            row.commit_block = Some(reg.block);
-            row.on_chain = reg.raw().map(|b| String::from_utf8_lossy(b).into_owned());
-            // Whatever the chain holds is only compared and shown, never requested; say when it is not metadata a
-            // validator could use (another tool, or someone with the key, wrote it).
-            let invalid = match reg.raw() {
-                Some(raw) => ModelId::parse_committed(raw).err().map(|e| e.to_string()),
-                None => Some("its first field is not Raw data".into()),
-            };
-            if let Some(reason) = invalid {
-                add_detail(
-                    &mut row.detail,
-                    format!(
-                        "the chain holds a commitment that is not valid model metadata: {reason}"
-                    ),
-                );
-            }
-            let delay = subnet
-                .and_then(|s| s.find(miner.competition_id))
-                .map(|c| c.first_eval_block(reg.block));
-            row.eval_block = delay;
-            let slots = miner.slots();
-            // Never trusted as a URL: only a repo that is one of the miner's own slots is asked about.
-            let committed = reg.raw().and_then(|raw| ModelId::parse_committed(raw).ok());
-            if let Some((_, m, slot)) = committed.filter(|(_, _, r)| slots.contains(r)) {
-                row.slot = Some(slot.to_string());
-                holds_ours = row.on_chain == row.desired
-                    || wanted.secure_hash.as_deref().is_some_and(|h| {
-                        m.secure_hash.as_deref() == Some(h)
-                            && m.competition_id == miner.competition_id
-                    });
-            }
-        }
-        if row.slot.is_none() {
-            row.slot = wanted.slot.clone();
-        }
-        if let Some(hub) = hub {
-            let repo: RepoId = row
-                .slot
-                .as_deref()
-                .and_then(|s| miner.slots().find(s).cloned())
-                .unwrap_or_else(|| miner.repo.clone());
-            let key = repo.to_string();
-            let vis = match visibility_cache.get(&key) {
-                Some(v) => v.clone(),
-                // The Hub did not answer a call that had its full deadline: don't spend it again per miner.
-                None if hub_down.is_some() => {
-                    row.detail.get_or_insert_with(|| {
-                        format!("Hub not asked: {}", hub_down.as_deref().unwrap_or_default())
-                    });
-                    None
-                }
-                None => {
-                    let v = match hub.repo_info(&repo, None).await {
-                        Ok(info) => Some(if info.private.unwrap_or(false) {
-                            "private".to_string()
-                        } else {
-                            "public".to_string()
-                        }),
-                        Err(HubError::Status { status, .. }) if status.as_u16() == 404 => {
-                            Some("missing".to_string())
-                        }
-                        Err(e) => {
-                            if e.is_unreachable() {
-                                hub_down = Some(format!("an earlier call failed ({e})"));
-                            }
-                            row.detail.get_or_insert_with(|| format!("Hub: {e}"));
-                            None
-                        }
-                    };
-                    visibility_cache.insert(key, v.clone());
-                    v
-                }
-            };
-            row.visibility = vis;
-        }
-        row.state = classify(&row, holds_ours);
-        if holds_ours
-            && !row.want_public
-            && row.visibility.as_deref() == Some("private")
-            && row.detail.is_none()
-        {
-            row.detail = Some(format!(
-                "{} holds the committed model but is private (update_repo_visibility is false): validators can \
-                 download it only once you make it public{}",
-                row.slot.as_deref().unwrap_or(&row.repo),
-                row.eval_block
-                    .map(|b| format!(", from block {b}"))
-                    .unwrap_or_default()
-            ));
-        }
-        miners.push(row);
-    }
+    let incentive = &incentive;
+    // Set once the Hub did not answer a call that had its full deadline: not spent again per miner.
+    let hub_down = &std::sync::Mutex::new(None::<String>);
+    let miners: Vec<MinerStatus> = futures_util::stream::iter(&fleet.miners)
+        .map(|miner| miner_status(fleet, chain, hubs, journal, incentive, hub_down, miner))
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
     Ok(FleetStatus {
         fleet: fleet.path.display().to_string(),
         network: fleet.network.to_string(),
@@ -230,6 +177,139 @@ pub async fn fleet_status(
         block,
         miners,
     })
+}
+
+/// One miner's row of [`fleet_status`].
+async fn miner_status(
+    fleet: &Fleet,
+    chain: &ChainClient,
+    hubs: &HubClients,
+    journal: &Journal,
+    incentive: &[u16],
+    hub_down: &std::sync::Mutex<Option<String>>,
+    miner: &Miner,
+) -> Result<MinerStatus, crate::chain::ChainError> {
+    let subnet = fleet.registry.subnet(fleet.netuid);
+    let mut row = MinerStatus {
+        miner: miner.label(),
+        hotkey: None,
+        repo: miner.repo.to_string(),
+        slot: None,
+        competition_id: miner.competition_id,
+        uid: None,
+        incentive: None,
+        desired: None,
+        on_chain: None,
+        commit_block: None,
+        eval_block: None,
+        visibility: None,
+        want_public: miner.update_repo_visibility,
+        state: Sync::Unknown,
+        detail: None,
+    };
+    let public = match wallet::load_hotkey_public(&fleet.wallets_dir, &miner.wallet, &miner.hotkey)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            row.detail = Some(e.to_string());
+            return Ok(row);
+        }
+    };
+    let ss58 = public.ss58().to_string();
+    row.hotkey = Some(ss58.clone());
+    let account = subxt::utils::AccountId32(public.public().0);
+    let wanted = desired(miner, journal, &ss58, &mut row.detail);
+    row.desired = wanted.metadata.clone();
+
+    row.uid = chain.uid(fleet.netuid, &account).await?;
+    row.incentive = row
+        .uid
+        .and_then(|u| incentive.get(u as usize))
+        .map(|&i| f64::from(i) / f64::from(u16::MAX));
+    let mut holds_ours = false;
+    if let Some(reg) = chain.commitment(fleet.netuid, &account).await? {
+        row.commit_block = Some(reg.block);
+        row.on_chain = reg.raw().map(|b| String::from_utf8_lossy(b).into_owned());
+        // Whatever the chain holds is only compared and shown, never requested; say when it is not metadata a
+        // validator could use (another tool, or someone with the key, wrote it).
+        let invalid = match reg.raw() {
+            Some(raw) => ModelId::parse_committed(raw).err().map(|e| e.to_string()),
+            None => Some("its first field is not Raw data".into()),
+        };
+        if let Some(reason) = invalid {
+            add_detail(
+                &mut row.detail,
+                format!("the chain holds a commitment that is not valid model metadata: {reason}"),
+            );
+        }
+        let delay = subnet
+            .and_then(|s| s.find(miner.competition_id))
+            .map(|c| c.first_eval_block(reg.block));
+        row.eval_block = delay;
+        let slots = miner.slots();
+        // Never trusted as a URL: only a repo that is one of the miner's own slots is asked about.
+        let committed = reg.raw().and_then(|raw| ModelId::parse_committed(raw).ok());
+        if let Some((_, m, slot)) = committed.filter(|(_, _, r)| slots.contains(r)) {
+            row.slot = Some(slot.to_string());
+            holds_ours = row.on_chain == row.desired
+                || wanted.secure_hash.as_deref().is_some_and(|h| {
+                    m.secure_hash.as_deref() == Some(h) && m.competition_id == miner.competition_id
+                });
+        }
+    }
+    if row.slot.is_none() {
+        row.slot = wanted.slot.clone();
+    }
+    if let Some(hub) = hubs.for_miner(fleet, miner) {
+        let repo: RepoId = row
+            .slot
+            .as_deref()
+            .and_then(|s| miner.slots().find(s).cloned())
+            .unwrap_or_else(|| miner.repo.clone());
+        // Resolver requests, not API calls: status right after a big publish must not wait for its API window.
+        let down = hub_down.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        row.visibility = match down {
+            Some(why) => {
+                row.detail
+                    .get_or_insert_with(|| format!("Hub not asked: {why}"));
+                None
+            }
+            None => match hub.access(&repo).await {
+                Ok(access) => Some(
+                    match access {
+                        RepoAccess::Public => "public",
+                        RepoAccess::Private => "private",
+                        RepoAccess::Missing => "missing",
+                    }
+                    .to_string(),
+                ),
+                Err(e) => {
+                    if e.is_unreachable() {
+                        *hub_down.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("an earlier call failed ({e})"));
+                    }
+                    row.detail.get_or_insert_with(|| format!("Hub: {e}"));
+                    None
+                }
+            },
+        };
+    }
+    row.state = classify(&row, holds_ours);
+    if holds_ours
+        && !row.want_public
+        && row.visibility.as_deref() == Some("private")
+        && row.detail.is_none()
+    {
+        row.detail = Some(format!(
+            "{} holds the committed model but is private (update_repo_visibility is false): validators can \
+             download it only once you make it public{}",
+            row.slot.as_deref().unwrap_or(&row.repo),
+            row.eval_block
+                .map(|b| format!(", from block {b}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(row)
 }
 
 fn add_detail(detail: &mut Option<String>, more: String) {

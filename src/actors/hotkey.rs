@@ -37,6 +37,12 @@ impl HotkeyActor {
     }
 
     fn finish(&self, ctx: &mut Context<Self>, outcome: Outcome, detail: Option<String>) {
+        // Hub quota this miner still holds goes back to the others now.
+        self.job
+            .ticket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let record = self.services.journal.get(&self.job.ss58);
         let detail = detail.or_else(|| match outcome {
             Outcome::Planned => self

@@ -1,35 +1,106 @@
-//! The Hub actor: the one owner of the Hub client and its quotas in a process. Every hotkey actor sends it
-//! [`Upload`], [`SetVisibility`], [`GetRepoInfo`] and [`Download`] messages; it runs them concurrently under the shared
-//! [`Limits`] (API token bucket, per-repo commit budget, concurrent uploads, bytes in flight), keeps resume state
-//! files under its state folder, and forwards progress events to the [`Progress`] sink it was given. Protocol
-//! details live in [`crate::hub::client`]; this file only owns state and orders work.
+//! The Hub actor: the one owner of the Hub clients and their quotas in a process. Every hotkey actor sends it
+//! [`Admit`], [`Upload`], [`SetVisibility`], [`GetRepoInfo`] and [`Download`] messages; it runs them concurrently under each
+//! account's [`Limits`] (API quota planner, per-repo commit budget, concurrent uploads, bytes in flight), keeps
+//! resume state files under its state folder, and forwards progress events to the [`Progress`] sink it was given.
+//! Protocol details live in [`crate::hub::client`]; this file only owns state and orders work.
+//!
+//! **Accounts.** The default account is [`HubActorConfig::hub`]'s token with [`HubActorConfig::limits`]; more
+//! accounts come in [`HubActorConfig::accounts`], and [`Routes`] say which repos use which one. Accounts with the
+//! same token share one quota (the Hub counts per account).
+//!
+//! **Planning.** Before a miner's Hub work starts, [`Admit`] waits until its account has room for every API call
+//! the miner still needs and reserves it (see [`crate::hub::quota`]); the work for that repo then runs with the
+//! miner's ticket in scope, so its calls use the reserved room and miners finish one by one instead of all waiting
+//! on the last window.
 //!
 //! Mailbox is bounded ([`HubActorConfig::mailbox`]); [`Shutdown`] stops taking new work and resolves once the
 //! work in flight is done.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use actix::prelude::*;
 use tokio::sync::RwLock;
 
 use crate::hub::client::download::Snapshot;
+use crate::hub::client::upload::estimate_api_calls;
 use crate::hub::client::{
-    HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, UploadOptions, UploadReport,
-    Visibility,
+    HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, Token, UploadOptions,
+    UploadReport, Visibility,
 };
 use crate::hub::limits::{Limits, LimitsConfig};
+use crate::hub::quota::{AccountQuota, QuotaRule, Ticket, with_ticket};
 use crate::model::RepoId;
+
+/// One account besides the default one.
+#[derive(Debug, Clone)]
+pub struct AccountSetup {
+    /// The fleet's name for it.
+    pub name: String,
+    pub token: Token,
+    pub quota: QuotaRule,
+}
+
+/// Which account a repository's work uses: by repo id, then by namespace (both lowercase); else the default.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    pub repos: HashMap<String, String>,
+    pub namespaces: HashMap<String, String>,
+}
+
+impl Routes {
+    /// The account name for `repo`; `None`: the default account.
+    pub fn account_of(&self, repo: &RepoId) -> Option<&str> {
+        self.repos
+            .get(&repo.to_string().to_lowercase())
+            .or_else(|| self.namespaces.get(&repo.namespace().to_lowercase()))
+            .map(String::as_str)
+    }
+}
 
 /// How the actor is set up.
 #[derive(Debug, Clone)]
 pub struct HubActorConfig {
+    /// The Hub, and the default account's token.
     pub hub: HubConfig,
+    /// The default account's quota, and the caps every account gets.
     pub limits: LimitsConfig,
     /// Folder for per-repository resume state files.
     pub state_dir: PathBuf,
     /// Messages that may wait in the mailbox.
     pub mailbox: usize,
+    /// Accounts besides the default one.
+    pub accounts: Vec<AccountSetup>,
+    pub routes: Routes,
+}
+
+impl HubActorConfig {
+    /// One account (the token of `hub`), no routes.
+    pub fn new(hub: HubConfig, limits: LimitsConfig, state_dir: PathBuf) -> HubActorConfig {
+        HubActorConfig {
+            hub,
+            limits,
+            state_dir,
+            mailbox: 64,
+            accounts: Vec::new(),
+            routes: Routes::default(),
+        }
+    }
+}
+
+/// Wait until `repo`'s account has room for the API calls a miner still needs (uploading `files` to `repo`,
+/// then, with `flip`, making it public) and reserve it. The ticket is used by the miner's later messages for
+/// `repo`; dropping it gives back what was not used.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Arc<Ticket>, HubError>")]
+pub struct Admit {
+    pub repo: RepoId,
+    /// The miner, for the display (`wallet/hotkey`).
+    pub miner: String,
+    /// Repository paths of the files to upload; empty: no upload (only the flip).
+    pub files: Vec<String>,
+    pub flip: bool,
 }
 
 /// Upload a model folder to `repo` as one commit.
@@ -81,8 +152,12 @@ pub struct Shutdown;
 
 /// The Hub actor (see the module docs).
 pub struct HubActor {
-    client: HubClient,
-    limits: Arc<Limits>,
+    default: HubClient,
+    /// By account name.
+    accounts: HashMap<String, HubClient>,
+    routes: Routes,
+    /// The ticket of each repository's admitted miner.
+    tickets: Arc<Mutex<HashMap<String, Weak<Ticket>>>>,
     state_dir: PathBuf,
     mailbox: usize,
     progress: Arc<dyn Progress>,
@@ -92,11 +167,41 @@ pub struct HubActor {
 
 impl HubActor {
     pub fn new(config: HubActorConfig, progress: Arc<dyn Progress>) -> Result<HubActor, HubError> {
-        let limits = Limits::new(config.limits).map_err(|e| HubError::BadInput(e.to_string()))?;
-        let client = HubClient::with_limits(config.hub, limits.clone())?;
+        let bad = |e: crate::hub::limits::LimitsError| HubError::BadInput(e.to_string());
+        let default_limits = Limits::new(config.limits.clone()).map_err(bad)?;
+        let default = HubClient::with_limits(config.hub.clone(), default_limits)?;
+        // One client (and quota) per token: two names for one Hub account share its quota.
+        let mut by_token: Vec<(Token, HubClient)> = Vec::new();
+        if let Some(t) = &config.hub.token {
+            by_token.push((t.clone(), default.clone()));
+        }
+        let mut accounts = HashMap::new();
+        for a in &config.accounts {
+            let client = match by_token.iter().find(|(t, _)| *t == a.token) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let limits = Limits::new(LimitsConfig {
+                        quota: a.quota.clone(),
+                        account: a.name.clone(),
+                        ..config.limits.clone()
+                    })
+                    .map_err(bad)?;
+                    let hub = HubConfig {
+                        token: Some(a.token.clone()),
+                        ..config.hub.clone()
+                    };
+                    let c = HubClient::with_limits(hub, limits)?;
+                    by_token.push((a.token.clone(), c.clone()));
+                    c
+                }
+            };
+            accounts.insert(a.name.clone(), client);
+        }
         Ok(HubActor {
-            client,
-            limits,
+            default,
+            accounts,
+            routes: config.routes,
+            tickets: Arc::new(Mutex::new(HashMap::new())),
             state_dir: config.state_dir,
             mailbox: config.mailbox.max(1),
             progress,
@@ -104,8 +209,50 @@ impl HubActor {
         })
     }
 
+    /// The default account's client.
     pub fn client(&self) -> &HubClient {
-        &self.client
+        &self.default
+    }
+
+    /// The client of the account named `name` (`None`: the default one).
+    pub fn account(&self, name: Option<&str>) -> Option<&HubClient> {
+        match name {
+            None => Some(&self.default),
+            Some(n) => self.accounts.get(n),
+        }
+    }
+
+    /// Every distinct account's quota planner (by the fleet's name for it; `None`: the default account).
+    pub fn quotas(&self) -> Vec<(Option<String>, Arc<AccountQuota>)> {
+        let mut out: Vec<(Option<String>, Arc<AccountQuota>)> =
+            vec![(None, self.default.limits().api().clone())];
+        let mut names: Vec<&String> = self.accounts.keys().collect();
+        names.sort();
+        for name in names {
+            let q = self.accounts[name].limits().api().clone();
+            if !out.iter().any(|(_, o)| Arc::ptr_eq(o, &q)) {
+                out.push((Some(name.clone()), q));
+            }
+        }
+        out
+    }
+
+    /// The client for `repo`'s work (see [`Routes`]).
+    pub fn client_for(&self, repo: &RepoId) -> &HubClient {
+        self.routes
+            .account_of(repo)
+            .and_then(|n| self.accounts.get(n))
+            .unwrap_or(&self.default)
+    }
+
+    fn ticket_for(&self, repo: &RepoId) -> Option<Arc<Ticket>> {
+        let mut tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        let key = repo.to_string();
+        let t = tickets.get(&key).and_then(Weak::upgrade);
+        if t.is_none() {
+            tickets.remove(&key);
+        }
+        t
     }
 
     /// Runs `work` unless shutting down, keeping shutdown waiting until it is done.
@@ -136,12 +283,34 @@ impl Actor for HubActor {
     }
 }
 
+impl Handler<Admit> for HubActor {
+    type Result = ResponseFuture<Result<Arc<Ticket>, HubError>>;
+
+    fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
+        let quota = self.client_for(&msg.repo).limits().api().clone();
+        let tickets = self.tickets.clone();
+        self.guarded(async move {
+            let mut calls = u32::from(msg.flip);
+            if !msg.files.is_empty() {
+                calls += estimate_api_calls(&msg.files);
+            }
+            let ticket = quota.admit(&msg.miner, calls).await;
+            tickets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(msg.repo.to_string(), Arc::downgrade(&ticket));
+            Ok(ticket)
+        })
+    }
+}
+
 impl Handler<Upload> for HubActor {
     type Result = ResponseFuture<Result<UploadReport, HubError>>;
 
     fn handle(&mut self, msg: Upload, _: &mut Self::Context) -> Self::Result {
-        let client = self.client.clone();
-        let limits = self.limits.clone();
+        let client = self.client_for(&msg.repo).clone();
+        let ticket = self.ticket_for(&msg.repo);
+        let limits = client.limits().clone();
         let progress = self.progress.clone();
         let opts = UploadOptions {
             revision: "main".into(),
@@ -151,12 +320,12 @@ impl Handler<Upload> for HubActor {
             state_dir: Some(self.state_dir.clone()),
             known_sha256: msg.known_sha256,
         };
-        self.guarded(async move {
+        self.guarded(with_ticket(ticket, async move {
             let _slot = limits.upload_slot().await;
             client
                 .upload_model(&msg.repo, &msg.dir, &opts, progress)
                 .await
-        })
+        }))
     }
 }
 
@@ -164,8 +333,11 @@ impl Handler<SetVisibility> for HubActor {
     type Result = ResponseFuture<Result<(), HubError>>;
 
     fn handle(&mut self, msg: SetVisibility, _: &mut Self::Context) -> Self::Result {
-        let client = self.client.clone();
-        self.guarded(async move { client.set_visibility(&msg.repo, msg.visibility).await })
+        let client = self.client_for(&msg.repo).clone();
+        let ticket = self.ticket_for(&msg.repo);
+        self.guarded(with_ticket(ticket, async move {
+            client.set_visibility(&msg.repo, msg.visibility).await
+        }))
     }
 }
 
@@ -173,8 +345,11 @@ impl Handler<GetRepoInfo> for HubActor {
     type Result = ResponseFuture<Result<RepoInfo, HubError>>;
 
     fn handle(&mut self, msg: GetRepoInfo, _: &mut Self::Context) -> Self::Result {
-        let client = self.client.clone();
-        self.guarded(async move { client.repo_info(&msg.repo, msg.revision.as_deref()).await })
+        let client = self.client_for(&msg.repo).clone();
+        let ticket = self.ticket_for(&msg.repo);
+        self.guarded(with_ticket(ticket, async move {
+            client.repo_info(&msg.repo, msg.revision.as_deref()).await
+        }))
     }
 }
 
@@ -182,7 +357,7 @@ impl Handler<Download> for HubActor {
     type Result = ResponseFuture<Result<Snapshot, HubError>>;
 
     fn handle(&mut self, msg: Download, _: &mut Self::Context) -> Self::Result {
-        let client = self.client.clone();
+        let client = self.client_for(&msg.repo).clone();
         self.guarded(async move {
             let files: Vec<&str> = msg.files.iter().map(String::as_str).collect();
             client

@@ -1,4 +1,5 @@
-//! `minerfleet check [FLEET]`: offline validation of the whole fleet, as a table or JSON.
+//! `minerfleet check [FLEET]`: offline validation of the whole fleet, as a table or JSON; with `hub_accounts` in the
+//! fleet (or `--tokens`), also every Hub token the miners use: whoami, and write access to their namespaces.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ pub struct Args {
     /// Parallel workers on the CPU for --deep (default: one per core, at most 8).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64), requires = "deep")]
     pub cpu_workers: Option<u16>,
+    /// Also check the Hub token(s) online: each account's whoami and write access to its miners' namespaces (done
+    /// anyway when the fleet has `hub_accounts`). Tokens are never printed.
+    #[arg(long)]
+    pub tokens: bool,
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -55,8 +60,17 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
+    let accounts = if args.tokens || !fleet.hub_accounts.accounts.is_empty() {
+        Some(check_accounts(&fleet)?)
+    } else {
+        None
+    };
+    let accounts_ok = accounts.iter().flatten().all(|a| a.ok());
     if global.json {
-        let mut json = serde_json::json!({ "ok": report.ok(), "report": report });
+        let mut json = serde_json::json!({ "ok": report.ok() && accounts_ok, "report": report });
+        if let Some(accounts) = &accounts {
+            json["accounts"] = serde_json::to_value(accounts)?;
+        }
         if let Some(deep) = deep {
             // Per miner (fleet order): every tensor's dtype, shape, L2 norm, max-abs, NaN/Inf counts; null if
             // the job could not run.
@@ -64,13 +78,81 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         print_json(&json)?;
     } else {
-        write_stdout(&render(&report))?;
+        let mut text = render(&report);
+        if let Some(accounts) = &accounts {
+            text.push_str(&render_accounts(accounts));
+        }
+        write_stdout(&text)?;
     }
-    Ok(if report.ok() {
+    Ok(if report.ok() && accounts_ok {
         Exit::Ok
     } else {
         Exit::Problems
     })
+}
+
+/// Every Hub account the fleet's miners use, checked online (see [`minerfleet::hub::accounts::verify`]).
+fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::hub::accounts::AccountCheck>> {
+    let fleet_dir = fleet
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let default = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
+        .map_err(|e| UsageError(e.to_string()))?
+        .map(|f| (f.token, f.source.to_string()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(minerfleet::hub::accounts::verify(
+        fleet,
+        default,
+        std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
+    )))
+}
+
+fn render_accounts(accounts: &[minerfleet::hub::accounts::AccountCheck]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "Hub account",
+        "token from",
+        "user",
+        "quota",
+        "namespaces",
+        "ok",
+    ]);
+    for a in accounts {
+        let namespaces: Vec<String> = a
+            .namespaces
+            .iter()
+            .map(|n| {
+                let mark = match n.writable {
+                    Some(true) => "writable",
+                    Some(false) => "NOT writable",
+                    None => "unknown",
+                };
+                format!("{} ({mark}, {} miners)", n.namespace, n.miners.len())
+            })
+            .collect();
+        table.add_row([
+            a.account.clone(),
+            a.token_from.clone(),
+            a.user.clone().unwrap_or_else(|| "-".into()),
+            a.quota.clone(),
+            namespaces.join("\n"),
+            if a.ok() { "yes".into() } else { "NO".into() },
+        ]);
+    }
+    let mut out = format!("\n{table}\n");
+    for a in accounts.iter().filter(|a| !a.ok()) {
+        out.push_str(&format!(
+            "  {}: {}\n",
+            a.account,
+            a.problem.as_deref().unwrap_or_default()
+        ));
+    }
+    out
 }
 
 /// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.

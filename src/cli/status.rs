@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use minerfleet::chain::{ChainClient, ClientOptions};
-use minerfleet::hub::client::{HubClient, HubConfig};
 use minerfleet::journal::Journal;
-use minerfleet::status::{FleetStatus, Sync, fleet_status};
+use minerfleet::status::{FleetStatus, HubClients, Sync, fleet_status};
 
 use super::output::{print_json, short_ss58, write_stdout};
 use super::{Exit, GlobalArgs};
@@ -30,8 +29,15 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .map(|f| f.token);
     let journal = Journal::for_fleet(&fleet.path, false)?;
     // Built before the chain connection: a bad endpoint is reported at once.
-    let hub = HubClient::new(HubConfig::new(fleet.hub.clone(), token))
-        .map_err(|e| super::UsageError(e.to_string()))?;
+    let (hubs, warnings) = HubClients::for_fleet(
+        &fleet,
+        token,
+        std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
+    )
+    .map_err(|e| super::UsageError(e.to_string()))?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -39,7 +45,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
-        fleet_status(&fleet, &chain, Some(&hub), &journal)
+        fleet_status(&fleet, &chain, &hubs, &journal)
             .await
             .map_err(anyhow::Error::new)
     })?;

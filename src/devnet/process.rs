@@ -333,10 +333,11 @@ fn listening_port(line: &str) -> Option<u16> {
 mod tests {
     use super::*;
 
-    /// A stand-in for an orphaned Chopsticks: a process with `marker` on its command line.
+    /// A stand-in for an orphaned Chopsticks: a process with `marker` on its command line. A loop, so no shell
+    /// can replace itself with its last command (bash's one-shot `exec`) and lose the marker.
     fn stand_in(marker: &str) -> Child {
         Command::new("bash")
-            .args(["-c", "sleep 600; true", "orphan", marker])
+            .args(["-c", "while :; do sleep 1; done", "orphan", marker])
             .spawn()
             .unwrap()
     }
@@ -383,7 +384,16 @@ mod tests {
                 marker,
             },
         );
-        assert_eq!(clear_orphan(dir.path()), Some(pid));
+        let seen = (
+            start_time(pid),
+            command_line(pid),
+            ours.try_wait().ok().flatten(),
+        );
+        assert_eq!(
+            clear_orphan(dir.path()),
+            Some(pid),
+            "recorded start time {started}; now (start time, command line, exit) = {seen:?}"
+        );
         assert!(!dir.path().join(RECORD_FILE).exists());
         let status = ours.wait().unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@
 //!
 //! Loading reads the file system only; it never touches the network, the chain or keyfile secrets.
 
+pub mod accounts;
 mod schema;
 pub mod slots;
 
@@ -18,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ron_pos::Locator;
 pub use crate::ron_pos::{LineCol, Step};
-pub use schema::{Defaults, FleetFile, MinerEntry};
+pub use accounts::{HubAccount, HubAccounts, TokenSource};
+pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
 pub use slots::{Republish, Slots};
 
 use crate::competition::Registry;
@@ -46,6 +48,8 @@ pub struct Fleet {
     /// Presets plus the fleet's overrides.
     pub registry: Registry,
     pub miners: Vec<Miner>,
+    /// Hugging Face accounts and quotas (`hub_quota`, `hub_accounts`, `hub_account`): see [`accounts`].
+    pub hub_accounts: HubAccounts,
 }
 
 /// One miner of the fleet, with defaults applied and paths resolved.
@@ -251,6 +255,7 @@ impl Fleet {
                 model_dir: resolve(base, &miner.model_dir.to_string_lossy()),
                 ..miner
             }],
+            hub_accounts: HubAccounts::default(),
         }
     }
 
@@ -356,6 +361,8 @@ impl Fleet {
                 Some("add at least one `Miner(hotkey: ..., model_dir: ..., repo: ...)`"),
             );
         }
+
+        let hub_accounts = accounts::load(&file, &base, &mut problems);
 
         let mut miners = Vec::with_capacity(file.miners.len());
         let mut seen_hotkeys: HashMap<(String, String), usize> = HashMap::new();
@@ -548,6 +555,7 @@ impl Fleet {
             competitions_file,
             registry,
             miners,
+            hub_accounts,
         })
     }
 }

@@ -29,7 +29,42 @@ pub struct FleetFile {
     pub competitions: Option<String>,
     #[serde(default)]
     pub defaults: Defaults,
+    /// The default account's Hub quota: a plan name, `"off"`, or `(requests: N, window_s: S)`.
+    #[serde(default)]
+    pub hub_quota: Option<QuotaSpec>,
+    /// Hugging Face accounts besides the default one (see `super::accounts`).
+    #[serde(default)]
+    pub hub_accounts: Vec<HubAccountEntry>,
     pub miners: Vec<MinerEntry>,
+}
+
+/// A Hub quota as written: a plan name (`"free"`, `"pro"`, …, `"off"`) or `(requests: 1000, window_s: 300)`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum QuotaSpec {
+    Preset(String),
+    Custom { requests: u32, window_s: u64 },
+}
+
+/// One entry of `hub_accounts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "HubAccount", deny_unknown_fields)]
+pub struct HubAccountEntry {
+    pub name: String,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the token.
+    #[serde(default)]
+    pub token_file: Option<String>,
+    /// Namespaces whose repos use this account.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub quota: Option<QuotaSpec>,
+    /// Only to refuse it with a clear message (tokens never go in the fleet file); never read.
+    #[serde(default)]
+    pub token: Option<serde::de::IgnoredAny>,
 }
 
 /// Values every miner gets unless it sets its own.
@@ -42,6 +77,9 @@ pub struct Defaults {
     pub competition_id: Option<u16>,
     #[serde(default)]
     pub update_repo_visibility: Option<bool>,
+    /// The `hub_accounts` entry every miner uses unless it names its own.
+    #[serde(default)]
+    pub hub_account: Option<String>,
     /// How a new model reaches a repo that holds a public one (README "Re-publishing safely").
     #[serde(default)]
     pub republish: Option<Republish>,
@@ -61,6 +99,9 @@ pub struct MinerEntry {
     pub competition_id: Option<u16>,
     #[serde(default)]
     pub update_repo_visibility: Option<bool>,
+    /// The `hub_accounts` entry whose token and quota this miner uses.
+    #[serde(default)]
+    pub hub_account: Option<String>,
     /// The second repo slot of `republish: AltRepo` (default `<repo>-b`).
     #[serde(default)]
     pub alt_repo: Option<String>,

@@ -1,26 +1,30 @@
-//! Hub quotas shared by every upload of one process: the API-call token bucket (the Hub counts calls per token in
-//! fixed 5-minute windows), the per-repository commit budget (about 128 commits per hour on the real Hub, one at a
-//! time), a pause that every caller honours after a 429, and global caps on concurrent uploads and bytes in flight.
+//! Hub quotas shared by every call made with one token: the account's API and resolver quotas (the Hub counts
+//! requests per account in fixed 5-minute windows; paced by the planner of [`crate::hub::quota`]), the
+//! per-repository commit budget (about 128 commits per hour on the real Hub, one at a time), a pause that every
+//! caller honours after a 429, and caps on concurrent uploads and bytes in flight.
 //!
-//! The Hub actor owns one [`Limits`]; the client asks it before each call. Defaults follow the real Hub's published
-//! limits for a free account (hub-protocol.md §7) with a safety margin.
+//! The Hub actor owns one [`Limits`] per account; the client asks it before each call ([`Limits::api_call`],
+//! [`Limits::resolve_call`]) and tells it what the Hub answered ([`Limits::observe`]). Defaults follow the real
+//! Hub's published limits for a free account (hub-protocol.md §7).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 
-/// Configurable quotas. `Default` is the real Hub's free-account budget with a margin.
+use super::quota::{self, AccountQuota, Bucket, QuotaRule};
+
+/// Configurable quotas. `Default` is the real Hub's free-account budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
-    /// API calls allowed per window (Hub: 1,000 per 5 minutes for a free account).
-    pub api_calls_per_window: u32,
-    /// Length of the API window (Hub: 300 s).
-    pub api_window: Duration,
+    /// The account's request quotas (Hub free plan: 1,000 API and 5,000 resolver requests per 5 minutes).
+    pub quota: QuotaRule,
+    /// The account's name in messages (its Hub user name once known).
+    pub account: String,
     /// Commits allowed per repository per hour (Hub: 128; we keep well under it).
     pub commits_per_hour: u32,
     /// Model uploads running at the same time, across all repositories.
@@ -34,8 +38,8 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            api_calls_per_window: 900,
-            api_window: Duration::from_secs(300),
+            quota: QuotaRule::free(),
+            account: "default".into(),
             commits_per_hour: 100,
             max_concurrent_uploads: 2,
             max_bytes_in_flight: 512 * 1024 * 1024,
@@ -50,10 +54,10 @@ const BYTE_UNIT: u64 = 1024;
 /// Live quota state. Cheap to share (`Arc`).
 pub struct Limits {
     config: LimitsConfig,
-    api: DefaultDirectRateLimiter,
+    api: Arc<AccountQuota>,
+    resolvers: Arc<AccountQuota>,
     commits: DefaultKeyedRateLimiter<String>,
     commit_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    paused_until: Mutex<Option<Instant>>,
     uploads: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     byte_units: u64,
@@ -89,8 +93,10 @@ impl Limits {
                 Ok(())
             }
         };
-        nz("api_calls_per_window", config.api_calls_per_window.into())?;
-        nz("api_window", config.api_window.as_millis() as u64)?;
+        if let Some(n) = config.quota.api {
+            nz("hub_quota.requests", n.into())?;
+        }
+        nz("hub_quota.window_s", config.quota.window.as_millis() as u64)?;
         nz("commits_per_hour", config.commits_per_hour.into())?;
         nz(
             "max_concurrent_uploads",
@@ -98,10 +104,6 @@ impl Limits {
         )?;
         nz("max_bytes_in_flight", config.max_bytes_in_flight)?;
         nz("part_concurrency", config.part_concurrency as u64)?;
-        let api_n = NonZeroU32::new(config.api_calls_per_window).expect("checked");
-        let api = Quota::with_period(config.api_window / config.api_calls_per_window)
-            .expect("non-zero period")
-            .allow_burst(api_n);
         let commit_n = NonZeroU32::new(config.commits_per_hour).expect("checked");
         let commits = Quota::with_period(Duration::from_secs(3600) / config.commits_per_hour)
             .expect("non-zero period")
@@ -111,10 +113,10 @@ impl Limits {
             .div_ceil(BYTE_UNIT)
             .min(Semaphore::MAX_PERMITS as u64);
         Ok(Arc::new(Limits {
-            api: RateLimiter::direct(api),
+            api: AccountQuota::new(config.account.clone(), config.quota.clone()),
+            resolvers: AccountQuota::resolvers(config.account.clone(), config.quota.clone()),
             commits: RateLimiter::keyed(commits),
             commit_locks: Mutex::new(HashMap::new()),
-            paused_until: Mutex::new(None),
             uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
             bytes: Arc::new(Semaphore::new(byte_units as usize)),
             byte_units,
@@ -126,29 +128,47 @@ impl Limits {
         &self.config
     }
 
-    /// Waits for a pause (after a 429) to end, then for a token of the API bucket.
+    /// The account's API planner (admissions, the display).
+    pub fn api(&self) -> &Arc<AccountQuota> {
+        &self.api
+    }
+
+    /// Waits for room for one API request (module docs of [`crate::hub::quota`]: a request to `/api/…` or to a
+    /// repo's git LFS batch/verify endpoint).
     pub async fn api_call(&self) {
-        self.wait_pause().await;
-        self.api.until_ready().await;
+        self.api.call().await;
     }
 
-    async fn wait_pause(&self) {
-        loop {
-            let until = *self.paused_until.lock().expect("pause lock");
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => return,
-            }
+    /// Waits for room for one resolver request (`…/resolve/…`).
+    pub async fn resolve_call(&self) {
+        self.resolvers.call().await;
+    }
+
+    /// The Hub answered a request to `path` (URL path): learn from its `RateLimit` headers, if it sent any.
+    pub fn observe(&self, path: &str, headers: &HeaderMap) {
+        let Some(bucket) = quota::bucket_of(path) else {
+            return;
+        };
+        let observed = quota::headers::observe(headers, bucket.name());
+        self.bucket(bucket).observe(&observed);
+    }
+
+    fn bucket(&self, bucket: Bucket) -> &Arc<AccountQuota> {
+        match bucket {
+            Bucket::Api => &self.api,
+            Bucket::Resolvers => &self.resolvers,
         }
     }
 
-    /// After a 429: make every caller of this process wait `wait` (the server's own number).
+    /// After a 429 on a request to `path`: every caller of that bucket waits `wait` (the server's own number).
+    pub fn throttled(&self, path: &str, wait: Duration) {
+        self.bucket(quota::bucket_of(path).unwrap_or(Bucket::Api))
+            .throttled(wait);
+    }
+
+    /// After a 429: make every API caller of this account wait `wait`.
     pub fn pause(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut p = self.paused_until.lock().expect("pause lock");
-        if p.is_none_or(|t| t < until) {
-            *p = Some(until);
-        }
+        self.api.throttled(wait);
     }
 
     /// The exclusive commit slot of `repo`: one commit at a time per repository, within the hourly budget.
@@ -199,11 +219,11 @@ mod tests {
     #[tokio::test]
     async fn api_bucket_blocks_after_the_burst() {
         let limits = Limits::new(LimitsConfig {
-            api_calls_per_window: 3,
-            api_window: Duration::from_secs(30),
+            quota: QuotaRule::custom(3, Duration::from_secs(30)),
             ..LimitsConfig::default()
         })
         .unwrap();
+        limits.api().observe(&Default::default()); // past the first-call probe
         for _ in 0..3 {
             limits.api_call().await;
         }

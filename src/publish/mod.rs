@@ -8,6 +8,7 @@
 //!
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
 
+pub mod hub_setup;
 pub mod placement;
 pub mod steps;
 
@@ -21,11 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
 use crate::actors::gpu::{GpuPool, PoolConfig};
-use crate::actors::hub::{HubActor, HubActorConfig};
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
 use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
-use crate::hub::client::{HubConfig, ProgressEvent, Token};
+use crate::hub::client::{ProgressEvent, Token};
 use crate::hub::limits::LimitsConfig;
 use crate::journal::{Journal, PendingCommit, lock};
 use crate::report::{Event, Outcome, Reporter, SummaryRow};
@@ -226,6 +226,7 @@ pub async fn publish(
                 wrote: Default::default(),
                 plan: Default::default(),
                 hashed: Default::default(),
+                ticket: Default::default(),
             },
         });
     }
@@ -272,16 +273,38 @@ pub async fn publish(
     );
 
     // Shared services. A dry run touches no network.
+    let mut quotas = Vec::new();
     let (chain, chain_actor, hub) = if opts.dry_run || plans.is_empty() {
         (None, None, None)
     } else {
-        // Local checks first: a missing token is a usage error at once, not after a chain connection.
-        let token = opts.token.clone().ok_or_else(|| {
-            PublishError::Config(format!(
-                "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
-                fleet.hub
-            ))
-        })?;
+        // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
+        // connection.
+        let refs: Vec<hub_setup::MinerPlanRef<'_>> = plans
+            .iter()
+            .map(|p| hub_setup::MinerPlanRef {
+                miner: &p.job.miner,
+                ss58: &p.job.ss58,
+                files: &p.job.files,
+            })
+            .collect();
+        let prepared = hub_setup::prepare(
+            &fleet,
+            &refs,
+            &journal,
+            opts.token.clone(),
+            &opts.hub_limits,
+            journal_dir
+                .parent()
+                .unwrap_or(&journal_dir)
+                .join("hub-resume"),
+            Arc::new(HubProgress {
+                reporter: reporter.clone(),
+                repos: repos.clone(),
+                done: Default::default(),
+            }),
+            &reporter,
+        )?;
+        drop(refs);
         let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
             .await
             .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(&fleet))))?;
@@ -296,30 +319,36 @@ pub async fn publish(
             journal: journal.clone(),
             reporter: reporter.clone(),
             labels: labels.clone(),
+            last: Default::default(),
         });
         let chain_actor = ChainActor::new(chain.clone(), sink).start();
-        let hub_actor = HubActor::new(
-            HubActorConfig {
-                hub: HubConfig::new(fleet.hub.clone(), Some(token)),
-                limits: opts.hub_limits.clone(),
-                state_dir: journal_dir
-                    .parent()
-                    .unwrap_or(&journal_dir)
-                    .join("hub-resume"),
-                mailbox: 64,
-            },
-            Arc::new(HubProgress {
-                reporter: reporter.clone(),
-                repos: repos.clone(),
-                done: Default::default(),
-            }),
-        )
-        .map_err(|e| PublishError::Config(e.to_string()))?;
-        let who = hub_actor.client().whoami().await.map_err(|e| {
-            PublishError::Unavailable(format!("the Hub at {} refused the token: {e}", fleet.hub))
-        })?;
-        tracing::debug!(user = %who.name, "Hub token accepted");
-        (Some(chain), Some(chain_actor), Some(hub_actor.start()))
+        let setup = prepared.check_tokens(&fleet).await?;
+        // Miners whose account cannot write their namespace fail here, before anything is sent for them.
+        for (miner, reason) in &setup.refused {
+            plans.retain(|p| &p.job.label != miner);
+            reporter.event(&Event::Finished {
+                miner: miner.clone(),
+                outcome: Outcome::Failed,
+                detail: Some(reason.clone()),
+            });
+            let repo = fleet
+                .miners
+                .iter()
+                .find(|m| &m.label() == miner)
+                .map(|m| m.repo.to_string())
+                .unwrap_or_default();
+            early.push(SummaryRow {
+                miner: miner.clone(),
+                hotkey: String::new(),
+                repo,
+                revision: None,
+                block: None,
+                outcome: Outcome::Failed,
+                detail: Some(reason.clone()),
+            });
+        }
+        quotas = setup.quotas;
+        (Some(chain), Some(chain_actor), Some(setup.actor.start()))
     };
     let gpu = match &opts.gpu {
         Some(config) => Some(Arc::new(
@@ -342,9 +371,11 @@ pub async fn publish(
 
     let mut rows = early;
     if !plans.is_empty() {
+        let quota_reports = hub_setup::QuotaReports::start(quotas, reporter.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         FleetSupervisor::new(services.clone(), plans, tx).start();
         rows.extend(rx.await.unwrap_or_default());
+        quota_reports.stop().await;
     }
     // Keep the fleet's order in the summary.
     let order: HashMap<String, usize> = fleet
@@ -387,6 +418,8 @@ struct ChainSink {
     journal: Arc<Journal>,
     reporter: Arc<dyn Reporter>,
     labels: Arc<HashMap<String, String>>,
+    /// The last status reported per hotkey: the pool says "ready" and "broadcast" for one state of ours.
+    last: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl ChainEventSink for ChainSink {
@@ -428,7 +461,15 @@ impl ChainEventSink for ChainSink {
             // The step reports the outcome itself.
             ChainEventKind::Done { .. } | ChainEventKind::Failed { .. } => return,
         };
-        self.reporter.event(&Event::Tx { miner, status });
+        let repeated = self
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event.hotkey.clone(), status.clone())
+            .is_some_and(|before| before == status);
+        if !repeated {
+            self.reporter.event(&Event::Tx { miner, status });
+        }
     }
 }
 

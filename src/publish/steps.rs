@@ -20,12 +20,13 @@ use actix::Addr;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, Commit};
-use crate::actors::hub::{GetRepoInfo, HubActor, SetVisibility, Upload};
+use crate::actors::hub::{Admit, GetRepoInfo, HubActor, SetVisibility, Upload};
 use crate::chain::{ChainClient, HotkeySigner};
 use crate::competition::Competition;
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::Visibility;
 use crate::hub::client::upload::plan_model_folder;
+use crate::hub::quota::Ticket;
 use crate::journal::{CommitRecord, FileStamp, Journal, Record, Salvage, Target};
 use crate::model::{ModelId, RepoId, hash, inspect};
 use crate::report::{Event, Reporter, Stage};
@@ -65,6 +66,8 @@ pub struct Job {
     /// Size and sha256 (hex) of each file this run hashed, by repository path: the upload reuses them instead of
     /// reading the model a second time.
     pub hashed: std::sync::Mutex<crate::hub::client::KnownSha256>,
+    /// The Hub quota this miner holds for its remaining API calls (see [`crate::hub::quota`]); dropped when done.
+    pub ticket: std::sync::Mutex<Option<Arc<Ticket>>>,
 }
 
 /// Why a hotkey stopped.
@@ -463,6 +466,19 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         );
     }
     failpoint("slot-chosen");
+    let files: Vec<String> = job
+        .files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&job.miner.model_dir)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let flip = job.miner.update_repo_visibility;
+    s.cancellable(admit(s, job, s.hub()?, slot.clone(), files, flip))
+        .await?;
     let msg = Upload {
         repo: slot.clone(),
         dir: job.miner.model_dir.clone(),
@@ -680,6 +696,15 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
         return Ok(Stage::Done);
     }
     let hub = s.hub()?;
+    if job
+        .ticket
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none()
+    {
+        s.cancellable(admit(s, job, hub, slot.clone(), Vec::new(), true))
+            .await?;
+    }
     failpoint("before-publicize");
     hub.send(SetVisibility {
         repo: slot,
@@ -691,7 +716,44 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     job.wrote.store(true, Ordering::SeqCst);
     failpoint("publicized-before-journal");
     s.update(job, |r| r.public = true)?;
+    // Whatever the ticket still holds goes back to the account's other miners.
+    job.ticket.lock().unwrap_or_else(|p| p.into_inner()).take();
     Ok(Stage::Done)
+}
+
+/// Waits until the miner's Hub account has room for the API calls it still needs (uploading `files` to `repo`,
+/// then, with `flip`, the visibility flip) and keeps the ticket in the job. Says so when it has to wait.
+async fn admit(
+    s: &Services,
+    job: &Job,
+    hub: &Addr<HubActor>,
+    repo: RepoId,
+    files: Vec<String>,
+    flip: bool,
+) -> Result<(), StepError> {
+    let admission = hub.send(Admit {
+        repo,
+        miner: job.label.clone(),
+        files,
+        flip,
+    });
+    tokio::pin!(admission);
+    let answer = tokio::select! {
+        a = &mut admission => a,
+        _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
+            s.reporter.event(&Event::Stage {
+                miner: job.label.clone(),
+                stage: Stage::Upload,
+                detail: Some("waiting for Hub quota".into()),
+            });
+            admission.await
+        }
+    };
+    let ticket = answer
+        .map_err(|e| fail(format!("Hub actor: {e}")))?
+        .map_err(|e| fail(e.to_string()))?;
+    *job.ticket.lock().unwrap_or_else(|p| p.into_inner()) = Some(ticket);
+    Ok(())
 }
 
 /// The files validators download for `dir` (config, weights, index), as planned for the upload: after the model

@@ -1,17 +1,21 @@
-//! Live progress on a terminal: one row per active hotkey (stage, bytes, rate, ETA) and a total row.
+//! Live progress on a terminal: the frame of [`super::frame::FleetView`] (a total row, Hub quota rows, the most
+//! active miners, finished miners folded into one row), redrawn in place by indicatif and sized to the terminal,
+//! so that 256 miners never scroll. Failures, warnings and log lines are printed above it, once (see
+//! [`super::log_writer`]).
 //!
-//! Rows are capped to the terminal height: hotkeys beyond the cap wait for a row (the total row counts them), and a
-//! finished hotkey gives its row back and leaves one permanent line above the bars. Log lines go above the bars
-//! too (see [`super::log_writer`]).
+//! Nothing is drawn before the run announces its miners (`Started`): a password prompt or a warning during key
+//! loading never leaves a stale frame behind. When the run ends, the final total row is printed above and the
+//! frame cleared, so the last thing on screen counts every miner.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::lines::{describe, human_bytes};
-use super::{Event, Outcome, Reporter, Stage};
+use super::frame::FleetView;
+use super::lines::describe;
+use super::{Event, Outcome, Reporter};
 
 static ACTIVE: OnceLock<Mutex<Option<MultiProgress>>> = OnceLock::new();
 
@@ -29,87 +33,70 @@ fn set_active(multi: Option<MultiProgress>) {
         .unwrap_or_else(|p| p.into_inner()) = multi;
 }
 
-#[derive(Default)]
-struct State {
-    rows: HashMap<String, ProgressBar>,
-    stage: HashMap<String, Stage>,
-    done_bytes: HashMap<String, u64>,
-    total_bytes: HashMap<String, u64>,
-    miners: usize,
-    finished: usize,
+/// How often the frame is redrawn (countdowns and rates move between events).
+const TICK: Duration = Duration::from_millis(250);
+
+struct Shared {
+    view: Mutex<FleetView>,
+    frame: ProgressBar,
+    shown: AtomicBool,
+    stop: AtomicBool,
 }
 
-/// indicatif rows on stderr.
+impl Shared {
+    fn redraw(&self) {
+        if !self.shown.load(Ordering::SeqCst) {
+            return;
+        }
+        let (width, height) = terminal_size();
+        let lines = self.view.lock().unwrap_or_else(|p| p.into_inner()).render(
+            Instant::now(),
+            width.saturating_sub(1).max(20),
+            height.saturating_sub(1).max(1),
+        );
+        self.frame.set_message(lines.join("\n"));
+    }
+}
+
+/// The live frame on stderr.
 pub struct Bars {
     multi: MultiProgress,
-    total: ProgressBar,
-    max_rows: usize,
-    state: Mutex<State>,
-}
-
-fn row_style(bytes: bool) -> ProgressStyle {
-    let template = if bytes {
-        "{prefix:<22} {msg:<10} [{bar:24}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}"
-    } else {
-        "{prefix:<22} {spinner} {msg}"
-    };
-    ProgressStyle::with_template(template)
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+    shared: Arc<Shared>,
 }
 
 impl Bars {
-    /// Bars on stderr with at most `terminal height - 2` hotkey rows.
     pub fn new() -> Bars {
-        let height = terminal_height().unwrap_or(24);
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-        // The total row is added on `Started`, after keys are loaded (a password prompt must not fight the bars).
-        let total = ProgressBar::new(0);
-        total.set_style(
-            ProgressStyle::with_template("{prefix:<22} [{bar:24}] {pos}/{len} hotkeys  {msg}")
-                .map(|s| s.progress_chars("##-"))
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        // Hidden until `Started` puts it in `multi`.
+        let frame = ProgressBar::hidden();
+        frame.set_style(
+            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        total.set_prefix("total");
         set_active(Some(multi.clone()));
-        Bars {
-            multi,
-            total,
-            max_rows: height.saturating_sub(3).max(1),
-            state: Mutex::new(State::default()),
-        }
+        let shared = Arc::new(Shared {
+            view: Mutex::new(FleetView::new()),
+            frame,
+            shown: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
+        let ticker = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("minerfleet-bars".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    match ticker.upgrade() {
+                        Some(s) if !s.stop.load(Ordering::SeqCst) => s.redraw(),
+                        _ => return,
+                    }
+                }
+            })
+            .ok();
+        Bars { multi, shared }
     }
 
-    fn row(&self, state: &mut State, miner: &str) -> Option<ProgressBar> {
-        if let Some(bar) = state.rows.get(miner) {
-            return Some(bar.clone());
-        }
-        if state.rows.len() >= self.max_rows {
-            return None;
-        }
-        let bar = self.multi.insert_before(&self.total, ProgressBar::new(0));
-        bar.set_style(row_style(false));
-        bar.set_prefix(miner.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        state.rows.insert(miner.to_string(), bar.clone());
-        Some(bar)
-    }
-
-    fn refresh_total(&self, state: &State) {
-        let done: u64 = state.done_bytes.values().sum();
-        let total: u64 = state.total_bytes.values().sum();
-        let waiting = state
-            .stage
-            .keys()
-            .filter(|m| !state.rows.contains_key(*m))
-            .count();
-        let mut msg = format!("{} / {} uploaded", human_bytes(done), human_bytes(total));
-        if waiting > 0 {
-            msg.push_str(&format!("  (+{waiting} not shown)"));
-        }
-        self.total.set_length(state.miners as u64);
-        self.total.set_position(state.finished as u64);
-        self.total.set_message(msg);
+    fn println(&self, text: &str) {
+        let _ = self.multi.println(text);
     }
 }
 
@@ -121,80 +108,65 @@ impl Default for Bars {
 
 impl Reporter for Bars {
     fn event(&self, event: &Event) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared
+            .view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(event, Instant::now());
         match event {
-            Event::Started { miners, .. } => {
-                state.miners = miners.len();
-                self.multi.add(self.total.clone());
+            Event::Started { .. } if !self.shared.shown.swap(true, Ordering::SeqCst) => {
+                self.multi.add(self.shared.frame.clone());
             }
-            Event::Stage { miner, stage, .. } => {
-                state.stage.insert(miner.clone(), *stage);
-                if let Some(bar) = self.row(&mut state, miner) {
-                    bar.set_message(stage.name());
-                    if *stage != Stage::Upload {
-                        bar.set_style(row_style(false));
-                    }
-                }
-            }
-            Event::UploadPlanned { miner, total_bytes } => {
-                state.total_bytes.insert(miner.clone(), *total_bytes);
-                if let Some(bar) = self.row(&mut state, miner) {
-                    bar.set_style(row_style(true));
-                    bar.set_length(*total_bytes);
-                    bar.set_position(0);
-                    bar.reset_eta();
-                }
-            }
-            Event::Bytes { miner, done, total } => {
-                state.done_bytes.insert(miner.clone(), *done);
-                state.total_bytes.insert(miner.clone(), *total);
-                if let Some(bar) = self.row(&mut state, miner) {
-                    bar.set_length(*total);
-                    bar.set_position(*done);
-                }
-            }
-            Event::Tx { miner, status } => {
-                if let Some(bar) = state.rows.get(miner) {
-                    bar.set_message(format!("commit: {status}"));
-                }
-            }
-            Event::Finished { miner, outcome, .. } => {
-                state.finished += 1;
-                state.stage.remove(miner);
-                if let Some(bar) = state.rows.remove(miner) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
-                let mark = match outcome {
-                    Outcome::Published | Outcome::InSync | Outcome::Planned => "✓",
-                    Outcome::Parked => "‖",
-                    Outcome::Failed => "✗",
+            // Failures and parked miners keep one line each above the frame; successes are folded into it.
+            Event::Finished {
+                outcome: outcome @ (Outcome::Failed | Outcome::Parked),
+                ..
+            } => {
+                let mark = if *outcome == Outcome::Failed {
+                    "✗"
+                } else {
+                    "‖"
                 };
                 if let Some(text) = describe(event) {
-                    let _ = self.multi.println(format!("{mark} {text}"));
+                    self.println(&format!("{mark} {text}"));
                 }
             }
-            Event::Warning { .. } | Event::Summary { .. } => {
+            Event::Warning { .. } => {
                 if let Some(text) = describe(event) {
-                    let _ = self.multi.println(text);
+                    self.println(&text);
                 }
             }
+            _ => {}
         }
-        self.refresh_total(&state);
+        self.shared.redraw();
     }
 
     fn finish(&self) {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for bar in state.rows.values() {
-            bar.finish_and_clear();
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if self.shared.shown.swap(false, Ordering::SeqCst) {
+            // The final count stays on screen above whatever comes next (the summary table).
+            let (width, _) = terminal_size();
+            let last = self
+                .shared
+                .view
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .render(Instant::now(), width.saturating_sub(1).max(20), 1);
+            if let Some(total) = last.first() {
+                self.println(total);
+            }
+            self.shared.frame.finish_and_clear();
+            self.multi.remove(&self.shared.frame);
         }
-        self.total.finish_and_clear();
         let _ = self.multi.clear();
         set_active(None);
     }
 }
 
-fn terminal_height() -> Option<usize> {
-    let term = console::Term::stderr();
-    term.size_checked().map(|(rows, _)| rows as usize)
+/// (columns, rows) of the terminal on stderr; 80×24 when unknown.
+fn terminal_size() -> (usize, usize) {
+    console::Term::stderr()
+        .size_checked()
+        .map(|(rows, cols)| (cols as usize, rows as usize))
+        .unwrap_or((80, 24))
 }

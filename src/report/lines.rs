@@ -4,13 +4,18 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::{Event, Reporter};
+use super::{Event, QuotaStatus, Reporter};
 
-/// One line per state change; upload bytes at most every 25 %.
+/// One line per state change; upload bytes at most every 25 %; a Hub quota line when miners start or stop waiting
+/// for it, on a 429, and every 30 s while they wait.
 #[derive(Default)]
 pub struct Lines {
     last_quarter: Mutex<HashMap<String, u64>>,
+    last_quota: Mutex<HashMap<String, (bool, u64, std::time::Instant)>>,
 }
+
+/// How often a quota line repeats while miners wait.
+const QUOTA_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Lines {
     pub fn new() -> Lines {
@@ -65,8 +70,45 @@ pub fn describe(event: &Event) -> Option<String> {
                 None => format!("{miner}: {o}"),
             }
         }
+        Event::HubQuota(q) => quota_line(q),
         Event::Summary { .. } => return None,
     })
+}
+
+/// `Hub quota (alice): 412 calls left, window resets in 2m10s` (and who waits, and any 429).
+pub fn quota_line(q: &QuotaStatus) -> String {
+    let mut s = match q.limit {
+        None => format!("Hub quota ({}): not paced", q.account),
+        Some(limit) => format!(
+            "Hub quota ({}): {} calls left of {limit}/{}",
+            q.account,
+            q.left,
+            human_secs(q.window_s)
+        ),
+    };
+    if let Some(r) = q.resets_in_s {
+        s.push_str(&format!(", window resets in {}", human_secs(r)));
+    }
+    if q.waiting_miners > 0 {
+        s.push_str(&format!(
+            "; {} miner{} waiting",
+            q.waiting_miners,
+            if q.waiting_miners == 1 { "" } else { "s" }
+        ));
+    }
+    if q.throttled > 0 {
+        s.push_str(&format!("; {} rate-limited answers (429)", q.throttled));
+    }
+    s
+}
+
+/// `2m10s`, `45s`, `1h02m` style durations.
+pub fn human_secs(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
 }
 
 /// `3.2 GiB` style sizes (one decimal: progress lines change often).
@@ -99,6 +141,23 @@ impl Reporter for Lines {
                 return;
             }
             last.insert(miner.clone(), quarter);
+        }
+        if let Event::HubQuota(q) = event {
+            let waiting = q.waiting_miners > 0;
+            let now = std::time::Instant::now();
+            let mut last = self.last_quota.lock().unwrap_or_else(|p| p.into_inner());
+            let show = match last.get(&q.account) {
+                None => waiting || q.throttled > 0,
+                Some((was_waiting, throttled, at)) => {
+                    waiting != *was_waiting
+                        || q.throttled != *throttled
+                        || (waiting && now.duration_since(*at) >= QUOTA_EVERY)
+                }
+            };
+            if !show {
+                return;
+            }
+            last.insert(q.account.clone(), (waiting, q.throttled, now));
         }
         if let Some(text) = describe(event) {
             let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");

@@ -2,14 +2,15 @@
 //!
 //! The pipeline emits [`Event`]s to a [`Reporter`]; the CLI picks the presentation:
 //!
-//! * [`bars::Bars`]: live indicatif rows on a terminal (one per hotkey plus a total, capped to the terminal height),
-//!   with log lines printed above them ([`log_writer`]).
+//! * [`bars::Bars`]: a live frame on a terminal ([`frame::FleetView`]: a total row, Hub quota rows, the most active
+//!   miners, finished ones folded; sized to the terminal), with log lines printed above it ([`log_writer`]).
 //! * [`lines::Lines`]: plain timestamped lines on stderr when stderr is not a terminal (CI logs, `nohup`).
 //! * [`json::Json`]: one NDJSON object per event on stdout (`--json`).
 //!
 //! Nothing here knows about the Hub, the chain or actors; events carry plain data.
 
 pub mod bars;
+pub mod frame;
 pub mod json;
 pub mod lines;
 
@@ -77,6 +78,34 @@ pub struct SummaryRow {
     pub detail: Option<String>,
 }
 
+/// How a Hub account's request quota stands (plain data; see `crate::hub::quota` for the meaning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuotaStatus {
+    /// The account (its Hub user name).
+    pub account: String,
+    /// API calls per window; `None`: not paced.
+    pub limit: Option<u32>,
+    pub window_s: u64,
+    /// Calls in the current window.
+    pub used: u32,
+    /// Calls that may start now.
+    pub left: u32,
+    /// Room held by miners that started.
+    pub reserved: u32,
+    /// Seconds until room frees up, when none is free.
+    pub resets_in_s: Option<u64>,
+    /// Miners waiting for room before they start.
+    pub waiting_miners: u32,
+    /// API calls the run still expects to make on this account.
+    pub expected_calls: u64,
+    /// How long the expected calls still wait for the quota, at best.
+    pub wait_s: u64,
+    /// Calls made so far.
+    pub calls: u64,
+    /// 429s received.
+    pub throttled: u64,
+}
+
 /// Something that happened. Serialized as `{"event": "...", ...}` for `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -112,6 +141,8 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A Hub account's quota changed (at most twice a second per account).
+    HubQuota(QuotaStatus),
     /// The run ended; one row per miner.
     Summary { rows: Vec<SummaryRow> },
 }
@@ -126,7 +157,7 @@ impl Event {
             | Event::Tx { miner, .. }
             | Event::Finished { miner, .. } => Some(miner),
             Event::Warning { miner, .. } => miner.as_deref(),
-            Event::Started { .. } | Event::Summary { .. } => None,
+            Event::Started { .. } | Event::Summary { .. } | Event::HubQuota(_) => None,
         }
     }
 }

@@ -245,9 +245,14 @@ fn truncated_shard_is_named() {
         f.detail.contains(&shard_name) && f.detail.contains("truncated"),
         "{f}"
     );
-    // The other shards were still scanned, and the tensors of the broken shard are reported missing.
+    // The other shards were still scanned, and the broken shard's tensors are not reported missing a second time:
+    // its one root-cause line is the problem (issue 15: no follow-on "no weights file has it" lines).
     assert!(v.tensors.len() > 5);
-    assert!(v.failures.iter().any(|f| f.rule == Rule::MissingTensor));
+    assert!(
+        !v.failures.iter().any(|f| f.rule == Rule::MissingTensor),
+        "{:#?}",
+        v.failures
+    );
 }
 
 #[test]

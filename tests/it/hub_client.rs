@@ -621,10 +621,8 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
         hub.retry = fast_retry();
         let actor = HubActor::new(
             HubActorConfig {
-                hub,
-                limits: LimitsConfig::default(),
-                state_dir,
                 mailbox: 8,
+                ..HubActorConfig::new(hub, LimitsConfig::default(), state_dir)
             },
             Arc::new(tx),
         )

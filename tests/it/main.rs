@@ -21,6 +21,7 @@ mod cli_parity;
 mod cli_upload;
 mod devnet_launcher;
 mod first_run;
+mod fleet_scale;
 mod gpu_check_deep;
 #[cfg(feature = "torch")]
 mod gpu_forward;

@@ -199,7 +199,7 @@ impl HubClient {
             if have > 0 {
                 rb = rb.header(RANGE, format!("bytes={have}-"));
             }
-            self.limits().api_call().await;
+            self.limits().resolve_call().await;
             activity_ref.alive();
             let resp = self.send_once(op, rb).await;
             let mut resp = match resp {

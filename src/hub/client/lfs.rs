@@ -1,6 +1,7 @@
 //! Git LFS transfers as the Hub speaks them: the batch call (`/{repo}.git/info/lfs/objects/batch`), basic
 //! uploads (one `PUT`), multipart uploads (ranged part `PUT`s sent concurrently, ETags collected, then the
-//! completion `POST`) and verify. Upload and completion URLs get no token (they are presigned on the real Hub).
+//! completion `POST`); the verify action is not called (see [`Xfer::upload`]). Upload and completion URLs get no
+//! token (they are presigned on the real Hub).
 //! Bodies stream from disk with `Content-Length` set; memory use is a few blocks per part in flight.
 
 use std::collections::BTreeMap;
@@ -212,7 +213,7 @@ impl HubClient {
 }
 
 impl Xfer<'_> {
-    /// Sends one object (basic or multipart), then verifies it. `file` must hold the object's bytes.
+    /// Sends one object (basic or multipart). `file` must hold the object's bytes.
     pub async fn upload(
         &self,
         file: &ModelFile,
@@ -253,19 +254,10 @@ impl Xfer<'_> {
                     .await?
             }
         }
-        if let Some(v) = obj.verify_href() {
-            let op = format!("verify {rel_path}");
-            let body = serde_json::json!({"oid": obj.oid, "size": obj.size});
-            self.client
-                .send(&op, v, || async {
-                    Ok(self
-                        .client
-                        .authorize(v, self.client.transfer().post(v))
-                        .header(ACCEPT, LFS_JSON)
-                        .json(&body))
-                })
-                .await?;
-        }
+        // No verify call, even when the batch offers one: the 2xx of the PUT (basic; the storage checked the
+        // sha256) or of the completion (multipart) already says the object is stored, and the commit checks every
+        // lfsFile object again. Hugging Face's own JS client (huggingface.js `commit.ts`) never calls verify either;
+        // it would be one more API-quota request per file (`crate::hub::quota`).
         self.state.record_stored(&obj.oid)
     }
 

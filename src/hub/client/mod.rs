@@ -42,6 +42,7 @@ pub mod lfs;
 pub mod resume;
 pub mod upload;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -304,6 +305,58 @@ pub struct RepoInfo {
     pub sha: Option<String>,
     #[serde(default)]
     pub private: Option<bool>,
+    /// The files at the revision (sizes and oids only when asked with `blobs=true`).
+    #[serde(default)]
+    pub siblings: Vec<Sibling>,
+}
+
+/// A repository at a revision, read in one call ([`HubClient::repo_files`]).
+#[derive(Debug, Clone)]
+pub struct RepoFiles {
+    /// Commit oid of the revision; `None` for a repository without commits.
+    pub head: Option<String>,
+    pub private: Option<bool>,
+    /// Every file, by path.
+    pub files: BTreeMap<String, TreeEntry>,
+}
+
+/// A file of [`RepoInfo::siblings`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sibling {
+    pub rfilename: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Git blob oid (of the pointer text, for an LFS file).
+    #[serde(rename = "blobId", default)]
+    pub blob_id: Option<String>,
+    #[serde(default)]
+    pub lfs: Option<SiblingLfs>,
+}
+
+/// The LFS part of a [`Sibling`] (`sha256` here where the tree listing says `oid`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SiblingLfs {
+    pub sha256: String,
+    pub size: u64,
+    #[serde(rename = "pointerSize", default)]
+    pub pointer_size: u64,
+}
+
+impl Sibling {
+    /// As a tree entry, when the Hub gave its oid.
+    fn entry(&self) -> Option<TreeEntry> {
+        Some(TreeEntry {
+            kind: "file".into(),
+            path: self.rfilename.clone(),
+            oid: self.blob_id.clone()?,
+            size: self.size?,
+            lfs: self.lfs.as_ref().map(|l| LfsInfo {
+                oid: l.sha256.clone(),
+                size: l.size,
+                pointer_size: l.pointer_size,
+            }),
+        })
+    }
 }
 
 /// One entry of a tree listing.
@@ -339,6 +392,16 @@ pub struct LfsInfo {
     pub size: u64,
     #[serde(rename = "pointerSize", default)]
     pub pointer_size: u64,
+}
+
+/// Who can see a repository ([`HubClient::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAccess {
+    Public,
+    /// Visible with our token only.
+    Private,
+    /// Not visible to our token (missing, or someone else's private repository).
+    Missing,
 }
 
 /// Repository visibility.
@@ -535,6 +598,9 @@ impl HubClient {
             .execute(request)
             .await
             .map_err(|e| HubError::transport(op, &url, e))?;
+        // The quota planner learns from every answer (RateLimit headers, the end of its first-call probe).
+        let path = resp.url().path().to_string();
+        self.inner.limits.observe(&path, resp.headers());
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -550,7 +616,7 @@ impl HubClient {
                 wait_s = wait.as_secs_f64(),
                 "Hub rate limit hit; pausing Hub calls"
             );
-            self.inner.limits.pause(wait);
+            self.inner.limits.throttled(&path, wait);
         }
         Err(err)
     }
@@ -757,6 +823,126 @@ impl HubClient {
             }
         })
         .await
+    }
+
+    /// `POST /api/repos/create` without looking first: `Ok(true)` when it was created now, `Ok(false)` when it
+    /// exists already (409). One call where [`HubClient::ensure_repo`] takes two; for repositories this client
+    /// never wrote to. A retry after a lost answer gets 409, which is fine: either way the repository is there.
+    pub async fn create_repo(
+        &self,
+        repo: &RepoId,
+        visibility: Visibility,
+    ) -> Result<bool, HubError> {
+        let op = format!("create repo {repo}");
+        let body = serde_json::json!({
+            "name": repo.name(),
+            "organization": repo.namespace(),
+            "visibility": visibility.as_str(),
+            "private": visibility == Visibility::Private,
+            "type": "model",
+        });
+        let url = self.url("/api/repos/create");
+        match self
+            .send(&op, &url, || async {
+                Ok(self.request(Method::POST, "/api/repos/create").json(&body))
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(StatusCode::CONFLICT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /api/models/{repo}/revision/{rev}?blobs=true`: the head commit and every file with its oid, in one
+    /// call. Falls back to the tree listing when the Hub leaves the oids out. A repository without commits has no
+    /// head and no files.
+    pub async fn repo_files(&self, repo: &RepoId, revision: &str) -> Result<RepoFiles, HubError> {
+        let op = format!("repo info {repo}");
+        let path = format!(
+            "/api/models/{}/revision/{}?blobs=true",
+            enc_repo(repo),
+            enc_rev(revision)?
+        );
+        let resp = self
+            .send(&op, &self.url(&path), || async {
+                Ok(self.request(Method::GET, &path))
+            })
+            .await?;
+        let info: RepoInfo = self.json(&op, resp).await?;
+        let head = info.sha.filter(|s| !s.is_empty());
+        let Some(head) = head else {
+            return Ok(RepoFiles {
+                head: None,
+                private: info.private,
+                files: BTreeMap::new(),
+            });
+        };
+        let entries: Option<Vec<TreeEntry>> = info.siblings.iter().map(Sibling::entry).collect();
+        let files = match entries {
+            Some(e) => e,
+            None => self
+                .list_tree(repo, &head)
+                .await?
+                .into_iter()
+                .filter(TreeEntry::is_file)
+                .collect(),
+        };
+        Ok(RepoFiles {
+            head: Some(head),
+            private: info.private,
+            files: files.into_iter().map(|e| (e.path.clone(), e)).collect(),
+        })
+    }
+
+    /// Whether `repo` is public, private (visible with our token only) or missing, from `HEAD
+    /// /{repo}/resolve/main/config.json`: first without the token (a public repository answers), then with it.
+    /// These are resolver requests, not API calls: the Hub's docs advise resolver calls wherever they can replace
+    /// API calls (their quota is five times larger), and a `status` right after a big publish must not wait for the
+    /// API window that publish used up.
+    pub async fn access(&self, repo: &RepoId) -> Result<RepoAccess, HubError> {
+        let url = self.url(&format!("/{}/resolve/main/config.json", enc_repo(repo)));
+        let op = format!("visibility of {repo}");
+        // Visible at that token (or anonymously): the repo answers, whether or not it holds config.json.
+        let seen = |r: Result<Response, HubError>| match r {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.error_code(), Some("EntryNotFound" | "RevisionNotFound")) => {
+                Ok(true)
+            }
+            Err(e)
+                if e.is_repo_not_found()
+                    || matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
+        let (op, url) = (op.as_str(), url.as_str());
+        let head = |token: bool| async move {
+            self.retrying(op, url, self.api_budget(), |deadline| async move {
+                let started = std::time::Instant::now();
+                self.inner.limits.resolve_call().await;
+                deadline.extend(started.elapsed());
+                let rb = self.inner.http.head(url);
+                let rb = if token { self.authorize(url, rb) } else { rb };
+                self.send_once(op, rb.timeout(deadline.attempt_timeout()))
+                    .await
+            })
+            .await
+        };
+        let anonymous = head(false).await;
+        if seen(anonymous)? {
+            return Ok(RepoAccess::Public);
+        }
+        if !self.has_token() {
+            return Ok(RepoAccess::Missing);
+        }
+        let with_token = head(true).await;
+        Ok(if seen(with_token)? {
+            RepoAccess::Private
+        } else {
+            RepoAccess::Missing
+        })
     }
 
     /// `PUT /api/models/{repo}/settings`: make a repository private or public.

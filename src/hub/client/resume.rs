@@ -25,6 +25,9 @@ struct StateData {
     stored: BTreeSet<String>,
     /// sha256 → progress of a multipart upload.
     multipart: BTreeMap<String, MultipartProgress>,
+    /// The repository exists: this client created it or wrote to it (saves the creation call next time).
+    #[serde(default)]
+    repo_known: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,6 +101,20 @@ impl ResumeState {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StateData> {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when an earlier upload created or wrote to the repository.
+    pub fn repo_known(&self) -> bool {
+        self.lock().repo_known
+    }
+
+    /// Remembers that the repository exists.
+    pub fn record_repo_known(&self) -> Result<(), HubError> {
+        if self.repo_known() {
+            return Ok(());
+        }
+        self.lock().repo_known = true;
+        self.save()
     }
 
     /// A cached digest of `file`, valid only if size and mtime are unchanged.

@@ -31,7 +31,9 @@ use serde::Deserialize;
 use super::digest::{FileDigest, digest_known, digest_model_file, git_blob_sha1};
 use super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
 use super::resume::ResumeState;
-use super::{HubClient, HubError, TreeEntry, Visibility, enc_repo, enc_rev, is_commit_oid};
+use super::{
+    HubClient, HubError, RepoFiles, TreeEntry, Visibility, enc_repo, enc_rev, is_commit_oid,
+};
 use crate::model::inspect::{SINGLE_WEIGHTS, WEIGHTS_INDEX};
 use crate::model::{ModelFile, RepoId, check_repo_path, check_upload};
 
@@ -243,6 +245,96 @@ struct PreuploadFile {
     oid: Option<String>,
 }
 
+impl PreuploadFile {
+    /// A mode decided without asking the Hub.
+    fn decided(f: &PlannedFile, lfs: bool, oid: Option<String>) -> PreuploadFile {
+        PreuploadFile {
+            path: f.repo_path.clone(),
+            upload_mode: if lfs { "lfs" } else { "regular" }.into(),
+            should_ignore: false,
+            oid,
+        }
+    }
+}
+
+/// Patterns of the `.gitattributes` the Hub puts in a new model repository that concern model folders (every
+/// path matching one is stored in LFS).
+const DEFAULT_LFS_SUFFIXES: &[&str] = &[
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".msgpack",
+    ".onnx",
+    ".model",
+    ".npy",
+    ".npz",
+    ".pkl",
+    ".pickle",
+    ".gguf",
+];
+
+/// The API calls (quota bucket `api`, see [`crate::hub::quota::bucket_of`]) [`HubClient::upload_model`] makes to
+/// upload `files` (repository paths) when nothing fails and every file changed:
+///
+/// * to a repository this client never wrote to: create it, one LFS batch (if there are LFS files), the commit
+///   (the Hub's default rules decide every mode; a large text file would add a preupload);
+/// * to one it wrote to before: its info, the batch, the commit (a file at a new path adds a preupload).
+///
+/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls, and the LFS
+/// verify action is not called (see [`super::lfs::Xfer::upload`]).
+pub fn estimate_api_calls(files: &[String]) -> u32 {
+    let lfs = files
+        .iter()
+        .filter(|f| {
+            let f = f.to_ascii_lowercase();
+            DEFAULT_LFS_SUFFIXES.iter().any(|s| f.ends_with(s))
+        })
+        .count() as u32;
+    let transfers = lfs.div_ceil(BATCH_MAX as u32);
+    // Creating the repo, or reading it once: one call either way.
+    1 + transfers + 1
+}
+
+/// Text files up to this size are inline in a new repository (the Hub moves files over 10 MB to LFS).
+const RULES_INLINE_MAX: u64 = 1024 * 1024;
+
+/// The upload mode of a file in a repository created now, when the Hub's defaults decide it (`Some(true)`: LFS);
+/// `None`: ask the Hub (a large or binary file without a known suffix).
+pub(crate) fn mode_by_default_rules(path: &str, d: &FileDigest) -> Option<bool> {
+    let lower = path.to_ascii_lowercase();
+    if d.size == 0 {
+        return Some(false);
+    }
+    if DEFAULT_LFS_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
+        return Some(true);
+    }
+    // (the sample may end inside a multi-byte character)
+    let utf8 = match std::str::from_utf8(&d.sample) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    let text = utf8 && !d.sample.contains(&0);
+    (text && d.size <= RULES_INLINE_MAX).then_some(false)
+}
+
+/// True when the repository's file `r` holds exactly the local file `f` (sha256 for LFS files, git blob sha1 of
+/// the content for inline ones).
+async fn same_content(r: &TreeEntry, f: &PlannedFile, d: &FileDigest) -> Result<bool, HubError> {
+    if let Some(lfs) = &r.lfs {
+        return Ok(lfs.oid == d.sha256);
+    }
+    if d.size > MAX_INLINE_BYTES || r.size != d.size {
+        return Ok(false);
+    }
+    let content = tokio::fs::read(&f.local)
+        .await
+        .map_err(|e| HubError::io(&f.local, e))?;
+    Ok(r.oid == git_blob_sha1(&content))
+}
+
 impl HubClient {
     /// Uploads the model in `dir` to `repo` as one commit and returns its oid (see the module docs).
     pub async fn upload_model(
@@ -312,36 +404,76 @@ impl HubClient {
             total_bytes: digests.iter().map(|d| d.size).sum(),
         });
 
-        // 2. repository, head, remote tree
-        let (created, private) = self.ensure_repo_state(repo, opts.create_visibility).await?;
-        if opts.make_private && !created && private != Some(true) {
+        // 2. repository, head, remote files. A repository this client never wrote to is created right away (one
+        //    call; 409 when it exists). An existing one is read once: head, visibility and every file with its oid.
+        let fresh = match state.repo_known() {
+            true => false,
+            false => self.create_repo(repo, opts.create_visibility).await?,
+        };
+        let created = RepoFiles {
+            head: None,
+            private: Some(opts.create_visibility == Visibility::Private),
+            files: BTreeMap::new(),
+        };
+        let (fresh, found) = if fresh {
+            (true, created)
+        } else {
+            match self.repo_files(repo, &opts.revision).await {
+                Ok(found) => (false, found),
+                // Remembered, but gone since (deleted on the Hub): create it again.
+                Err(e) if e.is_repo_not_found() && state.repo_known() => {
+                    if !self.create_repo(repo, opts.create_visibility).await? {
+                        return Err(e);
+                    }
+                    (true, created)
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        state.record_repo_known()?;
+        let RepoFiles {
+            head,
+            private,
+            files: remote,
+        } = found;
+        if opts.make_private && !fresh && private != Some(true) {
             self.set_visibility(repo, Visibility::Private).await?;
             progress.event(ProgressEvent::MadePrivate { repo: rs.clone() });
         }
-        let head = self
-            .repo_info(repo, Some(&opts.revision))
-            .await?
-            .sha
-            .filter(|s| !s.is_empty());
-        let remote: BTreeMap<String, TreeEntry> = match &head {
-            Some(h) => self
-                .list_tree(repo, h)
-                .await?
-                .into_iter()
-                .filter(|e| e.is_file())
-                .map(|e| (e.path.clone(), e))
-                .collect(),
-            None => BTreeMap::new(),
-        };
 
-        // 3. preupload: mode and remote oid per file
+        // 3. upload mode and remote oid per file: on a repository created now the Hub's default `.gitattributes`
+        //    decides (weights are LFS, small text files are inline); a file the repository already holds unchanged
+        //    needs nothing, a changed one keeps its path's mode; preupload answers for the rest (new paths).
         let mut modes: BTreeMap<String, PreuploadFile> = BTreeMap::new();
-        for chunk in plan
-            .iter()
-            .zip(&digests)
-            .collect::<Vec<_>>()
-            .chunks(PREUPLOAD_MAX)
-        {
+        let mut ask: Vec<(&PlannedFile, &FileDigest)> = Vec::new();
+        for (f, d) in plan.iter().zip(&digests) {
+            let known = if fresh {
+                mode_by_default_rules(&f.repo_path, d)
+                    .map(|lfs| PreuploadFile::decided(f, lfs, None))
+            } else {
+                match remote.get(&f.repo_path) {
+                    Some(r) if same_content(r, f, d).await? => Some(PreuploadFile::decided(
+                        f,
+                        r.lfs.is_some(),
+                        Some(r.content_oid().to_string()),
+                    )),
+                    // A changed file keeps the mode the Hub gave its path (weights stay LFS, a small text file
+                    // stays inline): a re-publish of the same file set needs no preupload.
+                    Some(r) if r.lfs.is_some() => Some(PreuploadFile::decided(f, true, None)),
+                    Some(_) if mode_by_default_rules(&f.repo_path, d) == Some(false) => {
+                        Some(PreuploadFile::decided(f, false, None))
+                    }
+                    _ => None,
+                }
+            };
+            match known {
+                Some(m) => {
+                    modes.insert(f.repo_path.clone(), m);
+                }
+                None => ask.push((f, d)),
+            }
+        }
+        for chunk in ask.chunks(PREUPLOAD_MAX) {
             for f in self.preupload(repo, &opts.revision, chunk).await? {
                 modes.insert(f.path.clone(), f);
             }
@@ -647,8 +779,9 @@ impl HubClient {
         .await
     }
 
-    /// After an ambiguous commit failure: `Ok(None)` = the head has not moved, send again; `Ok(Some(oid))` = the
-    /// head moved to a commit that contains exactly our changes; `Err(Conflict)` = someone else committed.
+    /// After an ambiguous commit failure: `Ok(None)` = the head has not moved (or, for a repository this upload
+    /// created, does not hold our changes), send again; `Ok(Some(oid))` = the head moved to a commit that contains
+    /// exactly our changes; `Err(Conflict)` = someone else committed.
     async fn settle_commit(
         &self,
         repo: &RepoId,
@@ -675,6 +808,9 @@ impl HubClient {
         if ops.iter().all(|op| op.applied_in(&tree)) {
             tracing::info!(%repo, %head, "an earlier commit attempt landed; not committing again");
             Ok(Some(head))
+        } else if parent.is_none() {
+            // A repository created by this upload: the head is its initial commit, not a competing one.
+            Ok(None)
         } else {
             Err(HubError::Conflict {
                 repo: repo.to_string(),

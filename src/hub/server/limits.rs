@@ -13,7 +13,8 @@ use super::error::ApiError;
 /// Configurable quotas. `None` switches a limit off.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
-    /// Requests to `/api/…` (and the LFS batch/verify calls) per window per token or IP. Hub free tier: 1,000.
+    /// Requests to `/api/…` (and the LFS batch/verify calls) per window per user or IP. Hub free tier: 1,000.
+    /// Which requests count is [`crate::hub::quota::bucket_of`], the rule minerfleet's client plans with.
     pub api_per_window: Option<u32>,
     /// Requests to `…/resolve/…` per window per token or IP. Hub free tier: 5,000.
     pub resolve_per_window: Option<u32>,
@@ -106,6 +107,8 @@ pub(crate) fn too_many(message: String, quota: &Quota) -> ApiError {
 
 pub(crate) struct Limiter {
     limits: Mutex<RateLimits>,
+    /// API quotas of single users (their plan), instead of `limits.api_per_window`.
+    user_api: Mutex<HashMap<String, Option<u32>>>,
     start: Instant,
     windows: Mutex<HashMap<(Bucket, String), (u64, u32)>>,
     commits: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -116,9 +119,18 @@ impl Limiter {
         Limiter {
             limits: Mutex::new(limits),
             start: Instant::now(),
+            user_api: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
             commits: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gives `user` its own API quota per window (`None`: unlimited), like a Hub account on another plan.
+    pub fn set_user_api(&self, user: &str, per_window: Option<u32>) {
+        self.user_api
+            .lock()
+            .expect("limits lock")
+            .insert(user.to_string(), per_window);
     }
 
     pub fn set(&self, limits: RateLimits) {
@@ -130,8 +142,11 @@ impl Limiter {
     /// Counts one request of `who` (user name or IP). `Ok(Some(quota))` when counted, `Err(429)` when over.
     pub fn count(&self, bucket: Bucket, who: &str) -> Result<Option<Quota>, ApiError> {
         let limits = self.limits.lock().expect("limits lock").clone();
+        let user_api = who
+            .strip_prefix("user:")
+            .and_then(|u| self.user_api.lock().expect("limits lock").get(u).copied());
         let quota = match bucket {
-            Bucket::Api => limits.api_per_window,
+            Bucket::Api => user_api.unwrap_or(limits.api_per_window),
             Bucket::Resolvers => limits.resolve_per_window,
         };
         let Some(quota) = quota else { return Ok(None) };

@@ -292,6 +292,12 @@ impl RunningHub {
         self.shared.limiter.set(limits);
     }
 
+    /// Gives `user` its own API quota per window (`None`: unlimited), like a Hub account on another plan; the
+    /// window is [`RateLimits::window`].
+    pub fn set_user_api_limit(&self, user: &str, per_window: Option<u32>) {
+        self.shared.limiter.set_user_api(user, per_window);
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.shared.log.entries()

@@ -205,13 +205,11 @@ async fn maintain(state: AppState) {
     }
 }
 
+/// The quota a request counts against: the same rule the client's planner counts with.
 fn bucket_of(path: &str) -> Option<Bucket> {
-    if path.starts_with("/api/") || path.contains("/info/lfs/") {
-        Some(Bucket::Api)
-    } else if path.contains("/resolve/") {
-        Some(Bucket::Resolvers)
-    } else {
-        None
+    match crate::hub::quota::bucket_of(path)? {
+        crate::hub::quota::Bucket::Api => Some(Bucket::Api),
+        crate::hub::quota::Bucket::Resolvers => Some(Bucket::Resolvers),
     }
 }
 

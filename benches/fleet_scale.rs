@@ -1,0 +1,502 @@
+//! Fleet-scale bench (issue 17): hundreds of hotkeys with tiny models on the devnet (1 s blocks), published by the
+//! `minerfleet` binary (as an operator runs it) against our Hub server at the real free plan's quota.
+//!
+//! * **one account**: N hotkeys (default 256), the Hub at 1 000 API requests per 300 s. Target: wall time ≤ 1.15 ×
+//!   the quota-bound ideal (the API calls the run needed ÷ the quota rate, plus 2 blocks); 429s received: 0; peak
+//!   RSS of the publish ≤ 256 MiB. Also the commitments' lag behind their uploads, in blocks (item 4 of the issue:
+//!   Hub pacing must not serialise the chain).
+//! * **status** of the N miners ≤ 3 s, and a **no-op re-run** ≤ 3 s with no Hub call at all.
+//! * **four accounts**: the same fleet spread over 4 accounts (own tokens and quotas): wall ≤ 0.35 × one account.
+//! * **quota off**: M hotkeys (default 1 024), no quota on either side: peak RSS ≤ 512 MiB, wall time reported.
+//! * **API calls per miner**, fresh and no-op, next to the reference miner's: one `upload_model.py` run does
+//!   `push_to_hub` (`create_repo(exist_ok=True, private=True)` then a commit of the folder), re-downloads the model
+//!   to hash it (`snapshot_download` at the new commit) and, with `--update_repo_visibility`, flips the repo
+//!   public. The official `huggingface_hub` (2.4, the tests' venv) runs exactly those calls once against our
+//!   server, whose request log is counted with the same bucket rule (`minerfleet::hub::quota::bucket_of`).
+//!
+//! Each phase has its own Hub server, fleet file (so its own journal) and hotkeys. Tensor checks are off (benched
+//! by `scan`). Env: MINERFLEET_BENCH_HOTKEYS (256), MINERFLEET_BENCH_BIG_HOTKEYS (1024), MINERFLEET_BENCH_QUOTA
+//! (1000), MINERFLEET_BENCH_QUOTA_WINDOW_S (300), MINERFLEET_BENCH_BLOCK_MS (1000), MINERFLEET_PY_VENV, and the
+//! devnet's MINERFLEET_RUNTIME_WASM / MINERFLEET_CHOPSTICKS. Prints `RESULT` lines.
+
+mod support;
+
+#[path = "../tests/it/support/python.rs"]
+mod python_support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
+use minerfleet::fleet::{Fleet, LoadOptions};
+use minerfleet::hub::quota::{Bucket, bucket_of};
+use minerfleet::hub::server::{self, HubServer, HubUser, RateLimits, RunningHub};
+use minerfleet::wallet;
+
+const NETUID: u16 = 999;
+const BIN: &str = env!("CARGO_BIN_EXE_minerfleet");
+const ACCOUNTS: usize = 4;
+
+fn token(i: usize) -> String {
+    format!("hf_bench_scale_token_{i}")
+}
+
+/// A Hub server with users `acct0..acct3`, at `limits`.
+fn hub(root: &Path, name: &str, limits: RateLimits) -> RunningHub {
+    let mut config = server::HubConfig::new(root.join(name));
+    for i in 0..ACCOUNTS {
+        config = config.with_user(HubUser::new(format!("acct{i}"), token(i)));
+    }
+    config.limits = limits;
+    HubServer::start(config).expect("hub server")
+}
+
+/// A fleet file of `n` miners (hotkeys `h{first}…`), repo `repo(i)`, plus `extra` fleet fields.
+fn write_fleet(
+    path: &Path,
+    ws: &str,
+    hub: &str,
+    first: usize,
+    n: usize,
+    extra: &str,
+    repo: impl Fn(usize) -> String,
+) {
+    let mut miners = String::new();
+    for i in 0..n {
+        miners.push_str(&format!(
+            "Miner(hotkey: \"h{}\", model_dir: \"models/h{}\", repo: \"{}\"),\n",
+            first + i,
+            first + i,
+            repo(i)
+        ));
+    }
+    std::fs::write(
+        path,
+        format!(
+            "Fleet(network: \"{ws}\", hub: \"{hub}\", netuid: {NETUID}, wallets_dir: \"wallets\",\n{extra}\n\
+             defaults: (wallet: \"bench\", competition_id: 1, update_repo_visibility: true),\nminers: [\n{miners}])\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn load(path: &Path) -> Fleet {
+    Fleet::load_with(
+        path,
+        LoadOptions {
+            require_model_dirs: false,
+        },
+    )
+    .unwrap()
+}
+
+/// What one run of the binary did.
+struct Run {
+    secs: f64,
+    peak_rss: u64,
+    ok: bool,
+    /// NDJSON events with the second they were printed at.
+    events: Vec<(f64, serde_json::Value)>,
+    stderr: String,
+}
+
+/// Runs `minerfleet ARGS` in `root` with `env`, timing it and reading its peak RSS (`wait4`).
+// The child is reaped by `wait4` (which also gives its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn run(root: &Path, args: &[&str], env: &[(String, String)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(root)
+        .args(args)
+        .env("MINERFLEET_LOCK_DIR", root.join("locks"))
+        .env("RUST_LOG", "minerfleet=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().expect("minerfleet starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with('{')
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            {
+                out.push((t0.elapsed().as_secs_f64(), v));
+            }
+        }
+        out
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with valid pointers to a status and a rusage.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    let secs = t0.elapsed().as_secs_f64();
+    let events = reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    Run {
+        secs,
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        events,
+        stderr,
+    }
+}
+
+/// (API requests, of them 429, resolver requests) in a server's log.
+fn counted(hub: &RunningHub) -> (usize, usize, usize) {
+    let log = hub.requests();
+    let api: Vec<_> = log
+        .iter()
+        .filter(|r| bucket_of(&r.path) == Some(Bucket::Api))
+        .collect();
+    let resolvers = log
+        .iter()
+        .filter(|r| bucket_of(&r.path) == Some(Bucket::Resolvers))
+        .count();
+    (
+        api.len(),
+        api.iter().filter(|r| r.status == 429).count(),
+        resolvers,
+    )
+}
+
+fn published(run: &Run) -> usize {
+    run.events
+        .iter()
+        .filter(|(_, e)| e["event"] == "finished" && e["outcome"] == "published")
+        .count()
+}
+
+/// Seconds from each miner's upload being done (its commit stage) to its end (commitment finalized, read back,
+/// repo public), sorted.
+fn commit_lags(run: &Run) -> Vec<f64> {
+    let mut commit_at = std::collections::HashMap::new();
+    let mut lags = Vec::new();
+    for (t, e) in &run.events {
+        let miner = e["miner"].as_str().unwrap_or_default().to_string();
+        if e["event"] == "stage" && e["stage"] == "commit" {
+            commit_at.insert(miner, *t);
+        } else if e["event"] == "finished"
+            && let Some(start) = commit_at.get(&miner)
+        {
+            lags.push(t - start);
+        }
+    }
+    lags.sort_by(f64::total_cmp);
+    lags
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+/// The reference miner's Hub calls for one model (module docs): API and resolver requests.
+fn reference_calls(root: &Path, model: &Path) -> Option<(usize, usize)> {
+    let venv = python_support::venv("the fleet_scale bench's reference count")?;
+    let hub = hub(root, "hub-reference", RateLimits::unlimited());
+    let script = root.join("reference.py");
+    std::fs::write(&script, PY_REFERENCE).unwrap();
+    let home = root.join("pyhome");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = python_support::hf_python(&venv, hub.url(), &token(0), &home)
+        .arg(&script)
+        .arg("acct0/reference")
+        .arg(model)
+        .arg(root.join("reference-download"))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "reference run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (api, _, resolvers) = counted(&hub);
+    Some((api, resolvers))
+}
+
+/// What one `upload_model.py` run asks of the Hub, through the official client (module docs).
+const PY_REFERENCE: &str = r#"
+import sys
+from huggingface_hub import HfApi, snapshot_download
+
+repo, folder, download = sys.argv[1], sys.argv[2], sys.argv[3]
+api = HfApi()
+# push_to_hub(private=True): create_repo(exist_ok=True) then one commit of the model folder
+api.create_repo(repo, private=True, exist_ok=True)
+info = api.upload_folder(folder_path=folder, repo_id=repo, commit_message="Upload model")
+# the re-download at the new commit that computes the hash
+snapshot_download(repo, revision=info.oid, local_dir=download)
+# --update_repo_visibility
+api.update_repo_settings(repo, visibility="public")
+"#;
+
+fn main() {
+    let config = match DevnetConfig::from_env() {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("the fleet_scale bench needs the devnet in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("fleet_scale bench skipped: {e}");
+            return;
+        }
+    };
+    let n = support::env_num("MINERFLEET_BENCH_HOTKEYS", 256) as usize;
+    let big = support::env_num("MINERFLEET_BENCH_BIG_HOTKEYS", 1024) as usize;
+    let quota = support::env_num("MINERFLEET_BENCH_QUOTA", 1000) as u32;
+    let window = Duration::from_secs(support::env_num("MINERFLEET_BENCH_QUOTA_WINDOW_S", 300));
+    let block = Duration::from_millis(support::env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let free = RateLimits {
+        api_per_window: Some(quota),
+        resolve_per_window: Some(quota * 5),
+        window,
+        commits_per_hour: Some(128),
+    };
+
+    // Fleets (placeholder endpoints until the devnet runs): A = one account, B = four accounts, C = quota off.
+    let (first_b, first_c) = (n, 2 * n);
+    let paths = [
+        root.join("fleet-one.ron"),
+        root.join("fleet-four.ron"),
+        root.join("fleet-big.ron"),
+    ];
+    let quota_line = format!(
+        "hub_quota: (requests: {quota}, window_s: {}),",
+        window.as_secs()
+    );
+    let accounts_line = |quota_line: &str| {
+        let mut s = String::from("hub_accounts: [\n");
+        for i in 1..ACCOUNTS {
+            s.push_str(&format!(
+                "  HubAccount(name: \"a{i}\", token_env: \"HF_TOKEN_A{i}\", namespaces: [\"acct{i}\"], quota: {}),\n",
+                quota_line
+                    .trim_start_matches("hub_quota: ")
+                    .trim_end_matches(',')
+            ));
+        }
+        s.push_str("],");
+        format!("{quota_line}\n{s}")
+    };
+    let write_all = |ws: &str, hubs: [&str; 3]| {
+        write_fleet(&paths[0], ws, hubs[0], 0, n, &quota_line, |i| {
+            format!("acct0/one-{i}")
+        });
+        write_fleet(
+            &paths[1],
+            ws,
+            hubs[1],
+            first_b,
+            n,
+            &accounts_line(&quota_line),
+            |i| format!("acct{}/four-{i}", i % ACCOUNTS),
+        );
+        write_fleet(
+            &paths[2],
+            ws,
+            hubs[2],
+            first_c,
+            big,
+            "hub_quota: \"off\",",
+            |i| format!("acct0/big-{i}"),
+        );
+    };
+    write_all("ws://127.0.0.1:1", ["http://127.0.0.1:1"; 3]);
+    let t = Instant::now();
+    let mut hotkeys = Vec::new();
+    for path in &paths {
+        let fleet = load(path);
+        minerfleet::demo::prepare(&fleet, false).expect("tiny models and dev keys");
+        for m in &fleet.miners {
+            hotkeys.push(
+                wallet::load_hotkey_public(&fleet.wallets_dir, &m.wallet, &m.hotkey)
+                    .unwrap()
+                    .public()
+                    .0,
+            );
+        }
+    }
+    eprintln!(
+        "wrote {} tiny models and dev keys in {:.1}s",
+        hotkeys.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let net: Devnet = rt.block_on(async {
+        Devnet::start(
+            config
+                .block_mode(BlockMode::Timer(block))
+                .max_space(10_000_000)
+                .subnet(SubnetSeed {
+                    tempo: 360,
+                    ..SubnetSeed::new(NETUID, hotkeys.clone())
+                }),
+        )
+        .await
+        .expect("devnet")
+    });
+    let hub_a = hub(&root, "hub-one", free.clone());
+    let hub_b = hub(&root, "hub-four", free.clone());
+    let hub_c = hub(&root, "hub-big", RateLimits::unlimited());
+    write_all(&net.ws_url(), [hub_a.url(), hub_b.url(), hub_c.url()]);
+    let tokens: Vec<(String, String)> = std::iter::once(("HF_TOKEN".to_string(), token(0)))
+        .chain((1..ACCOUNTS).map(|i| (format!("HF_TOKEN_A{i}"), token(i))))
+        .collect();
+    let publish = ["publish", "--json", "--skip-tensor-checks"];
+
+    // A. One account at the free plan's quota.
+    let a = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
+    let (a_api, a_429, _) = counted(&hub_a);
+    assert!(
+        a.ok && published(&a) == n,
+        "one-account publish failed:\n{}",
+        a.stderr
+    );
+    let ideal =
+        a_api as f64 / (f64::from(quota) / window.as_secs_f64()) + 2.0 * block.as_secs_f64();
+    let lags = commit_lags(&a);
+    eprintln!(
+        "one account: {:.1}s for {a_api} API calls ({a_429} x 429), ideal {ideal:.1}s, peak RSS {:.1} MiB, \
+         commit lag p50 {:.1}s max {:.1}s",
+        a.secs,
+        mib(a.peak_rss),
+        percentile(&lags, 0.5),
+        percentile(&lags, 1.0)
+    );
+
+    // Status of the fleet, then a no-op re-run.
+    let status = run(&root, &["status", "--json", "fleet-one.ron"], &tokens);
+    eprintln!("status: {:.2}s", status.secs);
+    hub_a.request_log().clear();
+    let noop = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
+    let (noop_api, _, _) = counted(&hub_a);
+    assert!(noop.ok, "no-op re-run failed:\n{}", noop.stderr);
+    eprintln!("no-op re-run: {:.2}s, {noop_api} API calls", noop.secs);
+
+    // B. Four accounts.
+    let b = run(
+        &root,
+        &[&publish[..], &["fleet-four.ron"]].concat(),
+        &tokens,
+    );
+    let (b_api, b_429, _) = counted(&hub_b);
+    assert!(
+        b.ok && published(&b) == n,
+        "four-account publish failed:\n{}",
+        b.stderr
+    );
+    eprintln!(
+        "four accounts: {:.1}s, {b_api} API calls ({b_429} x 429)",
+        b.secs
+    );
+
+    // C. Quota off, many hotkeys.
+    let c = run(&root, &[&publish[..], &["fleet-big.ron"]].concat(), &tokens);
+    assert!(
+        c.ok && published(&c) == big,
+        "big publish failed:\n{}",
+        c.stderr
+    );
+    eprintln!(
+        "{big} hotkeys, quota off: {:.1}s, peak RSS {:.1} MiB",
+        c.secs,
+        mib(c.peak_rss)
+    );
+
+    // The reference miner's calls for one model.
+    let reference = reference_calls(&root, &root.join("models/h0"));
+    drop((hub_a, hub_b, hub_c));
+    drop(net);
+
+    let calls_fresh = (a_api - 1) as f64 / n as f64; // one whoami per run
+    let blocks = |s: f64| s / block.as_secs_f64();
+    println!(
+        "RESULT metric=fleet_scale_{n}_one_account_vs_quota_ideal minerfleet={:.1}s reference={ideal:.1}s ratio={:.2} target=<=1.15",
+        a.secs,
+        a.secs / ideal
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_429s_received minerfleet={} reference=0 ratio=0.00 target=minerfleet<=0",
+        a_429 + b_429
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_peak_rss minerfleet={:.1}MiB reference=256MiB ratio={:.2} target=minerfleet<=256MiB",
+        mib(a.peak_rss),
+        mib(a.peak_rss) / 256.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_commit_lag_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=minerfleet<=5blocks",
+        blocks(percentile(&lags, 0.5)),
+        blocks(percentile(&lags, 0.5)) / 2.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_commit_lag_blocks_max minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
+        blocks(percentile(&lags, 1.0)),
+        blocks(percentile(&lags, 1.0)) / 2.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_status_seconds minerfleet={:.2}s reference=3s ratio={:.2} target=minerfleet<=3s",
+        status.secs,
+        status.secs / 3.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_noop_rerun_seconds minerfleet={:.2}s reference=3s ratio={:.2} target=minerfleet<=3s",
+        noop.secs,
+        noop.secs / 3.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_four_accounts_vs_one minerfleet={:.1}s reference={:.1}s ratio={:.2} target=<=0.35",
+        b.secs,
+        a.secs,
+        b.secs / a.secs
+    );
+    println!(
+        "RESULT metric=fleet_scale_{big}_quota_off_peak_rss minerfleet={:.1}MiB reference=512MiB ratio={:.2} target=minerfleet<=512MiB",
+        mib(c.peak_rss),
+        mib(c.peak_rss) / 512.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{big}_quota_off_wall_seconds minerfleet={:.1}s reference={:.1}s ratio={:.2} target=report",
+        c.secs,
+        a.secs,
+        c.secs / a.secs
+    );
+    let (ref_api, ref_resolvers) = reference.unwrap_or((0, 0));
+    println!(
+        "RESULT metric=fleet_scale_api_calls_per_miner_fresh minerfleet={calls_fresh:.2} reference={ref_api} ratio={:.2} target=minerfleet<=4",
+        calls_fresh / ref_api.max(1) as f64
+    );
+    println!(
+        "RESULT metric=fleet_scale_api_calls_per_miner_noop minerfleet={:.2} reference={ref_api} ratio={:.2} target=minerfleet<=0",
+        noop_api as f64 / n as f64,
+        noop_api as f64 / n as f64 / ref_api.max(1) as f64
+    );
+    println!(
+        "RESULT metric=fleet_scale_reference_resolver_calls_per_run minerfleet=0 reference={ref_resolvers} ratio=0.00 target=informational"
+    );
+}
