@@ -154,13 +154,14 @@ pub async fn publish(
     for &i in &selected {
         let miner = fleet.miners[i].clone();
         let label = miner.label();
-        let row = |detail: String| SummaryRow {
+        let row = |kind: &'static str, detail: String| SummaryRow {
             miner: label.clone(),
             hotkey: String::new(),
             repo: miner.repo.to_string(),
             revision: None,
             block: None,
             outcome: Outcome::Failed,
+            kind: Some(kind),
             detail: Some(detail),
         };
         let competition = match fleet
@@ -170,10 +171,13 @@ pub async fn publish(
         {
             Some(c) => c.clone(),
             None => {
-                early.push(row(format!(
-                    "competition {} is unknown on netuid {}",
-                    miner.competition_id, fleet.netuid
-                )));
+                early.push(row(
+                    "config",
+                    format!(
+                        "competition {} is unknown on netuid {}",
+                        miner.competition_id, fleet.netuid
+                    ),
+                ));
                 continue;
             }
         };
@@ -185,7 +189,7 @@ pub async fn publish(
         ) {
             Ok(l) => l,
             Err(e) => {
-                early.push(row(e.to_string()));
+                early.push(row("wallet", e.to_string()));
                 continue;
             }
         };
@@ -198,7 +202,7 @@ pub async fn publish(
         let files = match steps::model_files(&miner.model_dir) {
             Ok(f) => f,
             Err(e) => {
-                early.push(row(e));
+                early.push(row("model_folder", e));
                 continue;
             }
         };
@@ -208,7 +212,11 @@ pub async fn publish(
             match lock::acquire(&lock_dir, &ss58, &canonical_fleet) {
                 Ok(held) => locks.push(held),
                 Err(e) => {
-                    let mut r = row(e.to_string());
+                    let kind = match e {
+                        lock::LockError::Held { .. } => "hotkey_locked",
+                        _ => "io",
+                    };
+                    let mut r = row(kind, e.to_string());
                     r.hotkey = ss58;
                     early.push(r);
                     continue;
@@ -247,6 +255,7 @@ pub async fn publish(
         reporter.event(&Event::Finished {
             miner: r.miner.clone(),
             outcome: Outcome::Failed,
+            kind: r.kind,
             detail: r.detail.clone(),
         });
     }
@@ -329,6 +338,7 @@ pub async fn publish(
             reporter.event(&Event::Finished {
                 miner: miner.clone(),
                 outcome: Outcome::Failed,
+                kind: Some("hub_unauthorized"),
                 detail: Some(reason.clone()),
             });
             let repo = fleet
@@ -344,6 +354,7 @@ pub async fn publish(
                 revision: None,
                 block: None,
                 outcome: Outcome::Failed,
+                kind: Some("hub_unauthorized"),
                 detail: Some(reason.clone()),
             });
         }
