@@ -121,9 +121,13 @@ pub fn run_publish(
         });
         publish::publish(fleet, &EnvOrPrompt, opts, reporter).await
     });
-    result.map_err(|e| match e {
-        PublishError::Config(m) => UsageError(m).into(),
-        e => anyhow::Error::new(e),
+    result.map_err(|e: PublishError| {
+        if e.is_config() {
+            // Exit code 2; the message keeps the cause chain.
+            UsageError(format!("{:#}", anyhow::Error::new(e))).into()
+        } else {
+            anyhow::Error::new(e)
+        }
     })
 }
 

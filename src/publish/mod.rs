@@ -72,14 +72,88 @@ impl Default for PublishOptions {
 }
 
 /// A publish that could not start (bad config, unreachable services). Per-hotkey failures are in the report.
+///
+/// Variants with a cause keep it as their [`std::error::Error::source`] and leave it out of their own message: the
+/// CLI renders the chain once (`outer: cause: …`). [`PublishError::kind`] names each for machines, and
+/// [`PublishError::is_config`] tells a configuration error (exit code 2) from a service that failed (1).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Unavailable(String),
+    /// `--only` names no miner of the fleet.
+    #[error("--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)", fleet.display())]
+    UnknownMiner { name: String, fleet: PathBuf },
+    /// A miner names a Hub account the fleet does not define.
+    #[error("no Hub account `{0}` in the fleet")]
+    UnknownAccount(String),
+    /// An account's token could not be read.
+    #[error(transparent)]
+    Account(#[from] crate::hub::accounts::AccountError),
+    /// Miners use the default account and no token was given.
+    #[error(
+        "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {hub}, \
+         or give the miners an account of `hub_accounts`"
+    )]
+    NoToken { hub: String },
+    /// The Hub clients could not be set up from the fleet (its limits).
+    #[error("the fleet's Hub settings")]
+    HubSetup(#[source] crate::hub::client::HubError),
+    /// The GPU pool could not start.
+    #[error("the GPU pool")]
+    Gpu(#[source] crate::gpu::GpuError),
+    /// The chain could not be reached; `hint` says what to check (the devnet, for a local chain).
+    #[error("the chain is unreachable{hint}")]
+    ChainUnreachable {
+        hint: String,
+        #[source]
+        source: crate::chain::ChainError,
+    },
+    /// The chain cannot take our transactions (runtime capabilities, signing).
+    #[error("the chain at {network} cannot take our transactions")]
+    ChainCannotSign {
+        network: String,
+        #[source]
+        source: crate::chain::ChainError,
+    },
+    /// The Hub refused a token (whoami, write access).
+    #[error("the Hub at {hub} refused {what}")]
+    HubRefused {
+        hub: String,
+        /// Which token ("the Hub token", "the token of Hub account `x`").
+        what: String,
+        #[source]
+        source: crate::hub::client::HubError,
+    },
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+}
+
+impl PublishError {
+    /// True for errors in the fleet file or the command line (exit code 2), false for services that failed (1).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            PublishError::UnknownMiner { .. }
+                | PublishError::UnknownAccount(_)
+                | PublishError::Account(_)
+                | PublishError::NoToken { .. }
+                | PublishError::HubSetup(_)
+                | PublishError::Gpu(_)
+        )
+    }
+
+    /// A stable machine name of this error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PublishError::UnknownMiner { .. }
+            | PublishError::UnknownAccount(_)
+            | PublishError::HubSetup(_) => "config",
+            PublishError::Account(_) | PublishError::NoToken { .. } => "hub_token",
+            PublishError::Gpu(_) => "gpu",
+            PublishError::ChainUnreachable { source, .. }
+            | PublishError::ChainCannotSign { source, .. } => source.kind(),
+            PublishError::HubRefused { source, .. } => source.kind(),
+            PublishError::Journal(_) => "journal",
+        }
+    }
 }
 
 /// What a run did, one row per miner.
@@ -115,10 +189,10 @@ pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError
             .map(|(i, _)| i)
             .collect();
         if found.is_empty() {
-            return Err(PublishError::Config(format!(
-                "--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)",
-                fleet.path.display()
-            )));
+            return Err(PublishError::UnknownMiner {
+                name: name.clone(),
+                fleet: fleet.path.clone(),
+            });
         }
         picked.extend(found);
     }
@@ -316,13 +390,17 @@ pub async fn publish(
         drop(refs);
         let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
             .await
-            .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(&fleet))))?;
-        chain.check_can_sign().await.map_err(|e| {
-            PublishError::Unavailable(format!(
-                "the chain at {} cannot take our transactions: {e}",
-                fleet.network
-            ))
-        })?;
+            .map_err(|source| PublishError::ChainUnreachable {
+                hint: devnet_hint(&fleet),
+                source,
+            })?;
+        chain
+            .check_can_sign()
+            .await
+            .map_err(|source| PublishError::ChainCannotSign {
+                network: fleet.network.to_string(),
+                source,
+            })?;
         let chain = Arc::new(chain);
         let sink = Arc::new(ChainSink {
             journal: journal.clone(),
@@ -362,9 +440,7 @@ pub async fn publish(
         (Some(chain), Some(chain_actor), Some(setup.actor.start()))
     };
     let gpu = match &opts.gpu {
-        Some(config) => Some(Arc::new(
-            GpuPool::start(config).map_err(|e| PublishError::Config(e.to_string()))?,
-        )),
+        Some(config) => Some(Arc::new(GpuPool::start(config).map_err(PublishError::Gpu)?)),
         None => None,
     };
 
