@@ -12,6 +12,11 @@
 //! `cargo test` turns the feature on (the crate's dev-dependency on itself); `cargo build` and `cargo install` do
 //! not: there both functions are empty, and no build an operator runs reads these variables.
 
+#![allow(
+    unsafe_code,
+    reason = "a panic-point test hook aborts the process through libc (failpoints feature only)"
+)]
+
 /// Kill this process here when `MINERFLEET_TEST_KILL_AT` names `point` (`failpoints` builds only).
 #[cfg(feature = "failpoints")]
 pub fn failpoint(point: &str) {

@@ -10,6 +10,11 @@
 //! is provably that child (same pid, same start time, our config path on its command line) and leaves any other
 //! process alone.
 
+#![allow(
+    unsafe_code,
+    reason = "the Chopsticks child gets a parent-death signal (prctl) and orphans are killed (kill)"
+)]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

@@ -1,6 +1,11 @@
 //! Process primitives of the devnet: signals, liveness (zombies count as exited), new sessions. The daemon's control
 //! (`local`) and the Chopsticks child (`process`) share them. Unix only; elsewhere they do nothing.
 
+#![allow(
+    unsafe_code,
+    reason = "signals, liveness and new sessions are libc calls"
+)]
+
 #[cfg(unix)]
 mod imp {
     use std::os::unix::process::CommandExt as _;

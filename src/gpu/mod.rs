@@ -330,6 +330,10 @@ pub fn validate_model(
 }
 
 #[cfg(test)]
+#[allow(
+    unsafe_code,
+    reason = "the tests make FIFOs (mkfifo) to prove reads never block on one"
+)]
 mod tests {
     use super::*;
 

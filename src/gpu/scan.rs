@@ -1,6 +1,11 @@
 //! The tensor scan: one weights file at a time through a memory map, every tensor checked in chunks on the
 //! job's device (the `torch` half of [`super::validate_model`]).
 
+#![allow(
+    unsafe_code,
+    reason = "safetensors files are memory-mapped, and tensor chunks are borrowed by libtorch without a copy"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -14,6 +14,8 @@
 //! time, for the message the refused process prints. Each held lock is an open file: [`reserve_files`] raises the
 //! process's soft open-file limit for a large fleet first.
 
+#![allow(unsafe_code, reason = "getuid and the open-file rlimit are libc calls")]
+
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -234,6 +236,7 @@ mod tests {
         };
         // SAFETY: writes into our struct.
         assert_eq!(
+            // SAFETY: getrlimit writes into a local, valid for the call.
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) },
             0
         );

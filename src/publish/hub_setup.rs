@@ -155,7 +155,7 @@ pub fn prepare(
         },
         progress,
     )
-    .map_err(PublishError::HubSetup)?;
+    .map_err(|e| PublishError::HubSetup(Box::new(e)))?;
     Ok(Prepared {
         actor,
         expected,
@@ -195,7 +195,7 @@ impl Prepared {
                 .map_err(|source| PublishError::HubRefused {
                     hub: fleet.hub.to_string(),
                     what: what.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             tracing::debug!(user = %who.name, account = ?name, "Hub token accepted");
             quota.set_name(match name {

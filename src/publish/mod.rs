@@ -95,7 +95,7 @@ pub enum PublishError {
     NoToken { hub: String },
     /// The Hub clients could not be set up from the fleet (its limits).
     #[error("the fleet's Hub settings")]
-    HubSetup(#[source] crate::hub::client::HubError),
+    HubSetup(#[source] Box<crate::hub::client::HubError>),
     /// The GPU pool could not start.
     #[error("the GPU pool")]
     Gpu(#[source] crate::gpu::GpuError),
@@ -120,7 +120,7 @@ pub enum PublishError {
         /// Which token ("the Hub token", "the token of Hub account `x`").
         what: String,
         #[source]
-        source: crate::hub::client::HubError,
+        source: Box<crate::hub::client::HubError>,
     },
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
