@@ -17,6 +17,8 @@
 //! * [`publish`]: the whole-fleet publish pipeline; [`status`]: desired vs on-chain state.
 //! * [`report`]: the reporter interface (progress bars, plain lines, NDJSON).
 //! * [`remote`]: what other uids committed, checked like a validator checks it: `repo_of_uid`, `pull`, `best_uid`.
+//! * Building blocks, one implementation each: [`atomic_file`] (durable writes), [`lock_file`] (`flock` lock files),
+//!   [`small_file`] (bounded reads), [`ron_pos`] (positions in RON text).
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 //!
