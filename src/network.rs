@@ -86,7 +86,7 @@ impl FromStr for Network {
     }
 }
 
-/// True when `url` uses `scheme` and points at this machine (127.0.0.1, localhost or [::1]), by its parsed host
+/// True when `url` uses `scheme` and points at this machine (127.0.0.1, localhost or `[::1]`), by its parsed host
 /// (not a prefix: `127.0.0.10` is not this machine).
 pub fn is_loopback(url: &str, scheme: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| {

@@ -98,7 +98,7 @@ impl ChainClient {
     }
 
     /// Sign `set_commitment(netuid, [Raw(data)])` with `hotkey` without submitting it: the pool-aware next nonce,
-    /// mortal for [`ClientOptions::mortality`] blocks from the finalized head, for this chain's genesis. This is
+    /// mortal for [`super::ClientOptions::mortality`] blocks from the finalized head, for this chain's genesis. This is
     /// what [`ChainClient::commit`] submits (and what a crash right after signing leaves in a journal).
     pub async fn sign_commitment(
         &self,

@@ -15,7 +15,7 @@ use crate::devnet::signals;
 pub enum Started {
     /// A new daemon was started and is ready.
     New(DevnetState),
-    /// A devnet was already running in the folder (it may serve another fleet: see [`DevnetState::matches`]).
+    /// A devnet was already running in the folder (it may serve another fleet: compare its spec).
     AlreadyRunning(DevnetState),
 }
 
