@@ -154,24 +154,7 @@ fn prepare_model(
     force: bool,
 ) -> Result<(PathBuf, bool, Family), DemoError> {
     let label = miner.label();
-    let competition = fleet
-        .registry
-        .subnet(fleet.netuid)
-        .and_then(|s| s.find(miner.competition_id))
-        .ok_or(DemoError::UnknownCompetition {
-            miner: label.clone(),
-            competition: miner.competition_id,
-            netuid: fleet.netuid,
-        })?;
-    let family = competition
-        .architectures
-        .iter()
-        .find_map(|a| Family::from_architecture(a))
-        .ok_or_else(|| DemoError::NoFamily {
-            miner: label.clone(),
-            competition: miner.competition_id,
-            allowed: competition.architectures.join(", "),
-        })?;
+    let family = family_of(fleet, miner)?;
     let model_written = force || !miner.model_dir.join("config.json").is_file();
     if model_written {
         write_tiny_model(&miner.model_dir, family, index as u64).map_err(|source| {
@@ -182,6 +165,77 @@ fn prepare_model(
         })?;
     }
     Ok((miner.model_dir.clone(), model_written, family))
+}
+
+/// The model family minerfleet can generate for `miner`'s competition.
+fn family_of(fleet: &Fleet, miner: &Miner) -> Result<Family, DemoError> {
+    let competition = fleet
+        .registry
+        .subnet(fleet.netuid)
+        .and_then(|s| s.find(miner.competition_id))
+        .ok_or(DemoError::UnknownCompetition {
+            miner: miner.label(),
+            competition: miner.competition_id,
+            netuid: fleet.netuid,
+        })?;
+    competition
+        .architectures
+        .iter()
+        .find_map(|a| Family::from_architecture(a))
+        .ok_or_else(|| DemoError::NoFamily {
+            miner: miner.label(),
+            competition: miner.competition_id,
+            allowed: competition.architectures.join(", "),
+        })
+}
+
+/// The demo trainer's loss at `step`: better most steps, worse every third (so `only_if_better` has something to
+/// skip).
+pub fn demo_loss(step: u64) -> f64 {
+    let base = 3.0 * 0.95f64.powi(step.min(1000) as i32);
+    if step % 3 == 2 { base * 1.08 } else { base }
+}
+
+/// Play a trainer for a devnet fleet: write checkpoint `step` of every miner the way `save_pretrained` then a
+/// rename does (a complete folder written beside `model_dir`, then swapped in), with an `eval.json`
+/// (`{"eval_loss": …, "step": …}`) inside. Returns each miner's folder. Refuses public networks like [`prepare`].
+pub fn write_checkpoints(fleet: &Fleet, step: u64) -> Result<Vec<PathBuf>, DemoError> {
+    refuse_public(fleet)?;
+    let mut out = Vec::with_capacity(fleet.miners.len());
+    for (index, miner) in fleet.miners.iter().enumerate() {
+        let family = family_of(fleet, miner)?;
+        let dir = &miner.model_dir;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = dir.parent().unwrap_or(std::path::Path::new("."));
+        let io = |source: std::io::Error| DemoError::Model {
+            miner: miner.label(),
+            source: crate::model::save::SaveError::Io {
+                path: dir.clone(),
+                source,
+            },
+        };
+        let tmp = parent.join(format!(".{name}.minerfleet-train-{step}"));
+        let old = parent.join(format!(".{name}.minerfleet-old-{step}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        write_tiny_model(&tmp, family, (index as u64) + 1000 * step).map_err(|source| {
+            DemoError::Model {
+                miner: miner.label(),
+                source,
+            }
+        })?;
+        let eval = serde_json::json!({"eval_loss": demo_loss(step), "step": step});
+        std::fs::write(tmp.join("eval.json"), format!("{eval}\n")).map_err(io)?;
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(io)?;
+        }
+        std::fs::rename(&tmp, dir).map_err(io)?;
+        let _ = std::fs::remove_dir_all(&old);
+        out.push(dir.clone());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! * [`journal`]: durable per-fleet publish state (resume after a crash, never commit twice).
 //! * [`publish`]: the whole-fleet publish pipeline; [`status`]: desired vs on-chain state.
 //! * [`report`]: the reporter interface (progress bars, plain lines, NDJSON).
+//! * [`watch`]: keep a training fleet published: new checkpoints of every miner through the same pipeline.
 //! * [`remote`]: what other uids committed, checked like a validator checks it: `repo_of_uid`, `pull`, `best_uid`.
 //! * Building blocks, one implementation each: [`atomic_file`] (durable writes), [`lock_file`] (`flock` lock files),
 //!   [`small_file`] (bounded reads), [`ron_pos`] (positions in RON text).
@@ -88,3 +89,4 @@ pub mod ron_pos;
 pub mod small_file;
 pub mod status;
 pub mod wallet;
+pub mod watch;

@@ -253,6 +253,11 @@ impl HubActor {
         t
     }
 
+    /// The quotas this actor enforces (read-only use: the quota left for an operator's view).
+    pub fn limits(&self) -> Arc<Limits> {
+        self.default.limits().clone()
+    }
+
     /// Runs `work` unless shutting down, keeping shutdown waiting until it is done.
     fn guarded<T: 'static>(
         &self,

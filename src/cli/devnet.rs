@@ -34,9 +34,24 @@ pub enum DevnetCommand {
     Down(StateArgs),
     /// Show whether they run and answer (exit 0 when both do, 1 otherwise).
     Status(StateArgs),
+    /// Play a trainer: write a new checkpoint of every miner's demo model every interval (for `watch`).
+    Train(TrainArgs),
     /// The background process `up` starts.
     #[command(hide = true)]
     Daemon(DaemonArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The fleet file.
+    #[arg(default_value = "fleet.ron")]
+    pub fleet: PathBuf,
+    /// Time between two checkpoints.
+    #[arg(long, value_name = "DURATION", default_value = "45s", value_parser = humantime::parse_duration)]
+    pub every: Duration,
+    /// Stop after this many checkpoints (default: until stopped).
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,7 +102,27 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         DevnetCommand::Up(args) => up(args, global),
         DevnetCommand::Down(args) => down(args, global),
         DevnetCommand::Status(args) => status(args, global),
+        DevnetCommand::Train(args) => train(args, global),
         DevnetCommand::Daemon(args) => daemon(args),
+    }
+}
+
+fn train(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let fleet = load_fleet(&args.fleet, global)?;
+    let mut step = 1;
+    loop {
+        let dirs = demo::write_checkpoints(&fleet, step).map_err(|e| UsageError(e.to_string()))?;
+        tracing::info!(
+            step,
+            miners = dirs.len(),
+            eval_loss = demo::demo_loss(step),
+            "trainer: wrote a checkpoint of every miner (save, then rename into place)"
+        );
+        if args.steps.is_some_and(|n| step >= n) {
+            return Ok(Exit::Ok);
+        }
+        step += 1;
+        std::thread::sleep(args.every);
     }
 }
 

@@ -16,6 +16,7 @@ mod publish;
 mod remote;
 mod status;
 mod upload;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,22 @@ pub struct GlobalArgs {
     /// Less log output (-q errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// Log format on stderr: `text`, or `json` (one JSON object per line, for log collectors).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "text",
+        env = "MINERFLEET_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +94,8 @@ pub enum Command {
     Competitions(competitions::Args),
     /// Upload every model of the fleet and commit its metadata on chain.
     Publish(publish::Args),
+    /// Keep the fleet published until stopped: publish each miner's new checkpoints as they are written.
+    Watch(watch::Args),
     /// Desired vs on-chain state of every miner of the fleet.
     Status(status::Args),
     /// Publish one model for one hotkey (the reference upload_model.py flags).
@@ -124,6 +143,7 @@ pub fn main() -> ExitCode {
         Command::Hub(args) => hub::run(args, &cli.global),
         Command::Publish(args) => publish::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
+        Command::Watch(args) => watch::run(args, &cli.global),
         Command::Upload(args) => upload::run(args, &cli.global),
         Command::Pull(args) => remote::pull(args, &cli.global),
         Command::Best(args) => remote::best(args, &cli.global),
@@ -155,11 +175,14 @@ fn init_logging(global: &GlobalArgs) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(minerfleet::report::log_writer)
+        .with_target(false);
+    match global.log_format {
+        // One JSON object per line: timestamp, level, message and fields.
+        LogFormat::Json => fmt.json().with_current_span(false).init(),
         // Colours only on a terminal: logs redirected to a file (the devnet daemon's devnet.log) stay plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }

@@ -26,6 +26,13 @@ pub struct Args {
     /// Do everything local (keys, validation, hashing) and print the plan; nothing is uploaded or committed.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub checks: TensorChecks,
+}
+
+/// The tensor-check flags of `publish` and `watch`.
+#[derive(Debug, clap::Args)]
+pub struct TensorChecks {
     /// Header checks only: skip loading the weights (tensor checks and forward pass on the GPU pool).
     #[arg(long)]
     pub skip_tensor_checks: bool,
@@ -37,23 +44,29 @@ pub struct Args {
     pub cpu_workers: Option<u16>,
 }
 
-pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let fleet = super::check::load_fleet(&args.fleet, global)?;
-    let gpu = if args.skip_tensor_checks || !cfg!(feature = "torch") {
-        if !args.skip_tensor_checks {
-            tracing::warn!(
-                "this build has no libtorch (the `torch` feature): tensor checks are skipped, header checks still run"
-            );
+impl TensorChecks {
+    /// The GPU pool to start, or `None` for header checks only (asked for, or a build without libtorch).
+    pub fn pool_config(&self) -> anyhow::Result<Option<PoolConfig>> {
+        if self.skip_tensor_checks || !cfg!(feature = "torch") {
+            if !self.skip_tensor_checks {
+                tracing::warn!(
+                    "this build has no libtorch (the `torch` feature): tensor checks are skipped, header checks still run"
+                );
+            }
+            return Ok(None);
         }
-        None
-    } else {
         let config = PoolConfig::on(
-            args.devices.clone().map(|d| d.0).unwrap_or_default(),
-            args.cpu_workers.map(usize::from),
+            self.devices.clone().map(|d| d.0).unwrap_or_default(),
+            self.cpu_workers.map(usize::from),
         );
         pool::preflight(&config).map_err(|e| UsageError(e.to_string()))?;
-        Some(config)
-    };
+        Ok(Some(config))
+    }
+}
+
+pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let fleet = super::check::load_fleet(&args.fleet, global)?;
+    let gpu = args.checks.pool_config()?;
     let fleet_dir = fleet
         .path
         .parent()

@@ -211,6 +211,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         republish,
         competition_id,
         update_repo_visibility: args.update_repo_visibility,
+        watch: Default::default(),
         at: None,
     };
     let mut fleet = Fleet::single(network, args.netuid, &wallets_dir, &cwd, miner);

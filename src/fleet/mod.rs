@@ -12,6 +12,7 @@
 pub mod accounts;
 mod schema;
 pub mod slots;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +23,7 @@ pub use crate::ron_pos::{LineCol, Step};
 pub use accounts::{HubAccount, HubAccounts, TokenSource};
 pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
 pub use slots::{Republish, Slots};
+pub use watch::WatchPolicy;
 
 use crate::competition::Registry;
 use crate::model::RepoId;
@@ -69,6 +71,8 @@ pub struct Miner {
     pub competition_id: u16,
     /// Make the repo that holds the committed model public once the commitment is on chain.
     pub update_repo_visibility: bool,
+    /// When `minerfleet watch` publishes a new checkpoint ([`watch`]).
+    pub watch: WatchPolicy,
     /// Where the miner is written in the fleet file.
     pub at: Option<LineCol>,
 }
@@ -230,6 +234,7 @@ impl Fleet {
     ///     republish: minerfleet::fleet::Republish::AltRepo,
     ///     competition_id: 1,
     ///     update_repo_visibility: true,
+    ///     watch: Default::default(),
     ///     at: None,
     /// };
     /// let fleet = Fleet::single(Network::Finney, 80, "~/.bittensor/wallets".as_ref(), ".".as_ref(), miner);
@@ -362,6 +367,18 @@ impl Fleet {
             );
         }
 
+        if let Some(defaults) = &file.defaults.watch
+            && let Err(list) = watch::resolve(Some(defaults), None)
+        {
+            for p in list {
+                let path = [
+                    Step::Field("defaults"),
+                    Step::Field("watch"),
+                    Step::Field(p.field),
+                ];
+                problems.add(&path, p.message, Some(p.help));
+            }
+        }
         let hub_accounts = accounts::load(&file, &base, &mut problems);
 
         let mut miners = Vec::with_capacity(file.miners.len());
@@ -526,6 +543,29 @@ impl Fleet {
                 );
             }
 
+            let watch = match watch::resolve(file.defaults.watch.as_ref(), entry.watch.as_ref()) {
+                Ok(policy) => policy,
+                Err(list) => {
+                    // A value from `defaults` was reported once, above; only the miner's own are reported here.
+                    for p in list {
+                        if entry
+                            .watch
+                            .as_ref()
+                            .is_some_and(|w| watch::sets(w, p.field))
+                        {
+                            let path = [
+                                here("watch")[0],
+                                here("watch")[1],
+                                Step::Field("watch"),
+                                Step::Field(p.field),
+                            ];
+                            problems.add(&path, p.message, Some(p.help));
+                        }
+                    }
+                    WatchPolicy::default()
+                }
+            };
+
             if let Some(repo) = repo {
                 miners.push(Miner {
                     wallet,
@@ -536,6 +576,7 @@ impl Fleet {
                     republish,
                     competition_id,
                     update_repo_visibility,
+                    watch,
                     at: locator.locate(&[Step::Field("miners"), Step::Index(i)]),
                 });
             }
@@ -733,6 +774,45 @@ mod tests {
             load_text(r#"Miner(hotkey: "a", model_dir: "m", repo: "me/a", alt_repo: "nope")"#)
                 .unwrap_err();
         assert_eq!(err.problems[0].field, "miners[0].alt_repo", "{err}");
+    }
+
+    #[test]
+    fn watch_settings_resolve_per_miner_and_bad_ones_are_reported_where_written() {
+        let src = "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1,\n  watch: (settle: \"10s\", min_interval: \"2h\")),\n  miners: [\n    Miner(hotkey: \"a\", model_dir: \"m\", repo: \"me/a\", watch: (min_interval: \"90m\")),\n    Miner(hotkey: \"b\", model_dir: \"m\", repo: \"me/b\"),\n  ])";
+        let fleet = Fleet::from_source(
+            Path::new("/srv/f.ron"),
+            src,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+        .unwrap();
+        let w = |i: usize| &fleet.miners[i].watch;
+        assert_eq!(w(0).settle, std::time::Duration::from_secs(10));
+        assert_eq!(w(0).min_interval, std::time::Duration::from_secs(90 * 60));
+        assert_eq!(w(1).min_interval, std::time::Duration::from_secs(2 * 3600));
+
+        let bad = src
+            .replace("\"10s\"", "\"ten\"")
+            .replace("min_interval: \"90m\"", "ready_marker: \"../R\"");
+        let err = Fleet::from_source(
+            Path::new("/srv/f.ron"),
+            &bad,
+            LoadOptions {
+                require_model_dirs: false,
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 2, "{text}");
+        assert_eq!(err.problems[0].field, "defaults.watch.settle", "{text}");
+        assert_eq!(err.problems[0].at.map(|a| a.line), Some(2), "{text}");
+        assert_eq!(
+            err.problems[1].field, "miners[0].watch.ready_marker",
+            "{text}"
+        );
+        assert_eq!(err.problems[1].at.map(|a| a.line), Some(4), "{text}");
+        assert!(text.contains("`ten` is not a duration"), "{text}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 use ron::extensions::Extensions;
 use serde::Deserialize;
 
+use super::watch::WatchEntry;
 use super::{LineCol, Problem, Republish};
 
 /// The whole fleet file.
@@ -83,6 +84,9 @@ pub struct Defaults {
     /// How a new model reaches a repo that holds a public one (README "Re-publishing safely").
     #[serde(default)]
     pub republish: Option<Republish>,
+    /// When `minerfleet watch` publishes a new checkpoint (see [`super::watch`]).
+    #[serde(default)]
+    pub watch: Option<WatchEntry>,
 }
 
 /// One miner as written.
@@ -107,6 +111,8 @@ pub struct MinerEntry {
     pub alt_repo: Option<String>,
     #[serde(default)]
     pub republish: Option<Republish>,
+    #[serde(default)]
+    pub watch: Option<WatchEntry>,
 }
 
 /// Parse fleet text; a syntax or type error becomes one [`Problem`] with its position.

@@ -139,6 +139,17 @@ impl Limits {
         self.api.call().await;
     }
 
+    /// API calls left in the account's window now (what the planner would let through without waiting): what an
+    /// operator's view shows as the quota left. `u32::MAX` when the quota is off.
+    pub fn api_calls_left(&self) -> u32 {
+        let snapshot = self.api.snapshot();
+        if snapshot.limit.is_some() {
+            snapshot.left
+        } else {
+            u32::MAX
+        }
+    }
+
     /// Waits for room for one resolver request (`…/resolve/…`).
     pub async fn resolve_call(&self) {
         self.resolvers.call().await;

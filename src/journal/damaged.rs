@@ -81,7 +81,7 @@ pub fn aside_path(path: &Path) -> PathBuf {
 }
 
 /// A record file read: a record, or what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
     Record(Box<Record>),
     Damaged(Damaged),

@@ -109,6 +109,43 @@ pub struct CommitRecord {
     pub block: u64,
     /// Extrinsic hash, when this run (or an earlier one) submitted it; `None` when the chain already held it.
     pub tx_hash: Option<String>,
+    /// When the commitment was recorded (Unix seconds; absent in records from before `watch`): `watch` measures its
+    /// `min_interval` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+}
+
+impl CommitRecord {
+    /// A commitment recorded now.
+    pub fn now(metadata: String, block: u64, tx_hash: Option<String>) -> CommitRecord {
+        CommitRecord {
+            metadata,
+            block,
+            tx_hash,
+            at: Some(unix_now()),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The last commitment of an earlier target, kept when the record starts over for a new model: `watch` compares a
+/// new checkpoint with it (its score) and spaces commitments from it (`at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Previous {
+    pub metadata: String,
+    pub block: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    /// The trainer's score of that model, when `watch` published it under `only_if_better`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// A commitment transaction that was signed (and maybe submitted) but whose outcome is not recorded yet.
@@ -120,7 +157,7 @@ pub struct PendingCommit {
 }
 
 /// Everything known about one hotkey's publish.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub version: u32,
     pub hotkey: String,
@@ -142,6 +179,12 @@ pub struct Record {
     pub committed: Option<CommitRecord>,
     /// The repo that holds the committed model was made public (after the commitment).
     pub public: bool,
+    /// The trainer's score of this target's model (`watch` with `only_if_better`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The last commitment of an earlier target of this hotkey (see [`Previous`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
 }
 
 impl Record {
@@ -159,6 +202,30 @@ impl Record {
             pending: None,
             committed: None,
             public: false,
+            score: None,
+            previous: None,
+        }
+    }
+
+    /// The record for a new `target` that replaces this one: what must outlive the old target is carried over (an
+    /// unsettled transaction, which is settled before anything new is signed, and the last commitment).
+    pub fn start_over(self, target: Target) -> Record {
+        let mut fresh = Record::new(&self.hotkey, target);
+        fresh.previous = self.last_commit();
+        fresh.pending = self.pending;
+        fresh
+    }
+
+    /// The latest commitment this journal knows for the hotkey: this target's, else the earlier one's.
+    pub fn last_commit(&self) -> Option<Previous> {
+        match &self.committed {
+            Some(c) => Some(Previous {
+                metadata: c.metadata.clone(),
+                block: c.block,
+                at: c.at,
+                score: self.score,
+            }),
+            None => self.previous.clone(),
         }
     }
 }

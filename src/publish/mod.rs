@@ -17,11 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, Addr};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
 use crate::actors::gpu::{GpuPool, PoolConfig};
+use crate::actors::hub::HubActor;
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
 use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
@@ -140,6 +141,17 @@ impl PublishError {
         )
     }
 
+    /// True when a service (the chain, the Hub) is down or refused us, which a later try may find fixed: `watch`
+    /// retries these with backoff.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            PublishError::ChainUnreachable { .. }
+                | PublishError::ChainCannotSign { .. }
+                | PublishError::HubRefused { .. }
+        )
+    }
+
     /// A stable machine name of this error's kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -201,29 +213,85 @@ pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError
     Ok(picked)
 }
 
-/// Publish `fleet` (see the module docs). Must run inside an actix `System` (the actors live there).
-pub async fn publish(
+/// A miner whose hotkey is loaded and whose machine-wide publish lock is held: everything a run of its steps needs
+/// except the model files, which [`Prepared::job`] reads each time (`watch` runs one miner many times).
+pub struct Prepared {
+    pub miner: crate::fleet::Miner,
+    pub label: String,
+    pub signer: HotkeySigner,
+    pub ss58: String,
+    pub competition: crate::competition::Competition,
+    /// Released when this is dropped (or by the OS when the process dies); `None` for a dry run.
+    _lock: Option<lock::HotkeyLock>,
+    /// The model files, when they were checked while loading ([`load_miners`] with `check_files`).
+    files: Option<Vec<PathBuf>>,
+}
+
+impl Prepared {
+    /// A job for the model now in the miner's folder (the folder rules, the upload set and the secret scan are
+    /// applied again: the folder may have changed since the last run).
+    pub fn job(&self) -> Result<Job, String> {
+        let files = match &self.files {
+            Some(files) => files.clone(),
+            None => steps::model_files(&self.miner.model_dir)?,
+        };
+        Ok(Job {
+            signer: self.signer.clone(),
+            ss58: self.ss58.clone(),
+            label: self.label.clone(),
+            competition: self.competition.clone(),
+            files,
+            miner: self.miner.clone(),
+            wrote: Default::default(),
+            plan: Default::default(),
+            hashed: Default::default(),
+            score: None,
+            ticket: Default::default(),
+        })
+    }
+
+    /// A second handle on this miner that reads the folder for each job; the hotkey lock stays with `self` (which
+    /// must outlive the handle's runs: `watch` keeps both for its whole run).
+    pub(crate) fn handle(&self) -> Prepared {
+        Prepared {
+            miner: self.miner.clone(),
+            label: self.label.clone(),
+            signer: self.signer.clone(),
+            ss58: self.ss58.clone(),
+            competition: self.competition.clone(),
+            _lock: None,
+            files: None,
+        }
+    }
+}
+
+/// The miners of a run, loaded: keys, locks and the journal (read once the locks are held).
+pub struct Loaded {
+    pub fleet: Arc<Fleet>,
+    pub miners: Vec<Prepared>,
+    /// Miners that failed to load (unknown competition, keyfile, lock, model folder): one failed row each.
+    pub early: Vec<SummaryRow>,
+    pub journal: Arc<Journal>,
+}
+
+/// Load the hotkeys of the miners `opts.only` selects (all when empty), one after another (a password prompt per
+/// keyfile must not interleave), take each one's machine-wide lock (not for a dry run), and open the journal. With
+/// `check_files`, a model folder that cannot be published fails its miner here, before its lock is taken.
+pub fn load_miners(
     fleet: Fleet,
     passwords: &dyn PasswordSource,
-    opts: PublishOptions,
-    reporter: Arc<dyn Reporter>,
-) -> Result<PublishReport, PublishError> {
+    opts: &PublishOptions,
+    reporter: &dyn Reporter,
+    check_files: bool,
+) -> Result<Loaded, PublishError> {
     let selected = select(&fleet, &opts.only)?;
     let fleet = Arc::new(fleet);
-    let journal_dir = opts
-        .journal_dir
-        .clone()
-        .unwrap_or_else(|| Journal::dir_for(&fleet.path));
     let lock_dir = opts.lock_dir.clone().unwrap_or_else(lock::lock_dir);
     let canonical_fleet = crate::journal::canonical_path(&fleet.path);
-    // Hotkey locks held for the whole run (released when this function returns, or by the OS when the process dies).
-    let mut locks = Vec::new();
     if !opts.dry_run {
         lock::reserve_files(selected.len());
     }
-
-    // Keys first, one after another (a password prompt per keyfile must not interleave).
-    let mut plans = Vec::new();
+    let mut miners = Vec::new();
     let mut early: Vec<SummaryRow> = Vec::new();
     for &i in &selected {
         let miner = fleet.miners[i].clone();
@@ -273,18 +341,24 @@ pub async fn publish(
                 message: w.clone(),
             });
         }
-        let files = match steps::model_files(&miner.model_dir) {
-            Ok(f) => f,
-            Err(e) => {
-                early.push(row("model_folder", e));
-                continue;
+        let files = if check_files {
+            match steps::model_files(&miner.model_dir) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    early.push(row("model_folder", e));
+                    continue;
+                }
             }
+        } else {
+            None
         };
         let ss58 = loaded.hotkey.ss58().to_string();
         // One publish per hotkey on this machine, whatever fleet file names it (a dry run sends nothing).
-        if !opts.dry_run {
+        let held = if opts.dry_run {
+            None
+        } else {
             match lock::acquire(&lock_dir, &ss58, &canonical_fleet) {
-                Ok(held) => locks.push(held),
+                Ok(held) => Some(held),
                 Err(e) => {
                     let kind = match e {
                         lock::LockError::Held { .. } => "hotkey_locked",
@@ -296,20 +370,15 @@ pub async fn publish(
                     continue;
                 }
             }
-        }
-        plans.push(MinerPlan {
-            job: Job {
-                signer: HotkeySigner::from_hotkey(&loaded.hotkey),
-                ss58,
-                label,
-                competition,
-                files,
-                miner,
-                wrote: Default::default(),
-                plan: Default::default(),
-                hashed: Default::default(),
-                ticket: Default::default(),
-            },
+        };
+        miners.push(Prepared {
+            signer: HotkeySigner::from_hotkey(&loaded.hotkey),
+            ss58,
+            label,
+            competition,
+            miner,
+            _lock: held,
+            files,
         });
     }
 
@@ -320,12 +389,294 @@ pub async fn publish(
         (Some(dir), true) => Journal::read_only(dir)?,
         (Some(dir), false) => Journal::open(dir)?,
     });
+    Ok(Loaded {
+        fleet,
+        miners,
+        early,
+        journal,
+    })
+}
+
+/// The shared services of a run that sends something: the chain client and actor, the Hub actor (token checked),
+/// the GPU pool. Built by [`connect`]; [`Connected::services`] hands them to the steps; [`Connected::close`] stops
+/// them.
+pub struct Connected {
+    pub chain: Arc<ChainClient>,
+    pub chain_actor: Addr<ChainActor>,
+    pub hub: Addr<HubActor>,
+    /// The default Hub account's quotas (read-only: the quota left).
+    pub hub_limits: Arc<crate::hub::limits::Limits>,
+    /// Miners (labels) of other Hub accounts: their account's quotas.
+    miner_limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    /// Miners whose account cannot write their namespace, with the reason: the run fails them without sending.
+    pub refused: Vec<(String, String)>,
+    /// Every distinct account's planner (quota reports).
+    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
+    pub gpu: Option<Arc<GpuPool>>,
+}
+
+/// Progress and transaction events name miners by label: which hotkey (SS58) and which repo slot is which miner.
+#[derive(Clone, Default)]
+pub struct Names {
+    labels: Arc<HashMap<String, String>>,
+    repos: Arc<HashMap<String, String>>,
+}
+
+impl Names {
+    pub fn of(miners: &[Prepared]) -> Names {
+        Names {
+            labels: Arc::new(
+                miners
+                    .iter()
+                    .map(|p| (p.ss58.clone(), p.label.clone()))
+                    .collect(),
+            ),
+            // Progress comes per repo: both slots of a miner map to it.
+            repos: Arc::new(
+                miners
+                    .iter()
+                    .flat_map(|p| {
+                        p.miner
+                            .slots()
+                            .all()
+                            .map(|r| (r.to_string(), p.label.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Connect to the chain (checking it can take our transactions) and start the chain actor, whose events go to the
+/// journal and `reporter`.
+pub async fn connect_chain(
+    fleet: &Fleet,
+    opts: &PublishOptions,
+    journal: &Arc<Journal>,
+    reporter: &Arc<dyn Reporter>,
+    names: &Names,
+) -> Result<(Arc<ChainClient>, Addr<ChainActor>), PublishError> {
+    let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
+        .await
+        .map_err(|source| PublishError::ChainUnreachable {
+            hint: devnet_hint(fleet),
+            source,
+        })?;
+    chain
+        .check_can_sign()
+        .await
+        .map_err(|source| PublishError::ChainCannotSign {
+            network: fleet.network.to_string(),
+            source,
+        })?;
+    let chain = Arc::new(chain);
+    let sink = Arc::new(ChainSink {
+        journal: journal.clone(),
+        reporter: reporter.clone(),
+        labels: names.labels.clone(),
+        last: Default::default(),
+    });
+    let actor = ChainActor::new(chain.clone(), sink).start();
+    Ok((chain, actor))
+}
+
+/// Build the Hub actor for `miners` (resume state beside the journal), reading every token it needs (the default
+/// one and each Hub account's): local only, so a missing token is a configuration error before anything connects.
+pub fn prepare_hub(
+    loaded: &Loaded,
+    miners: &[Prepared],
+    opts: &PublishOptions,
+    reporter: &Arc<dyn Reporter>,
+    names: &Names,
+) -> Result<hub_setup::Prepared, PublishError> {
+    // A miner whose folder is not read yet (watch) plans with no files: its expected calls are a full upload's.
+    let refs: Vec<hub_setup::MinerPlanRef<'_>> = miners
+        .iter()
+        .map(|p| hub_setup::MinerPlanRef {
+            miner: &p.miner,
+            ss58: &p.ss58,
+            files: p.files.as_deref().unwrap_or(&[]),
+        })
+        .collect();
+    let journal_dir = loaded.journal.dir();
+    hub_setup::prepare(
+        &loaded.fleet,
+        &refs,
+        &loaded.journal,
+        opts.token.clone(),
+        &opts.hub_limits,
+        journal_dir
+            .parent()
+            .unwrap_or(journal_dir)
+            .join("hub-resume"),
+        Arc::new(HubProgress {
+            reporter: reporter.clone(),
+            repos: names.repos.clone(),
+            done: Default::default(),
+        }),
+        reporter,
+    )
+}
+
+/// The Hub actor of a run, started after its tokens were checked.
+pub struct HubConnected {
+    pub hub: Addr<HubActor>,
+    /// Each miner's (label) account quotas; miners of the default account are not listed.
+    pub limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    /// The default account's quotas.
+    pub default_limits: Arc<crate::hub::limits::Limits>,
+    /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
+    pub refused: Vec<(String, String)>,
+    /// Every distinct account's planner.
+    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
+}
+
+/// Check every account's token online (whoami, write access to its miners' namespaces) and start the Hub actor.
+pub async fn start_hub(
+    prepared: hub_setup::Prepared,
+    loaded: &Loaded,
+    miners: &[Prepared],
+) -> Result<HubConnected, PublishError> {
+    let setup = prepared.check_tokens(&loaded.fleet).await?;
+    let default_limits = setup.actor.limits();
+    let limits = miners
+        .iter()
+        .map(|p| {
+            (
+                p.label.clone(),
+                setup.actor.client_for(&p.miner.repo).limits().clone(),
+            )
+        })
+        .collect();
+    Ok(HubConnected {
+        hub: setup.actor.start(),
+        limits,
+        default_limits,
+        refused: setup.refused,
+        quotas: setup.quotas,
+    })
+}
+
+/// Start the GPU pool for the tensor checks, when `opts.gpu` asks for it.
+pub fn start_gpu(opts: &PublishOptions) -> Result<Option<Arc<GpuPool>>, PublishError> {
+    match &opts.gpu {
+        Some(config) => Ok(Some(Arc::new(
+            GpuPool::start(config).map_err(PublishError::Gpu)?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Connect everything a run that sends needs: chain, Hub, GPU pool.
+pub async fn connect(
+    loaded: &Loaded,
+    opts: &PublishOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Connected, PublishError> {
+    let names = Names::of(&loaded.miners);
+    // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
+    // connection.
+    let prepared = prepare_hub(loaded, &loaded.miners, opts, reporter, &names)?;
+    let (chain, chain_actor) =
+        connect_chain(&loaded.fleet, opts, &loaded.journal, reporter, &names).await?;
+    let hub = start_hub(prepared, loaded, &loaded.miners).await?;
+    let gpu = start_gpu(opts)?;
+    Ok(Connected::new(chain, chain_actor, hub, gpu))
+}
+
+impl Connected {
+    pub fn new(
+        chain: Arc<ChainClient>,
+        chain_actor: Addr<ChainActor>,
+        hub: HubConnected,
+        gpu: Option<Arc<GpuPool>>,
+    ) -> Connected {
+        Connected {
+            chain,
+            chain_actor,
+            hub: hub.hub,
+            hub_limits: hub.default_limits,
+            miner_limits: hub.limits,
+            refused: hub.refused,
+            quotas: hub.quotas,
+            gpu,
+        }
+    }
+
+    /// The Hub quotas of `miner`'s account (label).
+    pub fn limits_of(&self, miner: &str) -> &Arc<crate::hub::limits::Limits> {
+        self.miner_limits.get(miner).unwrap_or(&self.hub_limits)
+    }
+
+    /// The services the steps run on.
+    pub fn services(
+        &self,
+        loaded: &Loaded,
+        reporter: &Arc<dyn Reporter>,
+        cancel: &CancellationToken,
+    ) -> Arc<Services> {
+        Arc::new(Services {
+            fleet: loaded.fleet.clone(),
+            journal: loaded.journal.clone(),
+            reporter: reporter.clone(),
+            chain: Some(self.chain.clone()),
+            chain_actor: Some(self.chain_actor.clone()),
+            hub: Some(self.hub.clone()),
+            gpu: self.gpu.clone(),
+            dry_run: false,
+            cancel: cancel.clone(),
+        })
+    }
+
+    /// Stop the actors once their work in flight is done, then the GPU pool.
+    pub async fn close(self) {
+        let _ = self.hub.send(crate::actors::hub::Shutdown).await;
+        let _ = self.chain_actor.send(crate::actors::chain::Shutdown).await;
+        if let Some(pool) = self.gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
+            pool.shutdown(Duration::from_secs(10)).await;
+        }
+    }
+}
+
+/// Run `jobs` through the steps, one hotkey actor each, in parallel; one row per job, in the order they finished.
+pub async fn run_jobs(services: Arc<Services>, jobs: Vec<Job>) -> Vec<SummaryRow> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    start_jobs(services, jobs).await.unwrap_or_default()
+}
+
+/// Start `jobs` (as [`run_jobs`]) and return at once; the rows arrive on the receiver. Call it on the actix
+/// system's thread (the actors start there); the receiver may be awaited anywhere.
+pub fn start_jobs(
+    services: Arc<Services>,
+    jobs: Vec<Job>,
+) -> tokio::sync::oneshot::Receiver<Vec<SummaryRow>> {
+    let plans = jobs.into_iter().map(|job| MinerPlan { job }).collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    FleetSupervisor::new(services, plans, tx).start();
+    rx
+}
+
+/// Publish `fleet` (see the module docs). Must run inside an actix `System` (the actors live there).
+pub async fn publish(
+    fleet: Fleet,
+    passwords: &dyn PasswordSource,
+    opts: PublishOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PublishReport, PublishError> {
+    let selected = select(&fleet, &opts.only)?
+        .into_iter()
+        .map(|i| fleet.miners[i].label())
+        .collect();
+    let mut loaded = load_miners(fleet, passwords, &opts, reporter.as_ref(), true)?;
 
     reporter.event(&Event::Started {
-        fleet: fleet.path.display().to_string(),
-        miners: selected.iter().map(|&i| fleet.miners[i].label()).collect(),
+        fleet: loaded.fleet.path.display().to_string(),
+        miners: selected,
     });
-    for r in &early {
+    for r in &loaded.early {
         reporter.event(&Event::Finished {
             miner: r.miner.clone(),
             outcome: Outcome::Failed,
@@ -333,158 +684,82 @@ pub async fn publish(
             detail: r.detail.clone(),
         });
     }
+    let mut rows = std::mem::take(&mut loaded.early);
+    let jobs: Vec<Job> = loaded
+        .miners
+        .iter()
+        .map(|p| p.job().expect("files were checked while loading"))
+        .collect();
 
-    let labels: Arc<HashMap<String, String>> = Arc::new(
-        plans
-            .iter()
-            .map(|p| (p.job.ss58.clone(), p.job.label.clone()))
-            .collect(),
-    );
-    // Progress comes per repo: both slots of a miner map to it.
-    let repos: Arc<HashMap<String, String>> = Arc::new(
-        plans
-            .iter()
-            .flat_map(|p| {
-                p.job
-                    .miner
-                    .slots()
-                    .all()
-                    .map(|r| (r.to_string(), p.job.label.clone()))
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
-    );
-
-    // Shared services. A dry run touches no network.
-    let mut quotas = Vec::new();
-    let (chain, chain_actor, hub) = if opts.dry_run || plans.is_empty() {
-        (None, None, None)
-    } else {
-        // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
-        // connection.
-        let refs: Vec<hub_setup::MinerPlanRef<'_>> = plans
-            .iter()
-            .map(|p| hub_setup::MinerPlanRef {
-                miner: &p.job.miner,
-                ss58: &p.job.ss58,
-                files: &p.job.files,
-            })
-            .collect();
-        let prepared = hub_setup::prepare(
-            &fleet,
-            &refs,
-            &journal,
-            opts.token.clone(),
-            &opts.hub_limits,
-            journal_dir
-                .parent()
-                .unwrap_or(&journal_dir)
-                .join("hub-resume"),
-            Arc::new(HubProgress {
-                reporter: reporter.clone(),
-                repos: repos.clone(),
-                done: Default::default(),
-            }),
-            &reporter,
-        )?;
-        drop(refs);
-        let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
-            .await
-            .map_err(|source| PublishError::ChainUnreachable {
-                hint: devnet_hint(&fleet),
-                source,
-            })?;
-        chain
-            .check_can_sign()
-            .await
-            .map_err(|source| PublishError::ChainCannotSign {
-                network: fleet.network.to_string(),
-                source,
-            })?;
-        let chain = Arc::new(chain);
-        let sink = Arc::new(ChainSink {
-            journal: journal.clone(),
+    if opts.dry_run || jobs.is_empty() {
+        // A dry run touches no network.
+        let services = Arc::new(Services {
+            fleet: loaded.fleet.clone(),
+            journal: loaded.journal.clone(),
             reporter: reporter.clone(),
-            labels: labels.clone(),
-            last: Default::default(),
+            chain: None,
+            chain_actor: None,
+            hub: None,
+            gpu: start_gpu(&opts)?,
+            dry_run: opts.dry_run,
+            cancel: opts.cancel.clone(),
         });
-        let chain_actor = ChainActor::new(chain.clone(), sink).start();
-        let setup = prepared.check_tokens(&fleet).await?;
+        let gpu = services.gpu.clone();
+        rows.extend(run_jobs(services, jobs).await);
+        if let Some(pool) = gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
+            pool.shutdown(Duration::from_secs(10)).await;
+        }
+    } else {
+        let mut connected = connect(&loaded, &opts, &reporter).await?;
         // Miners whose account cannot write their namespace fail here, before anything is sent for them.
-        for (miner, reason) in &setup.refused {
-            plans.retain(|p| &p.job.label != miner);
+        let refused = std::mem::take(&mut connected.refused);
+        let jobs: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| !refused.iter().any(|(miner, _)| miner == &j.label))
+            .collect();
+        for (miner, reason) in refused {
             reporter.event(&Event::Finished {
                 miner: miner.clone(),
                 outcome: Outcome::Failed,
                 kind: Some("hub_unauthorized"),
                 detail: Some(reason.clone()),
             });
-            let repo = fleet
+            let repo = loaded
+                .fleet
                 .miners
                 .iter()
-                .find(|m| &m.label() == miner)
+                .find(|m| m.label() == miner)
                 .map(|m| m.repo.to_string())
                 .unwrap_or_default();
-            early.push(SummaryRow {
-                miner: miner.clone(),
+            rows.push(SummaryRow {
+                miner,
                 hotkey: String::new(),
                 repo,
                 revision: None,
                 block: None,
                 outcome: Outcome::Failed,
                 kind: Some("hub_unauthorized"),
-                detail: Some(reason.clone()),
+                detail: Some(reason),
             });
         }
-        quotas = setup.quotas;
-        (Some(chain), Some(chain_actor), Some(setup.actor.start()))
-    };
-    let gpu = match &opts.gpu {
-        Some(config) => Some(Arc::new(GpuPool::start(config).map_err(PublishError::Gpu)?)),
-        None => None,
-    };
-
-    let services = Arc::new(Services {
-        fleet: fleet.clone(),
-        journal: journal.clone(),
-        reporter: reporter.clone(),
-        chain,
-        chain_actor: chain_actor.clone(),
-        hub: hub.clone(),
-        gpu: gpu.clone(),
-        dry_run: opts.dry_run,
-        cancel: opts.cancel.clone(),
-    });
-
-    let mut rows = early;
-    if !plans.is_empty() {
-        let quota_reports = hub_setup::QuotaReports::start(quotas, reporter.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        FleetSupervisor::new(services.clone(), plans, tx).start();
-        rows.extend(rx.await.unwrap_or_default());
+        let quota_reports =
+            hub_setup::QuotaReports::start(connected.quotas.clone(), reporter.clone());
+        let services = connected.services(&loaded, &reporter, &opts.cancel);
+        rows.extend(run_jobs(services, jobs).await);
         quota_reports.stop().await;
+        connected.close().await;
     }
     // Keep the fleet's order in the summary.
-    let order: HashMap<String, usize> = fleet
+    let order: HashMap<String, usize> = loaded
+        .fleet
         .miners
         .iter()
         .enumerate()
         .map(|(i, m)| (m.label(), i))
         .collect();
     rows.sort_by_key(|r| order.get(&r.miner).copied().unwrap_or(usize::MAX));
-
-    if let Some(a) = hub {
-        let _ = a.send(crate::actors::hub::Shutdown).await;
-    }
-    if let Some(a) = chain_actor {
-        let _ = a.send(crate::actors::chain::Shutdown).await;
-    }
-    drop(services);
-    if let Some(pool) = gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
-        pool.shutdown(Duration::from_secs(10)).await;
-    }
     reporter.event(&Event::Summary { rows: rows.clone() });
-    drop(locks);
+    drop(loaded);
     Ok(PublishReport { rows })
 }
 

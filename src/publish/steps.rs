@@ -66,6 +66,8 @@ pub struct Job {
     /// Size and sha256 (hex) of each file this run hashed, by repository path: the upload reuses them instead of
     /// reading the model a second time.
     pub hashed: std::sync::Mutex<crate::hub::client::KnownSha256>,
+    /// The trainer's score of this model (`watch` with `only_if_better`), recorded with it.
+    pub score: Option<f64>,
     /// The Hub quota this miner holds for its remaining API calls (see [`crate::hub::quota`]); dropped when done.
     pub ticket: std::sync::Mutex<Option<Arc<Ticket>>>,
 }
@@ -134,6 +136,17 @@ pub enum StepError {
     /// The model fails the competition's rules or the tensor checks (the message lists the findings).
     #[error("{0}")]
     ModelInvalid(String),
+    /// The model folder changed between hashing and the commit (a trainer still writing): nothing was committed.
+    #[error(
+        "the model in {} changed while it was hashed or uploaded ({changed}): nothing was committed; publish again \
+         once it is complete",
+        dir.display()
+    )]
+    ModelChanged {
+        dir: PathBuf,
+        /// The files that changed (or "its file list").
+        changed: String,
+    },
     /// The commitment read back after a commit is not ours (someone else committed for this hotkey since).
     #[error("the chain no longer holds our commitment for {ss58} (found {found}); re-run publish")]
     CommitmentReplaced { ss58: String, found: String },
@@ -178,6 +191,7 @@ impl StepError {
             StepError::NotRegistered { .. } => "not_registered",
             StepError::CompetitionInactive { .. } => "competition_inactive",
             StepError::ModelInvalid(_) => "model_invalid",
+            StepError::ModelChanged { .. } => "model_changed",
             StepError::CommitmentReplaced { .. } => "commitment_replaced",
             StepError::Task { .. }
             | StepError::Panicked { .. }
@@ -331,18 +345,16 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
     }
     ModelId::placeholder_str(&job.miner.repo, job.miner.competition_id).map_err(StepError::from)?;
 
-    let record = match s.journal.get(&job.ss58) {
+    let mut record = match s.journal.get(&job.ss58) {
         Some(r) if r.target == target => r,
-        Some(old) => {
-            // The model or its competition changed: start over, but keep an unsettled transaction so that it is
-            // settled before anything new is signed.
-            let mut fresh = Record::new(&job.ss58, target);
-            fresh.pending = old.pending;
-            fresh
-        }
+        // The model or its competition changed: start over, but keep an unsettled transaction so that it is
+        // settled before anything new is signed (and the last commitment, for `watch`'s policy).
+        Some(old) => old.start_over(target),
         None => Record::new(&job.ss58, target),
     };
-    let mut record = record;
+    if job.score.is_some() {
+        record.score = job.score;
+    }
     if let Some(d) = damaged {
         // Keep a copy of the damaged file, then replace it with a fresh record carrying what it held: a crash in
         // between leaves the damaged file in place for the next run to salvage again.
@@ -614,6 +626,29 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         job.wrote.store(true, Ordering::SeqCst);
     }
     failpoint("uploaded-before-journal");
+    // The metadata names the hash of the files as they were hashed: a file the trainer rewrote since (during the
+    // hash or the upload) would make the committed revision fail validators' hash check. Commit nothing then; the
+    // next run starts over with the model as it is.
+    let now = FileStamp::of(&job.miner.model_dir, &job.files).map_err(|source| StepError::Io {
+        path: job.miner.model_dir.clone(),
+        source,
+    })?;
+    if now != record.target.files {
+        let changed: Vec<&str> = now
+            .iter()
+            .zip(&record.target.files)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.path.as_str())
+            .collect();
+        return Err(StepError::ModelChanged {
+            dir: job.miner.model_dir.clone(),
+            changed: if changed.is_empty() {
+                "its file list".to_string()
+            } else {
+                changed.join(", ")
+            },
+        });
+    }
     let metadata = metadata_for(job, &slot, &report.commit, &dir_hash)?;
     s.update(job, |r| {
         r.slot = Some(slot.to_string());
@@ -666,11 +701,11 @@ async fn settle_pending(
     s.update(job, |r| {
         r.pending = None;
         if let (true, Some(c)) = (landed_ours, &settled) {
-            r.committed = Some(CommitRecord {
-                metadata: pending.metadata.clone(),
-                block: c.commit_block,
-                tx_hash: Some(c.tx_hash.clone()),
-            });
+            r.committed = Some(CommitRecord::now(
+                pending.metadata.clone(),
+                c.commit_block,
+                Some(c.tx_hash.clone()),
+            ));
         }
     })?;
     Ok(Some(landed_ours))
@@ -705,10 +740,18 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 .as_ref()
                 .filter(|c| c.metadata == metadata)
                 .and_then(|c| c.tx_hash.clone());
+            // Keep when it was first recorded, too (`watch` spaces commitments from it).
+            let at = r
+                .committed
+                .as_ref()
+                .filter(|c| c.metadata == metadata)
+                .and_then(|c| c.at)
+                .unwrap_or_else(crate::journal::unix_now);
             r.committed = Some(CommitRecord {
                 metadata: metadata.clone(),
                 block: reg.block,
                 tx_hash,
+                at: Some(at),
             })
         })?;
         return Ok(Stage::ReadBack);
@@ -734,11 +777,11 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     failpoint("committed-before-journal");
     s.update(job, |r| {
         r.pending = None;
-        r.committed = Some(CommitRecord {
-            metadata: metadata.clone(),
-            block: committed.commit_block,
-            tx_hash: Some(committed.tx_hash.clone()),
-        });
+        r.committed = Some(CommitRecord::now(
+            metadata.clone(),
+            committed.commit_block,
+            Some(committed.tx_hash.clone()),
+        ));
     })?;
     Ok(Stage::ReadBack)
 }

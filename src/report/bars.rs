@@ -26,7 +26,7 @@ pub fn active() -> Option<MultiProgress> {
         .and_then(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
 }
 
-fn set_active(multi: Option<MultiProgress>) {
+pub(crate) fn set_active(multi: Option<MultiProgress>) {
     *ACTIVE
         .get_or_init(|| Mutex::new(None))
         .lock()
@@ -131,7 +131,7 @@ impl Reporter for Bars {
                     self.println(&format!("{mark} {text}"));
                 }
             }
-            Event::Warning { .. } => {
+            Event::Warning { .. } | Event::Skipped { .. } => {
                 if let Some(text) = describe(event) {
                     self.println(&text);
                 }

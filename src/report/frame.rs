@@ -168,7 +168,13 @@ impl FleetView {
                 self.quotas.insert(q.account.clone(), (q.clone(), now));
             }
             Event::Summary { .. } => self.ended = Some(now),
-            Event::Warning { .. } => {}
+            // `watch`'s events: its own view, the live table, shows them.
+            Event::Warning { .. }
+            | Event::Watching { .. }
+            | Event::Chain { .. }
+            | Event::OnChain { .. }
+            | Event::Pending { .. }
+            | Event::Skipped { .. } => {}
         }
         let (done, _) = self.bytes();
         if self.samples.back().is_none_or(|(_, d)| *d != done) {

@@ -72,7 +72,37 @@ pub fn describe(event: &Event) -> Option<String> {
             }
         }
         Event::HubQuota(q) => quota_line(q),
-        Event::Summary { .. } => return None,
+        Event::Summary { .. } | Event::Chain { .. } => return None,
+        Event::Watching { fleet, miners, .. } => {
+            format!("watching {} miners of {fleet}", miners.len())
+        }
+        Event::OnChain {
+            miner,
+            commitment,
+            block,
+            ..
+        } => match (commitment, block) {
+            (Some(c), Some(b)) => format!("{miner}: on chain since #{b}: {c}"),
+            _ => format!("{miner}: no commitment on chain"),
+        },
+        Event::Pending {
+            miner,
+            checkpoint,
+            waiting,
+            ..
+        } => match (checkpoint, waiting) {
+            (None, _) => format!("{miner}: the newest checkpoint is published"),
+            (Some(c), Some(w)) => format!(
+                "{miner}: checkpoint {c}: {}",
+                w.describe(crate::journal::unix_now())
+            ),
+            (Some(c), None) => format!("{miner}: checkpoint {c}"),
+        },
+        Event::Skipped {
+            miner,
+            checkpoint,
+            reason,
+        } => format!("{miner}: checkpoint {checkpoint} skipped: {reason}"),
     })
 }
 

@@ -6,6 +6,8 @@
 //!   miners, finished ones folded; sized to the terminal), with log lines printed above it ([`log_writer`]).
 //! * [`lines::Lines`]: plain timestamped lines on stderr when stderr is not a terminal (CI logs, `nohup`).
 //! * [`json::Json`]: one NDJSON object per event on stdout (`--json`).
+//! * [`table::LiveTable`]: `watch`'s operator view on a terminal, one row per miner, redrawn in place.
+//! * [`metrics::Metrics`]: `watch --metrics-addr`: Prometheus metrics from the same events.
 //!
 //! Nothing here knows about the Hub, the chain or actors; events carry plain data.
 
@@ -13,6 +15,8 @@ pub mod bars;
 pub mod frame;
 pub mod json;
 pub mod lines;
+pub mod metrics;
+pub mod table;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -151,6 +155,105 @@ pub enum Event {
     HubQuota(QuotaStatus),
     /// The run ended; one row per miner.
     Summary { rows: Vec<SummaryRow> },
+    /// `watch` started: the miners it keeps published.
+    Watching {
+        fleet: String,
+        miners: Vec<String>,
+        /// The subnet's block time (for ages shown in time).
+        block_time_s: u64,
+    },
+    /// The chain as `watch` last read it, and the Hub API calls left in the current window.
+    Chain {
+        head: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hub_calls_left: Option<u32>,
+    },
+    /// What the chain holds for a miner (sent when it changes).
+    OnChain {
+        miner: String,
+        uid: Option<u16>,
+        incentive: Option<f64>,
+        commitment: Option<String>,
+        /// The commitment's block.
+        block: Option<u64>,
+        /// The first block validators evaluate it at.
+        eval_block: Option<u64>,
+    },
+    /// A miner's pending checkpoint (short id, first seen at `since`, Unix seconds) and what it waits for; no
+    /// checkpoint: the published one is the newest (sent when it changes).
+    Pending {
+        miner: String,
+        checkpoint: Option<String>,
+        since: Option<u64>,
+        waiting: Option<Waiting>,
+    },
+    /// A complete checkpoint `watch` does not publish, and why.
+    Skipped {
+        miner: String,
+        checkpoint: String,
+        reason: String,
+    },
+}
+
+/// What a pending checkpoint waits for (`watch`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum Waiting {
+    /// The folder is missing, unreadable, or not a complete model yet (a shard missing or still being written).
+    Folder { reason: String },
+    /// Written recently: complete once nothing changed until `until` (Unix seconds).
+    Settling { until: u64 },
+    /// The trainer's marker file (missing, or older than a model file).
+    Marker { file: String },
+    /// The score file of `only_if_better` (missing or invalid).
+    Score { reason: String },
+    /// `min_interval` since the last commitment: not before `until` (Unix seconds).
+    Interval { until: u64 },
+    /// The chain's commit budget of the hotkey opens at this block.
+    ChainBudget { block: u64 },
+    /// Hub API calls left in the window, fewer than a publish needs.
+    HubQuota { calls_left: u32 },
+    /// The last attempt failed; the next one at `until` (Unix seconds).
+    Retry { until: u64, error: String },
+    /// The chain's state (the last commitment, the head), read once at start before any policy decision.
+    ChainView,
+    /// Being published now.
+    Publishing,
+}
+
+impl Waiting {
+    /// Short name: `settling`, `interval`, `retry`... (table column, metrics label).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Waiting::Folder { .. } => "incomplete",
+            Waiting::Settling { .. } => "settling",
+            Waiting::Marker { .. } => "marker",
+            Waiting::Score { .. } => "score",
+            Waiting::Interval { .. } => "interval",
+            Waiting::ChainBudget { .. } => "chain budget",
+            Waiting::HubQuota { .. } => "hub quota",
+            Waiting::Retry { .. } => "retry",
+            Waiting::ChainView => "chain",
+            Waiting::Publishing => "publishing",
+        }
+    }
+
+    /// In words, with times as seconds from `now` (Unix seconds).
+    pub fn describe(&self, now: u64) -> String {
+        let left = |until: &u64| format!("{} s", until.saturating_sub(now));
+        match self {
+            Waiting::Folder { reason } => format!("incomplete: {reason}"),
+            Waiting::Settling { until } => format!("settling ({} left)", left(until)),
+            Waiting::Marker { file } => format!("waiting for the marker {file}"),
+            Waiting::Score { reason } => format!("waiting for a score: {reason}"),
+            Waiting::Interval { until } => format!("min_interval ({} left)", left(until)),
+            Waiting::ChainBudget { block } => format!("chain commit budget (block #{block})"),
+            Waiting::HubQuota { calls_left } => format!("Hub quota ({calls_left} calls left)"),
+            Waiting::Retry { until, error } => format!("retry in {}: {error}", left(until)),
+            Waiting::ChainView => "reading the chain".into(),
+            Waiting::Publishing => "publishing".into(),
+        }
+    }
 }
 
 impl Event {
@@ -161,9 +264,16 @@ impl Event {
             | Event::UploadPlanned { miner, .. }
             | Event::Bytes { miner, .. }
             | Event::Tx { miner, .. }
-            | Event::Finished { miner, .. } => Some(miner),
+            | Event::Finished { miner, .. }
+            | Event::OnChain { miner, .. }
+            | Event::Pending { miner, .. }
+            | Event::Skipped { miner, .. } => Some(miner),
             Event::Warning { miner, .. } => miner.as_deref(),
-            Event::Started { .. } | Event::Summary { .. } | Event::HubQuota(_) => None,
+            Event::Started { .. }
+            | Event::Summary { .. }
+            | Event::Watching { .. }
+            | Event::Chain { .. }
+            | Event::HubQuota(_) => None,
         }
     }
 }

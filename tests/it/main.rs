@@ -42,3 +42,4 @@ mod hub_server_python;
 mod publish_e2e;
 mod publish_journal;
 mod publish_republish;
+mod watch_e2e;

@@ -58,7 +58,7 @@ async fn one_publish_per_hotkey_whatever_fleet_file_names_it() {
     // Another fleet: h1 again (its own repo), and h2.
     std::fs::write(dir.join("other.ron"), subset(&rig, &["h1", "h2"], "-other")).unwrap();
 
-    // Keep the first publish busy in its uploads (its Hub commits: every upload makes one).
+    // Keep the first publish busy in its uploads (every fresh publish commits; it no longer needs a preupload).
     rig.hub.faults().set(FaultConfig {
         delay: Duration::from_secs(8),
         path_filter: Some("/commit/".into()),
