@@ -1,7 +1,8 @@
 //! Upload bench: one model of MINERFLEET_BENCH_UPLOAD_BYTES (default 2 GiB, as one `model.safetensors`) over
 //! loopback to our Hub-compatible server, in the same run:
 //!
-//! * minerfleet's client (`HubClient::upload_model`), in a child process so its peak RSS (VmHWM) is its own;
+//! * minerfleet's client (`HubClient::upload_model`, LFS path: Xet over a real link is benches/xet_link.rs), in a
+//!   child process so its peak RSS (VmHWM) is its own;
 //! * the official Python client's `upload_folder` (huggingface_hub from scripts/setup-python, LFS path with
 //!   `HF_HUB_DISABLE_XET=1`), also a child process;
 //! * a raw loopback copy: the same bytes streamed from disk in one plain HTTP PUT to a socket that discards them;
@@ -194,8 +195,10 @@ fn client_child() {
             limits.part_concurrency = n;
         }
         let limits = Limits::new(limits).expect("limits");
-        let c = HubClient::with_limits(HubConfig::new(endpoint, Some(Token::new(TOKEN))), limits)
-            .expect("client");
+        // The LFS path (this bench compares LFS uploaders on loopback; Xet over a link is benches/xet_link.rs).
+        let mut cfg = HubConfig::new(endpoint, Some(Token::new(TOKEN)));
+        cfg.xet = false;
+        let c = HubClient::with_limits(cfg, limits).expect("client");
         let repo = "bench/model".parse().expect("repo id");
         let t = Instant::now();
         let r = c

@@ -354,8 +354,17 @@ pub struct Pulled {
 /// loader fetches (see the module docs), at the committed revision, then `secure_hash(dir_hash, hotkey of uid)`
 /// must equal the committed secure hash (a legacy 4-token commitment also accepts the unsalted directory hash).
 ///
-/// `dir` must not exist or be empty. Files go to a staging folder next to it ([`STAGING_PREFIX`]) and are moved into
-/// place only after the check: a refused model ([`RemoteError::HashMismatch`]) leaves nothing behind.
+/// Downloads go to `cache`, a Hugging Face cache (`HF_HUB_CACHE`, see [`crate::hub::paths::hub_cache`]; `None`: a
+/// private one that is deleted afterwards): `models--{ns}--{name}/blobs` and `snapshots/<commit>`, as
+/// `huggingface_hub` lays it out, so transformers finds the files and a second pull of the same revision downloads
+/// nothing. Cache blobs are read-only.
+///
+/// `dir` must not exist or be empty. The verified files land there as plain files: hard links to the cache blobs
+/// when both are on one file system (no second copy of gigabytes; read-only like the blobs, so an edit in place
+/// cannot corrupt the cache), copies otherwise. They are gathered in a staging folder next to it
+/// ([`STAGING_PREFIX`]) and moved into place only after the check: a refused model
+/// ([`RemoteError::HashMismatch`]) leaves nothing behind in `dir` (its downloads stay in the cache, checked against
+/// the Hub's oids).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -366,7 +375,8 @@ pub struct Pulled {
 /// let chain = ChainClient::connect(&Network::Finney, ClientOptions::default()).await?;
 /// let token = minerfleet::hub::token::from_env()?.map(|t| t.token);
 /// let hub = HubClient::new(HubConfig::new(minerfleet::fleet::HUGGINGFACE, token))?;
-/// let pulled = minerfleet::remote::pull(&chain, &hub, 80, 12, "models/uid12".as_ref()).await?;
+/// let cache = minerfleet::hub::paths::hub_cache_from_env();
+/// let pulled = minerfleet::remote::pull(&chain, &hub, 80, 12, "models/uid12".as_ref(), cache.as_deref()).await?;
 /// println!("{} verified: {}", pulled.commitment.metadata, pulled.secure_hash);
 /// let info = minerfleet::model::inspect_dir(&pulled.dir)?;
 /// println!("{:?}, {} parameters", info.architectures, info.total_params);
@@ -378,6 +388,7 @@ pub async fn pull(
     netuid: u16,
     uid: u16,
     dir: &Path,
+    cache: Option<&Path>,
 ) -> Result<Pulled, RemoteError> {
     check_destination(dir)?;
     let c = repo_of_uid(chain, netuid, uid).await?;
@@ -413,7 +424,12 @@ pub async fn pull(
         .prefix(STAGING_PREFIX)
         .tempdir_in(&parent)
         .map_err(io_err(&parent))?;
-    let cache = staging.path().join("cache");
+    // The Hugging Face cache when given (a second pull of the same revision downloads nothing, and transformers
+    // finds the files), else a private one in the staging folder.
+    let cache = match cache {
+        Some(c) => c.to_path_buf(),
+        None => staging.path().join("cache"),
+    };
     let entries = |paths: &[String]| -> Vec<TreeEntry> {
         paths.iter().map(|p| by_path[p.as_str()].clone()).collect()
     };
@@ -753,6 +769,7 @@ mod tests {
             oid: String::new(),
             size: 0,
             lfs: None,
+            xet_hash: None,
         };
         let present: BTreeMap<&str, &TreeEntry> =
             [("s1.safetensors", &entry), ("s2.safetensors", &entry)].into();

@@ -1,6 +1,9 @@
-//! What the benches share: sizes from the environment, and process readings from Linux `/proc` (0 where
-//! unavailable): CPU seconds and peak RSS.
+//! What the benches share: sizes from the environment, process readings from Linux `/proc` (0 where unavailable):
+//! CPU seconds and peak RSS, and a link emulator ([`link`]) to put bandwidth and round-trip time between a client
+//! and a server on one machine.
 #![allow(dead_code)]
+
+pub mod link;
 
 /// User + system CPU seconds used so far by `process`: `"self"` or a PID. From `/proc/<process>/stat`: after the
 /// `(comm)` field, utime and stime are the 12th and 13th fields, in clock ticks (100 a second on Linux).

@@ -282,12 +282,14 @@ impl Handler<Admit> for HubActor {
     type Result = ResponseFuture<Result<Arc<Ticket>, HubError>>;
 
     fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
-        let quota = self.client_for(&msg.repo).limits().api().clone();
+        let client = self.client_for(&msg.repo);
+        let quota = client.limits().api().clone();
+        let xet = client.uses_xet();
         let tickets = self.tickets.clone();
         self.guarded(async move {
             let mut calls = u32::from(msg.flip);
             if !msg.files.is_empty() {
-                calls += estimate_api_calls(&msg.files);
+                calls += estimate_api_calls(&msg.files, xet);
             }
             let ticket = quota.admit(&msg.miner, calls).await;
             tickets

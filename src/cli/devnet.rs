@@ -261,7 +261,6 @@ fn report_up(
             "log_file": dir.log_file(),
             "env": {
                 "HF_ENDPOINT": state.hub_url,
-                "HF_HUB_DISABLE_XET": "1",
             },
         }))?;
         return Ok(Exit::Ok);
@@ -317,7 +316,6 @@ fn report_up(
     );
     let _ = writeln!(out, "  export HF_ENDPOINT={}", state.hub_url);
     let _ = writeln!(out, "  export HF_TOKEN={token}");
-    let _ = writeln!(out, "  export HF_HUB_DISABLE_XET=1");
     let _ = writeln!(
         out,
         "Log: {}. Stop with `minerfleet devnet down`.",

@@ -73,6 +73,14 @@ pub struct ServeArgs {
     /// Seconds an uploaded object no commit references stays usable by its uploader before it is deleted.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub staged_ttl: Option<Duration>,
+    /// Serve LFS only, like a Hub before Xet: no Xet token endpoints, no `xet` transfer (clients with hf_xet then
+    /// need HF_HUB_DISABLE_XET=1 to upload).
+    #[arg(long)]
+    pub no_xet: bool,
+    /// The URL clients reach this server at, when a proxy stands in front (default http://BIND:PORT); every URL
+    /// the server hands out (upload actions, the Xet CAS URL) starts with it.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 /// `USER=TOKEN`, both non-blank after trimming. The token value is never echoed.
@@ -198,8 +206,24 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     config.lfs = LfsConfig {
         chunk_size: args.chunk_size,
         multipart_threshold: args.multipart_threshold,
+        xet: !args.no_xet,
         ..LfsConfig::default()
     };
+    if let Some(url) = &args.public_url {
+        let parsed = reqwest::Url::parse(url).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+        if parsed.is_none() {
+            return Err(UsageError(format!(
+                "--public-url {url:?} is not an http(s) URL without query or fragment (e.g. http://hub.local:8000)"
+            ))
+            .into());
+        }
+        config.public_url = Some(url.trim_end_matches('/').to_string());
+    }
     config.abuse = abuse_limits(args)?;
     let limits = config.abuse.clone();
     let mut users: Vec<String> = Vec::new();
@@ -213,7 +237,7 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let url = server.url().to_string();
     if global.json {
         print_json(&serde_json::json!({
-            "url": url, "data": args.data, "users": users,
+            "url": url, "data": args.data, "users": users, "xet": !args.no_xet,
             "limits": {
                 "max_object_bytes": limits.max_object_bytes,
                 "max_commit_bytes": limits.max_commit_bytes,
@@ -229,7 +253,13 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
             args.data.display(),
             users.join(", ")
         );
-        println!("Use it with HF_ENDPOINT={url} and HF_HUB_DISABLE_XET=1. Ctrl-C stops it.");
+        if args.no_xet {
+            println!(
+                "Use it with HF_ENDPOINT={url} and HF_HUB_DISABLE_XET=1 (LFS only). Ctrl-C stops it."
+            );
+        } else {
+            println!("Use it with HF_ENDPOINT={url} (LFS and Xet). Ctrl-C stops it.");
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

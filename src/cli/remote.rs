@@ -196,8 +196,9 @@ pub fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     }
     let hub = HubClient::new(HubConfig::new(&endpoint, found.map(|t| t.token)))
         .map_err(|e| UsageError(e.to_string()))?;
+    let cache = minerfleet::hub::paths::hub_cache_from_env();
     let pulled = with_chain(global, async |chain| {
-        remote::pull(chain, &hub, netuid, args.uid, &args.dir)
+        remote::pull(chain, &hub, netuid, args.uid, &args.dir, cache.as_deref())
             .await
             .map_err(remote_error)
     })?;

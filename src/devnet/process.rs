@@ -57,14 +57,23 @@ pub fn start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The process's arguments. A live process can read back an empty `/proc/<pid>/cmdline` for a moment (seen on a
+/// busy machine while it forks), so an empty answer is asked again for up to 200 ms; a process that is gone or
+/// exiting gives up its arguments for good.
 fn command_line(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
+    for attempt in 0..20 {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
+            .collect();
+        if !args.is_empty() || attempt == 19 || super::signals::zombie(pid) {
+            return Some(args);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// Kill the Chopsticks recorded in `workdir` if it still runs (an orphan of a daemon that died), waiting up to 5 s
@@ -392,12 +401,22 @@ mod tests {
         let seen = (
             start_time(pid),
             command_line(pid),
-            ours.try_wait().ok().flatten(),
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("State:"))
+                        .map(str::to_string)
+                }),
         );
+        let killed = clear_orphan(dir.path());
+        if killed.is_none() {
+            let _ = ours.kill();
+        }
         assert_eq!(
-            clear_orphan(dir.path()),
+            killed,
             Some(pid),
-            "recorded start time {started}; now (start time, command line, exit) = {seen:?}"
+            "recorded start time {started}; now (start time, command line, state) = {seen:?}"
         );
         assert!(!dir.path().join(RECORD_FILE).exists());
         let status = ours.wait().unwrap();

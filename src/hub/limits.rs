@@ -171,6 +171,14 @@ impl Limits {
         }
     }
 
+    /// A request to `path` got no answer (a transport error): a first-call probe that failed lets the next call
+    /// go at once (see [`AccountQuota::unanswered`]).
+    pub fn unanswered(&self, path: &str) {
+        if let Some(bucket) = quota::bucket_of(path) {
+            self.bucket(bucket).unanswered();
+        }
+    }
+
     /// After a 429 on a request to `path`: every caller of that bucket waits `wait` (the server's own number).
     pub fn throttled(&self, path: &str, wait: Duration) {
         self.bucket(quota::bucket_of(path).unwrap_or(Bucket::Api))

@@ -7,7 +7,8 @@
 //! 2. the same two names, in the same order, in a `.env` file of the working directory (the reference miner
 //!    loads one with `python-dotenv`, which never overrides variables already set);
 //! 3. only for a Hub on this machine ([`for_fleet`]): the token `minerfleet devnet up` keeps in
-//!    `<fleet dir>/.devnet/hub-token`.
+//!    `<fleet dir>/.devnet/hub-token`;
+//! 4. the token file of `hf auth login`: `HF_TOKEN_PATH`, else `$HF_HOME/token` (see [`super::paths`]).
 //!
 //! Values in `.env` are read with `dotenvy` (quotes, `export`, comments) and never put into the process
 //! environment. The token itself never appears in a message: errors and [`TokenSource`] name only the variable and
@@ -22,7 +23,7 @@ use super::client::Token;
 pub const TOKEN_VARS: [&str; 2] = ["HF_ACCESS_TOKEN", "HF_TOKEN"];
 /// The dotenv file read from the working directory.
 pub const DOTENV_FILE: &str = ".env";
-/// Largest `.env` (or devnet token file) read.
+/// Largest `.env` (or devnet or Hugging Face token file) read.
 pub const MAX_DOTENV_BYTES: u64 = 1 << 20;
 
 /// Where a token was found (for logs: names the variable, never the value).
@@ -34,6 +35,8 @@ pub enum TokenSource {
     DotEnv { path: PathBuf, var: &'static str },
     /// The local devnet's token file.
     Devnet(PathBuf),
+    /// The Hugging Face token file (`hf auth login`).
+    HfFile(PathBuf),
 }
 
 impl fmt::Display for TokenSource {
@@ -42,6 +45,9 @@ impl fmt::Display for TokenSource {
             TokenSource::Env(var) => write!(f, "environment variable {var}"),
             TokenSource::DotEnv { path, var } => write!(f, "{var} in {}", path.display()),
             TokenSource::Devnet(path) => write!(f, "the devnet token file {}", path.display()),
+            TokenSource::HfFile(path) => {
+                write!(f, "the Hugging Face token file {}", path.display())
+            }
         }
     }
 }
@@ -83,38 +89,77 @@ pub fn from_env() -> Result<Option<FoundToken>, TokenError> {
     lookup(|var| std::env::var(var).ok(), Path::new(DOTENV_FILE))
 }
 
-/// The token for a fleet whose Hub is `hub_url`: [`from_env`], then — only when the Hub is on loopback — the
-/// devnet token file `<fleet_dir>/.devnet/hub-token` that `minerfleet devnet up` writes.
+/// The token for a fleet whose Hub is `hub_url`: the environment and `./.env`, then — only when the Hub is on
+/// loopback — the devnet token file `<fleet_dir>/.devnet/hub-token` that `minerfleet devnet up` writes (a token
+/// of huggingface.co in the Hugging Face token file means nothing to a local Hub), then the Hugging Face token
+/// file.
 pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, TokenError> {
-    if let Some(found) = from_env()? {
+    let env = |var: &str| std::env::var(var).ok();
+    if let Some(found) = lookup_env_dotenv(&env, Path::new(DOTENV_FILE))? {
         return Ok(Some(found));
     }
-    if !crate::network::is_loopback(hub_url, "http") {
-        return Ok(None);
+    if crate::network::is_loopback(hub_url, "http") {
+        let path = fleet_dir
+            .join(crate::devnet::local::DEFAULT_STATE_DIR)
+            .join(crate::devnet::local::TOKEN_FILE);
+        if let Some(found) = token_file(
+            &path,
+            TokenSource::Devnet(path.clone()),
+            "the devnet token file",
+        ) {
+            return Ok(Some(found));
+        }
     }
-    let path = fleet_dir
-        .join(crate::devnet::local::DEFAULT_STATE_DIR)
-        .join(crate::devnet::local::TOKEN_FILE);
-    // The devnet writes this file; anything else at that path (a FIFO, a huge file) is ignored rather than read.
-    let text = match crate::small_file::read_text(&path, MAX_DOTENV_BYTES) {
+    hf_token_file(&env)
+}
+
+/// The first non-empty line of a token file written by a tool (the devnet, `hf auth login`); `None` when it is
+/// missing, empty or not a small regular file (anything else at that path, a FIFO or a huge file, is ignored
+/// rather than read, with a warning naming `what`).
+fn token_file(path: &Path, source: TokenSource, what: &str) -> Option<FoundToken> {
+    let text = match crate::small_file::read_text(path, MAX_DOTENV_BYTES) {
         Ok(text) => zeroize::Zeroizing::new(text),
         Err(e) => {
             if !e.is_not_found() {
-                tracing::warn!("ignoring the devnet token file: {e}");
+                tracing::warn!("ignoring {what}: {e}");
             }
-            return Ok(None);
+            return None;
         }
     };
-    let token = text.trim();
-    Ok((!token.is_empty()).then(|| FoundToken {
+    let token = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(FoundToken {
         token: Token::new(token),
-        source: TokenSource::Devnet(path.clone()),
+        source,
+    })
+}
+
+/// The token in the Hugging Face token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), if that file exists and
+/// holds one.
+fn hf_token_file(env: &impl Fn(&str) -> Option<String>) -> Result<Option<FoundToken>, TokenError> {
+    Ok(super::paths::token_file(env).and_then(|path| {
+        token_file(
+            &path,
+            TokenSource::HfFile(path.clone()),
+            "the Hugging Face token file",
+        )
     }))
 }
 
-/// [`from_env`] with the environment and the dotenv path given (tests, other working directories).
+/// [`from_env`] with the environment and the dotenv path given (tests, other working directories): the
+/// variables, the dotenv file, then the Hugging Face token file the environment points at.
 pub fn lookup(
     env: impl Fn(&str) -> Option<String>,
+    dotenv: &Path,
+) -> Result<Option<FoundToken>, TokenError> {
+    if let Some(found) = lookup_env_dotenv(&env, dotenv)? {
+        return Ok(Some(found));
+    }
+    hf_token_file(&env)
+}
+
+/// The process-environment variables, then the dotenv file.
+fn lookup_env_dotenv(
+    env: &impl Fn(&str) -> Option<String>,
     dotenv: &Path,
 ) -> Result<Option<FoundToken>, TokenError> {
     for var in TOKEN_VARS {
@@ -251,6 +296,59 @@ mod tests {
         std::fs::write(&dotenv, "HF_TOKEN=b\nHF_ACCESS_TOKEN=a\n").unwrap();
         let found = lookup(env(&[]), &dotenv).unwrap().unwrap();
         assert_eq!(found.token, Token::new("a"));
+    }
+
+    #[test]
+    fn the_hf_token_file_comes_after_the_environment_and_dotenv() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let hf = home.join(".cache/huggingface");
+        std::fs::create_dir_all(&hf).unwrap();
+        std::fs::write(hf.join("token"), "hf_from_login\n").unwrap();
+        let home_s = home.to_string_lossy().to_string();
+        let dotenv = dir.path().join(".env");
+        let found = lookup(env(&[("HOME", &home_s)]), &dotenv).unwrap().unwrap();
+        assert_eq!(found.token, Token::new("hf_from_login"));
+        assert_eq!(found.source, TokenSource::HfFile(hf.join("token")));
+        assert!(found.source.to_string().contains("Hugging Face token file"));
+        std::fs::write(&dotenv, "HF_TOKEN=hf_dotenv\n").unwrap();
+        let found = lookup(env(&[("HOME", &home_s)]), &dotenv).unwrap().unwrap();
+        assert_eq!(found.token, Token::new("hf_dotenv"));
+        std::fs::remove_file(&dotenv).unwrap();
+        let found = lookup(env(&[("HOME", &home_s), ("HF_TOKEN", "hf_env")]), &dotenv)
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.token, Token::new("hf_env"));
+        // HF_TOKEN_PATH, then HF_HOME, win over the default place.
+        let custom = dir.path().join("custom-token");
+        std::fs::write(&custom, "  hf_custom  \n").unwrap();
+        let custom_s = custom.to_string_lossy().to_string();
+        let found = lookup(
+            env(&[("HOME", &home_s), ("HF_TOKEN_PATH", &custom_s)]),
+            &dotenv,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(found.token, Token::new("hf_custom"));
+        let other_home = dir.path().join("hfhome");
+        std::fs::create_dir_all(&other_home).unwrap();
+        let other_home_s = other_home.to_string_lossy().to_string();
+        assert!(
+            lookup(
+                env(&[("HOME", &home_s), ("HF_HOME", &other_home_s)]),
+                &dotenv
+            )
+            .unwrap()
+            .is_none(),
+            "HF_HOME without a token file: none"
+        );
+        std::fs::write(other_home.join("token"), "\n\n").unwrap();
+        assert!(
+            lookup(env(&[("HF_HOME", &other_home_s)]), &dotenv)
+                .unwrap()
+                .is_none(),
+            "an empty token file: none"
+        );
     }
 
     #[test]

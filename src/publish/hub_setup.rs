@@ -4,7 +4,8 @@
 //!
 //! The expectation per miner comes from the journal: an up-to-date miner needs no Hub call at all, a miner whose
 //! model is on the Hub but not yet public needs one, a new model needs what
-//! [`crate::hub::client::upload::estimate_api_calls`] says plus the visibility flip. A run where nothing needs the
+//! [`crate::hub::client::upload::estimate_api_calls`] says (with the Xet write token when the client offers Xet)
+//! plus the visibility flip. A run where nothing needs the
 //! Hub sends nothing, not even whoami.
 
 use std::collections::BTreeMap;
@@ -32,8 +33,8 @@ pub struct MinerPlanRef<'a> {
     pub files: &'a [PathBuf],
 }
 
-/// API calls `plan`'s miner still needs, from its journal record (module docs).
-pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>) -> u32 {
+/// API calls `plan`'s miner still needs, from its journal record (module docs); `xet`: the client offers Xet.
+pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>, xet: bool) -> u32 {
     let miner = plan.miner;
     let record = journal.get(plan.ss58).filter(|r| {
         r.target.repo == miner.repo.to_string()
@@ -56,7 +57,7 @@ pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>)
                     .into_owned()
             })
             .collect();
-        estimate_api_calls(&paths)
+        estimate_api_calls(&paths, xet)
     };
     upload + u32::from(miner.update_repo_visibility && !public)
 }
@@ -93,12 +94,14 @@ pub fn prepare(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PublishError> {
     let accounts = &fleet.hub_accounts;
+    let hub_config = HubConfig::new(fleet.hub.clone(), token);
     let mut expected: BTreeMap<Option<String>, u64> = BTreeMap::new();
     let mut namespaces: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut routes = Routes::default();
     for p in plans {
         let name = accounts.name_for(p.miner);
-        *expected.entry(name.clone()).or_default() += u64::from(expected_calls(fleet, journal, p));
+        *expected.entry(name.clone()).or_default() +=
+            u64::from(expected_calls(fleet, journal, p, hub_config.xet));
         let written = namespaces.entry(name.clone()).or_default();
         for repo in p.miner.slots().all() {
             let miners = written.entry(repo.namespace().to_string()).or_default();
@@ -137,7 +140,7 @@ pub fn prepare(
             quota: account.quota.clone(),
         });
     }
-    if expected.contains_key(&None) && token.is_none() {
+    if expected.contains_key(&None) && hub_config.token.is_none() {
         return Err(PublishError::NoToken {
             hub: fleet.hub.to_string(),
         });
@@ -151,7 +154,7 @@ pub fn prepare(
         HubActorConfig {
             accounts: setups,
             routes,
-            ..HubActorConfig::new(HubConfig::new(fleet.hub.clone(), token), limits, state_dir)
+            ..HubActorConfig::new(hub_config, limits, state_dir)
         },
         progress,
     )

@@ -38,7 +38,7 @@ use crate::wallet::PasswordSource;
 use checkpoint::{Complete, Fingerprint};
 use policy::{ChainNow, Decision, Last, Readiness, Settle};
 
-/// Hub API calls one publish needs at most (repo info, visibility, preupload, LFS batch, commit, verify... with
+/// Hub API calls one publish needs at most (repo info, visibility, preupload, LFS batch, Xet token, commit... with
 /// retries): below this many left in the window a new publish waits.
 pub const CALLS_PER_PUBLISH: u32 = 16;
 

@@ -113,6 +113,10 @@ async fn up_status_idempotent_up_and_down() {
     assert_eq!(state["hub_user"], "demo");
     assert_eq!(state["hub_orgs"], serde_json::json!(["lab"]));
     assert_eq!(up_json["env"]["HF_ENDPOINT"], hub_url.as_str());
+    assert!(
+        up_json["env"].get("HF_HUB_DISABLE_XET").is_none(),
+        "the devnet Hub speaks Xet: {up_json}"
+    );
     let pid = state["pid"].as_u64().unwrap();
     let chopsticks_pid = state["chopsticks_pid"].as_u64().unwrap();
     assert!(process_alive(pid) && process_alive(chopsticks_pid));
@@ -221,6 +225,7 @@ async fn up_status_idempotent_up_and_down() {
         "{out}"
     );
     assert!(out.contains(&format!("export HF_TOKEN={token}")), "{out}");
+    assert!(!out.contains("HF_HUB_DISABLE_XET"), "{out}");
     assert!(
         !String::from_utf8_lossy(&again.stderr).contains("warning"),
         "{}",

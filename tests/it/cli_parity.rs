@@ -277,6 +277,47 @@ async fn pull_best_and_repo_against_the_devnet_and_hub() {
         vec!["uid0"],
         "no staging folder left"
     );
+    // The downloads are in the Hugging Face cache layout under HF_HOME/hub, where transformers looks.
+    let snapshot = crate::support::cmd::hf_home()
+        .join("hub/models--tester--model-a/snapshots")
+        .join(&a.commit);
+    for f in ["config.json", "model.safetensors"] {
+        assert_eq!(
+            std::fs::read(snapshot.join(f)).unwrap(),
+            std::fs::read(dest.join(f)).unwrap(),
+            "{f} in the cache snapshot"
+        );
+    }
+    // A second pull of the same revision downloads nothing: no resolve, no Xet transfer.
+    w.hub.request_log().clear();
+    let again = w.work.path().join("pulled-again");
+    let out = w
+        .run(
+            &[
+                "pull",
+                "--uid",
+                "0",
+                "--netuid",
+                &netuid,
+                "--dir",
+                again.to_str().unwrap(),
+            ],
+            None,
+            &cwd,
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(hash_dir(&again).unwrap().dir_hash, a.dir_hash);
+    let fetched: Vec<_> = w
+        .hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/resolve/") || r.path.starts_with("/xet-cas/"))
+        .collect();
+    assert!(
+        fetched.is_empty(),
+        "the second pull downloaded: {fetched:?}"
+    );
     // The pulled directory is a model `inspect` reads.
     let out = w
         .run(&["inspect", dest.to_str().unwrap()], None, &cwd)

@@ -1,4 +1,5 @@
-//! Our Hub client against our Hub-compatible server over real HTTP on 127.0.0.1 (random port, stopped on drop):
+//! Our Hub client on the LFS path (Xet not offered; see `hub_xet`) against our Hub-compatible server over real HTTP
+//! on 127.0.0.1 (random port, stopped on drop):
 //! round trip with byte check, no-op re-upload, stale files deleted, every injected fault, resume after the
 //! upload task is killed, private repos hidden from other tokens, 412 on a stale parent, and the Hub actor.
 
@@ -53,9 +54,11 @@ fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// Our client on the LFS path (it does not offer Xet; the server's Xet side is tested in `hub_xet`).
 fn client(env: &Env, token: &str) -> HubClient {
     let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new(token)));
     cfg.retry = fast_retry();
+    cfg.xet = false;
     HubClient::new(cfg).unwrap()
 }
 
@@ -353,6 +356,7 @@ async fn resume_after_kill_sends_fewer_bytes() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
     cfg.retry = fast_retry();
+    cfg.xet = false;
     let limits = Limits::new(LimitsConfig {
         part_concurrency: 2,
         ..LimitsConfig::default()
@@ -445,6 +449,7 @@ async fn resume_mid_file_resends_only_the_missing_parts() {
     };
     let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
     cfg.retry = fast_retry();
+    cfg.xet = false;
     let c = HubClient::with_limits(cfg.clone(), limits()).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (c1, repo1, dir1, state1) = (c.clone(), repo.clone(), dir.clone(), state.clone());

@@ -2707,7 +2707,7 @@ async fn a_data_directory_of_the_previous_format_is_upgraded() {
     let format: Value =
         serde_json::from_slice(&std::fs::read(env.dir.path().join("format.json")).unwrap())
             .unwrap();
-    assert_eq!(format["format"], 2);
+    assert_eq!(format["format"], 3);
     let got = env
         .req(Method::GET, "/tester/old/resolve/main/w.bin", Some(TOKEN))
         .send()

@@ -39,6 +39,7 @@ mod hub_client_python;
 mod hub_server;
 mod hub_server_cli;
 mod hub_server_python;
+mod hub_xet;
 mod publish_e2e;
 mod publish_journal;
 mod publish_republish;

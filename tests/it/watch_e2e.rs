@@ -135,6 +135,11 @@ fn secure_of(dir: &Path, ss58: &str) -> String {
     hash::secure_hash(&dir_hash, ss58)
 }
 
+/// The environment of a watch on the LFS path: the trainer test counts the bytes of LFS PUTs to prove that uploads
+/// resumed without resending (Xet sends compressed, deduplicated xorbs, whose resume `hub_xet` proves); the outage
+/// test runs in the default mode, through Xet.
+const LFS: &[(&str, &str)] = &[("HF_HUB_DISABLE_XET", "1")];
+
 /// A running `minerfleet watch --json`: its NDJSON lines as they arrive, stderr in a file.
 struct Watcher {
     child: Child,
@@ -324,7 +329,7 @@ async fn a_fake_trainer_and_restarts_give_exactly_the_expected_commitments() {
     };
 
     // Round 1: every miner's first checkpoint, written while `watch` runs.
-    let mut a = Watcher::start(&rig, "a", &[]);
+    let mut a = Watcher::start(&rig, "a", LFS);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let writers: Vec<_> = (0..4).map(|i| (i, write(i, 1))).collect();
     for (i, w) in writers {
@@ -362,7 +367,11 @@ async fn a_fake_trainer_and_restarts_give_exactly_the_expected_commitments() {
     );
 
     // Round 2, with a watch that kills itself (SIGKILL) in the middle of its first upload.
-    let mut b = Watcher::start(&rig, "b", &[("MINERFLEET_TEST_KILL_AT", "upload-half")]);
+    let mut b = Watcher::start(
+        &rig,
+        "b",
+        &[LFS[0], ("MINERFLEET_TEST_KILL_AT", "upload-half")],
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     record(&mut written, &mut lfs, (3, 2), write(3, 2).join().unwrap()); // then waits for min_interval
     record(&mut written, &mut lfs, (2, 2), write(2, 2).join().unwrap()); // a worse score: skipped
@@ -377,7 +386,7 @@ async fn a_fake_trainer_and_restarts_give_exactly_the_expected_commitments() {
     );
     // A third checkpoint of miner 3, still within its minimum interval: it replaces the second one.
     record(&mut written, &mut lfs, (3, 3), write(3, 3).join().unwrap());
-    let mut c = Watcher::start(&rig, "c", &[]);
+    let mut c = Watcher::start(&rig, "c", LFS);
     record(&mut written, &mut lfs, (1, 2), slow.join().unwrap());
     let want: BTreeMap<usize, String> =
         [(0, written[&(0, 2)].clone()), (1, written[&(1, 2)].clone())].into();

@@ -1,9 +1,12 @@
 //! Downloads at a revision into a cache laid out like the Python client's (`models--{ns}--{name}/blobs/<etag>`,
 //! `snapshots/<commit>/<path>` symlinks, `refs/<branch>`), so validators' tools and ours share it. Bytes stream
-//! to an `.incomplete` file while being hashed; LFS files must match the sha256 of the tree listing (regular
-//! files the git blob sha1) before they are moved into place. An interrupted `.incomplete` file is continued with
-//! a `Range` request.
+//! to an `.incomplete` file; LFS files must match the sha256 of the tree listing (regular files the git blob sha1)
+//! before they are moved into place. An interrupted `.incomplete` file is continued with a `Range` request. Files
+//! the tree lists with a `xetHash` are fetched through Xet ([`super::xet`]) when the client uses it (like
+//! `huggingface_hub`'s `snapshot_download`, which also takes the tree's `xetHash` as the resolve answer's
+//! `X-Xet-Hash`), and verified the same way.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
@@ -33,6 +36,7 @@ pub fn repo_cache_dir(cache: &Path, repo: &RepoId) -> PathBuf {
     cache.join(format!("models--{}--{}", repo.namespace(), repo.name()))
 }
 
+#[derive(Clone)]
 enum Check {
     Sha256(String),
     GitSha1(String),
@@ -114,10 +118,10 @@ impl HubClient {
                 .await
                 .map_err(|e| HubError::io(d, e))?;
         }
-        let mut out = Vec::new();
+        // Check every entry first: a hostile tree answer must never make us write outside the cache folder (the
+        // path becomes a link under snapshots/, the oid a file name under blobs/).
+        let mut planned = Vec::with_capacity(entries.len());
         for e in entries {
-            // A hostile tree answer must never make us write outside the cache folder: the path becomes a link
-            // under snapshots/, the oid a file name under blobs/.
             check_repo_path(&e.path).map_err(|er| {
                 HubError::protocol(
                     "download",
@@ -128,7 +132,7 @@ impl HubClient {
                 Some(l) => (l.oid.clone(), Check::Sha256(l.oid.clone()), 64),
                 None => (e.oid.clone(), Check::GitSha1(e.oid.clone()), 40),
             };
-            if etag.len() != len || !etag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            if !is_lower_hex(&etag, len) {
                 return Err(HubError::protocol(
                     "download",
                     format!(
@@ -138,10 +142,53 @@ impl HubClient {
                     ),
                 ));
             }
-            let blob = blobs.join(&etag);
-            if !tokio::fs::try_exists(&blob).await.unwrap_or(false) {
-                self.fetch_blob(repo, commit, e, &blob, check).await?;
+            if let Some(x) = &e.xet_hash
+                && !is_lower_hex(x, 64)
+            {
+                return Err(HubError::protocol(
+                    "download",
+                    format!(
+                        "bad xetHash `{}` for {}: expected 64 lowercase hex digits",
+                        shown(x),
+                        shown(&e.path)
+                    ),
+                ));
             }
+            planned.push((e, etag, check));
+        }
+        // Missing blobs: the files the Hub stores in Xet through one Xet download group, the others over HTTP.
+        let mut via_xet: BTreeMap<PathBuf, (String, u64)> = BTreeMap::new();
+        let mut xet_checks = Vec::new();
+        for (e, etag, check) in planned.iter() {
+            let blob = blobs.join(etag);
+            if tokio::fs::try_exists(&blob).await.unwrap_or(false) {
+                continue;
+            }
+            match (&e.lfs, &e.xet_hash) {
+                (Some(l), Some(x)) if self.uses_xet() => {
+                    let part = blob.with_extension("incomplete");
+                    let _ = tokio::fs::remove_file(&part).await;
+                    via_xet.insert(part.clone(), (x.clone(), l.size));
+                    xet_checks.push((e, part, blob, check));
+                }
+                _ => self.fetch_blob(repo, commit, e, &blob, check).await?,
+            }
+        }
+        if !via_xet.is_empty() {
+            self.xet_download(repo, commit, &via_xet).await?;
+            for (e, part, blob, check) in xet_checks {
+                place_verified(
+                    e,
+                    &part,
+                    &blob,
+                    check,
+                    &format!("Xet file {}", e.xet_hash.as_deref().unwrap_or_default()),
+                )
+                .await?;
+            }
+        }
+        let mut out = Vec::new();
+        for (e, etag, _) in &planned {
             let link = snap.join(&e.path);
             if let Some(parent) = link.parent() {
                 tokio::fs::create_dir_all(parent)
@@ -149,7 +196,7 @@ impl HubClient {
                     .map_err(|er| HubError::io(parent, er))?;
             }
             let depth = e.path.matches('/').count() + 2;
-            let target = PathBuf::from("../".repeat(depth)).join("blobs").join(&etag);
+            let target = PathBuf::from("../".repeat(depth)).join("blobs").join(etag);
             let _ = tokio::fs::remove_file(&link).await;
             tokio::fs::symlink(&target, &link)
                 .await
@@ -169,7 +216,7 @@ impl HubClient {
         commit: &str,
         entry: &TreeEntry,
         blob: &Path,
-        check: Check,
+        check: &Check,
     ) -> Result<(), HubError> {
         let url = format!(
             "{}/{}/resolve/{}/{}",
@@ -267,23 +314,52 @@ impl HubClient {
         })
         .await?;
         // verify the whole file (including a prefix from an earlier run), then move it into place
-        let p = part.clone();
-        let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
-            .await
-            .map_err(|e| HubError::protocol("download", e.to_string()))??;
-        if let Err((expected, actual)) = actual {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(HubError::Integrity {
-                path: entry.path.clone(),
-                url: super::redact_url(&url),
-                expected,
-                actual,
-            });
-        }
-        tokio::fs::rename(&part, blob)
-            .await
-            .map_err(|e| HubError::io(blob, e))
+        place_verified(entry, &part, blob, check, &super::redact_url(&url)).await
     }
+}
+
+/// True for `len` lowercase hex digits.
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks the downloaded `part` of `entry` against `check`, then moves it to `blob`; a mismatch removes it. `from`
+/// names where it came from (a redacted URL) in the error.
+async fn place_verified(
+    entry: &TreeEntry,
+    part: &Path,
+    blob: &Path,
+    check: &Check,
+    from: &str,
+) -> Result<(), HubError> {
+    let p = part.to_path_buf();
+    let size = entry.lfs.as_ref().map(|l| l.size).unwrap_or(entry.size);
+    let check = check.clone();
+    let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
+        .await
+        .map_err(|e| HubError::protocol("download", e.to_string()))??;
+    if let Err((expected, actual)) = actual {
+        let _ = tokio::fs::remove_file(part).await;
+        return Err(HubError::Integrity {
+            path: entry.path.clone(),
+            url: from.to_string(),
+            expected,
+            actual,
+        });
+    }
+    // Blobs are content-addressed: read-only, so that a hard link to one (e.g. in a pulled model folder) cannot be
+    // edited in place.
+    let mut perms = tokio::fs::metadata(part)
+        .await
+        .map_err(|e| HubError::io(part, e))?
+        .permissions();
+    perms.set_readonly(true);
+    tokio::fs::set_permissions(part, perms)
+        .await
+        .map_err(|e| HubError::io(part, e))?;
+    tokio::fs::rename(part, blob)
+        .await
+        .map_err(|e| HubError::io(blob, e))
 }
 
 /// `Ok(Ok(()))` when `path` matches `check`, `Ok(Err((expected, actual)))` when it does not.

@@ -134,6 +134,9 @@ pub enum HubError {
     /// The model folder cannot be uploaded as it is.
     #[error("{0}")]
     BadInput(String),
+    /// A Xet transfer (`hf-xet`, which retries on its own) failed.
+    #[error("{op}: Xet transfer failed: {detail}")]
+    Xet { op: String, detail: String },
     /// Our own commit could not be confirmed after an ambiguous failure, and the head moved.
     #[error(
         "commit to {repo}: the branch head moved from {expected_parent} to {head} and that commit is not ours; \
@@ -223,6 +226,7 @@ impl HubError {
             HubError::Io { .. } => "io",
             HubError::Integrity { .. } => "hub_integrity",
             HubError::BadInput(_) => "hub_bad_input",
+            HubError::Xet { .. } => "hub_xet",
             HubError::Conflict { .. } => "hub_conflict",
             HubError::Limits(_) => "config",
             HubError::ShuttingDown => "shutting_down",

@@ -38,6 +38,25 @@ pub struct BatchResponse {
     pub objects: Vec<BatchObject>,
 }
 
+impl BatchResponse {
+    /// The Hub picked Xet: the objects go through the CAS, not through upload actions.
+    pub fn is_xet(&self) -> bool {
+        self.transfer.as_deref() == Some("xet")
+    }
+
+    /// The first per-object error, if any.
+    pub fn first_error(&self) -> Option<HubError> {
+        self.objects.iter().find_map(|o| {
+            o.error.as_ref().map(|e| {
+                HubError::protocol(
+                    "LFS batch",
+                    format!("object {} refused ({}): {}", o.oid, e.code, e.message),
+                )
+            })
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct BatchObject {
     pub oid: String,
@@ -174,18 +193,25 @@ pub struct Xfer<'a> {
 }
 
 impl HubClient {
-    /// `POST /{repo}.git/info/lfs/objects/batch` for up to [`BATCH_MAX`] objects.
+    /// `POST /{repo}.git/info/lfs/objects/batch` for up to [`BATCH_MAX`] objects, offering `xet` too when
+    /// `offer_xet` (the answer's `transfer` then says which one the Hub picked: [`BatchResponse::is_xet`]).
     pub async fn lfs_batch(
         &self,
         repo: &RepoId,
         revision: &str,
         objects: &[BatchObjectRequest],
+        offer_xet: bool,
     ) -> Result<BatchResponse, HubError> {
         let op = format!("LFS batch for {repo}");
         let path = format!("/{}.git/info/lfs/objects/batch", enc_repo(repo));
+        let transfers: &[&str] = if offer_xet {
+            &["basic", "multipart", "xet"]
+        } else {
+            &["basic", "multipart"]
+        };
         let body = serde_json::json!({
             "operation": "upload",
-            "transfers": ["basic", "multipart"],
+            "transfers": transfers,
             "objects": objects,
             "hash_algo": "sha256",
             "ref": {"name": revision},

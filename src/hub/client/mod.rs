@@ -5,6 +5,7 @@
 //! * [`digest`]: streaming sha256 / git blob sha1 of local files.
 //! * [`upload`]: the upload of a model folder as one commit ([`HubClient::upload_model`]).
 //! * [`lfs`]: the LFS batch, basic and multipart transfers.
+//! * [`xet`]: Xet transfers through `hf-xet`, when the Hub offers them (uploads and downloads).
 //! * [`resume`]: the per-repository state file that lets a re-run skip completed work.
 //! * [`download`]: `snapshot`-style downloads with sha256 checks.
 //!
@@ -41,11 +42,13 @@ pub mod error;
 pub mod lfs;
 pub mod resume;
 pub mod upload;
+pub mod xet;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -121,9 +124,18 @@ pub struct HubConfig {
     pub max_answer_bytes: u64,
     /// Files larger than this are refused before anything is sent (the Hub's hard cap was 50 GB).
     pub max_file_bytes: u64,
+    /// Use Xet when the Hub offers it (uploads: `xet` offered in the LFS batch; downloads: files the Hub serves
+    /// from Xet). Off: LFS basic/multipart and plain downloads only.
+    pub xet: bool,
+    /// The Xet cache (shard cache and staging); `None`: `hf-xet`'s default (`HF_XET_CACHE`, else `$HF_HOME/xet`,
+    /// else `~/.cache/huggingface/xet`). The shard cache is keyed by the CAS URL: give a process that talks to a
+    /// fresh server on a reused port its own.
+    pub xet_cache: Option<PathBuf>,
 }
 
 impl HubConfig {
+    /// Defaults; `xet` is on unless `HF_HUB_DISABLE_XET` is set to a true value, the switch `huggingface_hub`
+    /// reads.
     pub fn new(endpoint: impl Into<String>, token: Option<Token>) -> HubConfig {
         HubConfig {
             endpoint: endpoint.into(),
@@ -136,6 +148,13 @@ impl HubConfig {
             stall_timeout: Duration::from_secs(60),
             max_answer_bytes: 32 << 20,
             max_file_bytes: 50_000_000_000,
+            xet: !std::env::var("HF_HUB_DISABLE_XET").is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            }),
+            xet_cache: None,
         }
     }
 }
@@ -355,6 +374,8 @@ impl Sibling {
                 size: l.size,
                 pointer_size: l.pointer_size,
             }),
+            // Only uploads compare siblings (by oid); downloads read the tree, which names the Xet hash.
+            xet_hash: None,
         })
     }
 }
@@ -371,6 +392,9 @@ pub struct TreeEntry {
     pub size: u64,
     #[serde(default)]
     pub lfs: Option<LfsInfo>,
+    /// The Xet file hash when the Hub stores the file in Xet (then it can be downloaded through Xet).
+    #[serde(rename = "xetHash", default, skip_serializing_if = "Option::is_none")]
+    pub xet_hash: Option<String>,
 }
 
 impl TreeEntry {
@@ -441,6 +465,10 @@ struct Inner {
     stall_timeout: Duration,
     max_answer_bytes: u64,
     max_file_bytes: u64,
+    xet: bool,
+    xet_cache: Option<PathBuf>,
+    /// Built on first Xet transfer.
+    xet_session: OnceLock<::xet::xet_session::XetSession>,
 }
 
 impl fmt::Debug for HubClient {
@@ -489,6 +517,9 @@ impl HubClient {
                 stall_timeout: config.stall_timeout,
                 max_answer_bytes: config.max_answer_bytes,
                 max_file_bytes: config.max_file_bytes,
+                xet: config.xet,
+                xet_cache: config.xet_cache,
+                xet_session: OnceLock::new(),
             }),
         })
     }
@@ -508,6 +539,11 @@ impl HubClient {
 
     pub(crate) fn max_file_bytes(&self) -> u64 {
         self.inner.max_file_bytes
+    }
+
+    /// Whether this client uses Xet when the Hub offers it.
+    pub fn uses_xet(&self) -> bool {
+        self.inner.xet
     }
 
     fn url(&self, path: &str) -> String {
@@ -594,10 +630,14 @@ impl HubClient {
         let (client, request) = rb.build_split();
         let request = request.map_err(|e| HubError::transport(op, "(request)", e))?;
         let url = request.url().to_string();
-        let resp = client
-            .execute(request)
-            .await
-            .map_err(|e| HubError::transport(op, &url, e))?;
+        let sent_path = request.url().path().to_string();
+        let resp = match client.execute(request).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.inner.limits.unanswered(&sent_path);
+                return Err(HubError::transport(op, &url, e));
+            }
+        };
         // The quota planner learns from every answer (RateLimit headers, the end of its first-call probe).
         let path = resp.url().path().to_string();
         self.inner.limits.observe(&path, resp.headers());

@@ -8,7 +8,9 @@
 //! 1. hash every file once (sha256, cached in the [`ResumeState`] by path, size and mtime);
 //! 2. `preupload` decides per file: `regular` (inline, base64 in the NDJSON) or `lfs`; files whose remote oid
 //!    equals the local one are skipped;
-//! 3. LFS objects go through the batch call; objects it answers without actions are already stored;
+//! 3. LFS objects go through the batch call, which offers `xet` too: when the Hub answers `"transfer": "xet"`
+//!    they are uploaded through one `hf-xet` upload commit ([`super::xet`]), else by LFS basic/multipart, where
+//!    objects answered without actions are already stored;
 //! 4. one NDJSON commit with `parentCommit` = the head we planned against.
 //!
 //! **The commit POST is never retried blindly.** After an ambiguous failure (connection lost, timeout, 5xx) the
@@ -148,6 +150,11 @@ pub struct UploadReport {
     pub parts_sent: u64,
     /// Multipart parts not sent again thanks to the resume state.
     pub parts_resumed: u64,
+    /// The LFS files went through Xet (the Hub answered `"transfer": "xet"`); `bytes_sent` then counts xorb and
+    /// shard bytes, after dedupe and compression.
+    pub xet: bool,
+    /// Bytes of the files Xet did not send because the Hub (or the local shard cache) already held their chunks.
+    pub deduped_bytes: u64,
 }
 
 /// A file of the model folder and its path in the repository.
@@ -283,9 +290,13 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 ///   (the Hub's default rules decide every mode; a large text file would add a preupload);
 /// * to one it wrote to before: its info, the batch, the commit (a file at a new path adds a preupload).
 ///
-/// Transfers to storage (the PUT of each file or part, the multipart completion) are not API calls, and the LFS
-/// verify action is not called (see [`super::lfs::Xfer::upload`]).
-pub fn estimate_api_calls(files: &[String]) -> u32 {
+/// With `xet` (the client offers Xet, [`HubClient::uses_xet`]) the LFS files may go through Xet instead: one more
+/// call, the Xet write token (`/api/…/xet-write-token/…`), counted whenever there are LFS files (a Hub that answers
+/// `basic` or `multipart` leaves that one unused).
+///
+/// Transfers to storage (the PUT of each file or part, the multipart completion, every request to the Xet CAS) are
+/// not API calls, and the LFS verify action is not called (see [`super::lfs::Xfer::upload`]).
+pub fn estimate_api_calls(files: &[String], xet: bool) -> u32 {
     let lfs = files
         .iter()
         .filter(|f| {
@@ -294,8 +305,9 @@ pub fn estimate_api_calls(files: &[String]) -> u32 {
         })
         .count() as u32;
     let transfers = lfs.div_ceil(BATCH_MAX as u32);
+    let xet_token = u32::from(xet && lfs > 0);
     // Creating the repo, or reading it once: one call either way.
-    1 + transfers + 1
+    1 + transfers + xet_token + 1
 }
 
 /// Text files up to this size are inline in a new repository (the Hub moves files over 10 MB to LFS).
@@ -570,6 +582,7 @@ impl HubClient {
             progress: &progress,
             counters: &counters,
         };
+        let mut xet_files: Vec<(PlannedFile, FileDigest)> = Vec::new();
         for chunk in lfs.chunks(BATCH_MAX) {
             let req: Vec<BatchObjectRequest> = chunk
                 .iter()
@@ -578,7 +591,16 @@ impl HubClient {
                     size: d.size,
                 })
                 .collect();
-            let batch = self.lfs_batch(repo, &opts.revision, &req).await?;
+            let batch = self
+                .lfs_batch(repo, &opts.revision, &req, self.uses_xet())
+                .await?;
+            if batch.is_xet() {
+                if let Some(e) = batch.first_error() {
+                    return Err(e);
+                }
+                xet_files.extend(chunk.iter().map(|(f, d)| ((*f).clone(), (*d).clone())));
+                continue;
+            }
             let xfer = &xfer;
             let batch = &batch;
             let owned: Vec<(PlannedFile, FileDigest)> = chunk
@@ -605,7 +627,7 @@ impl HubClient {
                         Err(e) if e.status().is_some_and(is_expired_url) => {
                             tracing::warn!(path = %f.repo_path, error = %e, "upload URL expired; asking for fresh URLs");
                             let req = [BatchObjectRequest { oid: d.sha256.clone(), size: d.size }];
-                            let fresh = self.lfs_batch(repo, &opts.revision, &req).await?;
+                            let fresh = self.lfs_batch(repo, &opts.revision, &req, false).await?;
                             let obj = fresh.objects.iter().find(|o| o.oid == d.sha256).expect("checked by lfs_batch");
                             xfer.upload(&f.file, &f.repo_path, obj).await?;
                         }
@@ -630,6 +652,29 @@ impl HubClient {
             }
         }
 
+        // Xet: every object the Hub answered `xet` for, in one upload commit.
+        let mut xet_sent = None;
+        if !xet_files.is_empty() {
+            let sent = self
+                .xet_upload(repo, &opts.revision, &xet_files, &progress, &counters)
+                .await?;
+            for (f, d) in &xet_files {
+                let unchanged = sent.unchanged.contains(&f.repo_path);
+                progress.event(ProgressEvent::FileDone {
+                    repo: rs.clone(),
+                    path: f.repo_path.clone(),
+                    skipped: unchanged,
+                });
+                if unchanged {
+                    skipped_files.push(f.repo_path.clone());
+                } else {
+                    sent_files.push(f.repo_path.clone());
+                }
+                state.record_stored(&d.sha256)?;
+            }
+            xet_sent = Some(sent);
+        }
+
         let report = |commit: String, committed: bool| UploadReport {
             commit,
             committed,
@@ -640,6 +685,8 @@ impl HubClient {
             bytes_sent: counters.bytes_sent.load(Ordering::Relaxed),
             parts_sent: counters.parts_sent.load(Ordering::Relaxed),
             parts_resumed: counters.parts_resumed.load(Ordering::Relaxed),
+            xet: xet_sent.is_some(),
+            deduped_bytes: xet_sent.as_ref().map_or(0, |s| s.deduped_bytes),
         };
 
         // 6. commit (or nothing to do)
@@ -906,6 +953,7 @@ mod tests {
                 oid: "77ebc6577e3fc2c38b5bc7f233510fafba6822ac".into(),
                 size: 5,
                 lfs: None,
+                xet_hash: None,
             },
         );
         tree.insert(
@@ -920,6 +968,7 @@ mod tests {
                     size: 3,
                     pointer_size: 120,
                 }),
+                xet_hash: None,
             },
         );
         assert!(add.applied_in(&tree) && lfs.applied_in(&tree) && del.applied_in(&tree));

@@ -454,6 +454,13 @@ impl AccountQuota {
         st.expected = st.expected.saturating_add(calls);
     }
 
+    /// A counted request got no answer at all (see [`window::Window::unanswered`]).
+    pub fn unanswered(&self) {
+        let mut st = self.lock();
+        st.window.unanswered();
+        st.pump(Instant::now());
+    }
+
     /// An answer of the Hub to a counted request arrived; `observed`: its rate-limit headers for this bucket.
     pub fn observe(&self, observed: &Observed) {
         let mut st = self.lock();

@@ -218,6 +218,15 @@ impl Window {
         self.log.front().map(|t| *t + self.span + self.guard)
     }
 
+    /// A call got no answer at all (refused, timed out, cut off): when it was the probe, the next call probes
+    /// instead (still one at a time), rather than every call waiting [`PROBE_TIMEOUT`] for an answer that will not
+    /// come. The call stays in the log: the Hub may have counted it.
+    pub fn unanswered(&mut self) {
+        if matches!(self.probe, Probe::InFlight(_)) {
+            self.probe = Probe::Pending;
+        }
+    }
+
     /// An answer of the Hub arrived (with or without rate-limit headers); see the module docs.
     pub fn observe(&mut self, now: Instant, o: &Observed) {
         if matches!(self.probe, Probe::InFlight(_) | Probe::Pending) && self.limit.is_some() {
@@ -412,6 +421,18 @@ mod tests {
         w.record_call(t0, false);
         assert!(!w.can_call(t0 + s(1), false));
         assert!(w.can_call(t0 + PROBE_TIMEOUT, false));
+        // a probe that failed without an answer hands the probe to the next call at once, still one at a time
+        let mut w = Window::new(Some(100), s(300));
+        w.record_call(t0, false);
+        w.unanswered();
+        assert!(w.can_call(t0 + s(1), false));
+        w.record_call(t0 + s(1), false);
+        assert!(!w.can_call(t0 + s(2), false), "the retry is the probe now");
+        assert_eq!(
+            w.used(t0 + s(2)),
+            2,
+            "the unanswered call may have been counted"
+        );
     }
 
     #[test]

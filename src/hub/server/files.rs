@@ -20,10 +20,14 @@ use super::repos::{readable, resolve};
 use super::routes::{ApiRepoRev, json_response, paginate, repo_key, truthy};
 use super::storage::{Commit, FileEntry, RepoKey, RepoType, TreeItem, dir_oid, tree};
 
-fn file_json(path: &str, f: &FileEntry) -> Value {
+fn file_json(state: &AppState, path: &str, f: &FileEntry) -> Value {
     let mut v = json!({"type": "file", "oid": f.git_oid, "size": f.size, "path": path});
     if f.lfs {
         v["lfs"] = json!({"oid": f.sha256, "size": f.size, "pointerSize": f.pointer_size()});
+    }
+    // Clients that see `xetHash` download through Xet without asking resolve first: only when Xet is offered.
+    if let (true, Some(xet)) = (state.xet.enabled, &f.xet_hash) {
+        v["xetHash"] = json!(xet);
     }
     v
 }
@@ -123,7 +127,7 @@ fn list_tree(
         .iter()
         .map(|item| {
             let (path, v) = match item {
-                TreeItem::File(path, f) => (*path, file_json(path, f)),
+                TreeItem::File(path, f) => (*path, file_json(state, path, f)),
                 TreeItem::Dir(path, oid) => (path.as_str(), dir_json(path, oid)),
             };
             if expand {
@@ -186,7 +190,7 @@ pub(crate) async fn paths_info(
     for path in paths {
         let path = path.trim_matches('/');
         let v = if let Some(f) = commit.files.get(path) {
-            file_json(path, f)
+            file_json(&state, path, f)
         } else if !path.is_empty()
             && commit
                 .files
@@ -214,8 +218,11 @@ pub(crate) struct ResolvePath {
     path: String,
 }
 
-/// A single byte range of a `Range` header; `Ok(None)` means "send everything".
-fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// A single byte range of a `Range` header (inclusive ends); `Ok(None)` means "send everything".
+pub(crate) fn parse_range(
+    value: Option<&HeaderValue>,
+    size: u64,
+) -> Result<Option<(u64, u64)>, ()> {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -272,11 +279,30 @@ pub(crate) async fn resolve_file(
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, "application/octet-stream");
+    // A file stored only in the Xet CAS has no blob: its bytes are reconstructed for clients without Xet.
+    let has_blob = state.storage.blob_size(&file.sha256) == Some(file.size);
+    let source = match (&file.xet_hash, has_blob) {
+        (Some(xet), false) => Source::Xet(xet.clone()),
+        _ => Source::Blob(file.sha256.clone()),
+    };
     if file.lfs {
         response = response
             .header("x-linked-etag", &etag)
             .header("x-linked-size", file.size.to_string());
-        if state.lfs.cross_origin_downloads {
+        if let (true, Some(xet)) = (state.xet.enabled, &file.xet_hash) {
+            // What Xet clients download with instead of the bytes (hub-protocol.md §6.3).
+            response = response.header("x-xet-hash", xet).header(
+                header::LINK,
+                format!(
+                    "<{}/api/{}s/{}/xet-read-token/{}>; rel=\"xet-auth\"",
+                    state.base_url,
+                    kind.singular(),
+                    key.id(),
+                    commit.oid
+                ),
+            );
+        }
+        if state.lfs.cross_origin_downloads && has_blob {
             // Like the real Hub's CDN redirect: all metadata on the 302, bytes on another origin.
             let location = state.blob_links.link(
                 &state.alt_base_url,
@@ -295,7 +321,7 @@ pub(crate) async fn resolve_file(
     serve_blob(
         &state,
         response,
-        &file.sha256,
+        &source,
         file.size,
         &etag,
         &method,
@@ -305,12 +331,23 @@ pub(crate) async fn resolve_file(
     .await
 }
 
+/// Where the bytes of a file come from.
+enum Source {
+    /// The blob store, by sha256.
+    Blob(String),
+    /// The Xet CAS, by Xet hash.
+    Xet(String),
+}
+
+/// Bytes of a Xet file reconstructed per step when serving it.
+const XET_SERVE_WINDOW: u64 = 16 << 20;
+
 /// Streams a blob (or the requested range of it) after the caller set the metadata headers.
 #[allow(clippy::too_many_arguments)]
 async fn serve_blob(
     state: &AppState,
     mut response: axum::http::response::Builder,
-    sha256: &str,
+    source: &Source,
     size: u64,
     etag: &str,
     method: &Method,
@@ -354,17 +391,44 @@ async fn serve_blob(
     response = response
         .status(status)
         .header(header::CONTENT_LENGTH, len.to_string());
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        let path = state.storage.blob_path(sha256);
-        let mut f = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| ApiError::internal(format!("blob {} is missing: {e}", path.display())))?;
-        if start > 0 {
-            f.seek(SeekFrom::Start(start)).await?;
+    let body = match source {
+        _ if method == Method::HEAD => Body::empty(),
+        Source::Blob(sha256) => {
+            let path = state.storage.blob_path(sha256);
+            let mut f = tokio::fs::File::open(&path).await.map_err(|e| {
+                ApiError::internal(format!("blob {} is missing: {e}", path.display()))
+            })?;
+            if start > 0 {
+                f.seek(SeekFrom::Start(start)).await?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(f.take(len), 256 * 1024))
         }
-        Body::from_stream(ReaderStream::with_capacity(f.take(len), 256 * 1024))
+        Source::Xet(xet) => {
+            let cas = state.xet.cas()?;
+            let hash = xet_core_structures::merklehash::MerkleHash::from_hex(xet)
+                .map_err(|e| ApiError::internal(format!("bad Xet hash {xet}: {e}")))?;
+            let end = start + len;
+            // One window in memory at a time, whatever the file size.
+            let stream = futures_util::stream::unfold(start, move |at| {
+                let cas = cas.clone();
+                async move {
+                    if at >= end {
+                        return None;
+                    }
+                    let stop = (at + XET_SERVE_WINDOW).min(end);
+                    let piece = xet_client::cas_client::DirectAccessClient::get_file_data(
+                        &*cas,
+                        &hash,
+                        Some(xet_client::cas_types::FileRange::new(at, stop)),
+                    )
+                    .await
+                    .map_err(std::io::Error::other);
+                    let next = if piece.is_ok() { stop } else { end };
+                    Some((piece, next))
+                }
+            });
+            Body::from_stream(stream)
+        }
     };
     response
         .body(body)
@@ -414,7 +478,14 @@ pub(crate) async fn blob_link(
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, "application/octet-stream");
     serve_blob(
-        &state, response, &sha256, size, &etag, &method, &headers, "",
+        &state,
+        response,
+        &Source::Blob(sha256),
+        size,
+        &etag,
+        &method,
+        &headers,
+        "",
     )
     .await
 }

@@ -1,9 +1,10 @@
 //! Hugging Face Hub-compatible HTTP server, for tests, benches and the local devnet.
 //!
 //! It speaks the protocol of `shared/docs/hub-protocol.md` §10 closely enough for the official Python client
-//! (`huggingface_hub` with `HF_HUB_DISABLE_XET=1`) and for minerfleet's own client: repositories (create, delete,
-//! info, settings), whoami, preupload, NDJSON commits, LFS batch with basic and multipart transfers, tree,
-//! paths-info, refs, commit history and resolve with ranges. Data lives on disk ([`storage`]) and survives a
+//! (`huggingface_hub` with `hf_xet`, its default, or with `HF_HUB_DISABLE_XET=1`) and for minerfleet's own client:
+//! repositories (create, delete, info, settings), whoami, preupload, NDJSON commits, LFS batch with basic and
+//! multipart transfers, Xet storage ([`xet`]: token endpoints and a CAS), tree, paths-info, refs, commit history
+//! and resolve with ranges. Data lives on disk ([`storage`]) and survives a
 //! restart. Rate limits ([`RateLimits`]) and fault injection ([`FaultConfig`]) make client retry logic testable.
 //!
 //! Embedding:
@@ -21,7 +22,8 @@
 //! user, and [`AbuseLimits`] bound what one authenticated user can make the server allocate.
 //!
 //! Modules: [`routes`] maps URLs to handlers in `repos` (account and repository endpoints), `commit` (preupload
-//! and commits), `files` (tree, paths-info, resolve) and `lfs` (batch and transfers); `auth` (tokens and
+//! and commits), `files` (tree, paths-info, resolve), `lfs` (batch and transfers) and `xet` (Xet tokens and the
+//! CAS); `auth` (tokens and
 //! visibility), `access` (who may use which LFS object), `body` (bounded, timed body reads), `abuse` (size,
 //! time and count limits), `limits` (rate limits), `faults` (fault injection), `log` (request log), `error`
 //! (error answers), `storage` (blobs, repositories, staged uploads on disk).
@@ -40,6 +42,7 @@ mod log;
 mod repos;
 mod routes;
 mod storage;
+mod xet;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -53,6 +56,7 @@ pub use auth::{HubToken, HubUser};
 pub use faults::{FaultConfig, FaultHandle, FaultStats};
 pub use limits::RateLimits;
 pub use log::{LoggedRequest, RequestLog};
+pub use xet::XetStats;
 
 /// How uploads are classified and transferred.
 #[derive(Debug, Clone)]
@@ -75,6 +79,10 @@ pub struct LfsConfig {
     /// Multipart part ETags are the md5 of the part, like S3 (default). Off: a unique random tag per stored part,
     /// which saves the md5 pass (the whole object's sha256 is verified at completion either way).
     pub md5_part_etags: bool,
+    /// Offer Xet storage (default): the `xet-write-token` / `xet-read-token` endpoints, `"transfer": "xet"` in
+    /// batch answers to clients that offer it, and `X-Xet-Hash` on resolve. Off: an LFS-only server, like a Hub
+    /// before Xet (files stored in Xet earlier are still served as bytes).
+    pub xet: bool,
 }
 
 impl Default for LfsConfig {
@@ -87,6 +95,7 @@ impl Default for LfsConfig {
             url_ttl: Duration::from_secs(3600),
             cross_origin_downloads: false,
             md5_part_etags: true,
+            xet: true,
         }
     }
 }
@@ -98,6 +107,10 @@ pub struct HubConfig {
     pub data_dir: PathBuf,
     /// Listening address; keep it on loopback. Port 0 picks a free port.
     pub bind: SocketAddr,
+    /// The base URL clients reach the server at, when it is not `http://<bind address>` (a proxy or a link
+    /// emulator in front): every absolute URL the server hands out (upload actions, `casUrl`, download links)
+    /// starts with it.
+    pub public_url: Option<String>,
     /// Accounts and their tokens.
     pub users: Vec<HubUser>,
     pub limits: RateLimits,
@@ -116,6 +129,7 @@ impl HubConfig {
         HubConfig {
             data_dir: data_dir.into(),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            public_url: None,
             users: Vec::new(),
             limits: RateLimits::default(),
             faults: FaultConfig::default(),
@@ -165,6 +179,7 @@ pub(crate) struct Shared {
     pub limiter: limits::Limiter,
     pub faults: FaultHandle,
     pub log: RequestLog,
+    pub xet: xet::Xet,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -184,6 +199,13 @@ impl HubServer {
                 dir: config.data_dir.clone(),
                 source,
             })?;
+        let xet =
+            xet::Xet::open(&config.data_dir.join("xet"), config.lfs.xet).map_err(|source| {
+                HubServerError::Storage {
+                    dir: config.data_dir.join("xet"),
+                    source,
+                }
+            })?;
         let listener =
             std::net::TcpListener::bind(config.bind).map_err(|source| HubServerError::Bind {
                 addr: config.bind,
@@ -201,14 +223,20 @@ impl HubServer {
                 addr: config.bind,
                 source,
             })?;
+        let public = config
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string());
         let shared = Arc::new(Shared {
             storage,
             auth,
-            base_url: format!("http://{addr}"),
-            alt_base_url: if addr.ip().is_loopback() && addr.is_ipv4() {
-                format!("http://localhost:{}", addr.port())
-            } else {
-                format!("http://127.0.0.1:{}", addr.port())
+            base_url: public.clone().unwrap_or_else(|| format!("http://{addr}")),
+            alt_base_url: match public {
+                Some(u) => u,
+                None if addr.ip().is_loopback() && addr.is_ipv4() => {
+                    format!("http://localhost:{}", addr.port())
+                }
+                None => format!("http://127.0.0.1:{}", addr.port()),
             },
             blob_links: files::BlobLinks::default(),
             lfs: config.lfs,
@@ -218,6 +246,7 @@ impl HubServer {
             limiter: limits::Limiter::new(config.limits),
             faults: FaultHandle::new(config.faults),
             log: RequestLog::default(),
+            xet,
         });
         Ok(HubServer { listener, shared })
     }
@@ -232,8 +261,9 @@ impl HubServer {
         &self.shared.base_url
     }
 
-    /// Runs on the current tokio runtime until `shutdown` completes.
+    /// Runs on the current tokio runtime (multi-threaded, with I/O and time) until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        self.shared.xet.start().await?;
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         routes::serve(listener, self.shared, shutdown).await;
         Ok(())
@@ -241,6 +271,10 @@ impl HubServer {
 
     /// Runs on a dedicated thread with its own runtime.
     pub fn spawn(self) -> Result<RunningHub, HubServerError> {
+        let local_addr = self
+            .listener
+            .local_addr()
+            .map_err(HubServerError::Runtime)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hub-server")
@@ -248,10 +282,19 @@ impl HubServer {
             .build()
             .map_err(HubServerError::Runtime)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
         let shared = self.shared.clone();
+        let xet_dir = shared.xet.root().to_path_buf();
         let thread = std::thread::Builder::new()
             .name("hub-server".into())
             .spawn(move || {
+                // The Xet CAS opens before the server answers anything; a failure to open it fails the start.
+                let opened = runtime.block_on(self.shared.xet.start());
+                let failed = opened.is_err();
+                let _ = opened_tx.send(opened);
+                if failed {
+                    return;
+                }
                 let result = runtime.block_on(self.run(async {
                     let _ = rx.await;
                 }));
@@ -261,8 +304,25 @@ impl HubServer {
                 runtime.shutdown_timeout(Duration::from_secs(5));
             })
             .map_err(HubServerError::Runtime)?;
+        match opened_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                let _ = thread.join();
+                return Err(HubServerError::Storage {
+                    dir: xet_dir,
+                    source,
+                });
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(HubServerError::Runtime(std::io::Error::other(
+                    "the Hub server thread stopped while starting",
+                )));
+            }
+        }
         Ok(RunningHub {
             shared,
+            local_addr,
             stop: Some(tx),
             thread: Some(thread),
         })
@@ -272,6 +332,7 @@ impl HubServer {
 /// A server running on its own thread. Dropping it stops the server.
 pub struct RunningHub {
     shared: AppState,
+    local_addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -290,6 +351,21 @@ impl RunningHub {
     /// Replaces the rate limits (and resets every counter).
     pub fn set_limits(&self, limits: RateLimits) {
         self.shared.limiter.set(limits);
+    }
+
+    /// The address the server listens on (differs from [`RunningHub::url`] when `HubConfig::public_url` is set).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The Xet CAS URL clients get from the token endpoints.
+    pub fn cas_url(&self) -> String {
+        self.shared.xet.cas_url(&self.shared.base_url)
+    }
+
+    /// What the Xet CAS received and served so far (xorb bytes: what uploads really sent).
+    pub fn xet_stats(&self) -> XetStats {
+        self.shared.xet.stats()
     }
 
     /// Gives `user` its own API quota per window (`None`: unlimited), like a Hub account on another plan; the

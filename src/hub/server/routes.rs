@@ -23,7 +23,7 @@ use super::faults::Injected;
 use super::limits::{Bucket, Quota, too_many};
 use super::log::LoggedRequest;
 use super::storage::{RepoKey, RepoType, validate_repo_segment};
-use super::{AppState, commit, files, lfs, repos};
+use super::{AppState, commit, files, lfs, repos, xet};
 
 /// The routes whose repo kind is the URL prefix rather than an `/api/{t}/` segment: file resolve and the git-lfs
 /// batch and verify endpoints, once per kind (models have no prefix, as on the real Hub).
@@ -106,7 +106,16 @@ pub(crate) fn router(state: AppState) -> Router {
             &format!("{api}/paths-info/{{rev}}"),
             post(files::paths_info),
         )
+        .route(
+            &format!("{api}/xet-write-token/{{rev}}"),
+            get(xet::write_token),
+        )
+        .route(
+            &format!("{api}/xet-read-token/{{rev}}"),
+            get(xet::read_token),
+        )
         .merge(git_and_resolve_routes())
+        .merge(xet::routes())
         .route(
             "/lfs-upload/{id}",
             put(lfs::put_basic).post(lfs::complete).get(lfs::list_parts),
@@ -195,6 +204,9 @@ async fn maintain(state: AppState) {
         tick.tick().await;
         for file in state.uploads.sweep() {
             let _ = tokio::fs::remove_file(file).await;
+        }
+        if let Err(err) = state.xet.sweep() {
+            tracing::warn!("hub server: cannot expire staged Xet uploads: {err}");
         }
         let st = state.clone();
         match tokio::task::spawn_blocking(move || st.storage.expire_staged()).await {

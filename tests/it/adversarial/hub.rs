@@ -148,6 +148,7 @@ async fn run_child(name: &str, case: &HubCase) -> (Kind, String) {
                     size,
                     pointer_size: 130,
                 }),
+                xet_hash: None,
             };
             let cache = work.path().join("cache");
             let r = client
@@ -350,7 +351,9 @@ fn link_elsewhere() -> Setup {
     }
 }
 
-/// An LFS batch answer whose verify link names another host: the verify goes there, without the token.
+/// An LFS batch answer whose verify link names another host: the client never calls the verify action (the PUT's
+/// answer proves the object stored, the commit checks again; see `Xfer::upload`), so that host sees no request, and
+/// no token.
 fn verify_elsewhere() -> Setup {
     let hub = Server::start(answer(200, &[], b""));
     let other = Server::start(answer(200, &[], b"{}"));
@@ -359,7 +362,7 @@ fn verify_elsewhere() -> Setup {
         servers: vec![hub, other],
         after: Some(|servers| {
             let seen = servers[1].seen();
-            if !seen.requests.is_empty() && seen.with_token == 0 {
+            if seen.requests.is_empty() && seen.with_token == 0 {
                 Ok(())
             } else {
                 Err(format!("the verify host saw: {seen:?}"))

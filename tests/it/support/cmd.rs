@@ -24,7 +24,14 @@ const ALLOWED: &[&str] = &[
     "MINERFLEET_CHOPSTICKS",
 ];
 
-/// `minerfleet` with a cleared environment (plus [`ALLOWED`]) and no stdin.
+/// `HF_HOME` of every run: a folder of the test build, never the developer's `~/.cache/huggingface`, so a token
+/// of `hf auth login` there cannot change a result and pulls never fill the real download cache. Shared by the
+/// runs of one build (download caches are keyed by commit, Xet caches by the server's CAS id).
+pub fn hf_home() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hf-home")
+}
+
+/// `minerfleet` with a cleared environment (plus [`ALLOWED`] and `HF_HOME` = [`hf_home`]) and no stdin.
 pub fn minerfleet() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().stdin(Stdio::null());
@@ -33,6 +40,7 @@ pub fn minerfleet() -> Command {
             cmd.env(name, value);
         }
     }
+    cmd.env("HF_HOME", hf_home());
     cmd
 }
 

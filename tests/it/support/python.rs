@@ -58,17 +58,26 @@ pub fn venv(what: &str) -> Option<PathBuf> {
 }
 
 /// `venv`'s python with nothing of the caller's environment but PATH: the Hub at `endpoint` with `token`, HOME and
-/// HF_HOME under `home`, Xet off (set before import, so uploads take the LFS path our server serves), telemetry,
-/// progress bars and the update check off. The caller adds the script, its arguments and stdio.
+/// HF_HOME under `home`, Xet off (set before import, so uploads take the LFS path), telemetry, progress bars and
+/// the update check off. The caller adds the script, its arguments and stdio.
 pub fn hf_python(venv: &Path, endpoint: &str, token: &str, home: &Path) -> Command {
+    let mut cmd = hf_python_xet(venv, endpoint, token, home);
+    cmd.env("HF_HUB_DISABLE_XET", "1");
+    cmd
+}
+
+/// [`hf_python`] in the client's default mode: `hf_xet` used for every LFS file, with its own Xet cache under
+/// `home` (the shard cache is keyed by the CAS URL; a cache shared across servers could dedupe against chunks a
+/// fresh server never saw).
+pub fn hf_python_xet(venv: &Path, endpoint: &str, token: &str, home: &Path) -> Command {
     let mut cmd = Command::new(venv.join("bin/python"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("HF_ENDPOINT", endpoint)
         .env("HF_TOKEN", token)
-        .env("HF_HUB_DISABLE_XET", "1")
         .env("HF_HOME", home.join("hf"))
+        .env("HF_XET_CACHE", home.join("xet-cache"))
         .env("HF_HUB_DISABLE_TELEMETRY", "1")
         .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         .env("HF_HUB_DISABLE_UPDATE_CHECK", "1");

@@ -19,7 +19,7 @@ use super::body::{SmallBody, announced_length};
 use super::error::{ApiError, ApiResult};
 use super::repos::{repo_url, resolve, writable};
 use super::routes::{ApiRepoRev, json_response, parse_json};
-use super::storage::{CommitError, NewCommit, validate_file_path};
+use super::storage::{CommitError, NewCommit, Op, validate_file_path};
 
 #[derive(Deserialize)]
 struct PreuploadBody {
@@ -124,6 +124,31 @@ pub(crate) async fn commit(
 
     let commit = ndjson::read_commit(&state, &user, body, announced_length(&headers)).await?;
     let header = commit.header;
+    // Xet files used for the first time: their content must have the sha256 and size the lines name.
+    for check in &commit.xet_checks {
+        if !state
+            .xet
+            .check(&check.file, check.size, &check.sha256)
+            .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "lfsFile {}: the Xet file {} you uploaded does not have sha256 {} and {} bytes: upload the \
+                     file again",
+                    check.path, check.file, check.sha256, check.size
+                ),
+            ));
+        }
+    }
+    let xet_files: Vec<String> = commit
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put { entry, .. } => entry.xet_hash.clone(),
+            _ => None,
+        })
+        .collect();
 
     state
         .limiter
@@ -160,6 +185,9 @@ pub(crate) async fn commit(
         ),
         CommitError::Io(e) => ApiError::internal(format!("storage error: {e}")),
     })?;
+    if !xet_files.is_empty() {
+        state.xet.committed(&user.name, &xet_files)?;
+    }
     let url = format!("{}/commit/{}", repo_url(&state.base_url, &key), commit.oid);
     Ok(json_response(
         json!({"success": true, "commitOid": commit.oid, "commitUrl": url, "commitMessage": commit.title,

@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use super::super::AppState;
 use super::super::abuse::bytes;
-use super::super::access::usable_size;
+use super::super::access::usable_object;
 use super::super::auth::HubUser;
 use super::super::body::{read_error, too_large};
 use super::super::error::{ApiError, ApiResult};
@@ -81,13 +81,24 @@ enum Line<'a> {
 enum Parsed {
     Blank,
     Header(Header),
-    Op(Op),
+    Op(Op, Option<XetCheck>),
+}
+
+/// A Xet file an `lfsFile` line names whose content the server has not checked against the line's sha256 yet.
+#[derive(Debug, Clone)]
+pub(crate) struct XetCheck {
+    pub path: String,
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// A whole commit request, read and checked.
 pub(crate) struct CommitBody {
     pub header: Header,
     pub ops: Vec<Op>,
+    /// Xet files to check before the commit may be applied.
+    pub xet_checks: Vec<XetCheck>,
 }
 
 /// Reads and checks a commit body from `user`. Refuses (413) a body or a line over its limit as soon as it is
@@ -111,6 +122,7 @@ pub(crate) async fn read_commit(
     }
     let mut header = None;
     let mut ops = Vec::new();
+    let mut xet_checks = Vec::new();
     let mut stream = body.into_data_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut total: u64 = 0;
@@ -168,7 +180,10 @@ pub(crate) async fn read_commit(
             match parsed {
                 Parsed::Blank => {}
                 Parsed::Header(h) => header = Some(h),
-                Parsed::Op(op) => ops.push(op),
+                Parsed::Op(op, check) => {
+                    ops.push(op);
+                    xet_checks.extend(check);
+                }
             }
             if rest.len() <= piece.len() {
                 break;
@@ -178,7 +193,11 @@ pub(crate) async fn read_commit(
     }
     let header =
         header.ok_or_else(|| ApiError::bad_request("empty commit body: expected a header line"))?;
-    Ok(CommitBody { header, ops })
+    Ok(CommitBody {
+        header,
+        ops,
+        xet_checks,
+    })
 }
 
 /// Parses and checks one line; an inline file is decoded into a temp file.
@@ -233,35 +252,47 @@ fn parse_line(
         Line::File(f) => {
             valid(&f.path)?;
             let (entry, content) = stage_inline(state, &f)?;
-            Parsed::Op(Op::Put {
-                path: f.path,
-                entry,
-                content: Some(content),
-            })
+            Parsed::Op(
+                Op::Put {
+                    path: f.path,
+                    entry,
+                    content: Some(content),
+                },
+                None,
+            )
         }
         Line::LfsFile(f) => {
             valid(&f.path)?;
-            Parsed::Op(Op::Put {
-                entry: lfs_entry(state, user, &f)?,
-                path: f.path,
-                content: None,
-            })
+            let (entry, check) = lfs_entry(state, user, &f)?;
+            Parsed::Op(
+                Op::Put {
+                    entry,
+                    path: f.path,
+                    content: None,
+                },
+                check,
+            )
         }
         Line::DeletedFile(f) => {
             valid(&f.path)?;
-            Parsed::Op(Op::Delete { path: f.path })
+            Parsed::Op(Op::Delete { path: f.path }, None)
         }
         Line::DeletedFolder(f) => {
             let path = f.path.trim_end_matches('/').to_string();
             valid(&path)?;
-            Parsed::Op(Op::DeleteFolder { path })
+            Parsed::Op(Op::DeleteFolder { path }, None)
         }
     })
 }
 
-/// The entry of an `lfsFile` line: the object must be one `user` may use (else the same 422 as for an object
-/// that does not exist), and the size, when given, must be its size.
-fn lfs_entry(state: &AppState, user: &HubUser, f: &LfsFile) -> ApiResult<FileEntry> {
+/// The entry of an `lfsFile` line: the object must be one `user` may use, as an LFS blob or a Xet file (else the
+/// same 422 as for an object that does not exist), and the size, when given, must be its size. A Xet file not
+/// checked yet comes with the check the commit must pass first.
+fn lfs_entry(
+    state: &AppState,
+    user: &HubUser,
+    f: &LfsFile,
+) -> ApiResult<(FileEntry, Option<XetCheck>)> {
     let unprocessable =
         |msg: String| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, msg);
     if f.algo.as_deref().is_some_and(|a| a != "sha256") {
@@ -271,14 +302,15 @@ fn lfs_entry(state: &AppState, user: &HubUser, f: &LfsFile) -> ApiResult<FileEnt
         )));
     }
     let oid = f.oid.to_ascii_lowercase();
-    let Some(stored) = usable_size(&state.storage, user, &oid) else {
+    let Some(usable) = usable_object(state, user, &oid) else {
         return Err(unprocessable(format!(
             "lfsFile {}: LFS object {} was not uploaded by you and is in no repository you can read; upload it \
-             through the LFS batch API before committing",
+             (LFS batch API or Xet) before committing",
             f.path,
             oid.chars().take(64).collect::<String>()
         )));
     };
+    let stored = usable.size;
     if let Some(claimed) = f.size
         && claimed != stored
     {
@@ -287,7 +319,22 @@ fn lfs_entry(state: &AppState, user: &HubUser, f: &LfsFile) -> ApiResult<FileEnt
             f.path
         )));
     }
-    Ok(FileEntry::lfs(&oid, stored))
+    let check = usable
+        .xet
+        .as_ref()
+        .filter(|x| !x.checked && !usable.blob)
+        .map(|x| XetCheck {
+            path: f.path.clone(),
+            file: x.file.clone(),
+            sha256: oid.clone(),
+            size: stored,
+        });
+    // A Xet file not checked yet is used only when there is no blob (a blob is checked already).
+    let xet = usable
+        .xet
+        .filter(|x| x.checked || !usable.blob)
+        .map(|x| x.file);
+    Ok((FileEntry::lfs(&oid, stored).with_xet(xet), check))
 }
 
 /// Writes an inline file's content to a temp file, hashing it on the way (sha256 and the git blob oid).
@@ -339,6 +386,7 @@ fn stage_inline(state: &AppState, f: &InlineFile<'_>) -> ApiResult<(FileEntry, T
         sha256: hex::encode(sha.finalize()),
         git_oid: hex::encode(git.finalize()),
         lfs: false,
+        xet_hash: None,
     };
     Ok((entry, temp))
 }

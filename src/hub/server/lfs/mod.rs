@@ -1,5 +1,5 @@
 //! Git LFS: the batch endpoint (basic or multipart actions per object, none for objects the caller may already
-//! use) and verify, both authorised by `access`; the upload URLs themselves are in [`transfer`], their sessions in
+//! use; `"transfer": "xet"` and no actions when the client offers Xet and the server has it on) and verify, both authorised by `access`; the upload URLs themselves are in [`transfer`], their sessions in
 //! [`sessions`].
 //!
 //! A batch call is checked whole before anything is allocated: every object within `max_object_bytes`, the part
@@ -152,10 +152,29 @@ pub(crate) async fn batch(
             ),
         ));
     }
-    let multipart_ok = body
-        .transfers
-        .as_ref()
-        .is_some_and(|t| t.iter().any(|t| t == "multipart"));
+    let offers = |name: &str| {
+        body.transfers
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|t| t == name))
+    };
+    if state.xet.enabled && offers("xet") {
+        // Xet: the client uploads through the CAS with a write token; nothing to allocate here.
+        let objects: Vec<serde_json::Value> = body
+            .objects
+            .iter()
+            .map(|obj| {
+                let oid = obj.oid.to_ascii_lowercase();
+                if is_sha256_hex(&oid) {
+                    json!({"oid": oid, "size": obj.size})
+                } else {
+                    json!({"oid": obj.oid.chars().take(100).collect::<String>(), "size": obj.size,
+                        "error": {"code": 422, "message": "oid is not a lowercase sha256 hex string"}})
+                }
+            })
+            .collect();
+        return Ok(lfs_json(json!({"transfer": "xet", "objects": objects})));
+    }
+    let multipart_ok = offers("multipart");
     let mut plans = Vec::with_capacity(body.objects.len());
     let mut parts: u64 = 0;
     for obj in &body.objects {

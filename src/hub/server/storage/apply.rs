@@ -129,11 +129,13 @@ impl Storage {
                 }
             }
         }
-        // Every LFS object the new tree names must be stored (the caller checked it may use them).
+        // Every LFS object the new tree names must be stored (the caller checked it may use them): as a blob, or in
+        // the Xet CAS (the caller checked the reconstruction against the sha256 and size; the CAS keeps what it
+        // stores).
         let mut used_objects = Vec::new();
         for path in &lfs {
             if let Some(entry) = files.get(path) {
-                if self.blobs.size(&entry.sha256) != Some(entry.size) {
+                if entry.xet_hash.is_none() && self.blobs.size(&entry.sha256) != Some(entry.size) {
                     return Err(CommitError::ObjectMissing {
                         path: path.clone(),
                         oid: entry.sha256.clone(),

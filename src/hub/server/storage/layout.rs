@@ -4,6 +4,9 @@
 //!   used by every token holder, and uploads that were never committed stayed in `blobs/` for good.
 //! * Format 2: adds `staged.json` (who uploaded which object not yet committed) and `format.json`; `blobs/` holds
 //!   only blobs that a commit references or an unexpired staged upload covers.
+//! * Format 3: adds `xet/` (the Xet CAS and the server's index of Xet files and xorbs) and the `xet_hash` of file
+//!   entries; a file stored in Xet may have no blob. Upgrading 2 → 3 changes nothing on disk; the new number keeps
+//!   an older minerfleet from opening a directory whose Xet files it could not serve.
 //!
 //! Upgrading 1 → 2 happens when a server opens the directory: repositories, commits and every blob a commit
 //! references are kept as they are; blobs no commit references are deleted (uploads that were never committed:
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::fsutil::{read_json, write_json_atomic};
 
 /// The format this build writes.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
 const FILE: &str = "format.json";
 
 #[derive(Serialize, Deserialize)]

@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub(crate) use apply::{CommitError, NewCommit, Op};
-pub(crate) use fsutil::TempFile;
+pub(crate) use fsutil::{TempFile, read_json, write_json_atomic};
 pub(crate) use model::{
     Commit, FileEntry, RepoKey, RepoMeta, RepoType, git_blob_hasher, is_commit_oid, is_sha256_hex,
     now_iso, random_hex, validate_file_path, validate_repo_segment,
@@ -48,20 +48,22 @@ pub(crate) use model::{
 pub(crate) use tree::{TreeItem, dir_oid, tree};
 
 use blobs::BlobStore;
-use fsutil::{read_json, with_path, write_json_atomic};
+use fsutil::with_path;
 use model::{GITATTRIBUTES, new_commit};
-use staged::{Grant, StagedIndex, expiry_ms};
+use staged::{Grant, StagedIndex};
+pub(crate) use staged::{expiry_ms, now_ms};
 
 struct Repo {
     meta: RepoMeta,
     commits: HashMap<String, Arc<Commit>>,
 }
 
-/// Every repository, and which repositories hold each blob in some commit.
+/// Every repository, which repositories hold each blob (by sha256) and each Xet file (by Xet hash) in some commit.
 #[derive(Default)]
 struct Repos {
     map: BTreeMap<RepoKey, Repo>,
     holders: HashMap<String, BTreeSet<RepoKey>>,
+    xet_holders: HashMap<String, BTreeSet<RepoKey>>,
 }
 
 impl Repos {
@@ -71,6 +73,12 @@ impl Repos {
                 .entry(f.sha256.clone())
                 .or_default()
                 .insert(key.clone());
+            if let Some(xet) = &f.xet_hash {
+                self.xet_holders
+                    .entry(xet.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
         }
     }
 
@@ -81,6 +89,19 @@ impl Repos {
             .values()
             .flat_map(|c| c.files.values().map(|f| &f.sha256))
             .collect();
+        let xets: BTreeSet<&String> = repo
+            .commits
+            .values()
+            .flat_map(|c| c.files.values().filter_map(|f| f.xet_hash.as_ref()))
+            .collect();
+        for xet in xets {
+            if let Some(set) = self.xet_holders.get_mut(xet) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.xet_holders.remove(xet);
+                }
+            }
+        }
         let mut freed = Vec::new();
         for sha in shas {
             if let Some(set) = self.holders.get_mut(sha) {
@@ -136,10 +157,14 @@ impl Storage {
         let report = storage.collect_garbage()?;
         match found {
             Some(layout::FORMAT) => {}
-            Some(old) => tracing::info!(
+            Some(1) => tracing::info!(
                 data = %root.display(), removed = report.removed,
-                "hub server: upgraded the data directory from format {old} to {}: kept every repository and \
+                "hub server: upgraded the data directory from format 1 to {}: kept every repository and \
                  committed blob, removed the blobs no commit references (uploads never committed)", layout::FORMAT
+            ),
+            Some(old) => tracing::info!(
+                data = %root.display(),
+                "hub server: upgraded the data directory from format {old} to {} (Xet storage)", layout::FORMAT
             ),
             None => {}
         }
@@ -224,6 +249,27 @@ impl Storage {
             keys.iter()
                 .any(|k| repos.map.get(k).is_some_and(|r| visible(k, &r.meta)))
         })
+    }
+
+    /// Whether some repository for which `visible` says yes holds the Xet file `xet_hash` in any commit.
+    pub fn xet_held_where(
+        &self,
+        xet_hash: &str,
+        visible: impl Fn(&RepoKey, &RepoMeta) -> bool,
+    ) -> bool {
+        let repos = self.read();
+        repos.xet_holders.get(xet_hash).is_some_and(|keys| {
+            keys.iter()
+                .any(|k| repos.map.get(k).is_some_and(|r| visible(k, &r.meta)))
+        })
+    }
+
+    /// Whether a commit of `key` holds the Xet file `xet_hash`.
+    pub fn repo_holds_xet(&self, key: &RepoKey, xet_hash: &str) -> bool {
+        self.read()
+            .xet_holders
+            .get(xet_hash)
+            .is_some_and(|keys| keys.contains(key))
     }
 
     /// Drops expired staged uploads and deletes their blobs unless a commit references them or another grant

@@ -132,6 +132,11 @@ pub(crate) struct FileEntry {
     /// Git blob oid: sha1 of the content for regular files, of the pointer text for LFS files.
     pub git_oid: String,
     pub lfs: bool,
+    /// The Xet file hash (64 hex, Xet byte order) when the content is stored in the Xet CAS. Such a file may have
+    /// no blob in `blobs/`: its bytes are reconstructed from the CAS. Set only after the server checked that the
+    /// reconstruction has this entry's sha256 and size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xet_hash: Option<String>,
 }
 
 impl FileEntry {
@@ -141,6 +146,7 @@ impl FileEntry {
             sha256: hex::encode(Sha256::digest(content)),
             git_oid: git_blob_oid(content),
             lfs: false,
+            xet_hash: None,
         }
     }
 
@@ -150,7 +156,14 @@ impl FileEntry {
             sha256: sha256.to_string(),
             git_oid: git_blob_oid(lfs_pointer(sha256, size).as_bytes()),
             lfs: true,
+            xet_hash: None,
         }
+    }
+
+    /// An LFS file whose bytes are (also) the Xet file `xet_hash`.
+    pub fn with_xet(mut self, xet_hash: Option<String>) -> Self {
+        self.xet_hash = xet_hash;
+        self
     }
 
     pub fn pointer_size(&self) -> u64 {

@@ -1,0 +1,179 @@
+//! Checks that keep what clients tell the CAS honest.
+//!
+//! * [`check_shard`], before a shard is registered: every xorb it names is stored, every xorb entry lists that
+//!   xorb's real chunks, and every file entry's segments hash to the file hash it claims (the Merkle hash of the
+//!   chunk hashes, taken from the stored xorbs' footers) with the sizes it claims. A file hash then fixes the
+//!   content, so a shard cannot redefine someone else's file to other bytes, and the dedupe index cannot be fed
+//!   chunks a xorb does not hold.
+//! * [`check_content`], before a commit first uses a Xet file: the server reconstructs it from the CAS and compares
+//!   its sha256 and size with the `lfsFile` line. The shard's sha256 is only a claim of the uploader; checked, the
+//!   sha256 ↔ Xet hash link can be trusted by everyone else.
+//!
+//! Both read through xet-client's `LocalClient`; neither writes anything.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Cursor;
+
+use sha2::{Digest as _, Sha256};
+use xet_client::cas_client::{DirectAccessClient, LocalClient};
+use xet_client::cas_types::FileRange;
+use xet_core_structures::merklehash::{MerkleHash, file_hash};
+use xet_core_structures::metadata_shard::streaming_shard::MDBMinimalShard;
+use xet_core_structures::xorb_object::XorbObject;
+
+use super::index::XetFile;
+
+/// Bytes reconstructed per step when checking a file's content.
+const CHECK_WINDOW: u64 = 32 << 20;
+
+/// Why a shard was refused (the message names the file or xorb).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShardError {
+    #[error("the shard cannot be parsed: {0}")]
+    Format(String),
+    #[error("the shard names xorb {0}, which is not stored: upload the xorb before the shard")]
+    MissingXorb(String),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("reading the CAS failed: {0}")]
+    Cas(String),
+}
+
+/// The files a shard defines, after the checks of the module docs: Xet hash (hex) → what the shard says.
+pub(crate) async fn check_shard(
+    cas: &LocalClient,
+    shard: &[u8],
+) -> Result<Vec<(String, XetFile)>, ShardError> {
+    let parsed = MDBMinimalShard::from_reader(&mut Cursor::new(shard), true, true)
+        .map_err(|e| ShardError::Format(e.to_string()))?;
+    let mut footers: HashMap<MerkleHash, XorbObject> = HashMap::new();
+    let mut footer = async |xorb: MerkleHash| -> Result<XorbObject, ShardError> {
+        if let Some(f) = footers.get(&xorb) {
+            return Ok(f.clone());
+        }
+        if !cas
+            .xorb_exists(&xorb)
+            .await
+            .map_err(|e| ShardError::Cas(e.to_string()))?
+        {
+            return Err(ShardError::MissingXorb(xorb.hex()));
+        }
+        let f = cas
+            .xorb_footer(&xorb)
+            .await
+            .map_err(|e| ShardError::Cas(e.to_string()))?;
+        footers.insert(xorb, f.clone());
+        Ok(f)
+    };
+
+    for i in 0..parsed.num_xorb() {
+        let Some(view) = parsed.xorb(i) else { continue };
+        let stored = footer(view.xorb_hash()).await?;
+        let n = stored.info.num_chunks;
+        let real = stored
+            .chunk_hash_sizes(0, n)
+            .map_err(|e| ShardError::Cas(e.to_string()))?;
+        if view.num_entries() > real.len() {
+            return Err(ShardError::Mismatch(format!(
+                "xorb {} has {} chunks, the shard lists {}",
+                view.xorb_hash().hex(),
+                real.len(),
+                view.num_entries()
+            )));
+        }
+        for (j, (hash, size)) in real.iter().enumerate().take(view.num_entries()) {
+            let entry = view.chunk(j);
+            if entry.chunk_hash != *hash || u64::from(entry.unpacked_segment_bytes) != *size {
+                return Err(ShardError::Mismatch(format!(
+                    "chunk {j} of xorb {} is not the chunk the shard lists",
+                    view.xorb_hash().hex()
+                )));
+            }
+        }
+    }
+
+    let mut files = Vec::with_capacity(parsed.num_files());
+    for i in 0..parsed.num_files() {
+        let Some(view) = parsed.file(i) else { continue };
+        let mut chunks: Vec<(MerkleHash, u64)> = Vec::new();
+        let mut xorbs = BTreeSet::new();
+        let mut size: u64 = 0;
+        for j in 0..view.num_entries() {
+            let seg = view.entry(j);
+            let stored = footer(seg.xorb_hash).await?;
+            let part = stored
+                .chunk_hash_sizes(seg.chunk_index_start, seg.chunk_index_end)
+                .map_err(|e| {
+                    ShardError::Mismatch(format!(
+                        "file {}: chunks {}..{} of xorb {}: {e}",
+                        view.file_hash().hex(),
+                        seg.chunk_index_start,
+                        seg.chunk_index_end,
+                        seg.xorb_hash.hex()
+                    ))
+                })?;
+            let bytes: u64 = part.iter().map(|(_, s)| *s).sum();
+            if bytes != u64::from(seg.unpacked_segment_bytes) {
+                return Err(ShardError::Mismatch(format!(
+                    "file {}: a segment of xorb {} has {bytes} bytes, the shard says {}",
+                    view.file_hash().hex(),
+                    seg.xorb_hash.hex(),
+                    seg.unpacked_segment_bytes
+                )));
+            }
+            size += bytes;
+            chunks.extend(part.iter().copied());
+            xorbs.insert(seg.xorb_hash.hex());
+        }
+        if file_hash(&chunks) != view.file_hash() {
+            return Err(ShardError::Mismatch(format!(
+                "file {}: its chunks do not hash to its file hash",
+                view.file_hash().hex()
+            )));
+        }
+        files.push((
+            view.file_hash().hex(),
+            XetFile {
+                sha256: view.metadata_ext().map(|m| m.sha256.hex()),
+                size,
+                xorbs,
+                verified: false,
+                refuted: false,
+            },
+        ));
+    }
+    Ok(files)
+}
+
+/// Whether the Xet file `hash`, reconstructed from the CAS, has exactly `size` bytes with this `sha256`.
+pub(crate) async fn check_content(
+    cas: &LocalClient,
+    hash: &MerkleHash,
+    size: u64,
+    sha256: &str,
+) -> Result<bool, String> {
+    let stored = cas.get_file_size(hash).await.map_err(|e| e.to_string())?;
+    if stored != size {
+        return Ok(false);
+    }
+    let mut hasher = Sha256::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + CHECK_WINDOW).min(size);
+        let bytes = cas
+            .get_file_data(hash, Some(FileRange::new(at, end)))
+            .await
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 != end - at {
+            return Ok(false);
+        }
+        hasher = tokio::task::spawn_blocking(move || {
+            hasher.update(&bytes);
+            hasher
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        at = end;
+    }
+    Ok(hex::encode(hasher.finalize()) == sha256)
+}
