@@ -35,7 +35,7 @@ fn start_actor(actor: ChainActor) -> actix::Addr<ChainActor> {
     std::thread::spawn(move || {
         actix::System::new().block_on(async move {
             tx.send(actor.start()).unwrap();
-            futures::future::pending::<()>().await;
+            std::future::pending::<()>().await;
         })
     });
     rx.recv().unwrap()
@@ -94,7 +94,7 @@ fn main() {
             .iter()
             .enumerate()
             .map(|(i, k)| actor.send(Commit { hotkey: k.clone(), netuid: NETUID, data: data(i) }));
-        let results = futures::future::join_all(sends).await;
+        let results = futures_util::future::join_all(sends).await;
         let par_secs = t.elapsed().as_secs_f64();
         let par_last = results
             .into_iter()

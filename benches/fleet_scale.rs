@@ -19,6 +19,11 @@
 //! (1000), MINERFLEET_BENCH_QUOTA_WINDOW_S (300), MINERFLEET_BENCH_BLOCK_MS (1000), MINERFLEET_PY_VENV, and the
 //! devnet's MINERFLEET_RUNTIME_WASM / MINERFLEET_CHOPSTICKS. Prints `RESULT` lines.
 
+#![allow(
+    unsafe_code,
+    reason = "the bench reads a child's resource usage with wait4"
+)]
+
 mod support;
 
 #[path = "../tests/it/support/python.rs"]

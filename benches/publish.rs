@@ -113,7 +113,7 @@ fn upload_alone(root: &Path, tag: &str, n: usize) -> f64 {
                 })
             })
             .collect();
-        for j in futures::future::join_all(jobs).await {
+        for j in futures_util::future::join_all(jobs).await {
             j.unwrap().unwrap();
         }
         t.elapsed().as_secs_f64()
@@ -284,7 +284,7 @@ fn main() {
                     })
                 })
                 .collect();
-            for j in futures::future::join_all(jobs).await {
+            for j in futures_util::future::join_all(jobs).await {
                 j.unwrap().unwrap();
             }
             t.elapsed().as_secs_f64()

@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use minerfleet::gpu::{CancelToken, Device, ValidateOptions, validate_model};
+use minerfleet::gpu::{CancellationToken, Device, ValidateOptions, validate_model};
 use minerfleet::model::save::{
     Dims, Family, Tensor, config_json, f32_to_bf16, save_model, tensor_shapes,
 };
@@ -125,8 +125,8 @@ fn options(device: Device) -> ValidateOptions {
 
 fn scan(dir: &Path, device: Device) -> f64 {
     let start = Instant::now();
-    let v =
-        validate_model(dir, &options(device), &(), &CancelToken::new()).expect("validation runs");
+    let v = validate_model(dir, &options(device), &(), &CancellationToken::new())
+        .expect("validation runs");
     assert!(v.ok(), "bench model failed validation: {:?}", v.failures);
     start.elapsed().as_secs_f64()
 }

@@ -17,6 +17,11 @@
 //! Env: MINERFLEET_BENCH_WATCH_MIB (64), MINERFLEET_BENCH_WATCH_ROUNDS (3), MINERFLEET_BENCH_WATCH_MINERS (64),
 //! MINERFLEET_BENCH_WATCH_IDLE_SECS (120), and the devnet's MINERFLEET_RUNTIME_WASM / MINERFLEET_CHOPSTICKS.
 
+#![allow(
+    unsafe_code,
+    reason = "the bench stops the watch process it started with SIGTERM, through libc"
+)]
+
 mod support;
 
 use std::io::BufRead;

@@ -5,13 +5,15 @@
 //! refuse on, [`crate::model::folder`], [`crate::model::secrets`]), the model passes header inspection and every
 //! constraint of its competition, the competition is in the subnet's latest schedule entry, and the metadata
 //! string the miner would commit fits in 128 bytes.
-//! The result is plain data ([`FleetReport`]) that the CLI renders as a table or JSON.
+//! The result is plain data ([`FleetReport`]) that the CLI renders as a table or JSON. `check --deep` adds the rows
+//! of each model's tensor validation ([`FleetReport::add_deep`], from [`crate::actors::gpu::validate_fleet`]).
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::fleet::{Fleet, Miner, Republish};
+use crate::gpu::{GpuError, ModelValidation, Rule};
 use crate::model::{FolderError, ModelFolder, ModelId, inspect, secrets};
 use crate::wallet::{self, PasswordSource};
 
@@ -300,4 +302,63 @@ fn finish(mut report: MinerReport, miner: &Miner) -> MinerReport {
         ));
     }
     report
+}
+
+// ---- check --deep ------------------------------------------------------------------------------------------------
+
+impl FleetReport {
+    /// Adds the rows of miner `miner`'s deep validation ([`deep_items`]) to its report.
+    pub fn add_deep(&mut self, miner: usize, result: &Result<ModelValidation, GpuError>) {
+        let (items, warnings) = deep_items(result);
+        if let Some(m) = self.miners.get_mut(miner) {
+            m.checks.extend(items);
+            m.warnings.extend(warnings);
+        }
+    }
+}
+
+/// The deep-check rows one validation adds to a miner's report: one per failure (naming tensor and rule), a
+/// summary row when the scan passed, and one for the forward smoke test; and its warnings.
+pub fn deep_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem>, Vec<String>) {
+    let item = |rule: &str, passed: bool, detail: String| CheckItem {
+        rule: rule.to_string(),
+        passed,
+        detail,
+    };
+    let v = match result {
+        Err(e) => return (vec![item("deep", false, e.to_string())], Vec::new()),
+        Ok(v) => v,
+    };
+    let mut items = Vec::new();
+    for f in &v.failures {
+        let detail = match &f.tensor {
+            Some(t) => format!("tensor `{t}`: {}", f.detail),
+            None => f.detail.clone(),
+        };
+        items.push(item(&format!("deep_{}", f.rule), false, detail));
+    }
+    if !v.failures.iter().any(|f| f.rule != Rule::Forward) {
+        let max_abs = v.tensors.iter().map(|t| t.max_abs).fold(0.0, f64::max);
+        items.push(item(
+            "deep_scan",
+            true,
+            format!(
+                "{} tensors, {} params, {} bytes on {} in {:.2} s; finite, max |w| {max_abs:.3}",
+                v.tensors.len(),
+                v.params,
+                v.bytes_loaded,
+                v.device,
+                v.seconds
+            ),
+        ));
+    }
+    if let Some(f) = &v.forward {
+        items.push(item(
+            "deep_forward",
+            true,
+            format!("logits {:?} finite ({:.2} s)", f.logits_shape, f.seconds),
+        ));
+    }
+    let warnings = v.warnings.iter().map(|w| format!("deep: {w}")).collect();
+    (items, warnings)
 }

@@ -18,6 +18,8 @@
 //! * [`report`]: the reporter interface (progress bars, plain lines, NDJSON).
 //! * [`watch`]: keep a training fleet published: new checkpoints of every miner through the same pipeline.
 //! * [`remote`]: what other uids committed, checked like a validator checks it: `repo_of_uid`, `pull`, `best_uid`.
+//! * Building blocks, one implementation each: [`atomic_file`] (durable writes), [`lock_file`] (`flock` lock files),
+//!   [`small_file`] (bounded reads), [`ron_pos`] (positions in RON text).
 //!
 //! The `minerfleet` binary is a thin clap front end over this API.
 //!
@@ -66,15 +68,18 @@
 //! ```
 
 pub mod actors;
+pub mod atomic_file;
 pub mod chain;
 pub mod check;
 pub mod competition;
 pub mod demo;
 pub mod devnet;
+mod failpoint;
 pub mod fleet;
 pub mod gpu;
 pub mod hub;
 pub mod journal;
+pub mod lock_file;
 pub mod model;
 pub mod network;
 pub mod publish;

@@ -1,4 +1,5 @@
-//! Which chain a command talks to: a named Bittensor network or a custom WebSocket endpoint.
+//! Which chain a command talks to: a named Bittensor network or a custom WebSocket endpoint; and whether an
+//! endpoint (chain or Hub) is on this machine ([`is_loopback`]).
 //!
 //! Pure data: parsing and the well-known endpoints and genesis hashes (subnet-protocol §9.6). Connecting is the
 //! chain client's job.
@@ -85,9 +86,28 @@ impl FromStr for Network {
     }
 }
 
+/// True when `url` uses `scheme` and points at this machine (127.0.0.1, localhost or `[::1]`), by its parsed host
+/// (not a prefix: `127.0.0.10` is not this machine).
+pub fn is_loopback(url: &str, scheme: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == scheme && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls_are_recognised_by_host_not_prefix() {
+        assert!(is_loopback("http://127.0.0.1:8765", "http"));
+        assert!(is_loopback("http://localhost:8765/", "http"));
+        assert!(is_loopback("ws://[::1]:9944", "ws"));
+        assert!(!is_loopback("http://127.0.0.10:8765", "http"));
+        assert!(!is_loopback("https://127.0.0.1:8765", "http"));
+        assert!(!is_loopback("https://huggingface.co", "http"));
+        assert!(!is_loopback("not a url", "http"));
+    }
 
     #[test]
     fn parses_names_and_urls() {

@@ -190,6 +190,10 @@ pub fn read_open(path: &Path, file: File, len: u64, max: u64) -> Result<Vec<u8>,
 }
 
 #[cfg(test)]
+#[allow(
+    unsafe_code,
+    reason = "the tests make FIFOs (mkfifo) to prove reads never block on one"
+)]
 mod tests {
     use super::*;
 
@@ -229,6 +233,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pipe");
         let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let started = std::time::Instant::now();
         let e = read(&p, 10).unwrap_err();

@@ -102,8 +102,7 @@ impl HubClients {
                 quota,
                 account: account.to_string(),
                 ..LimitsConfig::default()
-            })
-            .map_err(|e| HubError::BadInput(e.to_string()))?;
+            })?;
             HubClient::with_limits(HubConfig::new(fleet.hub.clone(), token), limits)
         };
         let mut out = HubClients {

@@ -12,10 +12,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix::prelude::*;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
+use tokio_util::task::TaskTracker;
 
 use crate::chain::{
     ChainClient, ChainError, CommitErrorKind, Committed, HotkeySigner, SpacePlan, TxStatus,
@@ -92,9 +92,8 @@ pub struct ChainActor {
     sink: Arc<dyn ChainEventSink>,
     mailbox: usize,
     per_hotkey: HashMap<[u8; 32], Arc<Mutex<()>>>,
-    in_flight: Arc<AtomicUsize>,
-    idle: Arc<Notify>,
-    closing: bool,
+    /// The commits in flight; closed by [`Shutdown`], which then waits for it to empty.
+    in_flight: TaskTracker,
 }
 
 impl ChainActor {
@@ -105,9 +104,7 @@ impl ChainActor {
             sink,
             mailbox: DEFAULT_MAILBOX,
             per_hotkey: HashMap::new(),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            idle: Arc::new(Notify::new()),
-            closing: false,
+            in_flight: TaskTracker::new(),
         }
     }
 
@@ -126,31 +123,13 @@ impl Actor for ChainActor {
     }
 }
 
-struct InFlight {
-    count: Arc<AtomicUsize>,
-    idle: Arc<Notify>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-}
-
 impl Handler<Commit> for ChainActor {
     type Result = ResponseFuture<Result<Committed, ChainError>>;
 
     fn handle(&mut self, msg: Commit, _ctx: &mut Self::Context) -> Self::Result {
-        if self.closing {
+        if self.in_flight.is_closed() {
             return Box::pin(async { Err(ChainError::ShuttingDown) });
         }
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight {
-            count: self.in_flight.clone(),
-            idle: self.idle.clone(),
-        };
         let lock = self
             .per_hotkey
             .entry(msg.hotkey.account().0)
@@ -158,8 +137,7 @@ impl Handler<Commit> for ChainActor {
             .clone();
         let client = self.client.clone();
         let sink = self.sink.clone();
-        Box::pin(async move {
-            let _guard = guard;
+        Box::pin(self.in_flight.track_future(async move {
             let hotkey = msg.hotkey.ss58();
             let emit = |kind| {
                 sink.emit(ChainEvent {
@@ -185,7 +163,7 @@ impl Handler<Commit> for ChainActor {
                 }),
             }
             result
-        })
+        }))
     }
 }
 
@@ -247,21 +225,12 @@ impl Handler<Shutdown> for ChainActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
-        self.closing = true;
-        let count = self.in_flight.clone();
-        let idle = self.idle.clone();
+        self.in_flight.close();
+        let in_flight = self.in_flight.clone();
         Box::pin(
-            async move {
-                loop {
-                    let notified = idle.notified();
-                    if count.load(Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    notified.await;
-                }
-            }
-            .into_actor(self)
-            .map(|_, _act, ctx| ctx.stop()),
+            async move { in_flight.wait().await }
+                .into_actor(self)
+                .map(|_, _act, ctx| ctx.stop()),
         )
     }
 }

@@ -7,8 +7,8 @@
 //! at its next tensor chunk and every queued job return [`GpuError::Cancelled`]; [`GpuPool::shutdown`] then waits
 //! until every worker thread has stopped.
 //!
-//! [`deep_check_fleet`] runs the pool over a whole fleet (`minerfleet check --deep`), models in parallel across
-//! workers, and adds the results to the fleet report.
+//! [`validate_fleet`] runs the pool over a whole fleet (`minerfleet check --deep`), models in parallel across
+//! workers; [`crate::check::FleetReport::add_deep`] turns each result into report rows.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,10 +18,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use crate::check::{CheckItem, FleetReport};
 use crate::fleet::Fleet;
 use crate::gpu::{
-    CancelToken, Device, GpuError, ModelValidation, Progress, Rule, ValidateOptions, validate_model,
+    CancellationToken, Device, GpuError, ModelValidation, Progress, ValidateOptions, validate_model,
 };
 
 /// How to build the pool.
@@ -39,6 +38,18 @@ pub struct PoolConfig {
     pub forward: bool,
     pub forward_tokens: usize,
     pub chunk_elems: usize,
+}
+
+impl PoolConfig {
+    /// The default pool on `devices` (empty: every CUDA device, else the CPU) with `cpu_workers` workers on the CPU
+    /// (default: [`default_cpu_workers`]).
+    pub fn on(devices: Vec<Device>, cpu_workers: Option<usize>) -> PoolConfig {
+        PoolConfig {
+            devices,
+            cpu_workers: cpu_workers.unwrap_or_else(default_cpu_workers),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for PoolConfig {
@@ -70,7 +81,7 @@ impl Message for Validate {
 struct Worker {
     device: Device,
     options: ValidateOptions,
-    cancel: CancelToken,
+    cancel: CancellationToken,
     alive: Arc<AtomicUsize>,
 }
 
@@ -110,7 +121,7 @@ pub struct GpuPool {
     addr: Option<Addr<Worker>>,
     slots: Arc<Semaphore>,
     capacity: usize,
-    cancel: CancelToken,
+    cancel: CancellationToken,
     workers: Vec<Device>,
     alive: Arc<AtomicUsize>,
 }
@@ -134,7 +145,7 @@ impl GpuPool {
             }
         }
         set_cpu_threads(workers.iter().filter(|d| **d == Device::Cpu).count());
-        let cancel = CancelToken::new();
+        let cancel = CancellationToken::new();
         let alive = Arc::new(AtomicUsize::new(workers.len()));
         let options = ValidateOptions {
             device: Device::Cpu,
@@ -200,7 +211,7 @@ impl GpuPool {
     }
 
     /// The shared cancel flag (e.g. for a Ctrl-C handler).
-    pub fn cancel_token(&self) -> CancelToken {
+    pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
@@ -277,180 +288,41 @@ fn set_cpu_threads(cpu_workers: usize) {
     let _ = cpu_workers;
 }
 
-/// The deep-check rows one validation adds to a miner's report: one per failure (naming tensor and rule), a
-/// summary row when the scan passed, and one for the forward smoke test.
-pub fn check_items(result: &Result<ModelValidation, GpuError>) -> (Vec<CheckItem>, Vec<String>) {
-    let item = |rule: &str, passed: bool, detail: String| CheckItem {
-        rule: rule.to_string(),
-        passed,
-        detail,
-    };
-    let v = match result {
-        Err(e) => return (vec![item("deep", false, e.to_string())], Vec::new()),
-        Ok(v) => v,
-    };
-    let mut items = Vec::new();
-    for f in &v.failures {
-        let detail = match &f.tensor {
-            Some(t) => format!("tensor `{t}`: {}", f.detail),
-            None => f.detail.clone(),
-        };
-        items.push(item(&format!("deep_{}", f.rule), false, detail));
-    }
-    if !v.failures.iter().any(|f| f.rule != Rule::Forward) {
-        let max_abs = v.tensors.iter().map(|t| t.max_abs).fold(0.0, f64::max);
-        items.push(item(
-            "deep_scan",
-            true,
-            format!(
-                "{} tensors, {} params, {} bytes on {} in {:.2} s; finite, max |w| {max_abs:.3}",
-                v.tensors.len(),
-                v.params,
-                v.bytes_loaded,
-                v.device,
-                v.seconds
-            ),
-        ));
-    }
-    if let Some(f) = &v.forward {
-        items.push(item(
-            "deep_forward",
-            true,
-            format!("logits {:?} finite ({:.2} s)", f.logits_shape, f.seconds),
-        ));
-    }
-    let warnings = v.warnings.iter().map(|w| format!("deep: {w}")).collect();
-    (items, warnings)
-}
-
-/// Validate every miner's model of `fleet` on the pool, in parallel across workers, and add the results to
-/// `report` (whose miners are in fleet order). `done` is called as each model finishes. Returns every miner's
-/// full validation (per-tensor statistics included), `None` where the job could not run; or
-/// [`GpuError::Cancelled`] if the pool was cancelled (the rows of finished models are still added to `report`).
-pub async fn deep_check_fleet(
+/// Validate every miner's model of `fleet` on the pool, all submitted at once (the pool's queue and workers decide
+/// what runs in parallel). `progress(miner, loaded, total)` reports bytes loaded per job; `done(miner, &result)` is
+/// called as each model finishes, in the order they finish. Returns every miner's result, in fleet order.
+pub async fn validate_fleet(
     pool: &GpuPool,
     fleet: &Fleet,
-    report: &mut FleetReport,
     progress: Arc<dyn Fn(usize, u64, u64) + Send + Sync>,
-    done: &dyn Fn(usize, &Result<ModelValidation, GpuError>),
-) -> Result<Vec<Option<ModelValidation>>, GpuError> {
+    mut done: impl FnMut(usize, &Result<ModelValidation, GpuError>),
+) -> Vec<Result<ModelValidation, GpuError>> {
     let subnet = fleet.registry.subnet(fleet.netuid);
-    let mut jobs = Vec::new();
-    for (i, miner) in fleet.miners.iter().enumerate() {
-        let dtype = subnet
-            .and_then(|s| s.find(miner.competition_id))
-            .map(|c| c.dtype.clone());
-        let p = progress.clone();
-        let job_progress: Arc<dyn Progress> = Arc::new(move |loaded, total| p(i, loaded, total));
-        jobs.push(pool.validate(miner.model_dir.clone(), dtype, job_progress));
-    }
-    // All jobs are submitted at once; the pool's queue and workers decide what runs in parallel.
-    let mut pending: Vec<_> = jobs
-        .into_iter()
+    let mut pending: Vec<_> = fleet
+        .miners
+        .iter()
         .enumerate()
-        .map(|(i, f)| Box::pin(async move { (i, f.await) }))
+        .map(|(i, miner)| {
+            let dtype = subnet
+                .and_then(|s| s.find(miner.competition_id))
+                .map(|c| c.dtype.clone());
+            let p = progress.clone();
+            let job_progress: Arc<dyn Progress> =
+                Arc::new(move |loaded, total| p(i, loaded, total));
+            let job = pool.validate(miner.model_dir.clone(), dtype, job_progress);
+            Box::pin(async move { (i, job.await) })
+        })
         .collect();
-    let mut cancelled = false;
-    let mut results: Vec<Option<ModelValidation>> = vec![None; fleet.miners.len()];
+    let mut results: Vec<Option<Result<ModelValidation, GpuError>>> =
+        vec![None; fleet.miners.len()];
     while !pending.is_empty() {
-        let ((i, result), _, rest) = futures_select_all(pending).await;
+        let ((i, result), _, rest) = futures_util::future::select_all(pending).await;
         pending = rest;
         done(i, &result);
-        cancelled |= matches!(result, Err(GpuError::Cancelled));
-        let (items, warnings) = check_items(&result);
-        if let Some(m) = report.miners.get_mut(i) {
-            m.checks.extend(items);
-            m.warnings.extend(warnings);
-        }
-        results[i] = result.ok();
+        results[i] = Some(result);
     }
-    if cancelled {
-        Err(GpuError::Cancelled)
-    } else {
-        Ok(results)
-    }
-}
-
-/// `select_all` over pinned futures, without pulling in the futures crate for one function.
-async fn futures_select_all<F: std::future::Future + Unpin>(
-    mut futures: Vec<F>,
-) -> (F::Output, usize, Vec<F>) {
-    std::future::poll_fn(move |cx| {
-        for i in 0..futures.len() {
-            if let std::task::Poll::Ready(out) = std::pin::Pin::new(&mut futures[i]).poll(cx) {
-                let mut rest = std::mem::take(&mut futures);
-                rest.swap_remove(i);
-                return std::task::Poll::Ready((out, i, rest));
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// `minerfleet check --deep` from synchronous code: runs an actix `System` with the pool, validates every model of
-/// the fleet into `report`, prints one line per finished model to stderr (unless `quiet`), and turns Ctrl-C into
-/// a clean cancel (running jobs stop at their next chunk, workers shut down). Returns what
-/// [`deep_check_fleet`] returns.
-pub fn run_deep_check(
-    fleet: &Fleet,
-    report: &mut FleetReport,
-    config: &PoolConfig,
-    quiet: bool,
-) -> Result<Vec<Option<ModelValidation>>, GpuError> {
-    let system = actix::System::new();
-    system.block_on(async {
-        let pool = GpuPool::start(config)?;
-        let token = pool.cancel_token();
-        // Register for SIGINT now (not on first poll of a spawned task), so a Ctrl-C right after start-up is
-        // already ours and never the default handler's, which would kill the process mid-job.
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .map_err(|e| GpuError::Worker(format!("cannot listen for Ctrl-C: {e}")))?;
-        let ctrl_c = actix::spawn(async move {
-            if interrupt.recv().await.is_some() {
-                eprintln!(
-                    "deep check: cancelling (Ctrl-C); workers stop at their next tensor chunk"
-                );
-                token.cancel();
-            }
-        });
-        if !quiet {
-            let workers: Vec<String> = pool.workers().iter().map(Device::to_string).collect();
-            eprintln!(
-                "deep check: {} model(s) on {} worker(s): {}",
-                fleet.miners.len(),
-                workers.len(),
-                workers.join(", ")
-            );
-        }
-        let names: Vec<String> = fleet
-            .miners
-            .iter()
-            .map(|m| format!("{}/{}", m.wallet, m.hotkey))
-            .collect();
-        let done = |i: usize, result: &Result<ModelValidation, GpuError>| {
-            if quiet {
-                return;
-            }
-            let name = names.get(i).map(String::as_str).unwrap_or("?");
-            match result {
-                Ok(v) if v.ok() => eprintln!(
-                    "deep check: {name}: ok ({} tensors, {:.2} s on {})",
-                    v.tensors.len(),
-                    v.seconds,
-                    v.device
-                ),
-                Ok(v) => eprintln!("deep check: {name}: {} problem(s)", v.failures.len()),
-                Err(e) => eprintln!("deep check: {name}: {e}"),
-            }
-        };
-        let result = deep_check_fleet(&pool, fleet, report, Arc::new(|_, _, _| {}), &done).await;
-        ctrl_c.abort();
-        pool.cancel();
-        if !pool.shutdown(Duration::from_secs(30)).await {
-            tracing::warn!("deep check: some validation workers did not stop within 30 s");
-        }
-        result
-    })
+    results
+        .into_iter()
+        .map(|r| r.expect("every job answers once"))
+        .collect()
 }

@@ -36,7 +36,13 @@ impl HotkeyActor {
         }
     }
 
-    fn finish(&self, ctx: &mut Context<Self>, outcome: Outcome, detail: Option<String>) {
+    fn finish(
+        &self,
+        ctx: &mut Context<Self>,
+        outcome: Outcome,
+        kind: Option<&'static str>,
+        detail: Option<String>,
+    ) {
         // Hub quota this miner still holds goes back to the others now.
         self.job
             .ticket
@@ -57,6 +63,7 @@ impl HotkeyActor {
         self.services.reporter.event(&Event::Finished {
             miner: self.job.label.clone(),
             outcome,
+            kind,
             detail: detail.clone(),
         });
         let row = SummaryRow {
@@ -72,6 +79,7 @@ impl HotkeyActor {
                 .as_ref()
                 .and_then(|r| r.committed.as_ref().map(|c| c.block)),
             outcome,
+            kind,
             detail,
         };
         self.supervisor.do_send(Finished { row });
@@ -104,14 +112,13 @@ impl Handler<Advance> for HotkeyActor {
         let step = async move {
             match task.await {
                 Ok(result) => result,
-                Err(e) if e.is_panic() => Err(StepError::Failed(format!(
-                    "internal error: the {} step panicked; nothing after it ran (the journal holds what was done)",
-                    stage.name()
-                ))),
-                Err(e) => Err(StepError::Failed(format!(
-                    "the {} step was aborted: {e}",
-                    stage.name()
-                ))),
+                Err(e) if e.is_panic() => Err(StepError::Panicked {
+                    stage: stage.name(),
+                }),
+                Err(source) => Err(StepError::Aborted {
+                    stage: stage.name(),
+                    source,
+                }),
             }
         };
         ctx.wait(step.into_actor(self).map(|result, act, ctx| match result {
@@ -123,7 +130,7 @@ impl Handler<Advance> for HotkeyActor {
                 } else {
                     Outcome::InSync
                 };
-                act.finish(ctx, outcome, None);
+                act.finish(ctx, outcome, None, None);
             }
             Ok(next) => {
                 act.stage = next;
@@ -132,6 +139,7 @@ impl Handler<Advance> for HotkeyActor {
             Err(StepError::Parked) => act.finish(
                 ctx,
                 Outcome::Parked,
+                None,
                 Some(format!(
                     "stopped before {}; re-run publish to resume",
                     act.stage.name()
@@ -140,6 +148,7 @@ impl Handler<Advance> for HotkeyActor {
             Err(e) => act.finish(
                 ctx,
                 Outcome::Failed,
+                Some(e.kind()),
                 Some(format!("{}: {e}", act.stage.name())),
             ),
         }));

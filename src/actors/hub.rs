@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
 use actix::prelude::*;
-use tokio::sync::RwLock;
+use tokio_util::task::TaskTracker;
 
 use crate::hub::client::download::Snapshot;
 use crate::hub::client::upload::estimate_api_calls;
@@ -161,14 +161,13 @@ pub struct HubActor {
     state_dir: PathBuf,
     mailbox: usize,
     progress: Arc<dyn Progress>,
-    /// Work in flight holds a read guard; shutdown takes the write guard and flips it to `true` (closed).
-    gate: Arc<RwLock<bool>>,
+    /// The work in flight; closed by [`Shutdown`], which then waits for it to empty.
+    in_flight: TaskTracker,
 }
 
 impl HubActor {
     pub fn new(config: HubActorConfig, progress: Arc<dyn Progress>) -> Result<HubActor, HubError> {
-        let bad = |e: crate::hub::limits::LimitsError| HubError::BadInput(e.to_string());
-        let default_limits = Limits::new(config.limits.clone()).map_err(bad)?;
+        let default_limits = Limits::new(config.limits.clone())?;
         let default = HubClient::with_limits(config.hub.clone(), default_limits)?;
         // One client (and quota) per token: two names for one Hub account share its quota.
         let mut by_token: Vec<(Token, HubClient)> = Vec::new();
@@ -184,8 +183,7 @@ impl HubActor {
                         quota: a.quota.clone(),
                         account: a.name.clone(),
                         ..config.limits.clone()
-                    })
-                    .map_err(bad)?;
+                    })?;
                     let hub = HubConfig {
                         token: Some(a.token.clone()),
                         ..config.hub.clone()
@@ -205,7 +203,7 @@ impl HubActor {
             state_dir: config.state_dir,
             mailbox: config.mailbox.max(1),
             progress,
-            gate: Arc::new(RwLock::new(false)),
+            in_flight: TaskTracker::new(),
         })
     }
 
@@ -265,18 +263,10 @@ impl HubActor {
         &self,
         work: impl Future<Output = Result<T, HubError>> + 'static,
     ) -> ResponseFuture<Result<T, HubError>> {
-        let gate = self.gate.clone();
-        Box::pin(async move {
-            let open = gate.read().await;
-            if *open {
-                return Err(HubError::BadInput(
-                    "the Hub actor is shutting down; not starting new work".into(),
-                ));
-            }
-            let r = work.await;
-            drop(open);
-            r
-        })
+        if self.in_flight.is_closed() {
+            return Box::pin(async { Err(HubError::ShuttingDown) });
+        }
+        Box::pin(self.in_flight.track_future(work))
     }
 }
 
@@ -378,13 +368,12 @@ impl Handler<Shutdown> for HubActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
-        let gate = self.gate.clone();
+        self.in_flight.close();
+        let in_flight = self.in_flight.clone();
         Box::pin(
-            async move {
-                *gate.write().await = true;
-            }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
+            async move { in_flight.wait().await }
+                .into_actor(self)
+                .map(|_, _, ctx| ctx.stop()),
         )
     }
 }

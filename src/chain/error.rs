@@ -297,6 +297,34 @@ fn hint(kind: CommitErrorKind) -> &'static str {
 }
 
 impl ChainError {
+    /// A stable machine name of this error's kind (`--json` consumers tell errors apart by it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainError::Connect { .. } => "chain_unreachable",
+            ChainError::Rpc { .. } | ChainError::RpcTimeout { .. } | ChainError::Stalled(_) => {
+                "chain_rpc"
+            }
+            ChainError::WrongChain { .. } => "chain_wrong_network",
+            ChainError::UnsupportedExtension { .. }
+            | ChainError::Metadata { .. }
+            | ChainError::Incompatible { .. } => "chain_incompatible",
+            ChainError::DataTooLong { .. } | ChainError::Build(_) => "chain_build",
+            ChainError::Rejected(_) => "chain_rejected",
+            ChainError::Module {
+                kind: CommitErrorKind::NotRegistered,
+                ..
+            } => "not_registered",
+            ChainError::Module {
+                kind: CommitErrorKind::SpaceLimit,
+                ..
+            } => "chain_rate_limited",
+            ChainError::Module { .. } | ChainError::Dispatch(_) => "chain_dispatch",
+            ChainError::Undetermined { .. } => "chain_undetermined",
+            ChainError::ReadBackMismatch { .. } => "commitment_replaced",
+            ChainError::ShuttingDown => "shutting_down",
+        }
+    }
+
     /// The module-error kind, when this is a dispatch failure of the Commitments pallet.
     pub fn commit_error_kind(&self) -> Option<CommitErrorKind> {
         match self {

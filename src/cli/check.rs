@@ -36,14 +36,11 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
     // --deep: the GPU pool (minerfleet::actors::gpu) adds `deep_*` rows to each miner. Device mistakes and a
     // build without the `torch` feature are usage errors, reported before any work starts.
-    use minerfleet::actors::gpu as pool;
-    let deep = args.deep.then(|| pool::PoolConfig {
-        devices: args.devices.clone().map(|d| d.0).unwrap_or_default(),
-        cpu_workers: args
-            .cpu_workers
-            .map(usize::from)
-            .unwrap_or_else(pool::default_cpu_workers),
-        ..Default::default()
+    let deep = args.deep.then(|| {
+        minerfleet::actors::gpu::PoolConfig::on(
+            args.devices.clone().map(|d| d.0).unwrap_or_default(),
+            args.cpu_workers.map(usize::from),
+        )
     });
     let deep_error = |e: minerfleet::gpu::GpuError| -> anyhow::Error {
         match e {
@@ -54,13 +51,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     };
     if let Some(config) = &deep {
-        pool::preflight(config).map_err(deep_error)?;
+        minerfleet::actors::gpu::preflight(config).map_err(deep_error)?;
     }
     let mut report = check_fleet(&fleet, &EnvOrPrompt);
     let deep = match &deep {
-        Some(config) => Some(
-            pool::run_deep_check(&fleet, &mut report, config, global.json).map_err(deep_error)?,
-        ),
+        Some(config) => {
+            Some(super::deep::run(&fleet, &mut report, config, global.json).map_err(deep_error)?)
+        }
         None => None,
     };
     let accounts = if args.tokens || !fleet.hub_accounts.accounts.is_empty() {

@@ -5,6 +5,7 @@
 
 mod check;
 mod competitions;
+mod deep;
 mod devnet;
 mod hash;
 mod hub;

@@ -55,14 +55,10 @@ impl TensorChecks {
             }
             return Ok(None);
         }
-        let config = PoolConfig {
-            devices: self.devices.clone().map(|d| d.0).unwrap_or_default(),
-            cpu_workers: self
-                .cpu_workers
-                .map(usize::from)
-                .unwrap_or_else(pool::default_cpu_workers),
-            ..Default::default()
-        };
+        let config = PoolConfig::on(
+            self.devices.clone().map(|d| d.0).unwrap_or_default(),
+            self.cpu_workers.map(usize::from),
+        );
         pool::preflight(&config).map_err(|e| UsageError(e.to_string()))?;
         Ok(Some(config))
     }
@@ -138,9 +134,13 @@ pub fn run_publish(
         });
         publish::publish(fleet, &EnvOrPrompt, opts, reporter).await
     });
-    result.map_err(|e| match e {
-        PublishError::Config(m) => UsageError(m).into(),
-        e => anyhow::Error::new(e),
+    result.map_err(|e: PublishError| {
+        if e.is_config() {
+            // Exit code 2; the message keeps the cause chain.
+            UsageError(format!("{:#}", anyhow::Error::new(e))).into()
+        } else {
+            anyhow::Error::new(e)
+        }
     })
 }
 

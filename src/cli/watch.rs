@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use minerfleet::publish::{PublishError, PublishOptions};
+use minerfleet::publish::PublishOptions;
 use minerfleet::report::metrics::{self, Metrics};
 use minerfleet::report::{Reporter, Tee, json::Json, lines::Lines, table::LiveTable};
 use minerfleet::wallet::EnvOrPrompt;
@@ -127,9 +127,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         tokio::spawn(stop_on_signals(cancel.clone()));
         watch::watch(fleet, &EnvOrPrompt, opts, reporter)
             .await
-            .map_err(|e| match e {
-                PublishError::Config(m) => anyhow::Error::new(UsageError(m)),
-                e => anyhow::Error::new(e),
+            .map_err(|e| {
+                if e.is_config() {
+                    // Exit code 2; the message keeps the cause chain.
+                    UsageError(format!("{:#}", anyhow::Error::new(e))).into()
+                } else {
+                    anyhow::Error::new(e)
+                }
             })
     });
     view.finish();

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod keys;
 pub mod local;
 mod process;
+mod signals;
 pub mod tools;
 
 use std::path::{Path, PathBuf};

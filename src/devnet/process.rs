@@ -10,6 +10,11 @@
 //! is provably that child (same pid, same start time, our config path on its command line) and leaves any other
 //! process alone.
 
+#![allow(
+    unsafe_code,
+    reason = "the Chopsticks child gets a parent-death signal (prctl) and orphans are killed (kill)"
+)]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -63,7 +68,7 @@ fn command_line(pid: u32) -> Option<Vec<String>> {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if !args.is_empty() || attempt == 19 || is_zombie(pid) {
+        if !args.is_empty() || attempt == 19 || super::signals::zombie(pid) {
             return Some(args);
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -83,7 +88,7 @@ pub fn clear_orphan(workdir: &Path) -> Option<u32> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while start_time(record.pid) == Some(record.start_time) && !is_zombie(record.pid) {
+        while start_time(record.pid) == Some(record.start_time) && !super::signals::zombie(record.pid) {
             if std::time::Instant::now() >= deadline {
                 break;
             }
@@ -94,16 +99,6 @@ pub fn clear_orphan(workdir: &Path) -> Option<u32> {
     });
     let _ = std::fs::remove_file(&path);
     killed
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = &stat[stat.rfind(')')? + 1..];
-            after.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Spawn `command` with a parent-death signal, from the one long-lived spawner thread (see the module docs).

@@ -1,6 +1,8 @@
 //! Which devices validation runs on: `cpu` or `cuda:N`, parsed from the command line and checked against what
 //! libtorch can see.
 
+#![allow(unsafe_code, reason = "CUDA support is probed with dlopen/dlerror")]
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,6 +1,11 @@
 //! The tensor scan: one weights file at a time through a memory map, every tensor checked in chunks on the
 //! job's device (the `torch` half of [`super::validate_model`]).
 
+#![allow(
+    unsafe_code,
+    reason = "safetensors files are memory-mapped, and tensor chunks are borrowed by libtorch without a copy"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,8 +17,8 @@ use tch::{Kind, Tensor};
 use super::expect::{self, Config};
 use super::stats::{self, Acc};
 use super::{
-    CancelToken, Finding, GpuError, ModelValidation, Progress, Rule, TensorStats, ValidateOptions,
-    forward, header, weight_files,
+    CancellationToken, Finding, GpuError, ModelValidation, Progress, Rule, TensorStats,
+    ValidateOptions, check_cancel, forward, header, weight_files,
 };
 
 /// The safetensors dtype a competition's `torch_dtype` name means.
@@ -105,13 +110,13 @@ fn tensor_stats(
     kind: Kind,
     device: tch::Device,
     chunk_elems: usize,
-    cancel: &CancelToken,
+    cancel: &CancellationToken,
 ) -> Result<Acc, GpuError> {
     let elem = kind.elt_size_in_bytes();
     let mut acc = Acc::default();
     let on_cpu = device == tch::Device::Cpu && stats::supports(dtype);
     for chunk in data.chunks(chunk_elems.max(1) * elem) {
-        cancel.check()?;
+        check_cancel(cancel)?;
         let part = match on_cpu.then(|| stats::stats(chunk, dtype)).flatten() {
             Some(part) => part,
             None => torch_stats(chunk, kind, device)?,
@@ -221,7 +226,7 @@ pub(super) fn validate(
     dir: &Path,
     options: &ValidateOptions,
     progress: &dyn Progress,
-    cancel: &CancelToken,
+    cancel: &CancellationToken,
 ) -> Result<ModelValidation, GpuError> {
     let start = Instant::now();
     let device: tch::Device = options.device.into();
@@ -263,7 +268,7 @@ pub(super) fn validate(
     let mut embed_shape: Option<Vec<usize>> = None;
     let mut lm_head_shape: Option<Vec<usize>> = None;
     for file in &files {
-        cancel.check()?;
+        check_cancel(cancel)?;
         let path = dir.join(file);
         let map = match map_file(&path) {
             Ok(m) => m,
@@ -290,7 +295,7 @@ pub(super) fn validate(
         let mut tensors = st.tensors();
         tensors.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
         for (name, view) in tensors {
-            cancel.check()?;
+            check_cancel(cancel)?;
             if let Some(first) = seen.insert(name.clone(), file.clone()) {
                 out.failures.push(Finding::new(
                     Rule::ExtraTensor,
@@ -459,7 +464,7 @@ pub(super) fn validate(
         && out.ok()
         && let Some(config) = &plan.config
     {
-        cancel.check()?;
+        check_cancel(cancel)?;
         match forward::smoke_test(dir, &files, config, options.device, options.forward_tokens) {
             Ok(result) => out.forward = Some(result),
             Err(e) => out.failures.push(Finding::new(Rule::Forward, None, e)),
@@ -525,7 +530,7 @@ mod tests {
             dtype: Some("bfloat16".into()),
             ..ValidateOptions::default()
         };
-        validate(dir, &options, &(), &CancelToken::new()).unwrap()
+        validate(dir, &options, &(), &CancellationToken::new()).unwrap()
     }
 
     /// Rewrites the header of `path` with `edit` applied to its JSON (the data section is kept).

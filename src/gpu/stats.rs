@@ -11,6 +11,11 @@
 //! The loops are written over fixed-size lane arrays so the compiler vectorises them; on x86-64 an AVX2 copy is
 //! chosen at run time when the CPU has it.
 
+#![allow(
+    unsafe_code,
+    reason = "the AVX2 statistics kernel is called after a runtime CPU feature check"
+)]
+
 use safetensors::Dtype;
 
 /// Statistics of a tensor (or a part of one); [`Acc::merge`] combines parts.

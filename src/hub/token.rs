@@ -98,7 +98,7 @@ pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, 
     if let Some(found) = lookup_env_dotenv(&env, Path::new(DOTENV_FILE))? {
         return Ok(Some(found));
     }
-    if crate::devnet::local::is_loopback(hub_url, "http") {
+    if crate::network::is_loopback(hub_url, "http") {
         let path = fleet_dir
             .join(crate::devnet::local::DEFAULT_STATE_DIR)
             .join(crate::devnet::local::TOKEN_FILE);

@@ -209,6 +209,10 @@ fn signed_by(p: &PendingCommit, ss58: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    unsafe_code,
+    reason = "the tests make FIFOs (mkfifo) to prove reads never block on one"
+)]
 mod tests {
     use super::*;
     use crate::chain::SignedTx;

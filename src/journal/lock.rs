@@ -9,17 +9,21 @@
 //! * `~/.cache/minerfleet/locks`. Not `$XDG_RUNTIME_DIR`: a cron job or a service usually lacks it while the login
 //!   shell has it, and two processes must agree on the folder for the lock to mean anything.
 //!
-//! The lock is an OS file lock (`flock`), released by the kernel when the process exits however it exits (`kill
-//! -9` included), so a stale lock file never blocks anyone. The file holds the holder's pid, fleet file and start
+//! The lock is a [`crate::lock_file`]: an OS file lock (`flock`), released by the kernel when the process exits
+//! however it exits (`kill -9` included), so a stale lock file never blocks anyone. The file holds the holder's pid, fleet file and start
 //! time, for the message the refused process prints. Each held lock is an open file: [`reserve_files`] raises the
 //! process's soft open-file limit for a large fleet first.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+#![allow(unsafe_code, reason = "getuid and the open-file rlimit are libc calls")]
+
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::lock_file::{self, TakeError};
 
 /// Environment variable naming the lock folder.
 pub const LOCK_DIR_ENV: &str = "MINERFLEET_LOCK_DIR";
@@ -128,28 +132,6 @@ pub fn acquire(dir: &Path, ss58: &str, fleet: &Path) -> Result<HotkeyLock, LockE
     };
     create_private_dir(dir).map_err(io_err(dir))?;
     let path = dir.join(format!("{ss58}.lock"));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = (&mut file).take(4096).read_to_string(&mut text);
-            // Between the holder's lock and its write the file may still be empty: no holder details then.
-            let holder = serde_json::from_str(text.trim()).ok();
-            return Err(LockError::Held {
-                ss58: ss58.to_string(),
-                path,
-                holder,
-            });
-        }
-        Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
-    }
     let holder = Holder {
         pid: std::process::id(),
         fleet: fleet.display().to_string(),
@@ -160,8 +142,18 @@ pub fn acquire(dir: &Path, ss58: &str, fleet: &Path) -> Result<HotkeyLock, LockE
     };
     let mut body = serde_json::to_vec(&holder).expect("holder serializes");
     body.push(b'\n');
-    file.set_len(0).map_err(io_err(&path))?;
-    file.write_all(&body).map_err(io_err(&path))?;
+    let file = match lock_file::take(&path, &body, Duration::ZERO) {
+        Ok(file) => file,
+        // Between the holder's lock and its write the file may still be empty: no holder details then.
+        Err(TakeError::Held(text)) => {
+            return Err(LockError::Held {
+                ss58: ss58.to_string(),
+                path,
+                holder: serde_json::from_str(&text).ok(),
+            });
+        }
+        Err(TakeError::Io(e)) => return Err(io_err(&path)(e)),
+    };
     Ok(HotkeyLock { _file: file, path })
 }
 
@@ -244,6 +236,7 @@ mod tests {
         };
         // SAFETY: writes into our struct.
         assert_eq!(
+            // SAFETY: getrlimit writes into a local, valid for the call.
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) },
             0
         );

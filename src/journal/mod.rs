@@ -23,14 +23,15 @@ pub mod damaged;
 pub mod lock;
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::{self, Mode};
 use crate::chain::SignedTx;
 
 pub use damaged::{Damaged, Salvage};
@@ -370,8 +371,10 @@ impl Journal {
         };
         if self.writable {
             let aside = damaged::aside_path(&d.path);
-            fs::copy(&d.path, &aside).map_err(io_err(&d.path))?;
-            sync_dir(&d.path);
+            atomic_file::write_by_path(&aside, Mode::Shared, |tmp| {
+                fs::copy(&d.path, tmp).map(drop)
+            })
+            .map_err(io_err(&d.path))?;
         }
         damaged.remove(hotkey);
         Ok(Some(d))
@@ -413,10 +416,7 @@ impl Journal {
             return Ok(());
         }
         let path = self.dir.join(format!("{}.json", record.hotkey));
-        let tmp = self.dir.join(format!(".{}.json.tmp", record.hotkey));
-        let mut body = serde_json::to_vec_pretty(record).expect("records serialize");
-        body.push(b'\n');
-        write_durably(&tmp, &path, &body)?;
+        atomic_file::write_json(&path, record, Mode::Shared).map_err(io_err(&path))?;
         // The record lives here now: retire the copy an earlier version left beside the fleet's other path.
         if let Some(old) = relock(&self.legacy).remove(&record.hotkey) {
             let mut retired = old.clone().into_os_string();
@@ -482,26 +482,6 @@ fn read_records(dir: &Path) -> Result<HashMap<String, (PathBuf, damaged::Loaded)
         out.insert(ss58, (path, loaded));
     }
     Ok(out)
-}
-
-fn sync_dir(path: &Path) {
-    if let Some(parent) = path.parent()
-        && let Ok(d) = File::open(parent)
-    {
-        // Directory fsync makes a rename durable (no-op error on platforms that refuse it).
-        let _ = d.sync_all();
-    }
-}
-
-/// Write `body` to `tmp`, sync it, rename it to `path` and sync the folder.
-fn write_durably(tmp: &Path, path: &Path, body: &[u8]) -> Result<(), JournalError> {
-    let mut file = File::create(tmp).map_err(io_err(tmp))?;
-    file.write_all(body).map_err(io_err(tmp))?;
-    file.sync_all().map_err(io_err(tmp))?;
-    drop(file);
-    fs::rename(tmp, path).map_err(io_err(path))?;
-    sync_dir(path);
-    Ok(())
 }
 
 #[cfg(test)]

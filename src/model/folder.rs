@@ -543,6 +543,10 @@ impl Walk<'_> {
 }
 
 #[cfg(test)]
+#[allow(
+    unsafe_code,
+    reason = "the tests make FIFOs (mkfifo) to prove reads never block on one"
+)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;

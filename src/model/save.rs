@@ -1,5 +1,6 @@
 //! Writing model directories: tensors to `model.safetensors` (with `format: pt` metadata, sharded with an index
-//! when large) plus `config.json`, the layout validators load with `from_pretrained`.
+//! when large) plus `config.json`, the layout validators load with `from_pretrained`. Each file is replaced
+//! atomically ([`crate::atomic_file`]): a crash leaves the old file or the new one, never a torn one.
 //!
 //! Also builds small random Llama- and Qwen2-shaped models with the exact tensor names and shapes transformers
 //! expects, for the devnet demo and for tests (no downloads needed).
@@ -10,6 +11,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, TensorView};
+
+use crate::atomic_file::{self, Mode};
 
 /// One tensor to save: dtype, shape and little-endian bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,12 +110,11 @@ pub fn save_model(
             views.push(((*name).clone(), view));
         }
         let path = dir.join(&file_name);
-        safetensors::serialize_to_file(views, metadata.clone(), &path).map_err(|e| {
-            SaveError::Io {
-                path: path.clone(),
-                source: io::Error::other(e.to_string()),
-            }
-        })?;
+        atomic_file::write_by_path(&path, Mode::Shared, |tmp| {
+            safetensors::serialize_to_file(views, metadata.clone(), tmp)
+                .map_err(|e| io::Error::other(e.to_string()))
+        })
+        .map_err(io_err(&path))?;
         files.push(path);
     }
     if count > 1 {
@@ -128,11 +130,7 @@ pub fn save_model(
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SaveError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| SaveError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    fs::write(path, text + "\n").map_err(|source| SaveError::Io {
+    atomic_file::write_json(path, value, Mode::Shared).map_err(|source| SaveError::Io {
         path: path.to_path_buf(),
         source,
     })

@@ -122,13 +122,12 @@ pub fn prepare(
     for name in expected.keys().flatten() {
         let account = accounts
             .get(name)
-            .ok_or_else(|| PublishError::Config(format!("no Hub account `{name}` in the fleet")))?;
+            .ok_or_else(|| PublishError::UnknownAccount(name.clone()))?;
         let read = crate::hub::accounts::read_token(
             name,
             &account.token,
             Path::new(crate::hub::token::DOTENV_FILE),
-        )
-        .map_err(|e| PublishError::Config(e.to_string()))?;
+        )?;
         for w in read.warnings {
             reporter.event(&Event::Warning {
                 miner: None,
@@ -142,11 +141,9 @@ pub fn prepare(
         });
     }
     if expected.contains_key(&None) && hub_config.token.is_none() {
-        return Err(PublishError::Config(format!(
-            "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}, \
-             or give the miners an account of `hub_accounts`",
-            fleet.hub
-        )));
+        return Err(PublishError::NoToken {
+            hub: fleet.hub.to_string(),
+        });
     }
     let limits = LimitsConfig {
         quota: accounts.default_quota.clone(),
@@ -161,7 +158,7 @@ pub fn prepare(
         },
         progress,
     )
-    .map_err(|e| PublishError::Config(e.to_string()))?;
+    .map_err(|e| PublishError::HubSetup(Box::new(e)))?;
     Ok(Prepared {
         actor,
         expected,
@@ -195,9 +192,14 @@ impl Prepared {
                 Some(n) => format!("the token of Hub account `{n}`"),
                 None => "the Hub token".into(),
             };
-            let who = client.whoami().await.map_err(|e| {
-                PublishError::Unavailable(format!("the Hub at {} refused {what}: {e}", fleet.hub))
-            })?;
+            let who = client
+                .whoami()
+                .await
+                .map_err(|source| PublishError::HubRefused {
+                    hub: fleet.hub.to_string(),
+                    what: what.clone(),
+                    source: Box::new(source),
+                })?;
             tracing::debug!(user = %who.name, account = ?name, "Hub token accepted");
             quota.set_name(match name {
                 Some(n) if *n != who.name => format!("{n} ({})", who.name),

@@ -73,14 +73,99 @@ impl Default for PublishOptions {
 }
 
 /// A publish that could not start (bad config, unreachable services). Per-hotkey failures are in the report.
+///
+/// Variants with a cause keep it as their [`std::error::Error::source`] and leave it out of their own message: the
+/// CLI renders the chain once (`outer: cause: …`). [`PublishError::kind`] names each for machines, and
+/// [`PublishError::is_config`] tells a configuration error (exit code 2) from a service that failed (1).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Unavailable(String),
+    /// `--only` names no miner of the fleet.
+    #[error("--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)", fleet.display())]
+    UnknownMiner { name: String, fleet: PathBuf },
+    /// A miner names a Hub account the fleet does not define.
+    #[error("no Hub account `{0}` in the fleet")]
+    UnknownAccount(String),
+    /// An account's token could not be read.
+    #[error(transparent)]
+    Account(#[from] crate::hub::accounts::AccountError),
+    /// Miners use the default account and no token was given.
+    #[error(
+        "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {hub}, \
+         or give the miners an account of `hub_accounts`"
+    )]
+    NoToken { hub: String },
+    /// The Hub clients could not be set up from the fleet (its limits).
+    #[error("the fleet's Hub settings")]
+    HubSetup(#[source] Box<crate::hub::client::HubError>),
+    /// The GPU pool could not start.
+    #[error("the GPU pool")]
+    Gpu(#[source] crate::gpu::GpuError),
+    /// The chain could not be reached; `hint` says what to check (the devnet, for a local chain).
+    #[error("the chain is unreachable{hint}")]
+    ChainUnreachable {
+        hint: String,
+        #[source]
+        source: crate::chain::ChainError,
+    },
+    /// The chain cannot take our transactions (runtime capabilities, signing).
+    #[error("the chain at {network} cannot take our transactions")]
+    ChainCannotSign {
+        network: String,
+        #[source]
+        source: crate::chain::ChainError,
+    },
+    /// The Hub refused a token (whoami, write access).
+    #[error("the Hub at {hub} refused {what}")]
+    HubRefused {
+        hub: String,
+        /// Which token ("the Hub token", "the token of Hub account `x`").
+        what: String,
+        #[source]
+        source: Box<crate::hub::client::HubError>,
+    },
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+}
+
+impl PublishError {
+    /// True for errors in the fleet file or the command line (exit code 2), false for services that failed (1).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            PublishError::UnknownMiner { .. }
+                | PublishError::UnknownAccount(_)
+                | PublishError::Account(_)
+                | PublishError::NoToken { .. }
+                | PublishError::HubSetup(_)
+                | PublishError::Gpu(_)
+        )
+    }
+
+    /// True when a service (the chain, the Hub) is down or refused us, which a later try may find fixed: `watch`
+    /// retries these with backoff.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            PublishError::ChainUnreachable { .. }
+                | PublishError::ChainCannotSign { .. }
+                | PublishError::HubRefused { .. }
+        )
+    }
+
+    /// A stable machine name of this error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PublishError::UnknownMiner { .. }
+            | PublishError::UnknownAccount(_)
+            | PublishError::HubSetup(_) => "config",
+            PublishError::Account(_) | PublishError::NoToken { .. } => "hub_token",
+            PublishError::Gpu(_) => "gpu",
+            PublishError::ChainUnreachable { source, .. }
+            | PublishError::ChainCannotSign { source, .. } => source.kind(),
+            PublishError::HubRefused { source, .. } => source.kind(),
+            PublishError::Journal(_) => "journal",
+        }
+    }
 }
 
 /// What a run did, one row per miner.
@@ -98,29 +183,8 @@ impl PublishReport {
     }
 }
 
-/// Test hook: when `MINERFLEET_TEST_KILL_AT` names this point, the process kills itself with SIGKILL right here
-/// (like a crash or `kill -9`: no destructor, no flush). Used by the crash tests; inert otherwise.
-pub fn failpoint(point: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_KILL_AT").ok());
-    if at.as_deref() == Some(point) {
-        tracing::warn!(point, "MINERFLEET_TEST_KILL_AT: killing this process");
-        // SAFETY: getpid and kill have no preconditions; SIGKILL ends the process at once.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-    }
-}
-
-/// Test hook: when `MINERFLEET_TEST_PANIC_AT` is `POINT@MINER` (e.g. `after-hash@demo/m1`), that miner's step
-/// panics here, to prove a panic fails one miner only. Inert otherwise.
-pub fn panicpoint(point: &str, miner: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("MINERFLEET_TEST_PANIC_AT").ok());
-    if at.as_deref() == Some(&format!("{point}@{miner}")) {
-        panic!("MINERFLEET_TEST_PANIC_AT: panicking at {point} for {miner}");
-    }
-}
+/// The crash-test hooks (empty unless built with the `failpoints` feature).
+pub(crate) use crate::failpoint::{failpoint, panicpoint};
 
 /// Select the miners of `fleet` named by `only` (all when empty). Unknown names are a config error.
 pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError> {
@@ -137,10 +201,10 @@ pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError
             .map(|(i, _)| i)
             .collect();
         if found.is_empty() {
-            return Err(PublishError::Config(format!(
-                "--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)",
-                fleet.path.display()
-            )));
+            return Err(PublishError::UnknownMiner {
+                name: name.clone(),
+                fleet: fleet.path.clone(),
+            });
         }
         picked.extend(found);
     }
@@ -232,13 +296,14 @@ pub fn load_miners(
     for &i in &selected {
         let miner = fleet.miners[i].clone();
         let label = miner.label();
-        let row = |detail: String| SummaryRow {
+        let row = |kind: &'static str, detail: String| SummaryRow {
             miner: label.clone(),
             hotkey: String::new(),
             repo: miner.repo.to_string(),
             revision: None,
             block: None,
             outcome: Outcome::Failed,
+            kind: Some(kind),
             detail: Some(detail),
         };
         let competition = match fleet
@@ -248,10 +313,13 @@ pub fn load_miners(
         {
             Some(c) => c.clone(),
             None => {
-                early.push(row(format!(
-                    "competition {} is unknown on netuid {}",
-                    miner.competition_id, fleet.netuid
-                )));
+                early.push(row(
+                    "config",
+                    format!(
+                        "competition {} is unknown on netuid {}",
+                        miner.competition_id, fleet.netuid
+                    ),
+                ));
                 continue;
             }
         };
@@ -263,7 +331,7 @@ pub fn load_miners(
         ) {
             Ok(l) => l,
             Err(e) => {
-                early.push(row(e.to_string()));
+                early.push(row("wallet", e.to_string()));
                 continue;
             }
         };
@@ -277,7 +345,7 @@ pub fn load_miners(
             match steps::model_files(&miner.model_dir) {
                 Ok(f) => Some(f),
                 Err(e) => {
-                    early.push(row(e));
+                    early.push(row("model_folder", e));
                     continue;
                 }
             }
@@ -292,7 +360,11 @@ pub fn load_miners(
             match lock::acquire(&lock_dir, &ss58, &canonical_fleet) {
                 Ok(held) => Some(held),
                 Err(e) => {
-                    let mut r = row(e.to_string());
+                    let kind = match e {
+                        lock::LockError::Held { .. } => "hotkey_locked",
+                        _ => "io",
+                    };
+                    let mut r = row(kind, e.to_string());
                     r.hotkey = ss58;
                     early.push(r);
                     continue;
@@ -387,13 +459,17 @@ pub async fn connect_chain(
 ) -> Result<(Arc<ChainClient>, Addr<ChainActor>), PublishError> {
     let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
         .await
-        .map_err(|e| PublishError::Unavailable(format!("{e}{}", devnet_hint(fleet))))?;
-    chain.check_can_sign().await.map_err(|e| {
-        PublishError::Unavailable(format!(
-            "the chain at {} cannot take our transactions: {e}",
-            fleet.network
-        ))
-    })?;
+        .map_err(|source| PublishError::ChainUnreachable {
+            hint: devnet_hint(fleet),
+            source,
+        })?;
+    chain
+        .check_can_sign()
+        .await
+        .map_err(|source| PublishError::ChainCannotSign {
+            network: fleet.network.to_string(),
+            source,
+        })?;
     let chain = Arc::new(chain);
     let sink = Arc::new(ChainSink {
         journal: journal.clone(),
@@ -486,7 +562,7 @@ pub async fn start_hub(
 pub fn start_gpu(opts: &PublishOptions) -> Result<Option<Arc<GpuPool>>, PublishError> {
     match &opts.gpu {
         Some(config) => Ok(Some(Arc::new(
-            GpuPool::start(config).map_err(|e| PublishError::Config(e.to_string()))?,
+            GpuPool::start(config).map_err(PublishError::Gpu)?,
         ))),
         None => Ok(None),
     }
@@ -604,6 +680,7 @@ pub async fn publish(
         reporter.event(&Event::Finished {
             miner: r.miner.clone(),
             outcome: Outcome::Failed,
+            kind: r.kind,
             detail: r.detail.clone(),
         });
     }
@@ -644,6 +721,7 @@ pub async fn publish(
             reporter.event(&Event::Finished {
                 miner: miner.clone(),
                 outcome: Outcome::Failed,
+                kind: Some("hub_unauthorized"),
                 detail: Some(reason.clone()),
             });
             let repo = loaded
@@ -660,6 +738,7 @@ pub async fn publish(
                 revision: None,
                 block: None,
                 outcome: Outcome::Failed,
+                kind: Some("hub_unauthorized"),
                 detail: Some(reason),
             });
         }
@@ -686,7 +765,7 @@ pub async fn publish(
 
 /// For a chain on this machine, the likely fix when it does not answer.
 pub fn devnet_hint(fleet: &Fleet) -> String {
-    if crate::devnet::local::is_loopback(fleet.network.url(), "ws") {
+    if crate::network::is_loopback(fleet.network.url(), "ws") {
         format!(
             " (a local chain: is the devnet running? `minerfleet devnet up {}`)",
             fleet.path.display()

@@ -21,11 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::chain::{ChainActor, Commit};
 use crate::actors::hub::{Admit, GetRepoInfo, HubActor, SetVisibility, Upload};
-use crate::chain::{ChainClient, HotkeySigner};
+use crate::chain::{ChainClient, ChainError, HotkeySigner};
 use crate::competition::Competition;
 use crate::fleet::{Fleet, Miner};
-use crate::hub::client::Visibility;
 use crate::hub::client::upload::plan_model_folder;
+use crate::hub::client::{HubError, Visibility};
 use crate::hub::quota::Ticket;
 use crate::journal::{CommitRecord, FileStamp, Journal, Record, Salvage, Target};
 use crate::model::{ModelId, RepoId, hash, inspect};
@@ -72,20 +72,141 @@ pub struct Job {
     pub ticket: std::sync::Mutex<Option<Arc<Ticket>>>,
 }
 
-/// Why a hotkey stopped.
+/// Why a hotkey stopped. Each variant keeps its cause ([`std::error::Error::source`]); [`StepError::kind`] names
+/// it for `--json` consumers.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    #[error("{0}")]
-    Failed(String),
     /// Ctrl-C: a safe point was reached; a re-run resumes.
     #[error("stopped by the operator")]
     Parked,
     #[error("journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
+    /// The journal record of this hotkey is damaged and what it held cannot be known (the message says what to do).
+    #[error("{0}")]
+    DamagedRecord(String),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// An actor did not take or answer a message (it stopped).
+    #[error("{actor} actor: {source}")]
+    Actor {
+        actor: &'static str,
+        #[source]
+        source: actix::MailboxError,
+    },
+    /// A model file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Inspect(#[from] inspect::InspectError),
+    #[error(transparent)]
+    Hash(#[from] hash::HashError),
+    #[error(transparent)]
+    Metadata(#[from] crate::model::MetadataError),
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+    /// The hotkey is not registered on the fleet's subnet.
+    #[error(
+        "hotkey {ss58} is not registered on netuid {netuid}: register it first (btcli subnets register --netuid \
+         {netuid} --wallet.name {wallet} --wallet.hotkey {hotkey})"
+    )]
+    NotRegistered {
+        ss58: String,
+        netuid: u16,
+        wallet: String,
+        hotkey: String,
+    },
+    /// The miner's competition is not active on the subnet at the finalized block.
+    #[error(
+        "competition {competition} is not active on netuid {netuid} at block {block} (active: {active}); set \
+         competition_id in the fleet file"
+    )]
+    CompetitionInactive {
+        competition: u16,
+        netuid: u16,
+        block: u64,
+        /// The active competitions, `id name` each.
+        active: String,
+    },
+    /// The model fails the competition's rules or the tensor checks (the message lists the findings).
+    #[error("{0}")]
+    ModelInvalid(String),
+    /// The model folder changed between hashing and the commit (a trainer still writing): nothing was committed.
+    #[error(
+        "the model in {} changed while it was hashed or uploaded ({changed}): nothing was committed; publish again \
+         once it is complete",
+        dir.display()
+    )]
+    ModelChanged {
+        dir: PathBuf,
+        /// The files that changed (or "its file list").
+        changed: String,
+    },
+    /// The commitment read back after a commit is not ours (someone else committed for this hotkey since).
+    #[error("the chain no longer holds our commitment for {ss58} (found {found}); re-run publish")]
+    CommitmentReplaced { ss58: String, found: String },
+    /// A blocking task of the step (inspecting, hashing) panicked or was cancelled.
+    #[error("{what}: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The step itself panicked.
+    #[error(
+        "internal error: the {stage} step panicked; nothing after it ran (the journal holds what was done)"
+    )]
+    Panicked { stage: &'static str },
+    /// The step's task was aborted.
+    #[error("the {stage} step was aborted: {source}")]
+    Aborted {
+        stage: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A broken invariant of the pipeline (a bug).
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
-fn fail(msg: impl Into<String>) -> StepError {
-    StepError::Failed(msg.into())
+impl StepError {
+    /// A stable machine name of this error's kind (the `kind` of `--json`'s `finished` events and summary rows).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepError::Parked => "parked",
+            StepError::Journal(_) => "journal",
+            StepError::DamagedRecord(_) => "journal_damaged",
+            StepError::Hub(e) => e.kind(),
+            StepError::Chain(e) => e.kind(),
+            StepError::Actor { .. } => "shutting_down",
+            StepError::Io { .. } => "io",
+            StepError::Inspect(_) | StepError::Hash(_) => "model_unreadable",
+            StepError::Metadata(_) => "metadata",
+            StepError::Gpu(_) => "gpu",
+            StepError::NotRegistered { .. } => "not_registered",
+            StepError::CompetitionInactive { .. } => "competition_inactive",
+            StepError::ModelInvalid(_) => "model_invalid",
+            StepError::ModelChanged { .. } => "model_changed",
+            StepError::CommitmentReplaced { .. } => "commitment_replaced",
+            StepError::Task { .. }
+            | StepError::Panicked { .. }
+            | StepError::Aborted { .. }
+            | StepError::Internal(_) => "internal",
+        }
+    }
+}
+
+fn internal(what: &'static str) -> StepError {
+    StepError::Internal(what)
+}
+
+fn gone(actor: &'static str) -> impl FnOnce(actix::MailboxError) -> StepError {
+    move |source| StepError::Actor { actor, source }
 }
 
 impl Services {
@@ -100,13 +221,13 @@ impl Services {
     fn chain(&self) -> Result<&Arc<ChainClient>, StepError> {
         self.chain
             .as_ref()
-            .ok_or_else(|| fail("internal: no chain connection in this run"))
+            .ok_or_else(|| internal("no chain connection in this run"))
     }
 
     fn hub(&self) -> Result<&Addr<HubActor>, StepError> {
         self.hub
             .as_ref()
-            .ok_or_else(|| fail("internal: no Hub actor in this run"))
+            .ok_or_else(|| internal("no Hub actor in this run"))
     }
 
     fn warn(&self, job: &Job, message: String) {
@@ -119,13 +240,13 @@ impl Services {
     fn record(&self, job: &Job) -> Result<Record, StepError> {
         self.journal
             .get(&job.ss58)
-            .ok_or_else(|| fail("internal: journal record missing after preflight"))
+            .ok_or_else(|| internal("journal record missing after preflight"))
     }
 
     fn update(&self, job: &Job, change: impl FnOnce(&mut Record)) -> Result<Record, StepError> {
         self.journal
             .update(&job.ss58, change)?
-            .ok_or_else(|| fail("internal: journal record missing after preflight"))
+            .ok_or_else(|| internal("journal record missing after preflight"))
     }
 
     /// Run `work` unless the run is being cancelled; a cancel while it runs drops it (resumable work only).
@@ -175,10 +296,13 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
             .map_or(crate::chain::ClientOptions::default().mortality, |c| {
                 c.options().mortality
             });
-        return Err(fail(d.refusal(mortality)));
+        return Err(StepError::DamagedRecord(d.refusal(mortality)));
     }
-    let stamp = FileStamp::of(&job.miner.model_dir, &job.files)
-        .map_err(|e| fail(format!("{}: {e}", job.miner.model_dir.display())))?;
+    let stamp =
+        FileStamp::of(&job.miner.model_dir, &job.files).map_err(|source| StepError::Io {
+            path: job.miner.model_dir.clone(),
+            source,
+        })?;
     let target = Target {
         netuid: fleet.netuid,
         repo: job.miner.repo.to_string(),
@@ -191,39 +315,35 @@ async fn preflight(s: &Services, job: &Job) -> Result<Stage, StepError> {
         let uid = chain
             .uid(fleet.netuid, account)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(StepError::from)?;
         if uid.is_none() {
-            return Err(fail(format!(
-                "hotkey {} is not registered on netuid {}: register it first (btcli subnets register --netuid {} \
-                 --wallet.name {} --wallet.hotkey {})",
-                job.ss58, fleet.netuid, fleet.netuid, job.miner.wallet, job.miner.hotkey
-            )));
+            return Err(StepError::NotRegistered {
+                ss58: job.ss58.clone(),
+                netuid: fleet.netuid,
+                wallet: job.miner.wallet.clone(),
+                hotkey: job.miner.hotkey.clone(),
+            });
         }
-        let (block, _) = chain
-            .finalized_head()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let (block, _) = chain.finalized_head().await.map_err(StepError::from)?;
         let active = fleet
             .registry
             .subnet(fleet.netuid)
             .map(|sn| sn.active_at(block))
             .unwrap_or(&[]);
         if !active.iter().any(|c| c.id == job.miner.competition_id) {
-            return Err(fail(format!(
-                "competition {} is not active on netuid {} at block {block} (active: {}); set competition_id in the \
-                 fleet file",
-                job.miner.competition_id,
-                fleet.netuid,
-                active
+            return Err(StepError::CompetitionInactive {
+                competition: job.miner.competition_id,
+                netuid: fleet.netuid,
+                block,
+                active: active
                     .iter()
                     .map(|c| format!("{} {}", c.id, c.name))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+                    .join(", "),
+            });
         }
     }
-    ModelId::placeholder_str(&job.miner.repo, job.miner.competition_id)
-        .map_err(|e| fail(e.to_string()))?;
+    ModelId::placeholder_str(&job.miner.repo, job.miner.competition_id).map_err(StepError::from)?;
 
     let mut record = match s.journal.get(&job.ss58) {
         Some(r) if r.target == target => r,
@@ -257,8 +377,11 @@ async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let dir = job.miner.model_dir.clone();
     let info = tokio::task::spawn_blocking(move || inspect::inspect_dir(&dir))
         .await
-        .map_err(|e| fail(format!("inspecting the model: {e}")))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|source| StepError::Task {
+            what: "inspecting the model",
+            source,
+        })?
+        .map_err(StepError::from)?;
     let failed: Vec<String> = job
         .competition
         .check(&info)
@@ -267,7 +390,7 @@ async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .map(|c| format!("{}: {} (expected {})", c.rule, c.actual, c.expected))
         .collect();
     if !failed.is_empty() {
-        return Err(fail(format!(
+        return Err(StepError::ModelInvalid(format!(
             "the model does not meet competition {}: {}",
             job.competition.id,
             failed.join("; ")
@@ -283,7 +406,7 @@ async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError> {
                     progress,
                 )
                 .await
-                .map_err(|e| fail(e.to_string()))
+                .map_err(StepError::from)
             })
             .await?;
         if !validation.ok() {
@@ -293,7 +416,7 @@ async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 .take(5)
                 .map(|f| f.to_string())
                 .collect();
-            return Err(fail(format!(
+            return Err(StepError::ModelInvalid(format!(
                 "tensor checks failed: {}",
                 findings.join("; ")
             )));
@@ -318,8 +441,11 @@ async fn hash_step(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .cancellable(async move {
             tokio::task::spawn_blocking(move || hash::hash_files(&dir, &files))
                 .await
-                .map_err(|e| fail(format!("hashing: {e}")))?
-                .map_err(|e| fail(e.to_string()))
+                .map_err(|source| StepError::Task {
+                    what: "hashing",
+                    source,
+                })?
+                .map_err(StepError::from)
         })
         .await?;
     s.update(job, |r| r.dir_hash = Some(hashed.dir_hash.clone()))?;
@@ -343,7 +469,7 @@ fn metadata_for(
     let secure = hash::secure_hash(dir_hash, &job.ss58);
     ModelId::new(slot, commit, &secure, job.miner.competition_id)
         .to_compressed_str()
-        .map_err(|e| fail(e.to_string()))
+        .map_err(StepError::from)
 }
 
 /// The slot of the record's Hub commit: the one it names (the fleet's `repo` in records from before slots), or
@@ -361,7 +487,7 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let dir_hash = record
         .dir_hash
         .clone()
-        .ok_or_else(|| fail("internal: upload before hash"))?;
+        .ok_or_else(|| internal("upload before hash"))?;
     let slots = job.miner.slots();
     if s.dry_run {
         // The plan: the exact string when an earlier run uploaded this model, else with the commit to come (and,
@@ -403,7 +529,7 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .chain()?
         .commitment(s.fleet.netuid, job.signer.account())
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(StepError::from)?;
     // Read as validators would, with the Hub's repo id rules: anything else is not one of our slots.
     let model = on_chain
         .as_ref()
@@ -423,7 +549,7 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 revision: Some(commit.clone()),
             })
             .await
-            .map_err(|e| fail(format!("Hub actor: {e}")))?;
+            .map_err(gone("Hub"))?;
         match found {
             Ok(info) => {
                 let metadata = metadata_for(job, slot, commit, &dir_hash)?;
@@ -447,11 +573,11 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
                 );
                 placed = placement::place(&slots, model.as_ref(), &secure, competition, false);
             }
-            Err(e) => return Err(fail(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
     }
     let Placement::Upload { slot, hide } = placed else {
-        return Err(fail("internal: placement adopted twice"));
+        return Err(internal("placement adopted twice"));
     };
     // Recorded before anything is sent: a re-run shows (and status reports) where this model is going.
     s.update(job, |r| r.slot = Some(slot.to_string()))?;
@@ -492,8 +618,8 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
         .cancellable(async {
             hub.send(msg)
                 .await
-                .map_err(|e| fail(format!("Hub actor: {e}")))?
-                .map_err(|e| fail(e.to_string()))
+                .map_err(gone("Hub"))?
+                .map_err(StepError::from)
         })
         .await?;
     if report.committed || !report.sent_files.is_empty() {
@@ -503,8 +629,10 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
     // The metadata names the hash of the files as they were hashed: a file the trainer rewrote since (during the
     // hash or the upload) would make the committed revision fail validators' hash check. Commit nothing then; the
     // next run starts over with the model as it is.
-    let now = FileStamp::of(&job.miner.model_dir, &job.files)
-        .map_err(|e| fail(format!("{}: {e}", job.miner.model_dir.display())))?;
+    let now = FileStamp::of(&job.miner.model_dir, &job.files).map_err(|source| StepError::Io {
+        path: job.miner.model_dir.clone(),
+        source,
+    })?;
     if now != record.target.files {
         let changed: Vec<&str> = now
             .iter()
@@ -512,15 +640,14 @@ async fn upload(s: &Services, job: &Job) -> Result<Stage, StepError> {
             .filter(|(a, b)| a != b)
             .map(|(a, _)| a.path.as_str())
             .collect();
-        return Err(fail(format!(
-            "the model in {} changed while it was hashed or uploaded ({}): nothing was committed; publish again              once it is complete",
-            job.miner.model_dir.display(),
-            if changed.is_empty() {
+        return Err(StepError::ModelChanged {
+            dir: job.miner.model_dir.clone(),
+            changed: if changed.is_empty() {
                 "its file list".to_string()
             } else {
                 changed.join(", ")
-            }
-        )));
+            },
+        });
     }
     let metadata = metadata_for(job, &slot, &report.commit, &dir_hash)?;
     s.update(job, |r| {
@@ -566,7 +693,7 @@ async fn settle_pending(
             &mut on_status,
         )
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(StepError::from)?;
     if settled.is_some() {
         job.wrote.store(true, Ordering::SeqCst);
     }
@@ -589,7 +716,7 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let metadata = record
         .metadata
         .clone()
-        .ok_or_else(|| fail("internal: commit before upload"))?;
+        .ok_or_else(|| internal("commit before upload"))?;
     // A recorded commitment is not trusted blindly: step 2 reads the chain (a fresh devnet, or another tool's commit
     // for this hotkey, means the fleet's model is not what validators see).
     let chain = s.chain()?.clone();
@@ -604,7 +731,7 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let on_chain = chain
         .commitment(netuid, job.signer.account())
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(StepError::from)?;
     if let Some(reg) = on_chain.filter(|r| r.raw() == Some(metadata.as_bytes())) {
         s.update(job, |r| {
             // Keep the transaction hash an earlier run recorded for this very commitment.
@@ -635,7 +762,7 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let actor = s
         .chain_actor
         .as_ref()
-        .ok_or_else(|| fail("internal: no chain actor in this run"))?;
+        .ok_or_else(|| internal("no chain actor in this run"))?;
     failpoint("before-commit");
     job.wrote.store(true, Ordering::SeqCst);
     let committed = actor
@@ -645,8 +772,8 @@ async fn commit(s: &Services, job: &Job) -> Result<Stage, StepError> {
             data: metadata.as_bytes().to_vec(),
         })
         .await
-        .map_err(|e| fail(format!("chain actor: {e}")))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(gone("chain"))?
+        .map_err(StepError::from)?;
     failpoint("committed-before-journal");
     s.update(job, |r| {
         r.pending = None;
@@ -665,12 +792,12 @@ async fn read_back(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let committed = record
         .committed
         .clone()
-        .ok_or_else(|| fail("internal: read back before commit"))?;
+        .ok_or_else(|| internal("read back before commit"))?;
     let reg = s
         .chain()?
         .commitment(s.fleet.netuid, job.signer.account())
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(StepError::from)?;
     match reg {
         Some(r) if r.raw() == Some(committed.metadata.as_bytes()) => {
             if r.block != committed.block {
@@ -686,13 +813,12 @@ async fn read_back(s: &Services, job: &Job) -> Result<Stage, StepError> {
             // Someone else committed for this hotkey since: do not make the repo public for a model that is not
             // the committed one; the next run starts the commit over.
             s.update(job, |rec| rec.committed = None)?;
-            Err(fail(format!(
-                "the chain no longer holds our commitment for {} (found {}); re-run publish",
-                job.ss58,
-                other
+            Err(StepError::CommitmentReplaced {
+                ss58: job.ss58.clone(),
+                found: other
                     .and_then(|r| r.raw().map(|b| String::from_utf8_lossy(b).into_owned()))
-                    .unwrap_or_else(|| "nothing".into())
-            )))
+                    .unwrap_or_else(|| "nothing".into()),
+            })
         }
     }
 }
@@ -704,11 +830,11 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
     let committed = record
         .committed
         .clone()
-        .ok_or_else(|| fail("internal: publicize before commit"))?;
+        .ok_or_else(|| internal("publicize before commit"))?;
     let slot = ModelId::parse(&committed.metadata)
         .ok()
         .and_then(|m| m.repo_id().ok())
-        .ok_or_else(|| fail("internal: the recorded commitment names no repo"))?;
+        .ok_or_else(|| internal("the recorded commitment names no repo"))?;
     if !job.miner.update_repo_visibility {
         if job.wrote.load(Ordering::SeqCst) && job.miner.republish.hides_uploads() {
             s.warn(
@@ -741,8 +867,8 @@ async fn publicize(s: &Services, job: &Job) -> Result<Stage, StepError> {
         visibility: Visibility::Public,
     })
     .await
-    .map_err(|e| fail(format!("Hub actor: {e}")))?
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(gone("Hub"))?
+    .map_err(StepError::from)?;
     job.wrote.store(true, Ordering::SeqCst);
     failpoint("publicized-before-journal");
     s.update(job, |r| r.public = true)?;
@@ -779,9 +905,7 @@ async fn admit(
             admission.await
         }
     };
-    let ticket = answer
-        .map_err(|e| fail(format!("Hub actor: {e}")))?
-        .map_err(|e| fail(e.to_string()))?;
+    let ticket = answer.map_err(gone("Hub"))?.map_err(StepError::from)?;
     *job.ticket.lock().unwrap_or_else(|p| p.into_inner()) = Some(ticket);
     Ok(())
 }
@@ -793,4 +917,45 @@ pub fn model_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     plan_model_folder(dir)
         .map(|files| files.into_iter().map(|f| f.local).collect())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn step_errors_keep_their_cause_and_name_a_stable_kind() {
+        let hub = StepError::from(HubError::ShuttingDown);
+        assert_eq!(hub.kind(), "shutting_down");
+        assert_eq!(hub.to_string(), HubError::ShuttingDown.to_string());
+        let chain = StepError::from(ChainError::Stalled(std::time::Duration::from_secs(60)));
+        assert_eq!(chain.kind(), "chain_rpc");
+        let io = StepError::Io {
+            path: "/models/m1".into(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert_eq!(io.kind(), "io");
+        assert!(io.to_string().starts_with("/models/m1: "), "{io}");
+        assert!(io.source().is_some(), "the io::Error is kept as the source");
+        let gone = gone("Hub")(actix::MailboxError::Closed);
+        assert_eq!(gone.kind(), "shutting_down");
+        assert!(gone.to_string().starts_with("Hub actor: "), "{gone}");
+        assert!(gone.source().is_some());
+        let unregistered = StepError::NotRegistered {
+            ss58: "5F".into(),
+            netuid: 7,
+            wallet: "w".into(),
+            hotkey: "h".into(),
+        };
+        assert_eq!(unregistered.kind(), "not_registered");
+        assert!(
+            unregistered
+                .to_string()
+                .contains("btcli subnets register --netuid 7 --wallet.name w --wallet.hotkey h"),
+            "{unregistered}"
+        );
+        assert_eq!(internal("x").kind(), "internal");
+    }
 }

@@ -456,6 +456,7 @@ mod tests {
         Event::Finished {
             miner: miner.into(),
             outcome,
+            kind: None,
             detail: None,
         }
     }

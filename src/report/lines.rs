@@ -60,6 +60,7 @@ pub fn describe(event: &Event) -> Option<String> {
             miner,
             outcome,
             detail,
+            ..
         } => {
             let o = serde_json::to_value(outcome)
                 .ok()

@@ -262,6 +262,7 @@ mod tests {
         m.event(&Event::Finished {
             miner: "w/h0".into(),
             outcome: Outcome::Published,
+            kind: None,
             detail: None,
         });
         m.event(&Event::Pending {

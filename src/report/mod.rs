@@ -78,6 +78,9 @@ pub struct SummaryRow {
     /// Commitment block, when on chain.
     pub block: Option<u64>,
     pub outcome: Outcome,
+    /// A failure's stable machine kind (`hub_unreachable`, `not_registered`, …; see `publish::steps::StepError::kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
     /// Failure reason or plan detail.
     pub detail: Option<String>,
 }
@@ -142,6 +145,9 @@ pub enum Event {
     Finished {
         miner: String,
         outcome: Outcome,
+        /// A failure's stable machine kind (see [`SummaryRow::kind`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<&'static str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },

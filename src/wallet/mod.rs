@@ -421,27 +421,15 @@ fn write_new_private_file(path: &Path, data: &[u8]) -> Result<(), WalletError> {
     Ok(())
 }
 
-/// Create or replace the public file with mode 0600 (as btwallet writes it).
+/// Create or replace the public file with mode 0600 (as btwallet writes it), atomically.
 fn write_public_file(path: &Path, data: &[u8]) -> Result<(), WalletError> {
-    let io = |action, source| WalletError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| io("create public file", e))?;
-    file.write_all(data)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("write public file", e))?;
-    #[cfg(unix)]
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|e| io("set mode 0600 on", e))?;
-    Ok(())
+    crate::atomic_file::write(path, data, crate::atomic_file::Mode::Private).map_err(|source| {
+        WalletError::Io {
+            action: "write public file",
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Write a hotkey keyfile the way btcli does (the JSON keys btwallet writes; `$NACL` when `encrypt` gives a

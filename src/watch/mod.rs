@@ -75,7 +75,34 @@ impl Default for WatchOptions {
 }
 
 /// What stopped the watch early (it otherwise runs until cancelled).
-pub type WatchError = PublishError;
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The run could not start (configuration, a journal, a chain that cannot take our transactions...).
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// Miners that cannot be watched (a key, a lock, a competition, a Hub account that cannot write): `watch` runs
+    /// the whole fleet it names or nothing. One `miner: reason` line each.
+    #[error("{} of the fleet's miners cannot be watched:\n  {}", .0.len(), .0.join("\n  "))]
+    Unwatchable(Vec<String>),
+}
+
+impl WatchError {
+    /// True for errors in the fleet file or the command line (exit code 2), see [`PublishError::is_config`].
+    pub fn is_config(&self) -> bool {
+        match self {
+            WatchError::Publish(e) => e.is_config(),
+            WatchError::Unwatchable(_) => false,
+        }
+    }
+
+    /// A stable machine name of this error's kind, see [`PublishError::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WatchError::Publish(e) => e.kind(),
+            WatchError::Unwatchable(_) => "unwatchable",
+        }
+    }
+}
 
 /// One miner being watched.
 struct MinerState {
@@ -156,11 +183,7 @@ pub async fn watch(
             .iter()
             .map(|r| format!("{}: {}", r.miner, r.detail.clone().unwrap_or_default()))
             .collect();
-        return Err(PublishError::Unavailable(format!(
-            "{} of the fleet's miners cannot be watched:\n  {}",
-            list.len(),
-            list.join("\n  ")
-        )));
+        return Err(WatchError::Unwatchable(list));
     }
     let block_time_s = loaded
         .fleet
@@ -197,17 +220,17 @@ async fn connect_all(
             publish::prepare_hub(loaded, &loaded.miners, &opts.publish, reporter, names)?;
         match publish::start_hub(prepared, loaded, &loaded.miners).await {
             Ok(h) => break h,
-            Err(PublishError::Unavailable(e)) => {
+            Err(e) if e.is_unavailable() => {
                 let wait = backoff.next();
                 warn(
                     reporter,
-                    format!("{e}; trying again in {} s", wait.as_secs()),
+                    format!("{}; trying again in {} s", causes(e), wait.as_secs()),
                 );
                 if sleep_or_cancel(wait, cancel).await {
                     return Ok(None);
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     };
     if !hub.refused.is_empty() {
@@ -216,11 +239,7 @@ async fn connect_all(
             .iter()
             .map(|(miner, reason)| format!("{miner}: {reason}"))
             .collect();
-        return Err(PublishError::Unavailable(format!(
-            "{} of the fleet's miners cannot be watched:\n  {}",
-            list.len(),
-            list.join("\n  ")
-        )));
+        return Err(WatchError::Unwatchable(list));
     }
     let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
     let (chain, chain_actor) = loop {
@@ -234,21 +253,26 @@ async fn connect_all(
         .await
         {
             Ok(c) => break c,
-            Err(PublishError::Unavailable(e)) => {
+            Err(e) if e.is_unavailable() => {
                 let wait = backoff.next();
                 warn(
                     reporter,
-                    format!("{e}; trying again in {} s", wait.as_secs()),
+                    format!("{}; trying again in {} s", causes(e), wait.as_secs()),
                 );
                 if sleep_or_cancel(wait, cancel).await {
                     return Ok(None);
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     };
     let gpu = publish::start_gpu(&opts.publish)?;
     Ok(Some(Connected::new(chain, chain_actor, hub, gpu)))
+}
+
+/// An error with its causes, `outer: cause: ...` (the typed errors leave their source out of their own message).
+fn causes(e: PublishError) -> String {
+    format!("{:#}", anyhow::Error::new(e))
 }
 
 fn warn(reporter: &Arc<dyn Reporter>, message: String) {
@@ -817,7 +841,7 @@ impl Driver {
                             &names,
                         )
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(causes);
                         let _ = tx.send(Report::Reconnected(r));
                     });
                 }
@@ -872,7 +896,7 @@ async fn read_view(
     let mut miners = Vec::with_capacity(accounts.len());
     // Eight miners at a time: a 64-miner fleet is read in a few round trips without flooding the node.
     for chunk in accounts.chunks(8) {
-        let reads = futures::future::join_all(
+        let reads = futures_util::future::join_all(
             chunk
                 .iter()
                 .map(|a| read_miner(chain, netuid, a, &incentive)),
@@ -916,5 +940,41 @@ mod tests {
         let got: Vec<u64> = (1..=7).map(|n| delay(min, max, n).as_secs()).collect();
         assert_eq!(got, [10, 20, 40, 80, 160, 300, 300]);
         assert_eq!(delay(min, max, 1000), max);
+    }
+
+    #[test]
+    fn a_service_down_is_retried_and_a_configuration_error_stops_the_watch() {
+        let down = PublishError::ChainUnreachable {
+            hint: String::new(),
+            source: crate::chain::ChainError::Stalled(Duration::from_secs(60)),
+        };
+        assert!(down.is_unavailable() && !down.is_config());
+        // The retry warning names the cause, which the typed error keeps out of its own message.
+        assert_eq!(
+            causes(down),
+            format!(
+                "the chain is unreachable: {}",
+                crate::chain::ChainError::Stalled(Duration::from_secs(60))
+            )
+        );
+        let refused = PublishError::HubRefused {
+            hub: "http://127.0.0.1:1".into(),
+            what: "the Hub token".into(),
+            source: Box::new(crate::hub::client::HubError::ShuttingDown),
+        };
+        assert!(refused.is_unavailable());
+        let config = PublishError::NoToken {
+            hub: "https://huggingface.co".into(),
+        };
+        assert!(!config.is_unavailable());
+        assert!(WatchError::from(config).is_config(), "exit code 2");
+
+        let unwatchable = WatchError::Unwatchable(vec!["w/a: locked".into(), "w/b: no key".into()]);
+        assert!(!unwatchable.is_config(), "exit code 1");
+        assert_eq!(unwatchable.kind(), "unwatchable");
+        assert_eq!(
+            unwatchable.to_string(),
+            "2 of the fleet's miners cannot be watched:\n  w/a: locked\n  w/b: no key"
+        );
     }
 }

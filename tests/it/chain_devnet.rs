@@ -202,7 +202,7 @@ async fn sixteen_hotkeys_in_parallel_land_within_two_blocks() {
             data: format!("{MODEL_STR}{i}").into_bytes(),
         })
     });
-    let results = futures::future::join_all(sends).await;
+    let results = futures_util::future::join_all(sends).await;
     for (i, r) in results.into_iter().enumerate() {
         let done = r
             .expect("mailbox")
@@ -229,7 +229,7 @@ fn actix_start(actor: ChainActor) -> actix::Addr<ChainActor> {
         let system = actix::System::new();
         system.block_on(async move {
             tx.send(actor.start()).unwrap();
-            futures::future::pending::<()>().await;
+            std::future::pending::<()>().await;
         });
     });
     rx.recv().unwrap()

@@ -134,7 +134,7 @@ fn tied_embeddings_run_without_lm_head() {
             ..Default::default()
         },
         &(),
-        &minerfleet::gpu::CancelToken::new(),
+        &minerfleet::gpu::CancellationToken::new(),
     )
     .unwrap();
     assert!(v.ok(), "{:#?}", v.failures);

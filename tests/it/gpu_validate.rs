@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::support::gpu::*;
 use minerfleet::gpu::{
-    CancelToken, Device, GpuError, ModelValidation, Rule, ValidateOptions, validate_model,
+    CancellationToken, Device, GpuError, ModelValidation, Rule, ValidateOptions, validate_model,
 };
 use minerfleet::model::save::Family;
 
@@ -19,7 +19,7 @@ fn options() -> ValidateOptions {
 }
 
 fn validate(dir: &std::path::Path) -> ModelValidation {
-    validate_model(dir, &options(), &(), &CancelToken::new()).unwrap()
+    validate_model(dir, &options(), &(), &CancellationToken::new()).unwrap()
 }
 
 /// The single failure of `v`, which must be of `rule` (and name `tensor`, when given).
@@ -309,7 +309,7 @@ fn progress_is_monotonic_and_complete_and_small_chunks_give_the_same_stats() {
         forward: false,
         ..options()
     };
-    let v = validate_model(&dir, &small, &progress, &CancelToken::new()).unwrap();
+    let v = validate_model(&dir, &small, &progress, &CancellationToken::new()).unwrap();
     assert!(v.ok());
     let seen = seen.into_inner().unwrap();
     let total = seen[0].1;
@@ -337,7 +337,7 @@ fn progress_is_monotonic_and_complete_and_small_chunks_give_the_same_stats() {
 fn cancelled_job_stops() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny(&tmp.path().join("c"), Family::Llama);
-    let cancel = CancelToken::new();
+    let cancel = CancellationToken::new();
     let progress = |loaded: u64, _total: u64| {
         if loaded > 0 {
             cancel.cancel();

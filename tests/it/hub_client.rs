@@ -618,7 +618,7 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
     let state_dir = env.work.path().join("state");
     let cache = env.work.path().join("cache");
     let url = env.hub.url().to_string();
-    let sys = actix_rt::System::new();
+    let sys = actix::System::new();
     sys.block_on(async move {
         use actix::Actor;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

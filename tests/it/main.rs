@@ -6,6 +6,11 @@
 //! conformance inputs are skipped locally without them and FAIL when `CI=true` (see `support::devnet`).
 //! `./scripts/test` prepares all of them; `./scripts/test <filter>` runs a subset, e.g. `./scripts/test hub_server::`.
 
+#![allow(
+    unsafe_code,
+    reason = "the tests make FIFOs and signal the processes they started, through libc"
+)]
+
 mod support;
 
 mod adversarial;

@@ -216,9 +216,19 @@ async fn failing_hotkeys_do_not_stop_the_others() {
             .unwrap_or_else(|| panic!("{m} finished: {}", describe(&out)))
     };
     assert_eq!(by("rig/h0")["outcome"], "published");
+    assert!(
+        by("rig/h0").get("kind").is_none(),
+        "no error kind on success"
+    );
     assert_eq!(by("rig/h1")["outcome"], "failed");
+    assert_eq!(
+        by("rig/h1")["kind"],
+        "model_folder",
+        "a machine kind per failure"
+    );
     let h2 = by("rig/h2");
     assert_eq!(h2["outcome"], "failed");
+    assert_eq!(h2["kind"], "not_registered", "{h2}");
     assert!(
         h2["detail"]
             .as_str()

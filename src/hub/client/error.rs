@@ -147,6 +147,12 @@ pub enum HubError {
         expected_parent: String,
         head: String,
     },
+    /// The fleet's Hub limits cannot be used (a zero quota, window or budget): a configuration error.
+    #[error(transparent)]
+    Limits(#[from] crate::hub::limits::LimitsError),
+    /// The Hub actor is shutting down and starts no new work.
+    #[error("the Hub actor is shutting down; not starting new work")]
+    ShuttingDown,
 }
 
 impl HubError {
@@ -198,6 +204,32 @@ impl HubError {
         HubError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A stable machine name of this error's kind (`--json` consumers tell errors apart by it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HubError::Status { .. } if self.is_repo_not_found() => "hub_repo_not_found",
+            HubError::Status { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                "hub_rate_limited"
+            }
+            HubError::Status { status, .. }
+                if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN =>
+            {
+                "hub_unauthorized"
+            }
+            HubError::Status { .. } => "hub_status",
+            HubError::Transport { .. } => "hub_unreachable",
+            HubError::TooLarge { .. } => "hub_answer_too_large",
+            HubError::Protocol { .. } => "hub_protocol",
+            HubError::Io { .. } => "io",
+            HubError::Integrity { .. } => "hub_integrity",
+            HubError::BadInput(_) => "hub_bad_input",
+            HubError::Xet { .. } => "hub_xet",
+            HubError::Conflict { .. } => "hub_conflict",
+            HubError::Limits(_) => "config",
+            HubError::ShuttingDown => "shutting_down",
         }
     }
 

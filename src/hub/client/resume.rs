@@ -1,11 +1,10 @@
-//! The resume state of uploads to one repository, kept in a small JSON file written atomically (temp file, fsync,
-//! rename). It remembers file digests (keyed by path, size and mtime, so a re-run does not re-hash gigabytes),
-//! LFS objects already stored, and the completed parts of multipart objects with their ETags, so that a re-run
-//! after a crash or Ctrl-C does not send them again. The Hub itself also reports stored objects (batch answers
+//! The resume state of uploads to one repository, kept in a small JSON file written atomically
+//! ([`crate::atomic_file`]). It remembers file digests (keyed by path, size and mtime, so a re-run does not re-hash
+//! gigabytes), LFS objects already stored, and the completed parts of multipart objects with their ETags, so that a
+//! re-run after a crash or Ctrl-C does not send them again. The Hub itself also reports stored objects (batch answers
 //! without actions); this file covers half-sent multipart objects and hashing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
@@ -212,14 +211,8 @@ impl ResumeState {
             return Ok(());
         };
         let bytes = serde_json::to_vec(&*self.lock()).expect("state serialises");
-        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| HubError::io(path, e))
+        crate::atomic_file::write(path, &bytes, crate::atomic_file::Mode::Shared)
+            .map_err(|e| HubError::io(path, e))
     }
 }
 

@@ -205,7 +205,7 @@ async fn maintain(state: AppState) {
         for file in state.uploads.sweep() {
             let _ = tokio::fs::remove_file(file).await;
         }
-        if let Err(err) = state.xet.sweep(&state.storage) {
+        if let Err(err) = state.xet.sweep() {
             tracing::warn!("hub server: cannot expire staged Xet uploads: {err}");
         }
         let st = state.clone();

@@ -105,12 +105,15 @@ pub fn measure(mut cmd: Command, hard_limit: Duration) -> Run {
             if !done.load(std::sync::atomic::Ordering::SeqCst) {
                 killed.store(true, std::sync::atomic::Ordering::SeqCst);
                 // Only the child this harness started, by its PID.
+                // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         })
     };
     let mut status = 0;
+    // SAFETY: rusage is plain old data; all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes into the two locals, valid for the call; the pid is our own child.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = started.elapsed();
     done.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -190,6 +193,7 @@ impl Scene {
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         let c = std::ffi::CString::new(p.to_str().expect("utf-8")).expect("nul");
         assert_eq!(
+            // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
             unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
             0,
             "mkfifo {}",

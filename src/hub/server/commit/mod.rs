@@ -128,7 +128,7 @@ pub(crate) async fn commit(
     for check in &commit.xet_checks {
         if !state
             .xet
-            .check(&state.storage, &check.file, check.size, &check.sha256)
+            .check(&check.file, check.size, &check.sha256)
             .await?
         {
             return Err(ApiError::new(
@@ -186,9 +186,7 @@ pub(crate) async fn commit(
         CommitError::Io(e) => ApiError::internal(format!("storage error: {e}")),
     })?;
     if !xet_files.is_empty() {
-        state
-            .xet
-            .committed(&state.storage, &user.name, &xet_files)?;
+        state.xet.committed(&user.name, &xet_files)?;
     }
     let url = format!("{}/commit/{}", repo_url(&state.base_url, &key), commit.oid);
     Ok(json_response(

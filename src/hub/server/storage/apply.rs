@@ -180,7 +180,7 @@ impl Storage {
             settled |= grants.remove(author, oid);
         }
         if settled {
-            grants.save(&self.blobs.temp_path())?;
+            grants.save()?;
         }
         Ok(commit)
     }

@@ -1,8 +1,8 @@
-//! File helpers of the storage: errors that name the path, JSON files read whole and written atomically (temp
-//! file, fsync, rename), and temp files removed unless kept.
+//! File helpers of the storage: errors that name the path, JSON files read whole and written atomically
+//! ([`crate::atomic_file`]), and temp files removed unless kept.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,24 +22,14 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result
     })
 }
 
-/// Writes `value` to `path` through the temp file `tmp` (same file system), so readers see the old or the new
-/// file, never a part.
-pub(crate) fn write_json_atomic<T: Serialize>(
-    tmp: &Path,
-    path: &Path,
-    value: &T,
-) -> io::Result<()> {
-    let guard = TempFile::new(tmp.to_path_buf());
-    let mut file = fs::File::create(tmp).map_err(|e| with_path(e, tmp))?;
-    file.write_all(&serde_json::to_vec_pretty(value).map_err(io::Error::other)?)?;
-    file.sync_all()?;
-    drop(file);
+/// Replaces `path` (its folder created if needed) with `value` as JSON through [`crate::atomic_file`], so readers
+/// and a restart after a crash see the old or the new file, never a part.
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
     }
-    fs::rename(tmp, path).map_err(|e| with_path(e, path))?;
-    guard.keep();
-    Ok(())
+    crate::atomic_file::write_json(path, value, crate::atomic_file::Mode::Shared)
+        .map_err(|e| with_path(e, path))
 }
 
 /// A temp file that is removed when dropped, unless [`TempFile::keep`] says it was moved or is still wanted.

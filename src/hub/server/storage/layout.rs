@@ -55,6 +55,6 @@ pub(crate) fn detect(root: &Path) -> io::Result<Option<u32>> {
 }
 
 /// Records that the directory now has this build's format.
-pub(crate) fn write(root: &Path, tmp: &Path) -> io::Result<()> {
-    write_json_atomic(tmp, &root.join(FILE), &FormatFile { format: FORMAT })
+pub(crate) fn write(root: &Path) -> io::Result<()> {
+    write_json_atomic(&root.join(FILE), &FormatFile { format: FORMAT })
 }

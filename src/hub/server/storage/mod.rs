@@ -169,7 +169,7 @@ impl Storage {
             None => {}
         }
         if found != Some(layout::FORMAT) {
-            layout::write(root, &storage.blobs.temp_path())?;
+            layout::write(root)?;
         }
         if report.strays > 0 {
             tracing::warn!(data = %root.display(), count = report.strays, "hub server: files under blobs/ that are \
@@ -195,7 +195,7 @@ impl Storage {
     }
 
     fn write_json<T: serde::Serialize>(&self, path: &Path, value: &T) -> io::Result<()> {
-        write_json_atomic(&self.blobs.temp_path(), path, value)
+        write_json_atomic(path, value)
     }
 
     // ---- blobs ----
@@ -234,7 +234,7 @@ impl Storage {
             size,
             expires_ms: expiry_ms(ttl),
         });
-        grants.save(&self.blobs.temp_path())
+        grants.save()
     }
 
     /// The size of `oid` if `user` staged it and the grant has not expired.
@@ -272,11 +272,6 @@ impl Storage {
             .is_some_and(|keys| keys.contains(key))
     }
 
-    /// A fresh temp file path under `tmp/` (for atomic writes of other parts of the data directory).
-    pub fn temp_path(&self) -> PathBuf {
-        self.blobs.temp_path()
-    }
-
     /// Drops expired staged uploads and deletes their blobs unless a commit references them or another grant
     /// covers them. Returns how many blobs were deleted.
     pub fn expire_staged(&self) -> io::Result<usize> {
@@ -293,7 +288,7 @@ impl Storage {
                 removed += 1;
             }
         }
-        grants.save(&self.blobs.temp_path())?;
+        grants.save()?;
         tracing::debug!(
             expired = expired.len(),
             removed,
@@ -430,7 +425,7 @@ impl Storage {
         repos.map.insert(to.clone(), repo);
         let mut grants = self.staged.lock();
         grants.rename_repo(&from.to_string(), &to.to_string());
-        grants.save(&self.blobs.temp_path())?;
+        grants.save()?;
         Ok(Some(true))
     }
 

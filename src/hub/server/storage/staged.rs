@@ -115,13 +115,13 @@ impl Grants {
         self.by_user_oid.len()
     }
 
-    /// Writes the index through the temp file `tmp`.
-    pub fn save(&self, tmp: &Path) -> io::Result<()> {
+    /// Writes the index atomically.
+    pub fn save(&self) -> io::Result<()> {
         let file = IndexFile {
             version: VERSION,
             grants: self.by_user_oid.values().cloned().collect(),
         };
-        write_json_atomic(tmp, &self.path, &file)
+        write_json_atomic(&self.path, &file)
     }
 }
 

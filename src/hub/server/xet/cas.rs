@@ -337,10 +337,7 @@ async fn post_xorb(
         .map_err(|e| cas_error(&format!("xorb {}", hash.hex()), e))?;
     state.xet.stats.xorb_received(len);
     if let Some(user) = &grant.user {
-        state
-            .xet
-            .index
-            .xorb_uploaded(&user.name, &hash.hex(), &state.storage.temp_path())?;
+        state.xet.index.xorb_uploaded(&user.name, &hash.hex())?;
     }
     Ok(axum::Json(UploadXorbResponse { was_inserted: true }).into_response())
 }
@@ -381,12 +378,10 @@ async fn post_shard(
         .await
         .map_err(|e| cas_error("shard", e))?;
     state.xet.stats.shard_received(len);
-    state.xet.index.shard_accepted(
-        &user.name,
-        files,
-        state.abuse.staged_ttl,
-        &state.storage.temp_path(),
-    )?;
+    state
+        .xet
+        .index
+        .shard_accepted(&user.name, files, state.abuse.staged_ttl)?;
     Ok(axum::Json(UploadShardResponse {
         result: UploadShardResponseType::SyncPerformed,
         shard_hash: shard_hash.map(Into::into),

@@ -178,12 +178,12 @@ impl Index {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn save(&self, data: &Data, tmp: &Path) -> io::Result<()> {
-        write_json_atomic(tmp, &self.path, &data.inner)
+    fn save(&self, data: &Data) -> io::Result<()> {
+        write_json_atomic(&self.path, &data.inner)
     }
 
     /// Records that `user` uploaded `xorb`.
-    pub fn xorb_uploaded(&self, user: &str, xorb: &str, tmp: &Path) -> io::Result<()> {
+    pub fn xorb_uploaded(&self, user: &str, xorb: &str) -> io::Result<()> {
         let mut data = self.lock();
         let fresh = data
             .inner
@@ -192,7 +192,7 @@ impl Index {
             .or_default()
             .insert(user.to_string());
         if fresh {
-            self.save(&data, tmp)?;
+            self.save(&data)?;
         }
         Ok(())
     }
@@ -206,7 +206,6 @@ impl Index {
         user: &str,
         files: Vec<(String, XetFile)>,
         ttl: Duration,
-        tmp: &Path,
     ) -> io::Result<()> {
         let mut data = self.lock();
         let now = super::super::storage::now_ms();
@@ -229,41 +228,41 @@ impl Index {
                 expires_ms,
             });
         }
-        self.save(&data, tmp)
+        self.save(&data)
     }
 
     /// Records the outcome of checking `file` against its claimed sha256 and size.
-    pub fn checked(&self, file: &str, matches: bool, tmp: &Path) -> io::Result<()> {
+    pub fn checked(&self, file: &str, matches: bool) -> io::Result<()> {
         let mut data = self.lock();
         if let Some(f) = data.inner.files.get_mut(file) {
             f.verified = matches;
             f.refuted = !matches;
         }
-        self.save(&data, tmp)
+        self.save(&data)
     }
 
     /// A commit of `user` now holds `files`: their staged grants on them are settled.
-    pub fn committed(&self, user: &str, files: &[String], tmp: &Path) -> io::Result<()> {
+    pub fn committed(&self, user: &str, files: &[String]) -> io::Result<()> {
         let mut data = self.lock();
         let before = data.inner.staged.len();
         data.inner
             .staged
             .retain(|s| !(s.user == user && files.contains(&s.file)));
         if data.inner.staged.len() != before {
-            self.save(&data, tmp)?;
+            self.save(&data)?;
         }
         Ok(())
     }
 
     /// Drops expired staged grants (the files stay in the CAS; nobody may use them unless a commit holds them).
-    pub fn expire(&self, tmp: &Path) -> io::Result<usize> {
+    pub fn expire(&self) -> io::Result<usize> {
         let mut data = self.lock();
         let now = super::super::storage::now_ms();
         let before = data.inner.staged.len();
         data.inner.staged.retain(|s| s.expires_ms > now);
         let dropped = before - data.inner.staged.len();
         if dropped > 0 {
-            self.save(&data, tmp)?;
+            self.save(&data)?;
         }
         Ok(dropped)
     }
@@ -286,18 +285,16 @@ mod tests {
     #[test]
     fn staged_files_and_checks_survive_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("t");
         let index = Index::load(dir.path()).unwrap();
         index
             .shard_accepted(
                 "alice",
                 vec![("f1".into(), file("s1", &["x1"]))],
                 Duration::from_secs(60),
-                &tmp,
             )
             .unwrap();
-        index.xorb_uploaded("alice", "x1", &tmp).unwrap();
-        index.checked("f1", true, &tmp).unwrap();
+        index.xorb_uploaded("alice", "x1").unwrap();
+        index.checked("f1", true).unwrap();
         let index = Index::load(dir.path()).unwrap();
         let data = index.lock();
         assert!(data.staged_by("alice", "f1") && !data.staged_by("bob", "f1"));
@@ -310,21 +307,15 @@ mod tests {
     #[test]
     fn refuted_claims_are_never_offered_and_a_new_claim_must_be_checked_again() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("t");
         let index = Index::load(dir.path()).unwrap();
         let ttl = Duration::from_secs(60);
         index
-            .shard_accepted(
-                "mallory",
-                vec![("f".into(), file("victim", &["x"]))],
-                ttl,
-                &tmp,
-            )
+            .shard_accepted("mallory", vec![("f".into(), file("victim", &["x"]))], ttl)
             .unwrap();
-        index.checked("f", false, &tmp).unwrap();
+        index.checked("f", false).unwrap();
         assert!(index.lock().files_with_sha("victim").is_empty());
         index
-            .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl, &tmp)
+            .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl)
             .unwrap();
         let data = index.lock();
         let f = data.file("f").unwrap();
@@ -335,20 +326,14 @@ mod tests {
     #[test]
     fn a_checked_file_keeps_its_claim() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("t");
         let index = Index::load(dir.path()).unwrap();
         let ttl = Duration::from_secs(60);
         index
-            .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl, &tmp)
+            .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl)
             .unwrap();
-        index.checked("f", true, &tmp).unwrap();
+        index.checked("f", true).unwrap();
         index
-            .shard_accepted(
-                "mallory",
-                vec![("f".into(), file("other", &["x"]))],
-                ttl,
-                &tmp,
-            )
+            .shard_accepted("mallory", vec![("f".into(), file("other", &["x"]))], ttl)
             .unwrap();
         let data = index.lock();
         assert!(data.file("f").unwrap().verified);
@@ -359,27 +344,20 @@ mod tests {
     #[test]
     fn grants_expire_and_commits_settle_them() {
         let dir = tempfile::tempdir().unwrap();
-        let tmp = dir.path().join("t");
         let index = Index::load(dir.path()).unwrap();
         index
-            .shard_accepted(
-                "a",
-                vec![("f".into(), file("s", &[]))],
-                Duration::ZERO,
-                &tmp,
-            )
+            .shard_accepted("a", vec![("f".into(), file("s", &[]))], Duration::ZERO)
             .unwrap();
         assert!(!index.lock().staged_by("a", "f"));
-        assert_eq!(index.expire(&tmp).unwrap(), 1);
+        assert_eq!(index.expire().unwrap(), 1);
         index
             .shard_accepted(
                 "a",
                 vec![("g".into(), file("s", &[]))],
                 Duration::from_secs(60),
-                &tmp,
             )
             .unwrap();
-        index.committed("a", &["g".to_string()], &tmp).unwrap();
+        index.committed("a", &["g".to_string()]).unwrap();
         assert!(!index.lock().staged_by("a", "g"));
     }
 }

@@ -270,13 +270,7 @@ impl Xet {
     }
 
     /// Checks (once) that the Xet file `file` reconstructs to `size` bytes with `sha256`; records the outcome.
-    pub async fn check(
-        &self,
-        storage: &Storage,
-        file: &str,
-        size: u64,
-        sha256: &str,
-    ) -> ApiResult<bool> {
+    pub async fn check(&self, file: &str, size: u64, sha256: &str) -> ApiResult<bool> {
         if let Some(rec) = self.index.lock().file(file) {
             if rec.verified {
                 return Ok(rec.sha256.as_deref() == Some(sha256) && rec.size == size);
@@ -291,20 +285,20 @@ impl Xet {
         let matches = verify::check_content(&cas, &hash, size, sha256)
             .await
             .map_err(|e| ApiError::internal(format!("cannot read Xet file {file}: {e}")))?;
-        self.index.checked(file, matches, &storage.temp_path())?;
+        self.index.checked(file, matches)?;
         Ok(matches)
     }
 
     /// A commit of `user` now holds `files`.
-    pub fn committed(&self, storage: &Storage, user: &str, files: &[String]) -> io::Result<()> {
-        self.index.committed(user, files, &storage.temp_path())
+    pub fn committed(&self, user: &str, files: &[String]) -> io::Result<()> {
+        self.index.committed(user, files)
     }
 
     /// Housekeeping: forgets expired tokens, fetch grants and staged grants.
-    pub fn sweep(&self, storage: &Storage) -> io::Result<()> {
+    pub fn sweep(&self) -> io::Result<()> {
         self.tokens.sweep();
         self.fetches.sweep();
-        self.index.expire(&storage.temp_path()).map(|_| ())
+        self.index.expire().map(|_| ())
     }
 }
 
