@@ -80,6 +80,7 @@ fn main() {
             deadline: Duration::from_secs(600),
             poll_interval: Duration::from_millis(200),
             max_attempts: 3,
+            ..ClientOptions::default()
         };
         let client = Arc::new(
             ChainClient::connect(&Network::Custom(net.ws_url()), opts).await.expect("connect"),

@@ -11,7 +11,9 @@ impl ChainClient {
     /// One read (every caller of this is a read: submission has its own path), with a deadline per attempt. A read
     /// that was in flight when the connection dropped fails with the reconnecting client's "will reconnect" error;
     /// it is asked again once the client is back (subxt's advice for that client), for up to `stall_after`, so a
-    /// node restart between two steps of a commit does not fail the commit.
+    /// node restart between two steps of a commit does not fail the commit. At most
+    /// [`super::ClientOptions::max_reads_in_flight`] reads are sent at once; the others wait here, and their deadline
+    /// starts when they are sent.
     pub(in crate::chain) async fn within<C, F, T, E>(
         &self,
         what: &str,
@@ -22,6 +24,8 @@ impl ChainClient {
         F: Future<Output = Result<T, E>>,
         E: ReadError,
     {
+        // The semaphore is never closed, so acquiring only waits.
+        let _sent = self.reads.acquire().await;
         let started = Instant::now();
         loop {
             match tokio::time::timeout(self.opts.rpc_timeout, call()).await {

@@ -45,5 +45,6 @@ pub fn fast_chain() -> ClientOptions {
         deadline: Duration::from_secs(180),
         poll_interval: Duration::from_millis(250),
         max_attempts: 3,
+        ..ClientOptions::default()
     }
 }
