@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use actix::prelude::*;
 
 use crate::publish::steps::{self, Job, Services, StepError};
-use crate::report::{Event, Outcome, Stage, SummaryRow};
+use crate::report::{Outcome, Stage, SummaryRow};
 
 use super::supervisor::{Finished, FleetSupervisor};
 
@@ -60,12 +60,6 @@ impl HotkeyActor {
                 .map(|m| format!("would commit {m}")),
             _ => None,
         });
-        self.services.reporter.event(&Event::Finished {
-            miner: self.job.label.clone(),
-            outcome,
-            kind,
-            detail: detail.clone(),
-        });
         let row = SummaryRow {
             miner: self.job.label.clone(),
             hotkey: self.job.ss58.clone(),
@@ -82,6 +76,7 @@ impl HotkeyActor {
             kind,
             detail,
         };
+        self.services.reporter.event(&row.finished());
         self.supervisor.do_send(Finished { row });
         ctx.stop();
     }

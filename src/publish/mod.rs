@@ -296,15 +296,8 @@ pub fn load_miners(
     for &i in &selected {
         let miner = fleet.miners[i].clone();
         let label = miner.label();
-        let row = |kind: &'static str, detail: String| SummaryRow {
-            miner: label.clone(),
-            hotkey: String::new(),
-            repo: miner.repo.to_string(),
-            revision: None,
-            block: None,
-            outcome: Outcome::Failed,
-            kind: Some(kind),
-            detail: Some(detail),
+        let row = |kind: &'static str, detail: String| {
+            SummaryRow::failed(label.clone(), miner.repo.to_string(), kind, detail)
         };
         let competition = match fleet
             .registry
@@ -677,12 +670,7 @@ pub async fn publish(
         miners: selected,
     });
     for r in &loaded.early {
-        reporter.event(&Event::Finished {
-            miner: r.miner.clone(),
-            outcome: Outcome::Failed,
-            kind: r.kind,
-            detail: r.detail.clone(),
-        });
+        reporter.event(&r.finished());
     }
     let mut rows = std::mem::take(&mut loaded.early);
     let jobs: Vec<Job> = loaded
@@ -718,12 +706,6 @@ pub async fn publish(
             .filter(|j| !refused.iter().any(|(miner, _)| miner == &j.label))
             .collect();
         for (miner, reason) in refused {
-            reporter.event(&Event::Finished {
-                miner: miner.clone(),
-                outcome: Outcome::Failed,
-                kind: Some("hub_unauthorized"),
-                detail: Some(reason.clone()),
-            });
             let repo = loaded
                 .fleet
                 .miners
@@ -731,16 +713,9 @@ pub async fn publish(
                 .find(|m| m.label() == miner)
                 .map(|m| m.repo.to_string())
                 .unwrap_or_default();
-            rows.push(SummaryRow {
-                miner,
-                hotkey: String::new(),
-                repo,
-                revision: None,
-                block: None,
-                outcome: Outcome::Failed,
-                kind: Some("hub_unauthorized"),
-                detail: Some(reason),
-            });
+            let row = SummaryRow::failed(miner, repo, "hub_unauthorized", reason);
+            reporter.event(&row.finished());
+            rows.push(row);
         }
         let quota_reports =
             hub_setup::QuotaReports::start(connected.quotas.clone(), reporter.clone());

@@ -85,6 +85,32 @@ pub struct SummaryRow {
     pub detail: Option<String>,
 }
 
+impl SummaryRow {
+    /// A miner that failed before its hotkey actor ran: nothing of it reached the Hub or the chain.
+    pub fn failed(miner: String, repo: String, kind: &'static str, detail: String) -> SummaryRow {
+        SummaryRow {
+            miner,
+            hotkey: String::new(),
+            repo,
+            revision: None,
+            block: None,
+            outcome: Outcome::Failed,
+            kind: Some(kind),
+            detail: Some(detail),
+        }
+    }
+
+    /// The `finished` event that reports this row's miner.
+    pub fn finished(&self) -> Event {
+        Event::Finished {
+            miner: self.miner.clone(),
+            outcome: self.outcome,
+            kind: self.kind,
+            detail: self.detail.clone(),
+        }
+    }
+}
+
 /// How a Hub account's request quota stands (plain data; see `crate::hub::quota` for the meaning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuotaStatus {
