@@ -213,25 +213,14 @@ async fn connect_all(
     reporter: &Arc<dyn Reporter>,
     names: &Names,
 ) -> Result<Option<Connected>, WatchError> {
-    let cancel = &opts.publish.cancel;
-    let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
-    let hub = loop {
+    let hub = until_available(opts, reporter, async || {
         let prepared =
             publish::prepare_hub(loaded, &loaded.miners, &opts.publish, reporter, names)?;
-        match publish::start_hub(prepared, loaded, &loaded.miners).await {
-            Ok(h) => break h,
-            Err(e) if e.is_unavailable() => {
-                let wait = backoff.next();
-                warn(
-                    reporter,
-                    format!("{}; trying again in {} s", causes(e), wait.as_secs()),
-                );
-                if sleep_or_cancel(wait, cancel).await {
-                    return Ok(None);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+        publish::start_hub(prepared, loaded, &loaded.miners).await
+    })
+    .await?;
+    let Some(hub) = hub else {
+        return Ok(None);
     };
     if !hub.refused.is_empty() {
         let list: Vec<String> = hub
@@ -241,9 +230,8 @@ async fn connect_all(
             .collect();
         return Err(WatchError::Unwatchable(list));
     }
-    let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
-    let (chain, chain_actor) = loop {
-        match publish::connect_chain(
+    let chain = until_available(opts, reporter, async || {
+        publish::connect_chain(
             &loaded.fleet,
             &opts.publish,
             &loaded.journal,
@@ -251,23 +239,39 @@ async fn connect_all(
             names,
         )
         .await
-        {
-            Ok(c) => break c,
+    })
+    .await?;
+    let Some((chain, chain_actor)) = chain else {
+        return Ok(None);
+    };
+    let gpu = publish::start_gpu(&opts.publish)?;
+    Ok(Some(Connected::new(chain, chain_actor, hub, gpu)))
+}
+
+/// `attempt` until it succeeds, trying again with backoff (and a warning naming the cause) while the service it
+/// needs is unavailable; any other error ends it. `None` when cancelled while waiting.
+async fn until_available<T>(
+    opts: &WatchOptions,
+    reporter: &Arc<dyn Reporter>,
+    mut attempt: impl AsyncFnMut() -> Result<T, PublishError>,
+) -> Result<Option<T>, WatchError> {
+    let mut backoff = Backoff::new(opts.retry_min, opts.retry_max);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(Some(v)),
             Err(e) if e.is_unavailable() => {
                 let wait = backoff.next();
                 warn(
                     reporter,
                     format!("{}; trying again in {} s", causes(e), wait.as_secs()),
                 );
-                if sleep_or_cancel(wait, cancel).await {
+                if sleep_or_cancel(wait, &opts.publish.cancel).await {
                     return Ok(None);
                 }
             }
             Err(e) => return Err(e.into()),
         }
-    };
-    let gpu = publish::start_gpu(&opts.publish)?;
-    Ok(Some(Connected::new(chain, chain_actor, hub, gpu)))
+    }
 }
 
 /// An error with its causes, `outer: cause: ...` (the typed errors leave their source out of their own message).
