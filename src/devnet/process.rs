@@ -51,29 +51,32 @@ impl ChildRecord {
 
 /// A process's start time (clock ticks after boot), `None` when there is no such process (or no `/proc`).
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the `(comm)` one, which may itself hold spaces or parentheses; starttime is field 22 overall.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    // starttime is field 22 overall, the 20th after `(comm)`.
+    super::signals::stat_field(pid, 19)?.parse().ok()
 }
 
 /// The process's arguments. A live process can read back an empty `/proc/<pid>/cmdline` for a moment (seen on a
 /// busy machine while it forks), so an empty answer is asked again for up to 200 ms; a process that is gone or
 /// exiting gives up its arguments for good.
 fn command_line(pid: u32) -> Option<Vec<String>> {
-    for attempt in 0..20 {
+    let read = || {
         let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<String> = raw
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if !args.is_empty() || attempt == 19 || super::signals::zombie(pid) {
-            return Some(args);
+        Some(
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut args = read()?;
+    for _ in 1..20 {
+        if !args.is_empty() || super::signals::zombie(pid) {
+            break;
         }
         std::thread::sleep(Duration::from_millis(10));
+        args = read()?;
     }
-    None
+    Some(args)
 }
 
 /// Kill the Chopsticks recorded in `workdir` if it still runs (an orphan of a daemon that died), waiting up to 5 s

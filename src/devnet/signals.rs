@@ -51,14 +51,7 @@ mod imp {
 
     /// `/proc/<pid>/stat` says `Z` (exited, not yet reaped by its parent).
     pub fn zombie(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                // The state follows the `(comm)` field, which may itself contain spaces or parentheses.
-                let after = &stat[stat.rfind(')')? + 1..];
-                after.split_whitespace().next().map(|s| s == "Z")
-            })
-            .unwrap_or(false)
+        super::stat_field(pid, 0).is_some_and(|state| state == "Z")
     }
 
     /// Runs the child in a new session (and process group), away from the terminal's signals.
@@ -94,3 +87,11 @@ mod imp {
 }
 
 pub use imp::{Signal, alive, kill_group, new_session, signal, zombie};
+
+/// Field `index` of `/proc/<pid>/stat` counted from the one after `(comm)` (0: the state, 19: the start time), which
+/// may itself hold spaces or parentheses; `None` when there is no such process (or no `/proc`).
+pub fn stat_field(pid: u32, index: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(index).map(str::to_string)
+}
