@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use actix::Actor;
 use minerfleet::actors::chain::{ChainActor, Commit, NoEvents};
 use minerfleet::actors::hub::{HubActor, HubActorConfig, Upload};
-use minerfleet::chain::{ChainClient, ClientOptions, HotkeySigner};
+use minerfleet::chain::{ChainClient, ClientOptions};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::fleet::{Fleet, LoadOptions};
 use minerfleet::hub::client::upload::NoProgress;
@@ -51,7 +51,7 @@ use minerfleet::model::{ModelId, RepoId, hash};
 use minerfleet::network::Network;
 use minerfleet::publish::{PublishOptions, publish};
 use minerfleet::report::Silent;
-use minerfleet::wallet::{self, EnvOnly, KeySecret};
+use minerfleet::wallet::EnvOnly;
 
 const NETUID: u16 = 999;
 const TOKEN: &str = "hf_bench_token";
@@ -200,19 +200,7 @@ fn main() {
     assert!(matches!(synced, Ok(s) if s.success()), "sync: {synced:?}");
 
     // Dev hotkeys, registered on the demo netuid.
-    let mut signers = Vec::new();
-    for i in 0..n {
-        let secret = KeySecret::from_dev_uri(&format!("//bench//{i}")).unwrap();
-        wallet::write_hotkey(
-            &root.join("wallets"),
-            "bench",
-            &format!("h{i}"),
-            &secret,
-            None,
-        )
-        .unwrap();
-        signers.push(HotkeySigner::from_hotkey(&secret.hotkey()));
-    }
+    let signers = support::dev_hotkeys(&root.join("wallets"), n);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -32,13 +32,11 @@ use std::time::{Duration, Instant};
 
 use actix::Actor;
 use minerfleet::actors::hub::{HubActor, HubActorConfig, Upload};
-use minerfleet::chain::HotkeySigner;
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::hub::client::upload::NoProgress;
 use minerfleet::hub::client::{HubConfig, Token, Visibility};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use minerfleet::model::save::{Dims, Family, config_json, random_tensors, save_model};
-use minerfleet::wallet::{self, KeySecret};
 
 const NETUID: u16 = 999;
 const TOKEN: &str = "hf_bench_token";
@@ -243,19 +241,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
 
-    let mut signers = Vec::new();
-    for i in 0..n.max(1) {
-        let secret = KeySecret::from_dev_uri(&format!("//bench//{i}")).unwrap();
-        wallet::write_hotkey(
-            &root.join("wallets"),
-            "bench",
-            &format!("h{i}"),
-            &secret,
-            None,
-        )
-        .unwrap();
-        signers.push(HotkeySigner::from_hotkey(&secret.hotkey()));
-    }
+    let signers = support::dev_hotkeys(&root.join("wallets"), n.max(1));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,19 @@
 
 pub mod link;
 
+/// `n` dev hotkeys (`//bench//0`…) written unencrypted as `bench/h0`… under `wallets`, with their signers.
+pub fn dev_hotkeys(wallets: &std::path::Path, n: usize) -> Vec<minerfleet::chain::HotkeySigner> {
+    (0..n)
+        .map(|i| {
+            let secret =
+                minerfleet::wallet::KeySecret::from_dev_uri(&format!("//bench//{i}")).unwrap();
+            minerfleet::wallet::write_hotkey(wallets, "bench", &format!("h{i}"), &secret, None)
+                .unwrap();
+            minerfleet::chain::HotkeySigner::from_hotkey(&secret.hotkey())
+        })
+        .collect()
+}
+
 /// User + system CPU seconds used so far by `process`: `"self"` or a PID. From `/proc/<process>/stat`: after the
 /// `(comm)` field, utime and stime are the 12th and 13th fields, in clock ticks (100 a second on Linux).
 pub fn cpu_seconds(process: &str) -> f64 {
