@@ -42,7 +42,10 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let status = runtime.block_on(async {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
-            .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
+            .map_err(|source| ChainUnreachable {
+                source,
+                hint: minerfleet::publish::devnet_hint(&fleet),
+            })?;
         fleet_status(&fleet, &chain, &hubs, &journal)
             .await
             .map_err(anyhow::Error::new)
@@ -57,6 +60,15 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Problems
     })
+}
+
+/// The chain connection failed; for a chain on this machine, with the hint to start the devnet.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}{hint}")]
+struct ChainUnreachable {
+    #[source]
+    source: minerfleet::chain::ChainError,
+    hint: String,
 }
 
 fn render(s: &FleetStatus) -> String {
