@@ -98,6 +98,12 @@ pub struct GlobalArgs {
     /// Less log output (-q errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// bittensor's `--logging.debug` (the reference miner's command line): the same as -v.
+    #[arg(long = "logging.debug", global = true, hide = true)]
+    pub logging_debug: bool,
+    /// bittensor's `--logging.trace`: the same as -vv.
+    #[arg(long = "logging.trace", global = true, hide = true)]
+    pub logging_trace: bool,
     /// Log format on stderr: `text`, or `json` (one JSON object per line, for log collectors).
     #[arg(
         long,
@@ -281,7 +287,12 @@ pub fn render_error(err: &anyhow::Error) -> String {
 /// Logs go to stderr; stdout is reserved for results (tables or JSON).
 fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
-    let default = match (global.verbose, global.quiet) {
+    let verbose = match (global.logging_trace, global.logging_debug) {
+        (true, _) => global.verbose.max(2),
+        (false, true) => global.verbose.max(1),
+        (false, false) => global.verbose,
+    };
+    let default = match (verbose, global.quiet) {
         (0, 0) => "minerfleet=info",
         (1, _) => "minerfleet=debug",
         (v, _) if v >= 2 => "minerfleet=trace",

@@ -223,6 +223,7 @@ fn the_reference_upload_command_line_runs_unchanged_and_upload_names_its_journal
         "--subtensor.chain_endpoint",
         closed,
         "--update_repo_visibility",
+        "--logging.debug",
         "--skip-tensor-checks",
         "--dry-run",
     ];
