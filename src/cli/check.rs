@@ -46,7 +46,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         match e {
             minerfleet::gpu::GpuError::Cancelled => anyhow::anyhow!("deep check cancelled"),
             e @ (minerfleet::gpu::GpuError::Unavailable
-            | minerfleet::gpu::GpuError::Device { .. }) => UsageError(e.to_string()).into(),
+            | minerfleet::gpu::GpuError::Device { .. }) => UsageError::config(e).into(),
             e => anyhow::Error::new(e),
         }
     };
@@ -99,7 +99,7 @@ fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::hub::accounts
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
     let default = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
-        .map_err(|e| UsageError(e.to_string()))?
+        .map_err(UsageError::config)?
         .map(|f| (f.token, f.source.to_string()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -155,24 +155,12 @@ fn render_accounts(accounts: &[minerfleet::hub::accounts::AccountCheck]) -> Stri
     out
 }
 
-/// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides.
+/// Load a fleet file and apply the global `--network`, `--hub` and `--wallets-dir` overrides (see
+/// [`super::sources::apply`]).
 pub fn load_fleet(path: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
-    let mut fleet = Fleet::load(path).map_err(|e| UsageError(e.to_string()))?;
-    apply_overrides(&mut fleet, global);
+    let mut fleet = Fleet::load(path).map_err(UsageError::config)?;
+    super::sources::apply(&mut fleet, global);
     Ok(fleet)
-}
-
-/// The global `--network`, `--hub` and `--wallets-dir` flags win over the fleet file.
-pub fn apply_overrides(fleet: &mut Fleet, global: &GlobalArgs) {
-    if let Some(network) = &global.network {
-        fleet.network = network.clone();
-    }
-    if let Some(hub) = &global.hub {
-        fleet.hub = hub.trim_end_matches('/').to_string();
-    }
-    if let Some(dir) = &global.wallets_dir {
-        fleet.wallets_dir = dir.clone();
-    }
 }
 
 fn render(report: &FleetReport) -> String {
@@ -181,7 +169,9 @@ fn render(report: &FleetReport) -> String {
     let _ = writeln!(
         out,
         "fleet {}  network {}  netuid {}",
-        report.fleet, report.network, report.netuid
+        report.fleet,
+        super::sources::shown_url(&report.network),
+        report.netuid
     );
     if let Some(warning) = &report.subnet_warning {
         let _ = writeln!(out, "warning: netuid {}: {warning}", report.netuid);

@@ -56,7 +56,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut registry = Registry::embedded();
     let mut overridden = Vec::new();
     if let Some(path) = &args.competitions {
-        let subnets = Registry::read_overrides(path).map_err(|err| UsageError(err.to_string()))?;
+        let subnets = Registry::read_overrides(path).map_err(UsageError::config)?;
         overridden = subnets.iter().map(|s| s.netuid).collect();
         registry.apply(subnets);
     }
@@ -66,7 +66,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             Some(subnet) => vec![subnet],
             None => {
                 let known: Vec<String> = registry.netuids().iter().map(u16::to_string).collect();
-                return Err(UsageError(format!(
+                return Err(UsageError::Message(format!(
                     "unknown netuid {netuid}; known netuids: {} (add a subnet with --competitions FILE or {COMPETITIONS_ENV})",
                     known.join(", ")
                 ))

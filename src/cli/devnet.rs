@@ -26,15 +26,20 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum DevnetCommand {
     /// Write a tiny model and a dev hotkey for every miner of a devnet fleet that lacks one.
+    #[command(after_long_help = super::examples::DEVNET_MODELS)]
     Models(ModelsArgs),
     /// Start the local Hub server and chain in the background (dev wallets, hotkeys registered); prints the
     /// endpoints and the token. Does nothing if they already run.
+    #[command(after_long_help = super::examples::DEVNET_UP)]
     Up(UpArgs),
     /// Stop them.
+    #[command(after_long_help = super::examples::DEVNET_DOWN)]
     Down(StateArgs),
     /// Show whether they run and answer (exit 0 when both do, 1 otherwise).
+    #[command(after_long_help = super::examples::DEVNET_STATUS)]
     Status(StateArgs),
     /// Play a trainer: write a new checkpoint of every miner's demo model every interval (for `watch`).
+    #[command(after_long_help = super::examples::DEVNET_TRAIN)]
     Train(TrainArgs),
     /// The background process `up` starts.
     #[command(hide = true)]
@@ -111,7 +116,7 @@ fn train(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
     let mut step = 1;
     loop {
-        let dirs = demo::write_checkpoints(&fleet, step).map_err(|e| UsageError(e.to_string()))?;
+        let dirs = demo::write_checkpoints(&fleet, step).map_err(UsageError::config)?;
         tracing::info!(
             step,
             miners = dirs.len(),
@@ -128,7 +133,7 @@ fn train(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
 
 fn models(args: &ModelsArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let fleet = load_fleet(&args.fleet, global)?;
-    let prepared = demo::prepare(&fleet, args.force).map_err(|e| UsageError(e.to_string()))?;
+    let prepared = demo::prepare(&fleet, args.force).map_err(UsageError::config)?;
     if global.json {
         print_json(&prepared)?;
         return Ok(Exit::Ok);
@@ -165,8 +170,8 @@ fn load_fleet(path: &Path, global: &GlobalArgs) -> anyhow::Result<Fleet> {
     let options = LoadOptions {
         require_model_dirs: false,
     };
-    let mut fleet = Fleet::load_with(path, options).map_err(|e| UsageError(e.to_string()))?;
-    super::check::apply_overrides(&mut fleet, global);
+    let mut fleet = Fleet::load_with(path, options).map_err(UsageError::config)?;
+    super::sources::apply(&mut fleet, global);
     Ok(fleet)
 }
 
@@ -176,14 +181,14 @@ fn state_dir(fleet: &Path, explicit: Option<&PathBuf>) -> anyhow::Result<StateDi
         None => StateDir::for_fleet_file(fleet),
     };
     let absolute = std::path::absolute(dir.path())
-        .map_err(|e| UsageError(format!("{}: {e}", dir.path().display())))?;
+        .map_err(|e| UsageError::about(dir.path().display().to_string(), e))?;
     Ok(StateDir::new(absolute))
 }
 
 /// Configuration problems are usage errors (exit 2); the rest failed work (exit 1).
 fn local_error(e: LocalError) -> anyhow::Error {
     match e {
-        LocalError::Refused(_) => UsageError(e.to_string()).into(),
+        LocalError::Refused(_) => UsageError::config(e).into(),
         e => anyhow::Error::new(e),
     }
 }
@@ -206,11 +211,11 @@ fn up(args: &UpArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
                  ~/.cache/minerfleet; the first run takes 15 to 25 minutes, later runs seconds) ...",
                 script.display()
             );
-            DevnetTools::from_script(&script).map_err(|e| UsageError(e.to_string()))?
+            DevnetTools::from_script(&script).map_err(UsageError::config)?
         }
     };
-    tools.check().map_err(|e| UsageError(e.to_string()))?;
-    let keys = demo::prepare_hotkeys(&fleet).map_err(|e| UsageError(e.to_string()))?;
+    tools.check().map_err(UsageError::config)?;
+    let keys = demo::prepare_hotkeys(&fleet).map_err(UsageError::config)?;
     let written = keys.iter().filter(|k| k.hotkey_written).count();
     if written > 0 && !global.json {
         eprintln!(
@@ -460,5 +465,8 @@ fn daemon(args: &DaemonArgs) -> anyhow::Result<Exit> {
 
 #[cfg(not(unix))]
 fn daemon(_args: &DaemonArgs) -> anyhow::Result<Exit> {
-    Err(UsageError("the devnet daemon needs a Unix-like system (Linux or macOS)".into()).into())
+    Err(
+        UsageError::Message("the devnet daemon needs a Unix-like system (Linux or macOS)".into())
+            .into(),
+    )
 }

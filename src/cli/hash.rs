@@ -47,7 +47,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // naming it, and nothing is listed.
     let folder = ModelFolder::open(&args.dir).map_err(|e| match e {
         FolderError::NotFound { .. } | FolderError::NotADirectory { .. } => {
-            anyhow::Error::new(UsageError(e.to_string()))
+            anyhow::Error::new(UsageError::config(e))
         }
         other => anyhow::Error::new(other),
     })?;
@@ -75,14 +75,14 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 /// A Bittensor SS58 address (prefix 42), or a usage error saying what is wrong with it.
 fn validate_hotkey(s: &str) -> Result<String, UsageError> {
     let (_, format) = AccountId32::from_ss58check_with_version(s).map_err(|e| {
-        UsageError(format!(
+        UsageError::Message(format!(
             "--hotkey `{s}` is not a valid SS58 address ({e}): pass the hotkey's ss58Address (48 characters, \
              starting with 5)"
         ))
     })?;
     let prefix = u16::from(format);
     if prefix != BITTENSOR_SS58_PREFIX {
-        return Err(UsageError(format!(
+        return Err(UsageError::Message(format!(
             "--hotkey `{s}` has SS58 prefix {prefix}; Bittensor addresses use prefix {BITTENSOR_SS58_PREFIX}: \
              re-encode the key for Bittensor (it starts with 5)"
         )));
@@ -147,33 +147,31 @@ mod tests {
     #[test]
     fn accepts_alice() {
         assert_eq!(
-            validate_hotkey(ALICE).map_err(|e| e.0),
+            validate_hotkey(ALICE).map_err(|e| e.to_string()),
             Ok(ALICE.to_string())
         );
     }
 
     #[test]
     fn rejects_garbage_and_bad_checksum() {
-        let err = validate_hotkey("not-an-address").unwrap_err();
+        let err = validate_hotkey("not-an-address").unwrap_err().to_string();
         assert!(
-            err.0
-                .contains("`not-an-address` is not a valid SS58 address"),
-            "{}",
-            err.0
+            err.contains("`not-an-address` is not a valid SS58 address"),
+            "{err}"
         );
         let mut bad = ALICE.to_string();
         bad.replace_range(47..48, "Z");
-        let err = validate_hotkey(&bad).unwrap_err();
-        assert!(err.0.contains("is not a valid SS58 address"), "{}", err.0);
+        let err = validate_hotkey(&bad).unwrap_err().to_string();
+        assert!(err.contains("is not a valid SS58 address"), "{err}");
     }
 
     #[test]
     fn rejects_other_prefix() {
         // Alice's key encoded for Polkadot (prefix 0).
         let polkadot = "15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5";
-        let err = validate_hotkey(polkadot).unwrap_err();
-        assert!(err.0.contains("SS58 prefix 0"), "{}", err.0);
-        assert!(err.0.contains("prefix 42"), "{}", err.0);
+        let err = validate_hotkey(polkadot).unwrap_err().to_string();
+        assert!(err.contains("SS58 prefix 0"), "{err}");
+        assert!(err.contains("prefix 42"), "{err}");
     }
 
     fn sample() -> DirHash {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use minerfleet::hub::server::{AbuseLimits, HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
 
 use super::output::print_json;
-use super::{Exit, GlobalArgs, UsageError};
+use super::{Exit, GlobalArgs, UsageError, values};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,6 +19,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum HubCommand {
     /// Serve a Hub-compatible API (HF_ENDPOINT=http://127.0.0.1:PORT) from a data directory until Ctrl-C.
+    #[command(after_long_help = super::examples::HUB_SERVE)]
     Serve(ServeArgs),
 }
 
@@ -49,29 +50,29 @@ pub struct ServeArgs {
     /// Commits per hour per repository (0: unlimited). Real Hub: 128.
     #[arg(long, default_value_t = 128)]
     pub commit_limit: u32,
-    /// Part size of LFS multipart uploads, in bytes.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    /// Part size of LFS multipart uploads (e.g. 8MiB, 16M, 8388608; at least 1024 bytes).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = values::size)]
     pub chunk_size: u64,
-    /// LFS objects above this many bytes are uploaded in parts.
-    #[arg(long, default_value_t = 20 * 1024 * 1024)]
+    /// LFS objects above this size are uploaded in parts (e.g. 20MiB).
+    #[arg(long, value_name = "SIZE", default_value = "20MiB", value_parser = values::size)]
     pub multipart_threshold: u64,
     /// Largest LFS object accepted (e.g. 500GB, 50GiB, 1000000). Default: the Hub's limit, 500 GB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::positive_size)]
     pub max_object_size: Option<u64>,
     /// Largest commit request body (e.g. 1GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::positive_size)]
     pub max_commit_size: Option<u64>,
     /// Longest line of an NDJSON commit, i.e. the largest inline file as base64 (e.g. 32MiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::positive_size)]
     pub max_commit_line: Option<u64>,
     /// Seconds a request body may send nothing before it is answered 408 and closed.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = values::seconds)]
     pub body_timeout: Option<Duration>,
     /// Upload sessions (handed-out upload URLs not yet completed or expired) one user may hold.
     #[arg(long, value_name = "N")]
     pub max_pending_uploads: Option<usize>,
     /// Seconds an uploaded object no commit references stays usable by its uploader before it is deleted.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = values::seconds)]
     pub staged_ttl: Option<Duration>,
     /// Serve LFS only, like a Hub before Xet: no Xet token endpoints, no `xet` transfer (clients with hf_xet then
     /// need HF_HUB_DISABLE_XET=1 to upload).
@@ -89,57 +90,14 @@ fn parse_user(spec: &str) -> Result<HubUser, UsageError> {
         Some((user, token)) if !user.trim().is_empty() && !token.trim().is_empty() => {
             Ok(HubUser::new(user.trim(), token.trim()))
         }
-        Some((user, _)) if !user.trim().is_empty() => Err(UsageError(format!(
+        Some((user, _)) if !user.trim().is_empty() => Err(UsageError::Message(format!(
             "--token {}=…: the token is blank; give every user a non-empty secret token",
             user.trim()
         ))),
-        _ => Err(UsageError(
+        _ => Err(UsageError::Message(
             "--token expects USER=TOKEN (e.g. --token tester=hf_local_secret); the value given is not of that form"
                 .into(),
         )),
-    }
-}
-
-/// A byte size: digits with an optional unit, decimal (`k`, `MB`, `G`, `TB`) or binary (`KiB`, `MiB`, `GiB`,
-/// `TiB`), case-insensitive.
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| {
-        format!(
-            "{text:?} is not a size: use a number of bytes, optionally with a unit (500GB, 32MiB)"
-        )
-    })?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "m" | "mb" => 1_000_000,
-        "g" | "gb" => 1_000_000_000,
-        "t" | "tb" => 1_000_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?}: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"
-            ));
-        }
-    };
-    match number.checked_mul(factor) {
-        Some(0) => Err("a size of 0 would refuse everything: give a positive size".into()),
-        Some(n) => Ok(n),
-        None => Err(format!("{text:?} is too large")),
-    }
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{text:?} is not a positive number of seconds")),
     }
 }
 
@@ -166,7 +124,7 @@ fn abuse_limits(args: &ServeArgs) -> Result<AbuseLimits, UsageError> {
     }
     if let Some(v) = args.max_pending_uploads {
         if v == 0 {
-            return Err(UsageError(
+            return Err(UsageError::Message(
                 "--max-pending-uploads 0 would refuse every upload: give at least 1".into(),
             ));
         }
@@ -180,14 +138,14 @@ fn abuse_limits(args: &ServeArgs) -> Result<AbuseLimits, UsageError> {
 
 fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.tokens.is_empty() {
-        return Err(UsageError(
+        return Err(UsageError::Message(
             "no account: pass --token USER=TOKEN (or MINERFLEET_HUB_TOKENS=USER=TOKEN) so clients can authenticate"
                 .into(),
         )
         .into());
     }
     if args.chunk_size < 1024 {
-        return Err(UsageError(format!(
+        return Err(UsageError::Message(format!(
             "--chunk-size {} is too small: use at least 1024 bytes",
             args.chunk_size
         ))
@@ -217,7 +175,7 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 && u.fragment().is_none()
         });
         if parsed.is_none() {
-            return Err(UsageError(format!(
+            return Err(UsageError::Message(format!(
                 "--public-url {url:?} is not an http(s) URL without query or fragment (e.g. http://hub.local:8000)"
             ))
             .into());
@@ -233,7 +191,7 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     }
     // Refuses blank tokens and one token given to two users (exit 2), before anything is opened.
-    let server = HubServer::bind(config).map_err(|e| UsageError(e.to_string()))?;
+    let server = HubServer::bind(config).map_err(UsageError::config)?;
     let url = server.url().to_string();
     if global.json {
         print_json(&serde_json::json!({
@@ -277,23 +235,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_take_decimal_and_binary_units() {
-        assert_eq!(parse_size("500GB"), Ok(500_000_000_000));
-        assert_eq!(parse_size("32MiB"), Ok(32 << 20));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert_eq!(parse_size("2 k"), Ok(2000));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("GB").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-        assert!(parse_size("99999999999TB").is_err());
-    }
-
-    #[test]
     fn blank_tokens_are_refused_without_echoing_anything() {
         assert!(parse_user("tester=  ").is_err());
         assert!(parse_user("  =secret").is_err());
         assert!(parse_user("nobody").is_err());
-        let err = parse_user("tester=").err().map(|e| e.0).unwrap_or_default();
+        let err = parse_user("tester=")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("tester") && err.contains("blank"), "{err}");
         let user = parse_user(" tester = hf_x ")
             .ok()

@@ -44,21 +44,21 @@ struct CompetitionRef {
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let info = inspect::inspect_dir(&args.dir).map_err(|e| match e {
         InspectError::Folder(FolderError::NotFound { .. } | FolderError::NotADirectory { .. }) => {
-            anyhow::Error::new(UsageError(e.to_string()))
+            anyhow::Error::new(UsageError::config(e))
         }
         other => anyhow::Error::new(other),
     })?;
     let (competition, checks) = match (args.netuid, args.competition) {
         (Some(netuid), Some(id)) => {
             let registry = Registry::load(None)
-                .map_err(|e| UsageError(format!("cannot load the competition presets: {e}")))?;
+                .map_err(|e| UsageError::about("cannot load the competition presets", e))?;
             let subnet = registry.subnet(netuid).ok_or_else(|| {
-                UsageError(format!(
+                UsageError::Message(format!(
                     "no competition presets for netuid {netuid}: `minerfleet competitions` lists the known subnets"
                 ))
             })?;
             let competition = subnet.find(id).ok_or_else(|| {
-                UsageError(format!(
+                UsageError::Message(format!(
                     "netuid {netuid} has no competition {id}: `minerfleet competitions --netuid {netuid}` lists them"
                 ))
             })?;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use minerfleet::actors::gpu::{self as pool, PoolConfig};
+use minerfleet::journal::Journal;
 use minerfleet::publish::{self, PublishError, PublishOptions, PublishReport};
-use minerfleet::report::{Outcome, Reporter, bars::Bars, json::Json, lines::Lines};
+use minerfleet::report::{Event, Outcome, Reporter, bars::Bars, json::Json, lines::Lines};
 use minerfleet::wallet::EnvOrPrompt;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +60,7 @@ impl TensorChecks {
             self.devices.clone().map(|d| d.0).unwrap_or_default(),
             self.cpu_workers.map(usize::from),
         );
-        pool::preflight(&config).map_err(|e| UsageError(e.to_string()))?;
+        pool::preflight(&config).map_err(UsageError::config)?;
         Ok(Some(config))
     }
 }
@@ -72,28 +73,59 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let cancel = CancellationToken::new();
     let opts = PublishOptions {
         only: args.only.clone(),
         dry_run: args.dry_run,
-        token: minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
-            .map_err(|e| UsageError(e.to_string()))?
-            .map(|f| f.token),
+        token: super::sources::hub_token(&fleet.hub, &fleet_dir)?,
         gpu,
-        cancel: cancel.clone(),
         ..Default::default()
     };
+    publish_and_report(fleet, opts, global)
+}
+
+/// `publish` and `upload`: run the publish with the reporter `global` asks for, then print the summary table
+/// and where the journal is (human output), or stream NDJSON (`--json`: a `journal` event first).
+pub fn publish_and_report(
+    fleet: minerfleet::fleet::Fleet,
+    mut opts: PublishOptions,
+    global: &GlobalArgs,
+) -> anyhow::Result<Exit> {
+    let dry_run = opts.dry_run;
+    let journal = opts
+        .journal_dir
+        .clone()
+        .unwrap_or_else(|| Journal::dir_for(&fleet.path));
+    let cancel = CancellationToken::new();
+    opts.cancel = cancel.clone();
     let reporter = reporter(global);
+    reporter.event(&Event::Journal {
+        dir: journal.display().to_string(),
+        read_only: dry_run,
+    });
     let report = run_publish(fleet, opts, reporter.clone(), cancel)?;
     reporter.finish();
     if !global.json {
-        write_stdout(&render(&report, args.dry_run))?;
+        let mut out = render(&report, dry_run);
+        out.push_str(&journal_line(&journal, dry_run));
+        write_stdout(&out)?;
     }
     Ok(if report.ok() {
         Exit::Ok
     } else {
         Exit::Problems
     })
+}
+
+/// The summary's last line: where the journal is, and what it is for.
+fn journal_line(dir: &std::path::Path, dry_run: bool) -> String {
+    if dry_run {
+        format!("journal: {} (read only in a dry run)\n", dir.display())
+    } else {
+        format!(
+            "journal: {} (running the same command again resumes from it)\n",
+            dir.display()
+        )
+    }
 }
 
 /// Bars on a terminal, plain lines otherwise, NDJSON with `--json`.
@@ -136,8 +168,8 @@ pub fn run_publish(
     });
     result.map_err(|e: PublishError| {
         if e.is_config() {
-            // Exit code 2; the message keeps the cause chain.
-            UsageError(format!("{:#}", anyhow::Error::new(e))).into()
+            // Exit code 2; the typed error and its causes are kept.
+            UsageError::config(e).into()
         } else {
             anyhow::Error::new(e)
         }

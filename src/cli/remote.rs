@@ -20,9 +20,9 @@ pub struct PullArgs {
     /// The uid whose committed model to download.
     #[arg(long)]
     pub uid: u16,
-    /// The subnet (required: there is no default subnet).
+    /// The subnet: 80 for AI Factory, 9 for pretraining (there is no default subnet).
     #[arg(long, value_name = "NETUID")]
-    pub netuid: Option<u16>,
+    pub netuid: u16,
     /// Where to put the verified model (created; must not exist or be empty).
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
@@ -38,9 +38,9 @@ pub struct BestArgs {
         alias = "competition-id"
     )]
     pub competition: u16,
-    /// The subnet (required: there is no default subnet).
+    /// The subnet: 80 for AI Factory, 9 for pretraining (there is no default subnet).
     #[arg(long, value_name = "NETUID")]
-    pub netuid: Option<u16>,
+    pub netuid: u16,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,17 +48,9 @@ pub struct RepoArgs {
     /// The uid whose repo to show.
     #[arg(long)]
     pub uid: u16,
-    /// The subnet (required: there is no default subnet).
+    /// The subnet: 80 for AI Factory, 9 for pretraining (there is no default subnet).
     #[arg(long, value_name = "NETUID")]
-    pub netuid: Option<u16>,
-}
-
-fn netuid(arg: Option<u16>, command: &str) -> Result<u16, UsageError> {
-    arg.ok_or_else(|| {
-        UsageError(format!(
-            "`minerfleet {command}` needs the subnet: pass --netuid N (80 for AI Factory, 9 for pretraining)"
-        ))
-    })
+    pub netuid: u16,
 }
 
 fn network(global: &GlobalArgs) -> Network {
@@ -92,7 +84,7 @@ fn with_chain<T>(
 fn remote_error(e: RemoteError) -> anyhow::Error {
     match e {
         RemoteError::NoSubnet { .. } | RemoteError::DestinationNotEmpty { .. } => {
-            UsageError(e.to_string()).into()
+            UsageError::config(e).into()
         }
         e => e.into(),
     }
@@ -143,7 +135,8 @@ impl CommitmentView {
 }
 
 pub fn repo(args: &RepoArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let netuid = netuid(args.netuid, "repo")?;
+    let netuid = args.netuid;
+    super::sources::note(global);
     let hub = hub_endpoint(global);
     let c = with_chain(global, async |chain| {
         remote::repo_of_uid(chain, netuid, args.uid)
@@ -183,11 +176,12 @@ struct PullView {
 }
 
 pub fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let netuid = netuid(args.netuid, "pull")?;
+    let netuid = args.netuid;
+    super::sources::note(global);
     // Local checks before any network: a non-empty --dir is a usage error at once, not after a chain timeout.
     remote::check_destination(&args.dir).map_err(remote_error)?;
     let endpoint = hub_endpoint(global);
-    let found = minerfleet::hub::token::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let found = minerfleet::hub::token::from_env().map_err(UsageError::config)?;
     match &found {
         Some(t) => tracing::info!("using the Hub token from {}", t.source),
         None => {
@@ -195,7 +189,7 @@ pub fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     }
     let hub = HubClient::new(HubConfig::new(&endpoint, found.map(|t| t.token)))
-        .map_err(|e| UsageError(e.to_string()))?;
+        .map_err(UsageError::config)?;
     let cache = minerfleet::hub::paths::hub_cache_from_env();
     let pulled = with_chain(global, async |chain| {
         remote::pull(chain, &hub, netuid, args.uid, &args.dir, cache.as_deref())
@@ -286,7 +280,8 @@ struct BestFound {
 }
 
 pub fn best(args: &BestArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let netuid = netuid(args.netuid, "best")?;
+    let netuid = args.netuid;
+    super::sources::note(global);
     let hub = hub_endpoint(global);
     let found = with_chain(global, async |chain| {
         remote::best_uid(chain, netuid, args.competition)

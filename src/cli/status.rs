@@ -24,9 +24,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let token = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
-        .map_err(|e| super::UsageError(e.to_string()))?
-        .map(|f| f.token);
+    let token = super::sources::hub_token(&fleet.hub, &fleet_dir)?;
     let journal = Journal::for_fleet(&fleet.path, false)?;
     // Built before the chain connection: a bad endpoint is reported at once.
     let (hubs, warnings) = HubClients::for_fleet(
@@ -34,7 +32,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         token,
         std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
     )
-    .map_err(|e| super::UsageError(e.to_string()))?;
+    .map_err(super::UsageError::config)?;
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -44,7 +42,10 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let status = runtime.block_on(async {
         let chain = ChainClient::connect(&fleet.network, ClientOptions::default())
             .await
-            .map_err(|e| anyhow::anyhow!("{e}{}", minerfleet::publish::devnet_hint(&fleet)))?;
+            .map_err(|source| ChainUnreachable {
+                source,
+                hint: minerfleet::publish::devnet_hint(&fleet),
+            })?;
         fleet_status(&fleet, &chain, &hubs, &journal)
             .await
             .map_err(anyhow::Error::new)
@@ -61,11 +62,23 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// The chain connection failed; for a chain on this machine, with the hint to start the devnet.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}{hint}")]
+struct ChainUnreachable {
+    #[source]
+    source: minerfleet::chain::ChainError,
+    hint: String,
+}
+
 fn render(s: &FleetStatus) -> String {
     use std::fmt::Write as _;
     let mut out = format!(
         "fleet {}  network {}  netuid {}  finalized block {}\n",
-        s.fleet, s.network, s.netuid, s.block
+        s.fleet,
+        super::sources::shown_url(&s.network),
+        s.netuid,
+        s.block
     );
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);

@@ -8,71 +8,77 @@ use minerfleet::fleet::{Fleet, Miner, Republish};
 use minerfleet::model::RepoId;
 use minerfleet::network::Network;
 use minerfleet::publish::PublishOptions;
-use tokio_util::sync::CancellationToken;
 
 use super::{Exit, GlobalArgs, UsageError};
 
+/// The flags. Kebab-case first; the reference `upload_model.py` spellings (`--load_model_dir`, `--wallet.name`, …)
+/// are visible aliases, and the global `--network`, `--chain-endpoint` and `--wallets-dir` take bittensor's
+/// `--subtensor.network`, `--subtensor.chain_endpoint` and `--wallet.path`, so the reference command line runs
+/// unchanged.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The model folder (config.json + safetensors), as saved by the trainer.
     #[arg(
-        long = "load_model_dir",
-        visible_alias = "load-model-dir",
-        value_name = "DIR"
+        long,
+        value_name = "DIR",
+        visible_alias = "load_model_dir",
+        required = true
     )]
     pub load_model_dir: Option<PathBuf>,
-    /// Competition to enter (see --list_competitions).
+    /// Hugging Face repo, `namespace/name`.
     #[arg(
-        long = "competition_id",
-        visible_alias = "competition-id",
-        value_name = "ID"
+        long,
+        value_name = "REPO",
+        visible_alias = "hf_repo_id",
+        required = true
+    )]
+    pub hf_repo_id: Option<String>,
+    /// Competition to enter (see --list-competitions).
+    #[arg(
+        long,
+        value_name = "ID",
+        visible_alias = "competition_id",
+        required = true
     )]
     pub competition_id: Option<u16>,
-    /// Hugging Face repo, `namespace/name`.
-    #[arg(long = "hf_repo_id", visible_alias = "hf-repo-id", value_name = "REPO")]
-    pub hf_repo_id: Option<String>,
     /// Wallet (coldkey folder) name.
     #[arg(
-        long = "wallet.name",
-        visible_alias = "wallet-name",
+        long,
+        value_name = "NAME",
+        visible_alias = "wallet.name",
         default_value = "default"
     )]
     pub wallet_name: String,
     /// Hotkey name inside the wallet.
     #[arg(
-        long = "wallet.hotkey",
-        visible_alias = "wallet-hotkey",
+        long,
+        value_name = "NAME",
+        visible_alias = "wallet.hotkey",
         default_value = "default"
     )]
     pub wallet_hotkey: String,
-    /// Subnet.
+    /// Subnet (the reference's default: 80, AI Factory).
     #[arg(long, default_value_t = 80)]
     pub netuid: u16,
     /// Make the repo that holds the model public once the commitment is on chain.
-    #[arg(
-        long = "update_repo_visibility",
-        visible_alias = "update-repo-visibility"
-    )]
+    #[arg(long, visible_alias = "update_repo_visibility")]
     pub update_repo_visibility: bool,
     /// How a new model reaches a repo that already holds a public one: `alt-repo` uploads it to the second repo
-    /// (--alt_repo_id) while the committed one stays public; `hide-repo` makes the repo private until the new
+    /// (--alt-repo-id) while the committed one stays public; `hide-repo` makes the repo private until the new
     /// commitment lands; `in-place` is the reference behaviour (the new revision is public before its commitment:
     /// it can be copied and committed first). See README "Re-publishing safely".
     #[arg(long, value_enum, default_value_t = RepublishArg::AltRepo)]
     pub republish: RepublishArg,
-    /// The second repo of `--republish alt-repo` (default: the --hf_repo_id name plus `-b`).
-    #[arg(
-        long = "alt_repo_id",
-        visible_alias = "alt-repo-id",
-        value_name = "REPO"
-    )]
+    /// The second repo of `--republish alt-repo` (default: the --hf-repo-id name plus `-b`).
+    #[arg(long, value_name = "REPO", visible_alias = "alt_repo_id")]
     pub alt_repo_id: Option<String>,
-    /// List the competitions of --netuid and exit.
-    #[arg(long = "list_competitions", visible_alias = "list-competitions")]
+    /// List the competitions of --netuid and exit (the model flags are then not needed).
+    #[arg(
+        long,
+        visible_alias = "list_competitions",
+        conflicts_with_all = ["load_model_dir", "hf_repo_id", "competition_id"]
+    )]
     pub list_competitions: bool,
-    /// The reference's network flag (same as the global --network).
-    #[arg(long = "subtensor.network", value_name = "NETWORK")]
-    pub subtensor_network: Option<Network>,
     /// Validate and hash, print what would be committed; nothing is uploaded or committed.
     #[arg(long)]
     pub dry_run: bool,
@@ -103,7 +109,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let registry = Registry::embedded();
     if args.list_competitions {
         let subnet = registry.subnet(args.netuid).ok_or_else(|| {
-            UsageError(format!(
+            UsageError::Message(format!(
                 "no competitions are known for netuid {}; `minerfleet competitions` lists the known subnets",
                 args.netuid
             ))
@@ -115,49 +121,50 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         super::output::write_stdout(&out)?;
         return Ok(Exit::Ok);
     }
+    // clap requires the three unless --list-competitions is given (handled above).
     let missing = |flag: &str| {
-        UsageError(format!(
+        UsageError::Message(format!(
             "--{flag} is required (see `minerfleet upload --help`)"
         ))
     };
     let dir = args
         .load_model_dir
         .clone()
-        .ok_or_else(|| missing("load_model_dir"))?;
+        .ok_or_else(|| missing("load-model-dir"))?;
     let repo_text = args
         .hf_repo_id
         .clone()
-        .ok_or_else(|| missing("hf_repo_id"))?;
+        .ok_or_else(|| missing("hf-repo-id"))?;
     let competition_id = args
         .competition_id
-        .ok_or_else(|| missing("competition_id"))?;
+        .ok_or_else(|| missing("competition-id"))?;
     let repo: RepoId = repo_text
         .parse()
-        .map_err(|e| UsageError(format!("--hf_repo_id: {e}")))?;
+        .map_err(|e| UsageError::about("--hf-repo-id", e))?;
     let subnet = registry.subnet(args.netuid).ok_or_else(|| {
-        UsageError(format!(
+        UsageError::Message(format!(
             "--netuid {}: no competitions are known for this subnet",
             args.netuid
         ))
     })?;
     if subnet.find(competition_id).is_none() {
-        return Err(UsageError(format!(
-            "--competition_id {competition_id}: netuid {} has no such competition (--list_competitions shows them)",
+        return Err(UsageError::Message(format!(
+            "--competition-id {competition_id}: netuid {} has no such competition (--list-competitions shows them)",
             args.netuid
         ))
         .into());
     }
     if !dir.join("config.json").is_file() {
-        return Err(UsageError(format!(
-            "--load_model_dir {}: no config.json there; point it at the folder the trainer saved",
+        return Err(UsageError::Message(format!(
+            "--load-model-dir {}: no config.json there; point it at the folder the trainer saved",
             dir.display()
         ))
         .into());
     }
     let republish = Republish::from(args.republish);
     if args.alt_repo_id.is_some() && republish != Republish::AltRepo {
-        return Err(UsageError(format!(
-            "--alt_repo_id is only used with --republish alt-repo (given: --republish {})",
+        return Err(UsageError::Message(format!(
+            "--alt-repo-id is only used with --republish alt-repo (given: --republish {})",
             clap::ValueEnum::to_possible_value(&args.republish)
                 .map(|v| v.get_name().to_string())
                 .unwrap_or_default()
@@ -167,13 +174,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let alt_repo = match &args.alt_repo_id {
         Some(text) => Some(
             text.parse::<RepoId>()
-                .map_err(|e| UsageError(format!("--alt_repo_id {text}: {e}")))?,
+                .map_err(|e| UsageError::about(format!("--alt-repo-id {text}"), e))?,
         ),
         None => None,
     };
     let alt_repo = Miner::alt_for(&repo, alt_repo, republish).map_err(|e| {
-        UsageError(format!(
-            "--hf_repo_id {repo}: the second repo derived from it is not valid ({e}); pass --alt_repo_id REPO, or \
+        UsageError::Message(format!(
+            "--hf-repo-id {repo}: the second repo derived from it is not valid ({e}); pass --alt-repo-id REPO, or \
              --republish hide-repo (README \"Re-publishing safely\")"
         ))
     })?;
@@ -181,8 +188,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .as_ref()
         .is_some_and(|a| a.to_string().eq_ignore_ascii_case(&repo.to_string()))
     {
-        return Err(UsageError(format!(
-            "--alt_repo_id {repo} is --hf_repo_id itself: the two repos must differ"
+        return Err(UsageError::Message(format!(
+            "--alt-repo-id {repo} is --hf-repo-id itself: the two repos must differ"
         ))
         .into());
     }
@@ -193,11 +200,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         );
     }
     let cwd = std::env::current_dir()?;
-    let network = global
-        .network
-        .clone()
-        .or_else(|| args.subtensor_network.clone())
-        .unwrap_or(Network::Finney);
+    super::sources::note(global);
+    let network = global.network.clone().unwrap_or(Network::Finney);
     let wallets_dir = global
         .wallets_dir
         .clone()
@@ -220,26 +224,12 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     }
     let gpu = (!args.skip_tensor_checks && cfg!(feature = "torch"))
         .then(minerfleet::actors::gpu::PoolConfig::default);
-    let cancel = CancellationToken::new();
     let opts = PublishOptions {
         dry_run: args.dry_run,
-        token: minerfleet::hub::token::for_fleet(&fleet.hub, &cwd)
-            .map_err(|e| UsageError(e.to_string()))?
-            .map(|f| f.token),
+        token: super::sources::hub_token(&fleet.hub, &cwd)?,
         gpu,
-        journal_dir: None, // <cwd>/.minerfleet/upload/journal
-        cancel: cancel.clone(),
+        journal_dir: None, // <cwd>/.minerfleet/upload/journal, named in the output
         ..Default::default()
     };
-    let reporter = super::publish::reporter(global);
-    let report = super::publish::run_publish(fleet, opts, reporter.clone(), cancel)?;
-    reporter.finish();
-    if !global.json {
-        super::output::write_stdout(&super::publish::render(&report, args.dry_run))?;
-    }
-    Ok(if report.ok() {
-        Exit::Ok
-    } else {
-        Exit::Problems
-    })
+    super::publish::publish_and_report(fleet, opts, global)
 }

@@ -31,29 +31,20 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// Look at every model folder this often even without a file system event.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::values::duration)]
     pub rescan: Duration,
     /// Read the chain (head, commitments, incentives) this often.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::values::duration)]
     pub refresh: Duration,
     /// First wait after a failed publish (Hub or chain outage); doubles up to --retry-max.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::values::duration)]
     pub retry_min: Duration,
     /// Longest wait between two tries of a failed publish.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::values::duration)]
     pub retry_max: Duration,
     /// No file system events: find new checkpoints by the periodic rescan alone (network file systems).
     #[arg(long)]
     pub no_fs_events: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); e.g. 30s, 5m, 1h"))?;
-    if d.is_zero() {
-        return Err("must be longer than 0s".into());
-    }
-    Ok(d)
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -64,11 +55,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let token = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
-        .map_err(|e| UsageError(e.to_string()))?
-        .map(|f| f.token);
+    let token = super::sources::hub_token(&fleet.hub, &fleet_dir)?;
     if token.is_none() {
-        return Err(UsageError(format!(
+        return Err(UsageError::Message(format!(
             "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {}",
             fleet.hub
         ))
@@ -113,9 +102,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     });
     let result = system.block_on(async move {
         if let Some((addr, m)) = metrics {
-            let listener = metrics::bind(addr)
-                .await
-                .map_err(|e| UsageError(e.to_string()))?;
+            let listener = metrics::bind(addr).await.map_err(UsageError::config)?;
             tracing::info!(%addr, "serving Prometheus metrics on /metrics");
             let stop = cancel.clone();
             tokio::spawn(async move {
@@ -129,8 +116,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             .await
             .map_err(|e| {
                 if e.is_config() {
-                    // Exit code 2; the message keeps the cause chain.
-                    UsageError(format!("{:#}", anyhow::Error::new(e))).into()
+                    // Exit code 2; the typed error and its causes are kept.
+                    UsageError::config(e).into()
                 } else {
                     anyhow::Error::new(e)
                 }

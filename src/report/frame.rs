@@ -174,7 +174,8 @@ impl FleetView {
             | Event::Chain { .. }
             | Event::OnChain { .. }
             | Event::Pending { .. }
-            | Event::Skipped { .. } => {}
+            | Event::Skipped { .. }
+            | Event::Journal { .. } => {}
         }
         let (done, _) = self.bytes();
         if self.samples.back().is_none_or(|(_, d)| *d != done) {

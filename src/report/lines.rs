@@ -72,7 +72,8 @@ pub fn describe(event: &Event) -> Option<String> {
             }
         }
         Event::HubQuota(q) => quota_line(q),
-        Event::Summary { .. } | Event::Chain { .. } => return None,
+        // The journal is named in the summary printed at the end.
+        Event::Summary { .. } | Event::Chain { .. } | Event::Journal { .. } => return None,
         Event::Watching { fleet, miners, .. } => {
             format!("watching {} miners of {fleet}", miners.len())
         }

@@ -219,6 +219,9 @@ pub enum Event {
         checkpoint: String,
         reason: String,
     },
+    /// Where the run keeps its journal (`upload`, `publish`: sent before any step); `read_only` for a dry run,
+    /// which reads it and writes nothing.
+    Journal { dir: String, read_only: bool },
 }
 
 /// What a pending checkpoint waits for (`watch`).
@@ -299,7 +302,8 @@ impl Event {
             | Event::Summary { .. }
             | Event::Watching { .. }
             | Event::Chain { .. }
-            | Event::HubQuota(_) => None,
+            | Event::HubQuota(_)
+            | Event::Journal { .. } => None,
         }
     }
 }

@@ -236,7 +236,10 @@ impl Reporter for LiveTable {
                 }
                 return;
             }
-            Event::Started { .. } | Event::Summary { .. } | Event::HubQuota(_) => {}
+            Event::Started { .. }
+            | Event::Summary { .. }
+            | Event::HubQuota(_)
+            | Event::Journal { .. } => {}
         }
         self.dirty.store(true, Ordering::Relaxed);
     }

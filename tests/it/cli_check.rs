@@ -334,12 +334,13 @@ fn a_missing_fleet_file_is_a_usage_error() {
 #[test]
 fn upload_names_the_missing_reference_flag_with_exit_2() {
     let out = crate::support::cmd::minerfleet()
-        .args(["upload", "--load_model_dir", "m"])
+        .args(["upload", "--load_model_dir", "m", "--competition_id", "1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        all_output(&out).contains("--hf_repo_id is required"),
+        all_output(&out).contains("required arguments were not provided")
+            && all_output(&out).contains("--hf-repo-id <REPO>"),
         "{}",
         all_output(&out)
     );
@@ -601,7 +602,7 @@ fn upload_refuses_a_hostile_hf_repo_id_with_exit_2() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
-            text(&out).contains("--hf_repo_id") && text(&out).contains(rule),
+            text(&out).contains("--hf-repo-id") && text(&out).contains(rule),
             "{}",
             text(&out)
         );
@@ -698,14 +699,14 @@ fn upload_refuses_inconsistent_republish_flags_with_exit_2() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        all_output(&out).contains("--alt_repo_id is only used with --republish alt-repo"),
+        all_output(&out).contains("--alt-repo-id is only used with --republish alt-repo"),
         "{}",
         all_output(&out)
     );
     let out = run(&["--hf_repo_id", "demo/thirty-eight-characters-long-name"]);
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        all_output(&out).contains("--alt_repo_id") && all_output(&out).contains("hide-repo"),
+        all_output(&out).contains("--alt-repo-id") && all_output(&out).contains("hide-repo"),
         "{}",
         all_output(&out)
     );

@@ -21,6 +21,7 @@ mod chain_keyfiles;
 mod cli_check;
 mod cli_competitions;
 mod cli_devnet;
+mod cli_flags;
 mod cli_model;
 mod cli_parity;
 mod cli_upload;
