@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::client::{Token, WhoAmI};
+use super::client::{HubClient, HubClientConfig, HubError, Token, WhoAmI};
+use super::limits::{AccountLimits, AccountLimitsConfig};
 use crate::fleet::TokenSource;
 
 /// Largest token file read: tokens are ~40 bytes; anything bigger is the wrong file.
@@ -241,9 +242,6 @@ pub async fn verify(
 ) -> Vec<AccountCheck> {
     use std::collections::BTreeMap;
 
-    use super::client::{HubClient, HubConfig};
-    use super::limits::{Limits, LimitsConfig};
-
     // account name (None: default) → namespace → miners
     let mut used: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for m in &fleet.miners {
@@ -310,23 +308,12 @@ pub async fn verify(
         let who = match seen.iter().find(|(t, _)| *t == token) {
             Some((_, w)) => Ok(w.clone()),
             None => {
-                let client = Limits::new(LimitsConfig {
+                let limits = AccountLimitsConfig {
                     quota: quota.clone(),
                     account: check.account.clone(),
-                    ..LimitsConfig::default()
-                })
-                .map_err(|e| e.to_string())
-                .and_then(|limits| {
-                    HubClient::with_limits(
-                        HubConfig::new(fleet.hub.clone(), Some(token.clone())),
-                        limits,
-                    )
-                    .map_err(|e| e.to_string())
-                });
-                match client {
-                    Ok(c) => c.whoami().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                }
+                    ..AccountLimitsConfig::default()
+                };
+                whoami(&fleet.hub, &token, limits).await
             }
         };
         match who {
@@ -357,6 +344,18 @@ pub async fn verify(
         out.push(check);
     }
     out
+}
+
+/// Who `token` is on the Hub at `endpoint`, asked with a client of its own under `limits`.
+async fn whoami(
+    endpoint: &str,
+    token: &Token,
+    limits: AccountLimitsConfig,
+) -> Result<WhoAmI, HubError> {
+    let config = HubClientConfig::new(endpoint, Some(token.clone()));
+    HubClient::with_limits(config, AccountLimits::new(limits)?)?
+        .whoami()
+        .await
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::{HubClient, HubError, error};
-use crate::hub::limits::Limits;
+use crate::hub::limits::AccountLimits;
 
 /// Retries of a transfer stop once no byte moved for this many stall timeouts.
 const STALL_GIVE_UP: u32 = 3;
@@ -48,7 +48,7 @@ impl Deadline {
     }
 
     /// Waits for an API slot of `limits`; the wait does not count against the budget.
-    pub(crate) async fn api_slot(&self, limits: &Limits) {
+    pub(crate) async fn api_slot(&self, limits: &AccountLimits) {
         let started = Instant::now();
         limits.api_call().await;
         self.extend(started.elapsed());
@@ -329,7 +329,7 @@ impl HubClient {
         }
     }
 
-    /// Reads a whole API answer, at most [`HubConfig::max_answer_bytes`] (checked against `Content-Length` first,
+    /// Reads a whole API answer, at most [`HubClientConfig::max_answer_bytes`] (checked against `Content-Length` first,
     /// then while reading).
     pub(crate) async fn read_capped(
         &self,

@@ -49,7 +49,7 @@ impl Default for RetryPolicy {
 
 /// How to reach the Hub, and the time and size limits of the client (module docs).
 #[derive(Debug, Clone)]
-pub struct HubConfig {
+pub struct HubClientConfig {
     /// Base URL, e.g. `https://huggingface.co` or `http://127.0.0.1:8000`.
     pub endpoint: String,
     pub token: Option<Token>,
@@ -77,11 +77,11 @@ pub struct HubConfig {
     pub xet_cache: Option<PathBuf>,
 }
 
-impl HubConfig {
+impl HubClientConfig {
     /// Defaults; `xet` is on unless `HF_HUB_DISABLE_XET` is set to a true value, the switch `huggingface_hub`
     /// reads.
-    pub fn new(endpoint: impl Into<String>, token: Option<Token>) -> HubConfig {
-        HubConfig {
+    pub fn new(endpoint: impl Into<String>, token: Option<Token>) -> HubClientConfig {
+        HubClientConfig {
             endpoint: endpoint.into(),
             token,
             retry: RetryPolicy::default(),

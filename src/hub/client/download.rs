@@ -52,7 +52,7 @@ impl HubClient {
         cache: &Path,
     ) -> Result<Snapshot, HubError> {
         // The revision names a file under refs/ below: never `..` or an absolute path.
-        check_revision(revision).map_err(|e| HubError::BadInput(e.to_string()))?;
+        check_revision(revision)?;
         let commit = if is_commit_oid(revision) {
             revision.to_string()
         } else {
@@ -337,7 +337,7 @@ async fn place_verified(
     let check = check.clone();
     let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
         .await
-        .map_err(|e| HubError::protocol("download", e.to_string()))??;
+        .map_err(|e| HubError::task(format!("hashing {}", entry.path), e))??;
     if let Err((expected, actual)) = actual {
         let _ = tokio::fs::remove_file(part).await;
         return Err(HubError::Integrity {

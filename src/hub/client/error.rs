@@ -131,9 +131,34 @@ pub enum HubError {
         expected: String,
         actual: String,
     },
-    /// The model folder cannot be uploaded as it is.
+    /// What the caller asked for cannot be done as asked (an empty commit message, a file over the size limit, a
+    /// file the repository's rules ignore, an endpoint that is not a URL).
     #[error("{0}")]
     BadInput(String),
+    /// A repository path or revision the caller gave breaks the naming rules (kind `hub_bad_input`).
+    #[error(transparent)]
+    Name(#[from] crate::model::NameError),
+    /// The model folder cannot be uploaded as it is (kind `hub_bad_input`).
+    #[error(transparent)]
+    Folder(#[from] crate::model::FolderError),
+    /// The repository exists (creating it answered 409) but this token cannot see it.
+    #[error(
+        "{repo} exists but is not visible to this token ({source}); use a token of its owner or another repo name"
+    )]
+    NotVisible {
+        repo: String,
+        #[source]
+        source: Box<HubError>,
+    },
+    /// Work on a blocking thread (hashing, opening or reading a file) did not complete: it panicked or was
+    /// cancelled.
+    #[error("{what}: {source}")]
+    Task {
+        /// What the task was doing ("hashing model.safetensors").
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A Xet transfer (`hf-xet`, which retries on its own) failed.
     #[error("{op}: Xet transfer failed: {detail}")]
     Xet { op: String, detail: String },
@@ -200,6 +225,14 @@ impl HubError {
         }
     }
 
+    /// A blocking task doing `what` did not complete.
+    pub(crate) fn task(what: impl Into<String>, source: tokio::task::JoinError) -> Self {
+        HubError::Task {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         HubError::Io {
             path: path.into(),
@@ -225,7 +258,9 @@ impl HubError {
             HubError::Protocol { .. } => "hub_protocol",
             HubError::Io { .. } => "io",
             HubError::Integrity { .. } => "hub_integrity",
-            HubError::BadInput(_) => "hub_bad_input",
+            HubError::BadInput(_) | HubError::Name(_) | HubError::Folder(_) => "hub_bad_input",
+            HubError::NotVisible { .. } => "hub_repo_not_visible",
+            HubError::Task { .. } => "internal",
             HubError::Xet { .. } => "hub_xet",
             HubError::Conflict { .. } => "hub_conflict",
             HubError::Limits(_) => "config",

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::resume::ResumeState;
-use super::upload::{Progress, ProgressEvent};
+use super::upload::{ProgressEvent, UploadProgress};
 use super::{Activity, Budget, HubClient, HubError, enc_repo};
 use crate::model::{ModelFile, RepoId};
 
@@ -188,7 +188,7 @@ pub struct Xfer<'a> {
     pub client: &'a HubClient,
     pub repo: &'a RepoId,
     pub state: &'a ResumeState,
-    pub progress: &'a Arc<dyn Progress>,
+    pub progress: &'a Arc<dyn UploadProgress>,
     pub counters: &'a Arc<Counters>,
 }
 
@@ -489,7 +489,7 @@ impl Xfer<'_> {
         let checked = file.clone();
         let f = tokio::task::spawn_blocking(move || checked.open())
             .await
-            .map_err(|e| HubError::BadInput(format!("opening {}: {e}", file.shown.display())))?
+            .map_err(|e| HubError::task(format!("opening {}", file.shown.display()), e))?
             .map_err(|e| HubError::io(&file.shown, e))?;
         let mut f = tokio::fs::File::from_std(f);
         f.seek(std::io::SeekFrom::Start(offset))

@@ -1,7 +1,7 @@
 //! Hugging Face Hub HTTP client: account and repository calls, one-commit model uploads over LFS (basic and
 //! multipart), tree listings and verified downloads into a cache laid out like the Python client's.
 //!
-//! * `config`: how to reach the Hub ([`HubConfig`], [`Token`], [`RetryPolicy`]).
+//! * `config`: how to reach the Hub ([`HubClientConfig`], [`Token`], [`RetryPolicy`]).
 //! * `call`: one API call or transfer: requests, time budgets, retries, capped answers.
 //! * `repos`: accounts and repositories (whoami, info, create, visibility).
 //! * `tree`: the files at a revision (tree listing, [`TreeEntry`]).
@@ -14,24 +14,24 @@
 //! * [`resume`]: the per-repository state file that lets a re-run skip completed work.
 //! * [`download`]: `snapshot`-style downloads with sha256 checks.
 //!
-//! Every call goes through [`crate::hub::limits::Limits`] (API bucket, pauses after a 429) and is retried with
+//! Every call goes through [`crate::hub::limits::AccountLimits`] (API bucket, pauses after a 429) and is retried with
 //! exponential backoff on 408/429/5xx and transport errors, waiting at least what `RateLimit`/`Retry-After` ask.
 //! Commit POSTs are never retried blindly (see [`upload`]). Protocol code only: no actors, no terminal output.
 //!
 //! **Bounded in time and memory.** A Hub that misbehaves (never answers, answers forever, answers garbage) costs a
 //! bounded time and memory, and the error says which URL did what:
 //!
-//! * connecting (TCP and TLS) gives up after [`HubConfig::connect_timeout`] (10 s);
-//! * an API call has a per-attempt timeout ([`HubConfig::api_timeout`], 30 s, covering the whole answer) and a
-//!   deadline for all its attempts together ([`HubConfig::call_deadline`], 60 s): a Hub that accepts connections
+//! * connecting (TCP and TLS) gives up after [`HubClientConfig::connect_timeout`] (10 s);
+//! * an API call has a per-attempt timeout ([`HubClientConfig::api_timeout`], 30 s, covering the whole answer) and a
+//!   deadline for all its attempts together ([`HubClientConfig::call_deadline`], 60 s): a Hub that accepts connections
 //!   and never answers fails a call in about a minute, not after every retry's full timeout. Waits the Hub asks
 //!   for (a 429's `Retry-After`, up to [`RetryPolicy::max_server_wait`]) and waits for our own rate limiter do not
 //!   count against the deadline;
-//! * every API answer is read with a size cap ([`HubConfig::max_answer_bytes`]; error bodies 64 KiB), checked
+//! * every API answer is read with a size cap ([`HubClientConfig::max_answer_bytes`]; error bodies 64 KiB), checked
 //!   against `Content-Length` first; tree listings are capped in entries and pages and follow `Link` only on the
 //!   Hub's own origin (the token is never sent elsewhere);
 //! * transfers (LFS uploads, downloads) have no total deadline, since a 5 GB part on a slow link must still work,
-//!   but a **stall timeout** ([`HubConfig::stall_timeout`], 60 s): an attempt that moves no byte for that long is
+//!   but a **stall timeout** ([`HubClientConfig::stall_timeout`], 60 s): an attempt that moves no byte for that long is
 //!   abandoned, and retries stop once nothing moved for three stall timeouts. Upload progress is the body bytes the
 //!   HTTP stack takes from us, which follows the socket (it stops taking when the send buffer is full), so a slow
 //!   link that moves at least one 256 KiB block per stall timeout (about 4 KiB/s) keeps a part alive however long
@@ -60,17 +60,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub(crate) use call::{Activity, Budget};
-pub use config::{HubConfig, RetryPolicy, Token};
+pub use config::{HubClientConfig, RetryPolicy, Token};
 pub use error::{Cause, HubError, redact_url};
 pub use repos::{RepoAccess, RepoInfo, Visibility, WhoAmI};
 pub use tree::{LfsInfo, MAX_TREE_ENTRIES, RepoFiles, Sibling, SiblingLfs, TreeEntry};
-pub use upload::{KnownSha256, Progress, ProgressEvent, UploadOptions, UploadReport};
+pub use upload::{KnownSha256, ProgressEvent, UploadOptions, UploadProgress, UploadReport};
 pub use url::is_commit_oid;
 pub(crate) use url::{enc_path, enc_repo, enc_rev};
 
-use crate::hub::limits::{Limits, LimitsConfig};
+use crate::hub::limits::{AccountLimits, AccountLimitsConfig};
 
-/// The Hub client. Cheap to clone; share one per token so that its [`Limits`] are shared.
+/// The Hub client. Cheap to clone; share one per token so that its [`AccountLimits`] are shared.
 #[derive(Clone)]
 pub struct HubClient {
     inner: Arc<Inner>,
@@ -84,7 +84,7 @@ struct Inner {
     endpoint: String,
     token: Option<Token>,
     retry: RetryPolicy,
-    limits: Arc<Limits>,
+    limits: Arc<AccountLimits>,
     api_timeout: Duration,
     call_deadline: Duration,
     commit_timeout: Duration,
@@ -107,15 +107,16 @@ impl fmt::Debug for HubClient {
 }
 
 impl HubClient {
-    /// A client with its own default [`Limits`].
-    pub fn new(config: HubConfig) -> Result<HubClient, HubError> {
-        let limits =
-            Limits::new(LimitsConfig::default()).map_err(|e| HubError::BadInput(e.to_string()))?;
-        HubClient::with_limits(config, limits)
+    /// A client with its own default [`AccountLimits`].
+    pub fn new(config: HubClientConfig) -> Result<HubClient, HubError> {
+        HubClient::with_limits(config, AccountLimits::new(AccountLimitsConfig::default())?)
     }
 
     /// A client that obeys the given (shared) limits.
-    pub fn with_limits(config: HubConfig, limits: Arc<Limits>) -> Result<HubClient, HubError> {
+    pub fn with_limits(
+        config: HubClientConfig,
+        limits: Arc<AccountLimits>,
+    ) -> Result<HubClient, HubError> {
         let endpoint = crate::hub::parse_endpoint(&config.endpoint).map_err(HubError::BadInput)?;
         let ua = concat!("minerfleet/", env!("CARGO_PKG_VERSION"));
         let http = reqwest::Client::builder()
@@ -159,7 +160,7 @@ impl HubClient {
         self.inner.token.is_some()
     }
 
-    pub fn limits(&self) -> &Arc<Limits> {
+    pub fn limits(&self) -> &Arc<AccountLimits> {
         &self.inner.limits
     }
 
@@ -181,21 +182,21 @@ mod tests {
     fn token_is_redacted() {
         let t = Token::new("hf_supersecret");
         assert_eq!(format!("{t:?}"), "Token(***)");
-        let c = HubClient::new(HubConfig::new("http://127.0.0.1:9", Some(t))).unwrap();
+        let c = HubClient::new(HubClientConfig::new("http://127.0.0.1:9", Some(t))).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("supersecret"), "{dbg}");
         let cfg = format!(
             "{:?}",
-            HubConfig::new("http://x", Some(Token::new("hf_abc")))
+            HubClientConfig::new("http://x", Some(Token::new("hf_abc")))
         );
         assert!(!cfg.contains("hf_abc"), "{cfg}");
     }
 
     #[test]
     fn bad_endpoint_is_a_clear_error() {
-        let e = HubClient::new(HubConfig::new("ftp://x", None)).unwrap_err();
+        let e = HubClient::new(HubClientConfig::new("ftp://x", None)).unwrap_err();
         assert!(e.to_string().contains("http://"), "{e}");
-        let e = HubClient::new(HubConfig::new("not a url", None)).unwrap_err();
+        let e = HubClient::new(HubClientConfig::new("not a url", None)).unwrap_err();
         assert!(e.to_string().contains("not a URL"), "{e}");
     }
 }

@@ -135,7 +135,8 @@ impl HubClient {
         self.retrying(op, &url, self.api_budget(), |deadline| async move {
             match self.repo_info(repo, None).await {
                 Ok(info) => return Ok((false, info.private)),
-                Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {}
+                Err(e) if e.is_repo_not_found() || e.status() == Some(StatusCode::UNAUTHORIZED) => {
+                }
                 Err(e) => return Err(e),
             }
             deadline.api_slot(&self.inner.limits).await;
@@ -145,13 +146,16 @@ impl HubClient {
                 .timeout(deadline.attempt_timeout());
             match self.send_once(op, rb).await {
                 Ok(_) => Ok((true, Some(visibility == Visibility::Private))),
-                Err(e) if e.status() == Some(StatusCode::CONFLICT) => match self.repo_info(repo, None).await {
-                    Ok(info) => Ok((false, info.private)),
-                    Err(e2) if e2.is_repo_not_found() => Err(HubError::BadInput(format!(
-                        "{repo} exists but is not visible to this token ({e}); use a token of its owner or another repo name"
-                    ))),
-                    Err(e2) => Err(e2),
-                },
+                Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
+                    match self.repo_info(repo, None).await {
+                        Ok(info) => Ok((false, info.private)),
+                        Err(e2) if e2.is_repo_not_found() => Err(HubError::NotVisible {
+                            repo: repo.to_string(),
+                            source: Box::new(e),
+                        }),
+                        Err(e2) => Err(e2),
+                    }
+                }
                 Err(e) => Err(e),
             }
         })

@@ -34,14 +34,14 @@ pub(crate) fn enc_repo(repo: &RepoId) -> String {
 /// A revision for a URL path: checked ([`check_revision`]: a commit id or a branch/tag name, never `..`) and
 /// encoded as one segment (`refs/pr/1` → `refs%2Fpr%2F1`).
 pub(crate) fn enc_rev(rev: &str) -> Result<String, HubError> {
-    check_revision(rev).map_err(|e| HubError::BadInput(e.to_string()))?;
+    check_revision(rev)?;
     Ok(enc_segment(rev))
 }
 
 /// A file path inside a repository for a URL path: checked ([`check_repo_path`]: relative, no `.`/`..`
 /// components, no backslash or control characters), each segment encoded, `/` kept.
 pub(crate) fn enc_path(path: &str) -> Result<String, HubError> {
-    check_repo_path(path).map_err(|e| HubError::BadInput(e.to_string()))?;
+    check_repo_path(path)?;
     Ok(path
         .split('/')
         .map(enc_segment)

@@ -8,13 +8,13 @@
 //! * **Uploads** read every file through the checked open of the model folder ([`ModelFile::open`]) and stream it
 //!   into `hf-xet` with the sha256 the hash step already computed (`Sha256Policy::Provided`): nothing is read
 //!   twice, and a file changed since hashing fails the Hub's check of the commit instead of landing under a stale
-//!   oid. Progress is polled from `hf-xet` and reported per file.
+//!   oid. UploadProgress is polled from `hf-xet` and reported per file.
 //! * **Resume** is Xet's own: a re-run chunks the files again (locally) and the CAS answers which chunks it holds,
 //!   so only what never arrived is sent again.
 //! * **Downloads** go to the cache's `.incomplete` file and are verified like every other download before they
 //!   are moved into place.
 //!
-//! One `hf-xet` session per [`HubClient`], with telemetry off and the cache in `HubConfig::xet_cache` (default:
+//! One `hf-xet` session per [`HubClient`], with telemetry off and the cache in `HubClientConfig::xet_cache` (default:
 //! `HF_XET_CACHE`, else `$HF_HOME/xet`, as `hf-xet` decides).
 
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ use xet::xet_session::{
 
 use super::digest::FileDigest;
 use super::lfs::Counters;
-use super::upload::{PlannedFile, Progress, ProgressEvent};
+use super::upload::{PlannedFile, ProgressEvent, UploadProgress};
 use super::{HubClient, HubError, enc_repo, enc_rev};
 use crate::model::RepoId;
 
@@ -173,7 +173,7 @@ impl HubClient {
         repo: &RepoId,
         revision: &str,
         files: &[(PlannedFile, FileDigest)],
-        progress: &Arc<dyn Progress>,
+        progress: &Arc<dyn UploadProgress>,
         counters: &Arc<Counters>,
     ) -> Result<XetSent, HubError> {
         let op = format!("Xet upload to {repo}");
@@ -345,7 +345,7 @@ async fn feed(stream: &XetStreamUpload, f: &PlannedFile) -> Result<(), Feed> {
     let checked = f.file.clone();
     let file = tokio::task::spawn_blocking(move || checked.open())
         .await
-        .map_err(|e| Feed::Io(std::io::Error::other(e.to_string())))?
+        .map_err(|e| Feed::Io(std::io::Error::other(e)))?
         .map_err(Feed::Io)?;
     let mut blocks =
         tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), FEED_BLOCK);

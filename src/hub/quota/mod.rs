@@ -21,7 +21,7 @@
 //! in [`window`] (a sliding window: no fixed window of the Hub can hold more than the quota).
 //!
 //! **Which calls belong to whom.** A miner's [`Ticket`] is put in scope around the work done for it
-//! ([`with_ticket`], a task-local), so the protocol client needs no planner arguments: [`crate::hub::limits::Limits`]
+//! ([`with_ticket`], a task-local), so the protocol client needs no planner arguments: [`crate::hub::limits::AccountLimits`]
 //! asks [`AccountQuota::call`], which finds the ticket itself.
 
 pub mod headers;

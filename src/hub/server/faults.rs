@@ -1,5 +1,5 @@
 //! Fault injection for tests: a seeded rate of 5xx answers, bursts of 429s, connections dropped in the middle of
-//! an upload body, and slow responses. Set in [`super::HubConfig::faults`] or at run time through
+//! an upload body, and slow responses. Set in [`super::HubServerConfig::faults`] or at run time through
 //! [`FaultHandle`] (`RunningHub::faults()`). The random draws come from a seeded RNG, so a test that sends the
 //! same requests in the same order sees the same faults.
 
