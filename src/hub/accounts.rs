@@ -18,14 +18,18 @@ pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Hub account `{account}`: {message}")]
 pub struct AccountError {
+    /// The fleet's name for the account.
     pub account: String,
+    /// What is wrong with its token (never the token).
     pub message: String,
 }
 
 /// A token read for an account, and warnings about where it came from (e.g. a token file readable by others).
 #[derive(Debug, Clone)]
 pub struct ReadToken {
+    /// The token.
     pub token: Token,
+    /// Warnings about where it came from (e.g. a token file readable by others).
     pub warnings: Vec<String>,
 }
 
@@ -211,12 +215,14 @@ pub struct AccountCheck {
     pub role: Option<String>,
     /// Its quota as configured.
     pub quota: String,
+    /// The namespaces its miners publish to, and whether it may write them.
     pub namespaces: Vec<NamespaceCheck>,
     /// What is wrong, if anything.
     pub problem: Option<String>,
 }
 
 impl AccountCheck {
+    /// True when nothing is wrong with the account.
     pub fn ok(&self) -> bool {
         self.problem.is_none()
     }
@@ -225,6 +231,7 @@ impl AccountCheck {
 /// Whether an account may write one namespace its miners publish to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NamespaceCheck {
+    /// The namespace (user or organization).
     pub namespace: String,
     /// `None`: the Hub's answer does not say.
     pub writable: Option<bool>,

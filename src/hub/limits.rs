@@ -77,11 +77,14 @@ impl std::fmt::Debug for AccountLimits {
     "hub limits: {field} must be greater than zero (got {value}); fix it in the fleet file's hub settings"
 )]
 pub struct LimitsError {
+    /// The setting (`commits_per_hour`, …).
     pub field: &'static str,
+    /// The value given.
     pub value: String,
 }
 
 impl AccountLimits {
+    /// Live limits for `config` (rejected when a quota, window or budget is zero).
     pub fn new(config: AccountLimitsConfig) -> Result<Arc<AccountLimits>, LimitsError> {
         let nz = |field: &'static str, v: u64| {
             if v == 0 {
@@ -124,6 +127,7 @@ impl AccountLimits {
         }))
     }
 
+    /// The configuration these limits were made from.
     pub fn config(&self) -> &AccountLimitsConfig {
         &self.config
     }

@@ -8,7 +8,9 @@ use crate::chain::ChainClient;
 /// A uid and its incentive (`u16`, 65535 = 1.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Ranked {
+    /// The uid.
     pub uid: u16,
+    /// Its incentive.
     pub incentive: u16,
 }
 

@@ -12,13 +12,17 @@ use crate::model::{ModelId, RepoId};
 /// 40-hex commit id, the secure hash 44 characters of base64, the whole string at most 128 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UidCommitment {
+    /// The subnet.
     pub netuid: u16,
+    /// The uid.
     pub uid: u16,
+    /// The hotkey holding the uid now.
     pub hotkey: AccountId32,
     /// `Registration.block`: the block the commitment was written at (the model's upload block).
     pub block: u64,
     /// The commitment's first field as text (untrusted: show it through [`crate::model::shown`]).
     pub metadata: String,
+    /// The parsed metadata (`namespace:name:commit:secure_hash:competition_id`).
     pub model_id: ModelId,
     /// The repo id, checked ([`ModelId::validate_committed`]).
     repo: RepoId,

@@ -11,77 +11,131 @@ use crate::model::hash::HashError;
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     #[error(transparent)]
+    /// Reading the chain failed.
     Chain(#[from] ChainError),
+    /// The subnet does not exist.
     #[error("netuid {netuid} does not exist on {network}: check --netuid and --network")]
-    NoSubnet { netuid: u16, network: String },
+    NoSubnet {
+        /// The netuid asked for.
+        netuid: u16,
+        /// The network (`finney`, `local`, a URL).
+        network: String,
+    },
+    /// The uid is not registered on the subnet.
     #[error(
         "uid {uid} is not registered on netuid {netuid}: the subnet has {n} uid(s){range}; pick one of those",
         range = uid_range(.n)
     )]
-    NoSuchUid { netuid: u16, uid: u16, n: u16 },
+    NoSuchUid {
+        /// The subnet.
+        netuid: u16,
+        /// The uid asked for.
+        uid: u16,
+        /// How many uids the subnet has.
+        n: u16,
+    },
     #[error(
         "No model metadata found for miner {uid}: hotkey {hotkey} has no commitment on netuid {netuid}"
     )]
+    /// The uid's hotkey has no commitment on the subnet.
     NoCommitment {
+        /// The subnet.
         netuid: u16,
+        /// The uid.
         uid: u16,
+        /// Its hotkey (SS58).
         hotkey: String,
     },
     #[error(
         "the commitment of uid {uid} (hotkey {hotkey}, netuid {netuid}, block {block}) is not model metadata: \
          {reason}; validators treat it as no metadata"
     )]
+    /// The commitment is not model metadata validators can parse.
     BadMetadata {
+        /// The subnet.
         netuid: u16,
+        /// The uid.
         uid: u16,
+        /// Its hotkey (SS58).
         hotkey: String,
+        /// The block the commitment was written at.
         block: u64,
+        /// Why it does not parse.
         reason: String,
     },
     #[error(
         "the commitment of uid {uid} (hotkey {hotkey}, netuid {netuid}, block {block}) is invalid: {reason}; \
          minerfleet requests nothing it names (validators' own client refuses it too)"
     )]
+    /// The commitment parses but breaks a rule (repo id, commit id, secure hash, length).
     InvalidCommitment {
+        /// The subnet.
         netuid: u16,
+        /// The uid.
         uid: u16,
+        /// Its hotkey (SS58).
         hotkey: String,
+        /// The block the commitment was written at.
         block: u64,
+        /// The rule it breaks.
         reason: String,
     },
+    /// The repo is private (to this token) or missing.
     #[error(
         "{repo} is private or does not exist{hint}",
         hint = visibility_hint(.authenticated)
     )]
-    RepoNotVisible { repo: String, authenticated: bool },
+    RepoNotVisible {
+        /// The repo.
+        repo: String,
+        /// Whether a token was sent.
+        authenticated: bool,
+    },
     #[error(
         "revision {revision} of {repo} does not exist: validators cannot download the model uid {uid} committed"
     )]
+    /// The committed revision is not in the repo.
     RevisionNotFound {
+        /// The repo.
         repo: String,
+        /// The committed revision.
         revision: String,
+        /// The uid.
         uid: u16,
     },
     #[error("{repo} at {revision} is not a model validators can load: {reason}")]
+    /// The repo at the revision is not a model validators can load.
     NotAModel {
+        /// The repo.
         repo: String,
+        /// The revision.
         revision: String,
+        /// Why not.
         reason: String,
     },
     #[error(transparent)]
+    /// Another Hub error.
     Hub(HubError),
+    /// The destination exists and is not empty.
     #[error(
         "{} exists and is not empty: pull into a new or empty directory",
         path.display()
     )]
-    DestinationNotEmpty { path: PathBuf },
+    DestinationNotEmpty {
+        /// The destination.
+        path: PathBuf,
+    },
     #[error("{}: {source}", path.display())]
+    /// A local file or folder cannot be read or written.
     Io {
+        /// The file or folder.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("hashing the downloaded model failed: {0}")]
+    /// Hashing the downloaded model failed.
     Hash(#[from] HashError),
     /// The downloaded model does not match the commitment (boxed: it carries both hashes and the context).
     #[error(transparent)]
@@ -97,15 +151,21 @@ pub enum RemoteError {
     dir.display()
 )]
 pub struct HashMismatch {
+    /// The uid.
     pub uid: u16,
+    /// Its hotkey (SS58), the salt of the secure hash.
     pub hotkey: String,
+    /// The repo.
     pub repo: String,
+    /// The revision downloaded.
     pub revision: String,
+    /// The directory hash of the download.
     pub dir_hash: String,
     /// The committed secure hash.
     pub expected: String,
     /// The secure hash of the download with the uid's hotkey.
     pub actual: String,
+    /// The destination, left untouched.
     pub dir: PathBuf,
 }
 

@@ -8,11 +8,11 @@
 //! * [`best_uid`]: the uid a miner starting from the best model would pick (the reference's `graph.best_uid`).
 //!
 //! The uid → hotkey map is always read from the current `Keys` (commitments outlive deregistration). Everything
-//! goes through [`ChainClient`] and [`HubClient`]; nothing here prints.
+//! goes through [`ChainClient`](crate::chain::ChainClient) and [`HubClient`](crate::hub::client::HubClient); nothing here prints.
 //!
 //! Other miners' commitments are untrusted input. Before anything of one reaches a URL or a path it is checked
-//! ([`ModelId::validate_committed`]): at most 128 bytes, a repo id that follows the Hub's naming rules (no `..`,
-//! no `?`/`#`/`%`, no unicode or bidi characters: [`RepoId::from_hub`]), a 40-hex commit id, a 44-character
+//! ([`ModelId::validate_committed`](crate::model::ModelId::validate_committed)): at most 128 bytes, a repo id that follows the Hub's naming rules (no `..`,
+//! no `?`/`#`/`%`, no unicode or bidi characters: [`RepoId::from_hub`](crate::model::RepoId::from_hub)), a 40-hex commit id, a 44-character
 //! secure hash. A commitment that fails is [`RemoteError::InvalidCommitment`], naming the uid, the hotkey and the
 //! rule; nothing it names is requested. File paths from the Hub's tree listing and the safetensors index are
 //! checked the same way ([`crate::model::check_repo_path`]) before anything is written.

@@ -18,6 +18,7 @@ pub const STAGING_PREFIX: &str = ".minerfleet-pull-";
 /// A model [`pull`] downloaded and verified.
 #[derive(Debug, Clone)]
 pub struct Pulled {
+    /// The uid's commitment.
     pub commitment: UidCommitment,
     /// The commit downloaded (the committed revision, resolved when it was not a commit id).
     pub commit: String,

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub struct Token(String);
 
 impl Token {
+    /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Token {
         Token(token.into())
     }
@@ -29,7 +30,9 @@ impl fmt::Debug for Token {
 pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: usize,
+    /// Wait before the first retry (doubled after each).
     pub min_delay: Duration,
+    /// Longest wait between two retries (before jitter).
     pub max_delay: Duration,
     /// Longest server-requested wait we accept before giving up on a step.
     pub max_server_wait: Duration,
@@ -52,7 +55,9 @@ impl Default for RetryPolicy {
 pub struct HubClientConfig {
     /// Base URL, e.g. `https://huggingface.co` or `http://127.0.0.1:8000`.
     pub endpoint: String,
+    /// The access token sent to the Hub (never to another host); `None`: anonymous.
     pub token: Option<Token>,
+    /// When and how often failed calls are retried.
     pub retry: RetryPolicy,
     /// One attempt of an API call, from connecting to the last byte of the answer.
     pub api_timeout: Duration,

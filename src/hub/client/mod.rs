@@ -151,6 +151,7 @@ impl HubClient {
         })
     }
 
+    /// The Hub endpoint, without a trailing `/`.
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
     }
@@ -160,6 +161,7 @@ impl HubClient {
         self.inner.token.is_some()
     }
 
+    /// The limits this client obeys (shared by every client of the account).
     pub fn limits(&self) -> &Arc<AccountLimits> {
         &self.inner.limits
     }

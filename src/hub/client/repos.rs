@@ -13,10 +13,13 @@ use crate::model::RepoId;
 /// The account a token belongs to (`GET /api/whoami-v2`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WhoAmI {
+    /// The account's user name.
     pub name: String,
     #[serde(default)]
+    /// The organizations it belongs to, as the Hub describes them.
     pub orgs: Vec<serde_json::Value>,
     #[serde(default)]
+    /// What the Hub says about the token (`accessToken.role`, …).
     pub auth: serde_json::Value,
 }
 
@@ -30,11 +33,13 @@ impl WhoAmI {
 /// What the Hub says about a repository at a revision.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RepoInfo {
+    /// The repository id (`namespace/name`).
     pub id: String,
     /// Commit oid of the revision; absent for a repository without commits.
     #[serde(default)]
     pub sha: Option<String>,
     #[serde(default)]
+    /// Whether it is private, when the Hub says.
     pub private: Option<bool>,
     /// The files at the revision (sizes and oids only when asked with `blobs=true`).
     #[serde(default)]
@@ -43,6 +48,7 @@ pub struct RepoInfo {
 /// Who can see a repository ([`HubClient::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepoAccess {
+    /// Visible to everyone.
     Public,
     /// Visible with our token only.
     Private,
@@ -53,7 +59,9 @@ pub enum RepoAccess {
 /// Repository visibility.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
+    /// Only its owner (and members) can see it.
     Private,
+    /// Everyone can see it.
     Public,
 }
 

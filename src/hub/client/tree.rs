@@ -21,6 +21,7 @@ const MAX_TREE_PAGES: usize = 1_000;
 pub struct RepoFiles {
     /// Commit oid of the revision; `None` for a repository without commits.
     pub head: Option<String>,
+    /// Whether the repository is private, when the Hub says.
     pub private: Option<bool>,
     /// Every file, by path.
     pub files: BTreeMap<String, TreeEntry>,
@@ -29,22 +30,28 @@ pub struct RepoFiles {
 /// A file of [`RepoInfo::siblings`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sibling {
+    /// The file's path in the repository.
     pub rfilename: String,
     #[serde(default)]
+    /// Its size in bytes (the pointer's for an LFS file), when asked with `blobs=true`.
     pub size: Option<u64>,
     /// Git blob oid (of the pointer text, for an LFS file).
     #[serde(rename = "blobId", default)]
     pub blob_id: Option<String>,
     #[serde(default)]
+    /// The LFS object, for an LFS file.
     pub lfs: Option<SiblingLfs>,
 }
 
 /// The LFS part of a [`Sibling`] (`sha256` here where the tree listing says `oid`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SiblingLfs {
+    /// The object's sha256.
     pub sha256: String,
+    /// The object's size in bytes.
     pub size: u64,
     #[serde(rename = "pointerSize", default)]
+    /// The size of the pointer file.
     pub pointer_size: u64,
 }
 
@@ -71,13 +78,18 @@ impl Sibling {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct TreeEntry {
     #[serde(rename = "type")]
+    /// `file` or `directory`.
     pub kind: String,
+    /// The path in the repository.
     pub path: String,
     #[serde(default)]
+    /// The git blob oid (of the pointer text, for an LFS file).
     pub oid: String,
     #[serde(default)]
+    /// Size in bytes (the pointer's, for an LFS file).
     pub size: u64,
     #[serde(default)]
+    /// The LFS object, for an LFS file.
     pub lfs: Option<LfsInfo>,
     /// The Xet file hash when the Hub stores the file in Xet (then it can be downloaded through Xet).
     #[serde(rename = "xetHash", default, skip_serializing_if = "Option::is_none")]
@@ -85,6 +97,7 @@ pub struct TreeEntry {
 }
 
 impl TreeEntry {
+    /// True for a file (not a directory).
     pub fn is_file(&self) -> bool {
         self.kind == "file"
     }
@@ -98,10 +111,14 @@ impl TreeEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// The LFS object of a [`TreeEntry`].
 pub struct LfsInfo {
+    /// The object's sha256.
     pub oid: String,
+    /// The object's size in bytes.
     pub size: u64,
     #[serde(rename = "pointerSize", default)]
+    /// The size of the pointer file.
     pub pointer_size: u64,
 }
 impl HubClient {

@@ -113,8 +113,11 @@ pub struct HubServerConfig {
     pub public_url: Option<String>,
     /// Accounts and their tokens.
     pub users: Vec<HubUser>,
+    /// Rate limits, per token or IP.
     pub limits: ServerRateLimits,
+    /// Injected faults (none by default).
     pub faults: FaultConfig,
+    /// How uploads are classified and transferred.
     pub lfs: LfsConfig,
     /// Entries per page of tree and commit listings (`Link: <…>; rel="next"`); `None`: one page.
     pub page_size: Option<usize>,
@@ -139,6 +142,7 @@ impl HubServerConfig {
         }
     }
 
+    /// This configuration with `user` added.
     pub fn with_user(mut self, user: HubUser) -> Self {
         self.users.push(user);
         self
@@ -149,18 +153,26 @@ impl HubServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum HubServerError {
     #[error("cannot open the Hub data directory {dir}: {source}")]
+    /// The data directory cannot be opened or created.
     Storage {
+        /// The data directory.
         dir: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot listen on {addr}: {source} (pick another --port, or 0 for a free one)")]
+    /// The address cannot be bound.
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot start the Hub server runtime: {0}")]
+    /// The server's runtime cannot be started.
     Runtime(std::io::Error),
     #[error("invalid Hub accounts: {0}")]
+    /// The user list is invalid (a duplicate name or token).
     Users(String),
 }
 

@@ -456,13 +456,31 @@ pub(crate) async fn create_branch(
         &key,
         body.starting_point.as_deref().unwrap_or("main"),
     )?;
-    match state.storage.set_ref(&key, false, &p.r, Some(&from.oid))? {
+    let done = state.storage.set_ref(&key, false, &p.r, Some(&from.oid))?;
+    ref_created(done, &key, || {
+        format!("Reference refs/heads/{} already exists", p.r)
+    })
+}
+
+/// The answer to creating a ref (`done`: what `Storage::set_ref` returned): 404 without the repository, 409
+/// with `exists` when the ref is there already.
+fn ref_created(
+    done: Option<bool>,
+    key: &RepoKey,
+    exists: impl FnOnce() -> String,
+) -> ApiResult<Response> {
+    match done {
         None => Err(ApiError::repo_not_found(&key.id())),
-        Some(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Reference refs/heads/{} already exists", p.r),
-        )),
+        Some(false) => Err(ApiError::new(StatusCode::CONFLICT, exists())),
         Some(true) => Ok(json_response(json!({}), None)),
+    }
+}
+
+/// The answer to deleting ref `r`: 404 (revision not found) unless it was there.
+fn ref_deleted(done: Option<bool>, key: &RepoKey, r: &str) -> ApiResult<Response> {
+    match done {
+        Some(true) => Ok(json_response(json!({}), None)),
+        _ => Err(ApiError::revision_not_found(&key.id(), r)),
     }
 }
 
@@ -476,10 +494,8 @@ pub(crate) async fn delete_branch(
     if p.r == "main" {
         return Err(ApiError::forbidden("the main branch cannot be deleted"));
     }
-    match state.storage.set_ref(&key, false, &p.r, None)? {
-        Some(true) => Ok(json_response(json!({}), None)),
-        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
-    }
+    let done = state.storage.set_ref(&key, false, &p.r, None)?;
+    ref_deleted(done, &key, &p.r)
 }
 
 #[derive(Deserialize)]
@@ -498,17 +514,10 @@ pub(crate) async fn create_tag(
     let body: TagBody = parse_json(&body, "tag creation")?;
     valid_ref_name(&body.tag)?;
     let target = resolve(&state, &key, &p.r)?;
-    match state
+    let done = state
         .storage
-        .set_ref(&key, true, &body.tag, Some(&target.oid))?
-    {
-        None => Err(ApiError::repo_not_found(&key.id())),
-        Some(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Tag {} already exists", body.tag),
-        )),
-        Some(true) => Ok(json_response(json!({}), None)),
-    }
+        .set_ref(&key, true, &body.tag, Some(&target.oid))?;
+    ref_created(done, &key, || format!("Tag {} already exists", body.tag))
 }
 
 /// `DELETE /api/{t}s/{ns}/{name}/tag/{tag}`
@@ -518,8 +527,6 @@ pub(crate) async fn delete_tag(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = ref_target(&state, &p, &headers)?;
-    match state.storage.set_ref(&key, true, &p.r, None)? {
-        Some(true) => Ok(json_response(json!({}), None)),
-        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
-    }
+    let done = state.storage.set_ref(&key, true, &p.r, None)?;
+    ref_deleted(done, &key, &p.r)
 }

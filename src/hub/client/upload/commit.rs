@@ -19,16 +19,23 @@ use crate::model::RepoId;
 pub enum CommitOp {
     /// A regular file sent inline.
     Inline {
+        /// The path in the repository.
         path: String,
+        /// The file's bytes.
         content: Vec<u8>,
     },
     /// An LFS object already uploaded.
     Lfs {
+        /// The path in the repository.
         path: String,
+        /// The object's sha256.
         sha256: String,
+        /// Its size in bytes.
         size: u64,
     },
+    /// A file removed from the branch.
     Delete {
+        /// The path in the repository.
         path: String,
     },
 }

@@ -45,38 +45,54 @@ pub const MAX_INLINE_BYTES: u64 = 64 * 1024 * 1024;
 pub enum ProgressEvent {
     /// The files of the commit and their sizes.
     Planned {
+        /// The repository.
         repo: String,
+        /// Path and size of each file.
         files: Vec<(String, u64)>,
+        /// All sizes together.
         total_bytes: u64,
     },
     /// `bytes` more bytes of `path` were sent (or found already sent).
     FileBytes {
+        /// The repository.
         repo: String,
+        /// The file's path in the repository.
         path: String,
+        /// How many more bytes.
         bytes: u64,
     },
     /// `path` is on the Hub (`skipped`: nothing had to be sent).
     FileDone {
+        /// The repository.
         repo: String,
+        /// The file's path in the repository.
         path: String,
+        /// Nothing had to be sent.
         skipped: bool,
     },
     /// The existing repository was public and was made private before anything was uploaded
     /// ([`UploadOptions::make_private`]).
     MadePrivate {
+        /// The repository.
         repo: String,
     },
+    /// The commit is being sent.
     Committing {
+        /// The repository.
         repo: String,
     },
+    /// The commit is made.
     Committed {
+        /// The repository.
         repo: String,
+        /// The commit id.
         commit: String,
     },
 }
 
 /// Receiver of [`ProgressEvent`]s (a channel sender, a terminal reporter, a test probe).
 pub trait UploadProgress: Send + Sync {
+    /// Receives one event (called from the upload's tasks; must not block).
     fn event(&self, event: ProgressEvent);
 }
 
@@ -98,6 +114,7 @@ pub type KnownSha256 = HashMap<String, (u64, String)>;
 /// How to upload.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
+    /// The branch (or revision) to commit to.
     pub revision: String,
     /// Commit title.
     pub message: String,
@@ -117,6 +134,7 @@ pub struct UploadOptions {
 }
 
 impl UploadOptions {
+    /// Options for a commit titled `message` to `main`: create private, keep state in memory.
     pub fn new(message: impl Into<String>) -> UploadOptions {
         UploadOptions {
             revision: "main".into(),
@@ -136,7 +154,9 @@ pub struct UploadReport {
     pub commit: String,
     /// False when nothing changed and no commit was made (`commit` is the unchanged head).
     pub committed: bool,
+    /// Every file of the commit (repository paths).
     pub files: Vec<String>,
+    /// Files deleted from the branch by the commit.
     pub deleted: Vec<String>,
     /// Files whose content had to be sent (inline or LFS).
     pub sent_files: Vec<String>,
@@ -144,6 +164,7 @@ pub struct UploadReport {
     pub skipped_files: Vec<String>,
     /// LFS body bytes put on the wire, retries included.
     pub bytes_sent: u64,
+    /// Multipart parts put on the wire (retries included).
     pub parts_sent: u64,
     /// Multipart parts not sent again thanks to the resume state.
     pub parts_resumed: u64,

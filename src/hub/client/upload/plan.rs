@@ -25,6 +25,7 @@ const PREUPLOAD_MAX: usize = 256;
 /// A file of the model folder and its path in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
+    /// The path in the repository.
     pub repo_path: String,
     /// The file as the caller named the folder (messages, resume state).
     pub local: PathBuf,
@@ -116,7 +117,7 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 /// `basic` or `multipart` leaves that one unused).
 ///
 /// Transfers to storage (the PUT of each file or part, the multipart completion, every request to the Xet CAS) are
-/// not API calls, and the LFS verify action is not called (see [`super::lfs::Xfer::upload`]).
+/// not API calls, and the LFS verify action is not called (see [`crate::hub::client::lfs::Xfer::upload`]).
 pub fn estimate_api_calls(files: &[String], xet: bool) -> u32 {
     let lfs = files
         .iter()
