@@ -228,6 +228,7 @@ pub(crate) fn writable(state: &AppState, headers: &HeaderMap, key: &RepoKey) -> 
     check_write(user.as_deref(), key, state.storage.meta(key).as_ref())
 }
 
+/// The commit `rev` names in `key`; 404 (revision not found) when there is none.
 pub(crate) fn resolve(
     state: &AppState,
     key: &RepoKey,
@@ -274,13 +275,7 @@ pub(crate) async fn info(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let key = p.key()?;
-    let meta = readable(&state, &headers, &key)?;
-    let commit = resolve(&state, &key, "main")?;
-    Ok(json_response(
-        info_json(&key, &meta, &commit, truthy(q.get("blobs"))),
-        None,
-    ))
+    info_answer(&state, &headers, p.key()?, "main", &q)
 }
 
 /// `GET /api/{t}s/{ns}/{name}/revision/{rev}`
@@ -290,9 +285,20 @@ pub(crate) async fn info_at(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let key = p.key()?;
-    let meta = readable(&state, &headers, &key)?;
-    let commit = resolve(&state, &key, &p.rev)?;
+    info_answer(&state, &headers, p.key()?, &p.rev, &q)
+}
+
+/// The info answer of both routes: `key` at `rev`, if the caller may read it (`blobs=true` in `q` adds sizes and
+/// oids).
+fn info_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: RepoKey,
+    rev: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let meta = readable(state, headers, &key)?;
+    let commit = resolve(state, &key, rev)?;
     Ok(json_response(
         info_json(&key, &meta, &commit, truthy(q.get("blobs"))),
         None,
