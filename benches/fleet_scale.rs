@@ -4,7 +4,8 @@
 //! * **one account**: N hotkeys (default 256), the Hub at 1 000 API requests per 300 s. Target: wall time ≤ 1.15 ×
 //!   the quota-bound ideal (the API calls the run needed ÷ the quota rate, plus 2 blocks); 429s received: 0; peak
 //!   RSS of the publish ≤ 256 MiB. Also the commitments' lag behind their uploads, in blocks (item 4 of the issue:
-//!   Hub pacing must not serialise the chain).
+//!   Hub pacing must not serialise the chain): to inclusion in a block (target ≤ 5 blocks), and, reported, to
+//!   finalization and to the miner's end (read back, repo made public: a Hub call paced by the quota).
 //! * **status** of the N miners ≤ 3 s, and a **no-op re-run** ≤ 3 s with no Hub call at all.
 //! * **four accounts**: the same fleet spread over 4 accounts (own tokens and quotas): wall ≤ 0.35 × one account.
 //! * **quota off**: M hotkeys (default 1 024), no quota on either side: peak RSS ≤ 512 MiB, wall time reported.
@@ -110,6 +111,24 @@ struct Run {
 }
 
 impl Run {
+    /// When (seconds after the start) the run printed its `started` event, its first and last `finished` and
+    /// its `summary`: where a run's time goes (start-up, the miners, shutdown).
+    fn timeline(&self) -> String {
+        let at = |name: &str, last: bool| {
+            let mut hits = self.events.iter().filter(|(_, e)| e["event"] == name);
+            let hit = if last { hits.next_back() } else { hits.next() };
+            hit.map_or_else(|| "-".to_string(), |(t, _)| format!("{t:.2}s"))
+        };
+        format!(
+            "started at {}, first finished {}, last finished {}, summary {}, exit {:.2}s",
+            at("started", false),
+            at("finished", false),
+            at("finished", true),
+            at("summary", false),
+            self.secs
+        )
+    }
+
     /// Why a run failed: its exit, the miners' outcomes, the first failures' details and its stderr.
     fn why(&self) -> String {
         let exit = if libc::WIFEXITED(self.status) {
@@ -217,22 +236,48 @@ fn published(run: &Run) -> usize {
         .count()
 }
 
-/// Seconds from each miner's upload being done (its commit stage) to its end (commitment finalized, read back,
-/// repo public), sorted.
-fn commit_lags(run: &Run) -> Vec<f64> {
+/// Per miner, seconds from its upload being done (its `commit` stage) to its transaction being in a block
+/// (`included`: what item 4 of the issue asks to be "within a few blocks"), to that block being finalized
+/// (`finalized`), and to the miner's end (`finished`: commitment finalized and read back, repo made public, which
+/// includes the Hub call of the visibility flip, paced by the quota). Each list is sorted.
+#[derive(Default)]
+struct CommitLags {
+    included: Vec<f64>,
+    finalized: Vec<f64>,
+    finished: Vec<f64>,
+}
+
+fn commit_lags(run: &Run) -> CommitLags {
     let mut commit_at = std::collections::HashMap::new();
-    let mut lags = Vec::new();
+    let mut lags = CommitLags::default();
+    let mut seen = std::collections::HashSet::new();
     for (t, e) in &run.events {
         let miner = e["miner"].as_str().unwrap_or_default().to_string();
         if e["event"] == "stage" && e["stage"] == "commit" {
             commit_at.insert(miner, *t);
-        } else if e["event"] == "finished"
-            && let Some(start) = commit_at.get(&miner)
-        {
-            lags.push(t - start);
+            continue;
+        }
+        let Some(start) = commit_at.get(&miner) else {
+            continue;
+        };
+        let status = e["status"].as_str().unwrap_or_default();
+        let list = if e["event"] == "tx" && status == "in block" {
+            &mut lags.included
+        } else if e["event"] == "tx" && status.starts_with("finalized") {
+            &mut lags.finalized
+        } else if e["event"] == "finished" {
+            &mut lags.finished
+        } else {
+            continue;
+        };
+        // The first of each kind per miner (a re-watched transaction may report twice).
+        if seen.insert((miner.clone(), status.to_string(), e["event"].to_string())) {
+            list.push(t - start);
         }
     }
-    lags.sort_by(f64::total_cmp);
+    for list in [&mut lags.included, &mut lags.finalized, &mut lags.finished] {
+        list.sort_by(f64::total_cmp);
+    }
     lags
 }
 
@@ -417,13 +462,25 @@ fn main() {
     let ideal =
         a_api as f64 / (f64::from(quota) / window.as_secs_f64()) + 2.0 * block.as_secs_f64();
     let lags = commit_lags(&a);
+    assert!(
+        lags.included.len() == n && lags.finalized.len() == n && lags.finished.len() == n,
+        "commit lags: {} inclusions, {} finalizations, {} finishes seen for {n} miners (event names changed?)",
+        lags.included.len(),
+        lags.finalized.len(),
+        lags.finished.len()
+    );
     eprintln!(
         "one account: {:.1}s for {a_api} API calls ({a_429} x 429), ideal {ideal:.1}s, peak RSS {:.1} MiB, \
-         commit lag p50 {:.1}s max {:.1}s",
+         commit lag p50/max: to inclusion {:.1}/{:.1}s, to finalized {:.1}/{:.1}s, to finished \
+         {:.1}/{:.1}s",
         a.secs,
         mib(a.peak_rss),
-        percentile(&lags, 0.5),
-        percentile(&lags, 1.0)
+        percentile(&lags.included, 0.5),
+        percentile(&lags.included, 1.0),
+        percentile(&lags.finalized, 0.5),
+        percentile(&lags.finalized, 1.0),
+        percentile(&lags.finished, 0.5),
+        percentile(&lags.finished, 1.0)
     );
 
     // Status of the fleet, then a no-op re-run.
@@ -433,7 +490,11 @@ fn main() {
     let noop = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
     let (noop_api, _, _) = counted(&hub_a);
     assert!(noop.ok, "no-op re-run failed:\n{}", noop.why());
-    eprintln!("no-op re-run: {:.2}s, {noop_api} API calls", noop.secs);
+    eprintln!(
+        "no-op re-run: {:.2}s, {noop_api} API calls; {}",
+        noop.secs,
+        noop.timeline()
+    );
 
     // B. Four accounts.
     let b = run(
@@ -487,14 +548,24 @@ fn main() {
         mib(a.peak_rss) / 256.0
     );
     println!(
-        "RESULT metric=fleet_scale_{n}_commit_lag_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=minerfleet<=5blocks",
-        blocks(percentile(&lags, 0.5)),
-        blocks(percentile(&lags, 0.5)) / 2.0
+        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=minerfleet<=5blocks",
+        blocks(percentile(&lags.included, 0.5)),
+        blocks(percentile(&lags.included, 0.5)) / 2.0
     );
     println!(
-        "RESULT metric=fleet_scale_{n}_commit_lag_blocks_max minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
-        blocks(percentile(&lags, 1.0)),
-        blocks(percentile(&lags, 1.0)) / 2.0
+        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_max minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
+        blocks(percentile(&lags.included, 1.0)),
+        blocks(percentile(&lags.included, 1.0)) / 2.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_commit_to_finalized_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
+        blocks(percentile(&lags.finalized, 0.5)),
+        blocks(percentile(&lags.finalized, 0.5)) / 2.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_commit_to_finished_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
+        blocks(percentile(&lags.finished, 0.5)),
+        blocks(percentile(&lags.finished, 0.5)) / 2.0
     );
     println!(
         "RESULT metric=fleet_scale_{n}_status_seconds minerfleet={:.2}s reference=3s ratio={:.2} target=minerfleet<=3s",
