@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::fleet::{Fleet, LoadOptions};
 use minerfleet::hub::quota::{Bucket, bucket_of};
-use minerfleet::hub::server::{self, HubServer, HubUser, RateLimits, RunningHub};
+use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub, ServerRateLimits};
 use minerfleet::wallet;
 
 const NETUID: u16 = 999;
@@ -50,8 +50,8 @@ fn token(i: usize) -> String {
 }
 
 /// A Hub server with users `acct0..acct3`, at `limits`.
-fn hub(root: &Path, name: &str, limits: RateLimits) -> RunningHub {
-    let mut config = server::HubConfig::new(root.join(name));
+fn hub(root: &Path, name: &str, limits: ServerRateLimits) -> RunningHub {
+    let mut config = server::HubServerConfig::new(root.join(name));
     for i in 0..ACCOUNTS {
         config = config.with_user(HubUser::new(format!("acct{i}"), token(i)));
     }
@@ -295,7 +295,7 @@ fn mib(bytes: u64) -> f64 {
 /// The reference miner's Hub calls for one model (module docs): API and resolver requests.
 fn reference_calls(root: &Path, model: &Path) -> Option<(usize, usize)> {
     let venv = python_support::venv("the fleet_scale bench's reference count")?;
-    let hub = hub(root, "hub-reference", RateLimits::unlimited());
+    let hub = hub(root, "hub-reference", ServerRateLimits::unlimited());
     let script = root.join("reference.py");
     std::fs::write(&script, PY_REFERENCE).unwrap();
     let home = root.join("pyhome");
@@ -350,7 +350,7 @@ fn main() {
     let block = Duration::from_millis(support::env_num("MINERFLEET_BENCH_BLOCK_MS", 1000));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let free = RateLimits {
+    let free = ServerRateLimits {
         api_per_window: Some(quota),
         resolve_per_window: Some(quota * 5),
         window,
@@ -444,7 +444,7 @@ fn main() {
     });
     let hub_a = hub(&root, "hub-one", free.clone());
     let hub_b = hub(&root, "hub-four", free.clone());
-    let hub_c = hub(&root, "hub-big", RateLimits::unlimited());
+    let hub_c = hub(&root, "hub-big", ServerRateLimits::unlimited());
     write_all(&net.ws_url(), [hub_a.url(), hub_b.url(), hub_c.url()]);
     let tokens: Vec<(String, String)> = std::iter::once(("HF_TOKEN".to_string(), token(0)))
         .chain((1..ACCOUNTS).map(|i| (format!("HF_TOKEN_A{i}"), token(i))))

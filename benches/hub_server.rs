@@ -19,7 +19,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use minerfleet::hub::server::{HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
+use minerfleet::hub::server::{HubServer, HubServerConfig, HubUser, LfsConfig, ServerRateLimits};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -186,8 +186,9 @@ fn measure(
     md5: bool,
     runs: u64,
 ) -> (Duration, Duration) {
-    let mut config = HubConfig::new(dir.join("data")).with_user(HubUser::new("tester", TOKEN));
-    config.limits = RateLimits::unlimited();
+    let mut config =
+        HubServerConfig::new(dir.join("data")).with_user(HubUser::new("tester", TOKEN));
+    config.limits = ServerRateLimits::unlimited();
     config.lfs = LfsConfig {
         chunk_size: chunk,
         multipart_threshold: chunk,

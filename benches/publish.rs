@@ -44,7 +44,7 @@ use minerfleet::chain::{ChainClient, ClientOptions};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::fleet::{Fleet, LoadOptions};
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions, Visibility};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions, Visibility};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use minerfleet::model::save::{Dims, Family, config_json, random_tensors, save_model};
 use minerfleet::model::{ModelId, RepoId, hash};
@@ -92,7 +92,7 @@ fn upload_alone(root: &Path, tag: &str, n: usize) -> f64 {
     let secs = actix_system().block_on(async move {
         let actor = HubActor::new(
             HubActorConfig::new(
-                HubConfig::new(url, Some(Token::new(TOKEN))),
+                HubClientConfig::new(url, Some(Token::new(TOKEN))),
                 Default::default(),
                 state_dir,
             ),
@@ -131,8 +131,10 @@ fn forget(root: &Path, dirs: &[&str]) {
 }
 
 fn hub(dir: &Path, name: &str) -> RunningHub {
-    HubServer::start(server::HubConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)))
-        .expect("hub server")
+    HubServer::start(
+        server::HubServerConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)),
+    )
+    .expect("hub server")
 }
 
 fn fleet_text(ws: &str, hub: &str, n: usize, phase: &str) -> String {
@@ -324,7 +326,8 @@ fn main() {
         let chain = ChainClient::connect(&Network::Custom(net.ws_url()), chain_opts.clone())
             .await
             .unwrap();
-        let client = HubClient::new(HubConfig::new(hub3.url(), Some(Token::new(TOKEN)))).unwrap();
+        let client =
+            HubClient::new(HubClientConfig::new(hub3.url(), Some(Token::new(TOKEN)))).unwrap();
         let t = Instant::now();
         for (i, signer) in signers.iter().enumerate() {
             let model = root.join("models/sequential").join(format!("m{i}"));

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
-use minerfleet::hub::limits::{Limits, LimitsConfig};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions};
+use minerfleet::hub::limits::{AccountLimits, AccountLimitsConfig};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -187,16 +187,16 @@ fn client_child() {
         .build()
         .expect("runtime");
     let secs = rt.block_on(async {
-        let mut limits = LimitsConfig::default();
+        let mut limits = AccountLimitsConfig::default();
         if let Some(n) = std::env::var("MINERFLEET_BENCH_PART_CONCURRENCY")
             .ok()
             .and_then(|s| s.parse().ok())
         {
             limits.part_concurrency = n;
         }
-        let limits = Limits::new(limits).expect("limits");
+        let limits = AccountLimits::new(limits).expect("limits");
         // The LFS path (this bench compares LFS uploaders on loopback; Xet over a link is benches/xet_link.rs).
-        let mut cfg = HubConfig::new(endpoint, Some(Token::new(TOKEN)));
+        let mut cfg = HubClientConfig::new(endpoint, Some(Token::new(TOKEN)));
         cfg.xet = false;
         let c = HubClient::with_limits(cfg, limits).expect("client");
         let repo = "bench/model".parse().expect("repo id");
@@ -253,7 +253,7 @@ fn start_hub(root: &Path, latency: Duration) -> (RunningHub, tempfile::TempDir) 
         .map(PathBuf::from)
         .unwrap_or_else(|| root.to_path_buf());
     let data = tempfile::tempdir_in(base).expect("data dir");
-    let mut cfg = server::HubConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
+    let mut cfg = server::HubServerConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
     // md5 part ETags like S3 (the real Hub's part URLs are S3), unless MINERFLEET_BENCH_MD5=0.
     cfg.lfs.md5_part_etags = std::env::var("MINERFLEET_BENCH_MD5").as_deref() != Ok("0");
     cfg.faults.delay = latency;
@@ -355,7 +355,8 @@ fn server_put(endpoint: &str, file: &Path, size: u64) -> f64 {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let c = HubClient::new(HubConfig::new(endpoint, Some(Token::new(TOKEN)))).expect("client");
+        let c = HubClient::new(HubClientConfig::new(endpoint, Some(Token::new(TOKEN))))
+            .expect("client");
         let repo = "bench/put".parse().expect("repo id");
         c.ensure_repo(&repo, minerfleet::hub::client::Visibility::Private)
             .await

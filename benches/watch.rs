@@ -34,7 +34,7 @@ use actix::Actor;
 use minerfleet::actors::hub::{HubActor, HubActorConfig, Upload};
 use minerfleet::devnet::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubConfig, Token, Visibility};
+use minerfleet::hub::client::{HubClientConfig, Token, Visibility};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use minerfleet::model::save::{Dims, Family, config_json, random_tensors, save_model};
 
@@ -58,8 +58,10 @@ fn dims_for(mib: u64) -> Dims {
 }
 
 fn hub(dir: &Path, name: &str) -> RunningHub {
-    HubServer::start(server::HubConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)))
-        .expect("hub server")
+    HubServer::start(
+        server::HubServerConfig::new(dir.join(name)).with_user(HubUser::new("bench", TOKEN)),
+    )
+    .expect("hub server")
 }
 
 fn load() -> String {
@@ -88,7 +90,7 @@ fn upload_alone(root: &Path, tag: &str, dir: &Path) -> f64 {
             HubActorConfig {
                 mailbox: 8,
                 ..HubActorConfig::new(
-                    HubConfig::new(url, Some(Token::new(TOKEN))),
+                    HubClientConfig::new(url, Some(Token::new(TOKEN))),
                     Default::default(),
                     state_dir,
                 )

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
-use minerfleet::hub::limits::{Limits, LimitsConfig};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions};
+use minerfleet::hub::limits::{AccountLimits, AccountLimitsConfig};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use support::link::{Link, LinkConfig};
 
@@ -263,9 +263,9 @@ fn start(root: &Path, link: LinkConfig, xet: bool) -> (RunningHub, Link, tempfil
     let data = tempfile::tempdir_in(base).expect("data dir");
     let listener = Link::bind();
     let public = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut cfg = server::HubConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
+    let mut cfg = server::HubServerConfig::new(data.path()).with_user(HubUser::new("bench", TOKEN));
     cfg.public_url = Some(public);
-    cfg.limits = server::RateLimits::unlimited();
+    cfg.limits = server::ServerRateLimits::unlimited();
     cfg.lfs.xet = xet;
     let hub = HubServer::start(cfg).expect("hub server");
     let link = Link::start(listener, hub.local_addr(), link);
@@ -339,8 +339,8 @@ fn client_child() {
         .build()
         .expect("runtime");
     let secs = rt.block_on(async {
-        let limits = Limits::new(LimitsConfig::default()).expect("limits");
-        let mut cfg = HubConfig::new(endpoint, Some(Token::new(TOKEN)));
+        let limits = AccountLimits::new(AccountLimitsConfig::default()).expect("limits");
+        let mut cfg = HubClientConfig::new(endpoint, Some(Token::new(TOKEN)));
         cfg.xet = true;
         cfg.xet_cache = Some(cache);
         let c = HubClient::with_limits(cfg, limits.clone()).expect("client");

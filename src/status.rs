@@ -95,15 +95,15 @@ impl HubClients {
         default_token: Option<crate::hub::client::Token>,
         dotenv: &std::path::Path,
     ) -> Result<(HubClients, Vec<String>), HubError> {
-        use crate::hub::client::HubConfig;
-        use crate::hub::limits::{Limits, LimitsConfig};
+        use crate::hub::client::HubClientConfig;
+        use crate::hub::limits::{AccountLimits, AccountLimitsConfig};
         let client = |token, quota: crate::hub::quota::QuotaRule, account: &str| {
-            let limits = Limits::new(LimitsConfig {
+            let limits = AccountLimits::new(AccountLimitsConfig {
                 quota,
                 account: account.to_string(),
-                ..LimitsConfig::default()
+                ..AccountLimitsConfig::default()
             })?;
-            HubClient::with_limits(HubConfig::new(fleet.hub.clone(), token), limits)
+            HubClient::with_limits(HubClientConfig::new(fleet.hub.clone(), token), limits)
         };
         let mut out = HubClients {
             default: Some(client(

@@ -1,7 +1,7 @@
 //! The Hub actor: the one owner of the Hub clients and their quotas in a process. Every hotkey actor sends it
 //! [`Admit`], [`Upload`], [`SetVisibility`], [`GetRepoInfo`] and [`Download`] messages; it runs them concurrently under each
-//! account's [`Limits`] (API quota planner, per-repo commit budget, concurrent uploads, bytes in flight), keeps
-//! resume state files under its state folder, and forwards progress events to the [`Progress`] sink it was given.
+//! account's [`AccountLimits`] (API quota planner, per-repo commit budget, concurrent uploads, bytes in flight), keeps
+//! resume state files under its state folder, and forwards progress events to the [`UploadProgress`] sink it was given.
 //! Protocol details live in [`crate::hub::client`]; this file only owns state and orders work.
 //!
 //! **Accounts.** The default account is [`HubActorConfig::hub`]'s token with [`HubActorConfig::limits`]; more
@@ -26,10 +26,10 @@ use tokio_util::task::TaskTracker;
 use crate::hub::client::download::Snapshot;
 use crate::hub::client::upload::estimate_api_calls;
 use crate::hub::client::{
-    HubClient, HubConfig, HubError, KnownSha256, Progress, RepoInfo, Token, UploadOptions,
-    UploadReport, Visibility,
+    HubClient, HubClientConfig, HubError, KnownSha256, RepoInfo, Token, UploadOptions,
+    UploadProgress, UploadReport, Visibility,
 };
-use crate::hub::limits::{Limits, LimitsConfig};
+use crate::hub::limits::{AccountLimits, AccountLimitsConfig};
 use crate::hub::quota::{AccountQuota, QuotaRule, Ticket, with_ticket};
 use crate::model::RepoId;
 
@@ -63,9 +63,9 @@ impl Routes {
 #[derive(Debug, Clone)]
 pub struct HubActorConfig {
     /// The Hub, and the default account's token.
-    pub hub: HubConfig,
+    pub hub: HubClientConfig,
     /// The default account's quota, and the caps every account gets.
-    pub limits: LimitsConfig,
+    pub limits: AccountLimitsConfig,
     /// Folder for per-repository resume state files.
     pub state_dir: PathBuf,
     /// Messages that may wait in the mailbox.
@@ -77,7 +77,11 @@ pub struct HubActorConfig {
 
 impl HubActorConfig {
     /// One account (the token of `hub`), no routes.
-    pub fn new(hub: HubConfig, limits: LimitsConfig, state_dir: PathBuf) -> HubActorConfig {
+    pub fn new(
+        hub: HubClientConfig,
+        limits: AccountLimitsConfig,
+        state_dir: PathBuf,
+    ) -> HubActorConfig {
         HubActorConfig {
             hub,
             limits,
@@ -160,14 +164,17 @@ pub struct HubActor {
     tickets: Arc<Mutex<HashMap<String, Weak<Ticket>>>>,
     state_dir: PathBuf,
     mailbox: usize,
-    progress: Arc<dyn Progress>,
+    progress: Arc<dyn UploadProgress>,
     /// The work in flight; closed by [`Shutdown`], which then waits for it to empty.
     in_flight: TaskTracker,
 }
 
 impl HubActor {
-    pub fn new(config: HubActorConfig, progress: Arc<dyn Progress>) -> Result<HubActor, HubError> {
-        let default_limits = Limits::new(config.limits.clone())?;
+    pub fn new(
+        config: HubActorConfig,
+        progress: Arc<dyn UploadProgress>,
+    ) -> Result<HubActor, HubError> {
+        let default_limits = AccountLimits::new(config.limits.clone())?;
         let default = HubClient::with_limits(config.hub.clone(), default_limits)?;
         // One client (and quota) per token: two names for one Hub account share its quota.
         let mut by_token: Vec<(Token, HubClient)> = Vec::new();
@@ -179,12 +186,12 @@ impl HubActor {
             let client = match by_token.iter().find(|(t, _)| *t == a.token) {
                 Some((_, c)) => c.clone(),
                 None => {
-                    let limits = Limits::new(LimitsConfig {
+                    let limits = AccountLimits::new(AccountLimitsConfig {
                         quota: a.quota.clone(),
                         account: a.name.clone(),
                         ..config.limits.clone()
                     })?;
-                    let hub = HubConfig {
+                    let hub = HubClientConfig {
                         token: Some(a.token.clone()),
                         ..config.hub.clone()
                     };
@@ -254,7 +261,7 @@ impl HubActor {
     }
 
     /// The quotas this actor enforces (read-only use: the quota left for an operator's view).
-    pub fn limits(&self) -> Arc<Limits> {
+    pub fn limits(&self) -> Arc<AccountLimits> {
         self.default.limits().clone()
     }
 

@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use minerfleet::hub::server::{AbuseLimits, HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
+use minerfleet::hub::server::{
+    AbuseLimits, HubServer, HubServerConfig, HubUser, LfsConfig, ServerRateLimits,
+};
 
 use super::output::print_json;
 use super::{Exit, GlobalArgs, UsageError, values};
@@ -151,15 +153,15 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let mut config = HubConfig::new(&args.data);
+    let mut config = HubServerConfig::new(&args.data);
     config.bind = SocketAddr::new(args.bind, args.port);
     for spec in &args.tokens {
         config.users.push(parse_user(spec)?);
     }
-    config.limits = RateLimits {
+    config.limits = ServerRateLimits {
         api_per_window: (args.api_limit > 0).then_some(args.api_limit),
         commits_per_hour: (args.commit_limit > 0).then_some(args.commit_limit),
-        ..RateLimits::default()
+        ..ServerRateLimits::default()
     };
     config.lfs = LfsConfig {
         chunk_size: args.chunk_size,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use minerfleet::chain::{ChainClient, ClientOptions};
 use minerfleet::fleet::HUGGINGFACE;
-use minerfleet::hub::client::{HubClient, HubConfig};
+use minerfleet::hub::client::{HubClient, HubClientConfig};
 use minerfleet::model::shown;
 use minerfleet::network::Network;
 use minerfleet::remote::{self, BEST_UID_CANDIDATES, RemoteError, UidCommitment};
@@ -188,7 +188,7 @@ pub fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
             tracing::info!("no Hub token (HF_TOKEN / HF_ACCESS_TOKEN / .env): public repos only")
         }
     }
-    let hub = HubClient::new(HubConfig::new(&endpoint, found.map(|t| t.token)))
+    let hub = HubClient::new(HubClientConfig::new(&endpoint, found.map(|t| t.token)))
         .map_err(UsageError::config)?;
     let cache = minerfleet::hub::paths::hub_cache_from_env();
     let pulled = with_chain(global, async |chain| {

@@ -13,7 +13,7 @@ use super::local::{
     DevnetSpec, DevnetState, LocalError, StateDir, chain_url, hub_url, process_alive,
 };
 use super::{BlockMode, Devnet, DevnetConfig, SubnetSeed};
-use crate::hub::server::{HubConfig, HubServer, HubUser, RunningHub};
+use crate::hub::server::{HubServer, HubServerConfig, HubUser, RunningHub};
 
 /// How long Chopsticks may take to print its "RPC listening" line.
 const CHOPSTICKS_STARTUP: Duration = Duration::from_secs(150);
@@ -83,7 +83,7 @@ async fn start_servers(
     spec: &DevnetSpec,
     token: String,
 ) -> Result<(RunningHub, Devnet), LocalError> {
-    let mut hub_config = HubConfig::new(dir.hub_dir());
+    let mut hub_config = HubServerConfig::new(dir.hub_dir());
     hub_config.bind = (std::net::Ipv4Addr::LOCALHOST, spec.hub_port).into();
     hub_config.users.push(HubUser {
         orgs: spec.hub_orgs.clone(),

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::client::{Token, WhoAmI};
+use super::client::{HubClient, HubClientConfig, HubError, Token, WhoAmI};
+use super::limits::{AccountLimits, AccountLimitsConfig};
 use crate::fleet::TokenSource;
 
 /// Largest token file read: tokens are ~40 bytes; anything bigger is the wrong file.
@@ -17,14 +18,18 @@ pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Hub account `{account}`: {message}")]
 pub struct AccountError {
+    /// The fleet's name for the account.
     pub account: String,
+    /// What is wrong with its token (never the token).
     pub message: String,
 }
 
 /// A token read for an account, and warnings about where it came from (e.g. a token file readable by others).
 #[derive(Debug, Clone)]
 pub struct ReadToken {
+    /// The token.
     pub token: Token,
+    /// Warnings about where it came from (e.g. a token file readable by others).
     pub warnings: Vec<String>,
 }
 
@@ -210,12 +215,14 @@ pub struct AccountCheck {
     pub role: Option<String>,
     /// Its quota as configured.
     pub quota: String,
+    /// The namespaces its miners publish to, and whether it may write them.
     pub namespaces: Vec<NamespaceCheck>,
     /// What is wrong, if anything.
     pub problem: Option<String>,
 }
 
 impl AccountCheck {
+    /// True when nothing is wrong with the account.
     pub fn ok(&self) -> bool {
         self.problem.is_none()
     }
@@ -224,6 +231,7 @@ impl AccountCheck {
 /// Whether an account may write one namespace its miners publish to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NamespaceCheck {
+    /// The namespace (user or organization).
     pub namespace: String,
     /// `None`: the Hub's answer does not say.
     pub writable: Option<bool>,
@@ -240,9 +248,6 @@ pub async fn verify(
     dotenv: &Path,
 ) -> Vec<AccountCheck> {
     use std::collections::BTreeMap;
-
-    use super::client::{HubClient, HubConfig};
-    use super::limits::{Limits, LimitsConfig};
 
     // account name (None: default) → namespace → miners
     let mut used: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
@@ -310,23 +315,12 @@ pub async fn verify(
         let who = match seen.iter().find(|(t, _)| *t == token) {
             Some((_, w)) => Ok(w.clone()),
             None => {
-                let client = Limits::new(LimitsConfig {
+                let limits = AccountLimitsConfig {
                     quota: quota.clone(),
                     account: check.account.clone(),
-                    ..LimitsConfig::default()
-                })
-                .map_err(|e| e.to_string())
-                .and_then(|limits| {
-                    HubClient::with_limits(
-                        HubConfig::new(fleet.hub.clone(), Some(token.clone())),
-                        limits,
-                    )
-                    .map_err(|e| e.to_string())
-                });
-                match client {
-                    Ok(c) => c.whoami().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                }
+                    ..AccountLimitsConfig::default()
+                };
+                whoami(&fleet.hub, &token, limits).await
             }
         };
         match who {
@@ -357,6 +351,18 @@ pub async fn verify(
         out.push(check);
     }
     out
+}
+
+/// Who `token` is on the Hub at `endpoint`, asked with a client of its own under `limits`.
+async fn whoami(
+    endpoint: &str,
+    token: &Token,
+    limits: AccountLimitsConfig,
+) -> Result<WhoAmI, HubError> {
+    let config = HubClientConfig::new(endpoint, Some(token.clone()));
+    HubClient::with_limits(config, AccountLimits::new(limits)?)?
+        .whoami()
+        .await
 }
 
 #[cfg(test)]

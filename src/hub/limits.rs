@@ -3,8 +3,8 @@
 //! per-repository commit budget (about 128 commits per hour on the real Hub, one at a time), a pause that every
 //! caller honours after a 429, and caps on concurrent uploads and bytes in flight.
 //!
-//! The Hub actor owns one [`Limits`] per account; the client asks it before each call ([`Limits::api_call`],
-//! [`Limits::resolve_call`]) and tells it what the Hub answered ([`Limits::observe`]). Defaults follow the real
+//! The Hub actor owns one [`AccountLimits`] per account; the client asks it before each call ([`AccountLimits::api_call`],
+//! [`AccountLimits::resolve_call`]) and tells it what the Hub answered ([`AccountLimits::observe`]). Defaults follow the real
 //! Hub's published limits for a free account (hub-protocol.md §7).
 
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ use super::quota::{self, AccountQuota, Bucket, QuotaRule};
 
 /// Configurable quotas. `Default` is the real Hub's free-account budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitsConfig {
+pub struct AccountLimitsConfig {
     /// The account's request quotas (Hub free plan: 1,000 API and 5,000 resolver requests per 5 minutes).
     pub quota: QuotaRule,
     /// The account's name in messages (its Hub user name once known).
@@ -35,9 +35,9 @@ pub struct LimitsConfig {
     pub part_concurrency: usize,
 }
 
-impl Default for LimitsConfig {
+impl Default for AccountLimitsConfig {
     fn default() -> Self {
-        LimitsConfig {
+        AccountLimitsConfig {
             quota: QuotaRule::free(),
             account: "default".into(),
             commits_per_hour: 100,
@@ -52,8 +52,8 @@ impl Default for LimitsConfig {
 const BYTE_UNIT: u64 = 1024;
 
 /// Live quota state. Cheap to share (`Arc`).
-pub struct Limits {
-    config: LimitsConfig,
+pub struct AccountLimits {
+    config: AccountLimitsConfig,
     api: Arc<AccountQuota>,
     resolvers: Arc<AccountQuota>,
     commits: DefaultKeyedRateLimiter<String>,
@@ -63,9 +63,9 @@ pub struct Limits {
     byte_units: u64,
 }
 
-impl std::fmt::Debug for Limits {
+impl std::fmt::Debug for AccountLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limits")
+        f.debug_struct("AccountLimits")
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -77,12 +77,15 @@ impl std::fmt::Debug for Limits {
     "hub limits: {field} must be greater than zero (got {value}); fix it in the fleet file's hub settings"
 )]
 pub struct LimitsError {
+    /// The setting (`commits_per_hour`, …).
     pub field: &'static str,
+    /// The value given.
     pub value: String,
 }
 
-impl Limits {
-    pub fn new(config: LimitsConfig) -> Result<Arc<Limits>, LimitsError> {
+impl AccountLimits {
+    /// Live limits for `config` (rejected when a quota, window or budget is zero).
+    pub fn new(config: AccountLimitsConfig) -> Result<Arc<AccountLimits>, LimitsError> {
         let nz = |field: &'static str, v: u64| {
             if v == 0 {
                 Err(LimitsError {
@@ -112,7 +115,7 @@ impl Limits {
             .max_bytes_in_flight
             .div_ceil(BYTE_UNIT)
             .min(Semaphore::MAX_PERMITS as u64);
-        Ok(Arc::new(Limits {
+        Ok(Arc::new(AccountLimits {
             api: AccountQuota::new(config.account.clone(), config.quota.clone()),
             resolvers: AccountQuota::resolvers(config.account.clone(), config.quota.clone()),
             commits: RateLimiter::keyed(commits),
@@ -124,7 +127,8 @@ impl Limits {
         }))
     }
 
-    pub fn config(&self) -> &LimitsConfig {
+    /// The configuration these limits were made from.
+    pub fn config(&self) -> &AccountLimitsConfig {
         &self.config
     }
 
@@ -227,9 +231,9 @@ mod tests {
 
     #[test]
     fn zero_values_are_refused_with_the_field_name() {
-        let err = Limits::new(LimitsConfig {
+        let err = AccountLimits::new(AccountLimitsConfig {
             commits_per_hour: 0,
-            ..LimitsConfig::default()
+            ..AccountLimitsConfig::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("commits_per_hour"), "{err}");
@@ -237,9 +241,9 @@ mod tests {
 
     #[tokio::test]
     async fn api_bucket_blocks_after_the_burst() {
-        let limits = Limits::new(LimitsConfig {
+        let limits = AccountLimits::new(AccountLimitsConfig {
             quota: QuotaRule::custom(3, Duration::from_secs(30)),
-            ..LimitsConfig::default()
+            ..AccountLimitsConfig::default()
         })
         .unwrap();
         limits.api().observe(&Default::default()); // past the first-call probe
@@ -256,7 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn pause_delays_calls() {
-        let limits = Limits::new(LimitsConfig::default()).unwrap();
+        let limits = AccountLimits::new(AccountLimitsConfig::default()).unwrap();
         limits.pause(Duration::from_millis(300));
         let t = std::time::Instant::now();
         limits.api_call().await;
@@ -265,7 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn commits_are_serialised_per_repo() {
-        let limits = Limits::new(LimitsConfig::default()).unwrap();
+        let limits = AccountLimits::new(AccountLimitsConfig::default()).unwrap();
         let g = limits.commit_slot("a/b").await;
         assert!(
             tokio::time::timeout(Duration::from_millis(50), limits.commit_slot("a/b"))
@@ -280,9 +284,9 @@ mod tests {
 
     #[tokio::test]
     async fn byte_budget_caps_in_flight_bytes() {
-        let limits = Limits::new(LimitsConfig {
+        let limits = AccountLimits::new(AccountLimitsConfig {
             max_bytes_in_flight: 10 * 1024,
-            ..LimitsConfig::default()
+            ..AccountLimitsConfig::default()
         })
         .unwrap();
         let a = limits.bytes_in_flight(8 * 1024).await;

@@ -32,7 +32,12 @@ pub enum TokenSource {
     /// A process environment variable.
     Env(&'static str),
     /// A variable of a dotenv file.
-    DotEnv { path: PathBuf, var: &'static str },
+    DotEnv {
+        /// The dotenv file.
+        path: PathBuf,
+        /// The variable.
+        var: &'static str,
+    },
     /// The local devnet's token file.
     Devnet(PathBuf),
     /// The Hugging Face token file (`hf auth login`).
@@ -55,7 +60,9 @@ impl fmt::Display for TokenSource {
 /// A token and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundToken {
+    /// The token.
     pub token: Token,
+    /// Where it came from.
     pub source: TokenSource,
 }
 
@@ -63,17 +70,26 @@ pub struct FoundToken {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("cannot read {}: {source}; fix its permissions or remove it", path.display())]
+    /// The file cannot be read.
     Read {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not a dotenv file.
     #[error(
         "{} is not a valid dotenv file: cannot parse the line {what}; write it as NAME=value (quotes optional) \
          or remove the line",
         path.display()
     )]
-    Parse { path: PathBuf, what: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Which line, and what is wrong with it (never its value).
+        what: String,
+    },
 }
 
 /// The token from the process environment or `./.env` (see the module docs); `None` when there is none.

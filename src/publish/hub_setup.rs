@@ -19,8 +19,8 @@ use super::PublishError;
 use crate::actors::hub::{AccountSetup, HubActor, HubActorConfig, Routes};
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::upload::estimate_api_calls;
-use crate::hub::client::{HubConfig, Progress, Token};
-use crate::hub::limits::LimitsConfig;
+use crate::hub::client::{HubClientConfig, Token, UploadProgress};
+use crate::hub::limits::AccountLimitsConfig;
 use crate::hub::quota::{AccountQuota, QuotaSnapshot};
 use crate::journal::{FileStamp, Journal};
 use crate::report::{Event, QuotaStatus, Reporter};
@@ -88,13 +88,13 @@ pub fn prepare(
     plans: &[MinerPlanRef<'_>],
     journal: &Journal,
     token: Option<Token>,
-    limits: &LimitsConfig,
+    limits: &AccountLimitsConfig,
     state_dir: PathBuf,
-    progress: Arc<dyn Progress>,
+    progress: Arc<dyn UploadProgress>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PublishError> {
     let accounts = &fleet.hub_accounts;
-    let hub_config = HubConfig::new(fleet.hub.clone(), token);
+    let hub_config = HubClientConfig::new(fleet.hub.clone(), token);
     let mut expected: BTreeMap<Option<String>, u64> = BTreeMap::new();
     let mut namespaces: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut routes = Routes::default();
@@ -145,7 +145,7 @@ pub fn prepare(
             hub: fleet.hub.to_string(),
         });
     }
-    let limits = LimitsConfig {
+    let limits = AccountLimitsConfig {
         quota: accounts.default_quota.clone(),
         account: "default".into(),
         ..limits.clone()

@@ -27,7 +27,7 @@ use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
 use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
 use crate::fleet::Fleet;
 use crate::hub::client::{ProgressEvent, Token};
-use crate::hub::limits::LimitsConfig;
+use crate::hub::limits::AccountLimitsConfig;
 use crate::journal::{Journal, PendingCommit, lock};
 use crate::report::{Event, Outcome, Reporter, SummaryRow};
 use crate::wallet::{self, PasswordSource};
@@ -45,7 +45,7 @@ pub struct PublishOptions {
     /// Chain client deadlines (defaults suit 12 s blocks).
     pub chain: ClientOptions,
     /// Hub quotas (defaults: the real Hub's published limits).
-    pub hub_limits: LimitsConfig,
+    pub hub_limits: AccountLimitsConfig,
     /// Tensor checks on the GPU pool; `None`: header checks only.
     pub gpu: Option<PoolConfig>,
     /// Journal folder; default [`Journal::dir_for`] the fleet file.
@@ -63,7 +63,7 @@ impl Default for PublishOptions {
             dry_run: false,
             token: None,
             chain: ClientOptions::default(),
-            hub_limits: LimitsConfig::default(),
+            hub_limits: AccountLimitsConfig::default(),
             gpu: None,
             journal_dir: None,
             lock_dir: None,
@@ -398,9 +398,9 @@ pub struct Connected {
     pub chain_actor: Addr<ChainActor>,
     pub hub: Addr<HubActor>,
     /// The default Hub account's quotas (read-only: the quota left).
-    pub hub_limits: Arc<crate::hub::limits::Limits>,
+    pub hub_limits: Arc<crate::hub::limits::AccountLimits>,
     /// Miners (labels) of other Hub accounts: their account's quotas.
-    miner_limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    miner_limits: HashMap<String, Arc<crate::hub::limits::AccountLimits>>,
     /// Miners whose account cannot write their namespace, with the reason: the run fails them without sending.
     pub refused: Vec<(String, String)>,
     /// Every distinct account's planner (quota reports).
@@ -516,9 +516,9 @@ pub fn prepare_hub(
 pub struct HubConnected {
     pub hub: Addr<HubActor>,
     /// Each miner's (label) account quotas; miners of the default account are not listed.
-    pub limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
+    pub limits: HashMap<String, Arc<crate::hub::limits::AccountLimits>>,
     /// The default account's quotas.
-    pub default_limits: Arc<crate::hub::limits::Limits>,
+    pub default_limits: Arc<crate::hub::limits::AccountLimits>,
     /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
     pub refused: Vec<(String, String)>,
     /// Every distinct account's planner.
@@ -598,7 +598,7 @@ impl Connected {
     }
 
     /// The Hub quotas of `miner`'s account (label).
-    pub fn limits_of(&self, miner: &str) -> &Arc<crate::hub::limits::Limits> {
+    pub fn limits_of(&self, miner: &str) -> &Arc<crate::hub::limits::AccountLimits> {
         self.miner_limits.get(miner).unwrap_or(&self.hub_limits)
     }
 
@@ -817,7 +817,7 @@ struct HubProgress {
     done: std::sync::Mutex<HashMap<String, (u64, u64)>>,
 }
 
-impl crate::hub::client::Progress for HubProgress {
+impl crate::hub::client::UploadProgress for HubProgress {
     fn event(&self, event: ProgressEvent) {
         let (repo, delta, total) = match &event {
             ProgressEvent::Planned {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use minerfleet::chain::{ChainClient, HotkeySigner};
 use minerfleet::devnet::{BlockMode, Devnet, SubnetSeed};
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions, Visibility};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions, Visibility};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
 use minerfleet::model::save::{Family, write_tiny_model};
 use minerfleet::model::{ModelId, RepoId, hash_dir, secure_hash};
@@ -161,13 +161,13 @@ async fn start_world(seed: SubnetSeed) -> Option<World> {
     }
     let hub_data = tempfile::tempdir().unwrap();
     let hub = HubServer::start(
-        server::HubConfig::new(hub_data.path()).with_user(HubUser::new("tester", TOKEN)),
+        server::HubServerConfig::new(hub_data.path()).with_user(HubUser::new("tester", TOKEN)),
     )
     .unwrap();
     let chain = ChainClient::connect(&Network::Custom(net.ws_url()), options())
         .await
         .expect("client connects");
-    let client = HubClient::new(HubConfig::new(hub.url(), Some(Token::new(TOKEN)))).unwrap();
+    let client = HubClient::new(HubClientConfig::new(hub.url(), Some(Token::new(TOKEN)))).unwrap();
     Some(World {
         ws: net.ws_url(),
         _net: net,

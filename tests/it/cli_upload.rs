@@ -144,9 +144,10 @@ fn upload_and_publish_refuse_a_poisoned_model_folder_before_any_network_call() {
 
     let dir = tempfile::tempdir().unwrap();
     let hub_data = dir.path().join("hub-data");
-    let hub =
-        HubServer::start(server::HubConfig::new(&hub_data).with_user(HubUser::new("demo", TOKEN)))
-            .unwrap();
+    let hub = HubServer::start(
+        server::HubServerConfig::new(&hub_data).with_user(HubUser::new("demo", TOKEN)),
+    )
+    .unwrap();
     let wallets = dir.path().join("wallets");
     let seed = [7u8; 32];
     let keyfile = write_hotkey(&wallets, "w", "h", &KeySecret::from_seed(seed), None).unwrap();
@@ -268,11 +269,12 @@ fn upload_and_publish_refuse_a_poisoned_model_folder_before_any_network_call() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(repos, 0, "a repo was created");
-    let client = minerfleet::hub::client::HubClient::new(minerfleet::hub::client::HubConfig::new(
-        hub.url(),
-        Some(minerfleet::hub::client::Token::new(TOKEN)),
-    ))
-    .unwrap();
+    let client =
+        minerfleet::hub::client::HubClient::new(minerfleet::hub::client::HubClientConfig::new(
+            hub.url(),
+            Some(minerfleet::hub::client::Token::new(TOKEN)),
+        ))
+        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let missing = rt.block_on(client.repo_info(&"demo/poisoned".parse().unwrap(), None));
     assert!(

@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use minerfleet::devnet::BlockMode;
-use minerfleet::hub::server::{self, HubServer, HubUser, RateLimits};
+use minerfleet::hub::server::{self, HubServer, HubUser, ServerRateLimits};
 
 use crate::support::publish::{
     NETUID, READER, READER_TOKEN, Rig, TOKEN, describe, devnet_config, events, of,
@@ -17,8 +17,8 @@ use crate::support::publish::{
 /// The quota of the tests: 20 API requests per 10 s (the Hub's free plan is 1 000 per 300 s).
 const WINDOW: Duration = Duration::from_secs(10);
 
-fn tiny_limits(api: u32) -> RateLimits {
-    RateLimits {
+fn tiny_limits(api: u32) -> ServerRateLimits {
+    ServerRateLimits {
         api_per_window: Some(api),
         resolve_per_window: None,
         window: WINDOW,
@@ -304,7 +304,7 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
 async fn check_names_the_namespace_a_token_cannot_write_and_never_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubServer::start(
-        server::HubConfig::new(dir.path().join("hub-data"))
+        server::HubServerConfig::new(dir.path().join("hub-data"))
             .with_user(HubUser::new("demo", TOKEN))
             .with_user(HubUser::new(READER, READER_TOKEN)),
     )

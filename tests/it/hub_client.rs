@@ -13,9 +13,10 @@ use minerfleet::actors::hub::{
 use minerfleet::hub::client::digest;
 use minerfleet::hub::client::upload::{CommitOp, NoProgress};
 use minerfleet::hub::client::{
-    HubClient, HubConfig, HubError, ProgressEvent, RetryPolicy, Token, UploadOptions, Visibility,
+    HubClient, HubClientConfig, HubError, ProgressEvent, RetryPolicy, Token, UploadOptions,
+    Visibility,
 };
-use minerfleet::hub::limits::{Limits, LimitsConfig};
+use minerfleet::hub::limits::{AccountLimits, AccountLimitsConfig};
 use minerfleet::hub::server::{self, FaultConfig, HubServer, HubUser, LfsConfig, RunningHub};
 use minerfleet::model::RepoId;
 
@@ -29,7 +30,7 @@ struct Env {
 
 fn start_hub() -> Env {
     let data = tempfile::tempdir().unwrap();
-    let mut cfg = server::HubConfig::new(data.path())
+    let mut cfg = server::HubServerConfig::new(data.path())
         .with_user(HubUser::new("tester", "hf_tester_token"))
         .with_user(HubUser::new("other", "hf_other_token"));
     cfg.lfs = LfsConfig {
@@ -56,7 +57,7 @@ fn fast_retry() -> RetryPolicy {
 
 /// Our client on the LFS path (it does not offer Xet; the server's Xet side is tested in `hub_xet`).
 fn client(env: &Env, token: &str) -> HubClient {
-    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new(token)));
+    let mut cfg = HubClientConfig::new(env.hub.url(), Some(Token::new(token)));
     cfg.retry = fast_retry();
     cfg.xet = false;
     HubClient::new(cfg).unwrap()
@@ -157,7 +158,7 @@ async fn round_trip_noop_and_stale_files() {
     let files = write_model(&dir, 1, 3, 3 * MIB + 123);
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
     struct Probe(Arc<std::sync::Mutex<Vec<ProgressEvent>>>);
-    impl minerfleet::hub::client::Progress for Probe {
+    impl minerfleet::hub::client::UploadProgress for Probe {
         fn event(&self, e: ProgressEvent) {
             self.0.lock().unwrap().push(e)
         }
@@ -354,12 +355,12 @@ async fn resume_after_kill_sends_fewer_bytes() {
 
     // first run: killed right after the first shard is stored on the Hub, with other parts in flight
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
+    let mut cfg = HubClientConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
     cfg.retry = fast_retry();
     cfg.xet = false;
-    let limits = Limits::new(LimitsConfig {
+    let limits = AccountLimits::new(AccountLimitsConfig {
         part_concurrency: 2,
-        ..LimitsConfig::default()
+        ..AccountLimitsConfig::default()
     })
     .unwrap();
     let c = HubClient::with_limits(cfg, limits).unwrap();
@@ -441,13 +442,13 @@ async fn resume_mid_file_resends_only_the_missing_parts() {
     let total: u64 = 24 * MIB as u64;
     let state = env.work.path().join("state");
     let limits = || {
-        Limits::new(LimitsConfig {
+        AccountLimits::new(AccountLimitsConfig {
             part_concurrency: 2,
-            ..LimitsConfig::default()
+            ..AccountLimitsConfig::default()
         })
         .unwrap()
     };
-    let mut cfg = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
+    let mut cfg = HubClientConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
     cfg.retry = fast_retry();
     cfg.xet = false;
     let c = HubClient::with_limits(cfg.clone(), limits()).unwrap();
@@ -622,12 +623,12 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
     sys.block_on(async move {
         use actix::Actor;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut hub = HubConfig::new(url, Some(Token::new("hf_tester_token")));
+        let mut hub = HubClientConfig::new(url, Some(Token::new("hf_tester_token")));
         hub.retry = fast_retry();
         let actor = HubActor::new(
             HubActorConfig {
                 mailbox: 8,
-                ..HubActorConfig::new(hub, LimitsConfig::default(), state_dir)
+                ..HubActorConfig::new(hub, AccountLimitsConfig::default(), state_dir)
             },
             Arc::new(tx),
         )
@@ -701,8 +702,8 @@ fn hub_actor_uploads_downloads_and_shuts_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_on_upload_urls_nor_on_cross_origin_downloads() {
     let data = tempfile::tempdir().unwrap();
-    let mut cfg =
-        server::HubConfig::new(data.path()).with_user(HubUser::new("tester", "hf_tester_token"));
+    let mut cfg = server::HubServerConfig::new(data.path())
+        .with_user(HubUser::new("tester", "hf_tester_token"));
     cfg.lfs = LfsConfig {
         multipart_threshold: 2 * MIB as u64,
         chunk_size: MIB as u64,
@@ -873,7 +874,7 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 async fn a_hostile_tree_answer_never_makes_a_download_write_outside_its_folder() {
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
     let stub = stub_hub().await;
-    let mut cfg = HubConfig::new(&stub.url, Some(Token::new("hf_tester_token")));
+    let mut cfg = HubClientConfig::new(&stub.url, Some(Token::new("hf_tester_token")));
     cfg.retry = fast_retry();
     let client = HubClient::new(cfg).unwrap();
     let repo: RepoId = "demo/model".parse().unwrap();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, Token, UploadOptions};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions};
 use minerfleet::hub::server::{self, HubServer, HubUser, LfsConfig};
 
 use crate::support::python::{KillOnDrop, hf_python, hf_python_xet, venv};
@@ -31,7 +31,7 @@ async fn python_downloads_what_our_client_uploaded() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = server::HubConfig::new(tmp.path().join("data"))
+    let mut cfg = server::HubServerConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
     cfg.lfs = LfsConfig {
         multipart_threshold: 1 << 20,
@@ -63,7 +63,7 @@ async fn python_downloads_what_our_client_uploaded() {
     for (n, b) in &files {
         std::fs::write(model.join(n), b).unwrap();
     }
-    let c = HubClient::new(HubConfig::new(
+    let c = HubClient::new(HubClientConfig::new(
         hub.url(),
         Some(Token::new("hf_tester_token")),
     ))
@@ -178,7 +178,7 @@ async fn python_in_xet_mode_and_our_client_read_each_others_xet_uploads() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = server::HubConfig::new(tmp.path().join("data"))
+    let cfg = server::HubServerConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
     let hub = HubServer::start(cfg).unwrap();
     let model = tmp.path().join("model");
@@ -198,7 +198,7 @@ async fn python_in_xet_mode_and_our_client_read_each_others_xet_uploads() {
     for (n, b) in &files {
         std::fs::write(model.join(n), b).unwrap();
     }
-    let mut cfg = HubConfig::new(hub.url(), Some(Token::new("hf_tester_token")));
+    let mut cfg = HubClientConfig::new(hub.url(), Some(Token::new("hf_tester_token")));
     cfg.xet_cache = Some(tmp.path().join("our-xet"));
     let ours = HubClient::new(cfg).unwrap();
     let r = ours

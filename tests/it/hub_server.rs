@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use minerfleet::hub::server::{
-    FaultConfig, HubConfig, HubServer, HubUser, LfsConfig, RateLimits, RunningHub,
+    FaultConfig, HubServer, HubServerConfig, HubUser, LfsConfig, RunningHub, ServerRateLimits,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -19,11 +19,11 @@ const TOKEN: &str = "hf_tester_secret";
 const OTHER: &str = "hf_other_secret";
 const CHUNK: u64 = 64 * 1024;
 
-fn config(dir: &std::path::Path) -> HubConfig {
-    let mut c = HubConfig::new(dir)
+fn config(dir: &std::path::Path) -> HubServerConfig {
+    let mut c = HubServerConfig::new(dir)
         .with_user(HubUser::new("tester", TOKEN))
         .with_user(HubUser::new("other", OTHER));
-    c.limits = RateLimits::unlimited();
+    c.limits = ServerRateLimits::unlimited();
     c.lfs = LfsConfig {
         chunk_size: CHUNK,
         multipart_threshold: 2 * CHUNK,
@@ -43,7 +43,7 @@ impl Env {
         Env::with(|_| {})
     }
 
-    fn with(tweak: impl FnOnce(&mut HubConfig)) -> Env {
+    fn with(tweak: impl FnOnce(&mut HubServerConfig)) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
         tweak(&mut c);
@@ -1356,7 +1356,7 @@ async fn listings_paginate_with_link_headers() {
 #[tokio::test]
 async fn rate_limits_answer_429_with_headers() {
     let env = Env::with(|c| {
-        c.limits = RateLimits {
+        c.limits = ServerRateLimits {
             api_per_window: Some(4),
             resolve_per_window: Some(1),
             window: Duration::from_secs(60),
@@ -1423,8 +1423,8 @@ async fn rate_limits_answer_429_with_headers() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert!(hdr(&r, "ratelimit").starts_with("\"resolvers\";r=0"));
-    // Limits can be changed at run time (counters reset).
-    env.hub.set_limits(RateLimits::unlimited());
+    // Rate limits can be changed at run time (counters reset).
+    env.hub.set_limits(ServerRateLimits::unlimited());
     assert_eq!(
         env.req(Method::GET, "/api/models/tester/q", Some(TOKEN))
             .send()
@@ -2726,7 +2726,7 @@ async fn a_data_directory_of_the_previous_format_is_upgraded() {
 fn blank_and_shared_tokens_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let start = |users: Vec<HubUser>| {
-        let mut c = HubConfig::new(dir.path());
+        let mut c = HubServerConfig::new(dir.path());
         c.users = users;
         HubServer::start(c).map(|_| ()).map_err(|e| e.to_string())
     };

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use minerfleet::hub::server::{HubConfig, HubServer, HubUser, LfsConfig, RateLimits};
+use minerfleet::hub::server::{HubServer, HubServerConfig, HubUser, LfsConfig, ServerRateLimits};
 
 use crate::support::python::{KillOnDrop, hf_python, hf_python_xet, venv};
 
@@ -71,9 +71,9 @@ fn conformance(cross_origin: bool) {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut config = HubConfig::new(tmp.path().join("data"))
+    let mut config = HubServerConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
-    config.limits = RateLimits::unlimited();
+    config.limits = ServerRateLimits::unlimited();
     // Small parts so that a few-MiB file takes the multipart path.
     config.lfs = LfsConfig {
         chunk_size: 1024 * 1024,
@@ -136,9 +136,9 @@ fn official_python_client_in_its_default_xet_mode() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut config = HubConfig::new(tmp.path().join("data"))
+    let mut config = HubServerConfig::new(tmp.path().join("data"))
         .with_user(HubUser::new("tester", "hf_tester_token"));
-    config.limits = RateLimits::unlimited();
+    config.limits = ServerRateLimits::unlimited();
     let hub = HubServer::start(config).expect("start hub");
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();

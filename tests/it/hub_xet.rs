@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minerfleet::hub::client::upload::NoProgress;
-use minerfleet::hub::client::{HubClient, HubConfig, RetryPolicy, Token, UploadOptions};
+use minerfleet::hub::client::{HubClient, HubClientConfig, RetryPolicy, Token, UploadOptions};
 use minerfleet::hub::server::{self, HubServer, HubUser, LfsConfig, RunningHub};
 use minerfleet::model::RepoId;
 
@@ -102,10 +102,10 @@ pub(crate) fn start(xet: bool) -> Env {
 }
 
 fn start_in(data: &Path, xet: bool) -> RunningHub {
-    let mut cfg = server::HubConfig::new(data)
+    let mut cfg = server::HubServerConfig::new(data)
         .with_user(HubUser::new("tester", "hf_tester_token"))
         .with_user(HubUser::new("other", "hf_other_token"));
-    cfg.limits = server::RateLimits::unlimited();
+    cfg.limits = server::ServerRateLimits::unlimited();
     cfg.lfs = LfsConfig {
         multipart_threshold: 2 * MIB as u64,
         chunk_size: MIB as u64,
@@ -117,7 +117,7 @@ fn start_in(data: &Path, xet: bool) -> RunningHub {
 
 /// Our client for `token`, with its own Xet cache under `cache`.
 pub(crate) fn client(url: &str, token: &str, cache: &Path) -> HubClient {
-    let mut cfg = HubConfig::new(url, Some(Token::new(token)));
+    let mut cfg = HubClientConfig::new(url, Some(Token::new(token)));
     cfg.retry = RetryPolicy {
         max_retries: 4,
         min_delay: Duration::from_millis(20),
@@ -220,7 +220,7 @@ async fn xet_round_trip_with_our_client() {
     );
 
     // A client without Xet gets the same bytes from resolve (reconstructed from the CAS on the server).
-    let mut plain = HubConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
+    let mut plain = HubClientConfig::new(env.hub.url(), Some(Token::new("hf_tester_token")));
     plain.xet = false;
     let plain = HubClient::new(plain).unwrap();
     let snap = plain
@@ -533,7 +533,7 @@ async fn the_cas_follows_repository_access() {
     )
     .await;
     assert_eq!(resp.status(), 404);
-    let mut anon_client = HubConfig::new(&url, None);
+    let mut anon_client = HubClientConfig::new(&url, None);
     anon_client.xet_cache = Some(env.work.path().join("x5"));
     let anon_client = HubClient::new(anon_client).unwrap();
     assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::publish::*;
 use minerfleet::devnet::BlockMode;
-use minerfleet::hub::client::{HubClient, HubConfig, Token};
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token};
 use minerfleet::model::RepoId;
 
 async fn commitments(rig: &Rig) -> Vec<Option<String>> {
@@ -28,7 +28,7 @@ async fn commitments(rig: &Rig) -> Vec<Option<String>> {
 }
 
 async fn private(rig: &Rig, repo: &str) -> Option<bool> {
-    let hub = HubClient::new(HubConfig::new(rig.hub.url(), Some(Token::new(TOKEN)))).unwrap();
+    let hub = HubClient::new(HubClientConfig::new(rig.hub.url(), Some(Token::new(TOKEN)))).unwrap();
     hub.repo_info(&repo.parse::<RepoId>().unwrap(), None)
         .await
         .ok()

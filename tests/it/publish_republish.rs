@@ -19,8 +19,8 @@ use std::time::Duration;
 use crate::support::publish::*;
 use minerfleet::chain::ChainClient;
 use minerfleet::devnet::BlockMode;
-use minerfleet::hub::client::{HubClient, HubConfig, Token};
-use minerfleet::hub::server::RateLimits;
+use minerfleet::hub::client::{HubClient, HubClientConfig, Token};
+use minerfleet::hub::server::ServerRateLimits;
 use minerfleet::model::RepoId;
 use minerfleet::model::save::{Family, write_tiny_model};
 
@@ -65,7 +65,8 @@ impl Watch {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
-            owner: HubClient::new(HubConfig::new(rig.hub.url(), Some(Token::new(TOKEN)))).unwrap(),
+            owner: HubClient::new(HubClientConfig::new(rig.hub.url(), Some(Token::new(TOKEN))))
+                .unwrap(),
             chain: rig.chain().await,
             miners,
             ever_committed: HashSet::new(),
@@ -261,7 +262,7 @@ async fn republishing_never_exposes_an_uncommitted_revision_and_keeps_the_commit
     };
     let mut rig = Rig::start(config, 2, BlockMode::Instant).await;
     // The reader polls hard; the real Hub's per-IP quota is not what this test is about.
-    rig.hub.set_limits(RateLimits::unlimited());
+    rig.hub.set_limits(ServerRateLimits::unlimited());
     let watch = Watch::new(&rig).await;
     let (stop, task) = watch_in_background(watch);
 
@@ -372,7 +373,7 @@ async fn sigkill_at_any_point_of_a_republish_never_exposes_the_new_model_and_res
         return;
     };
     let rig = Rig::start(config, 2, BlockMode::Instant).await;
-    rig.hub.set_limits(RateLimits::unlimited());
+    rig.hub.set_limits(ServerRateLimits::unlimited());
     let out = publish(&rig, None).await;
     assert!(out.status.success(), "{}", describe(&out));
     let mut watch = Watch::new(&rig).await;
@@ -457,7 +458,7 @@ async fn single_repo_modes_behave_as_documented() {
         return;
     };
     let mut rig = Rig::start(config, 2, BlockMode::Instant).await;
-    rig.hub.set_limits(RateLimits::unlimited());
+    rig.hub.set_limits(ServerRateLimits::unlimited());
     rig.set_defaults("republish: HideRepo");
     let out = publish(&rig, None).await;
     assert!(out.status.success(), "{}", describe(&out));

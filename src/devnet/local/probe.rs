@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::DevnetState;
-use crate::hub::client::{HubClient, HubConfig, RetryPolicy, Token};
+use crate::hub::client::{HubClient, HubClientConfig, RetryPolicy, Token};
 
 /// The result of probing a running devnet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,7 +60,7 @@ pub async fn probe(state: &DevnetState, token: Option<&str>, timeout: Duration) 
         let result = match token {
             None => Err("no token: the hub-token file is missing".to_string()),
             Some(token) => {
-                let mut config = HubConfig::new(&state.hub_url, Some(Token::new(token)));
+                let mut config = HubClientConfig::new(&state.hub_url, Some(Token::new(token)));
                 config.api_timeout = timeout;
                 config.retry = RetryPolicy {
                     max_retries: 0,

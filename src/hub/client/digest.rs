@@ -18,6 +18,7 @@ const BLOCK: usize = 1 << 20;
 /// What preupload and the LFS batch need to know about a local file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileDigest {
+    /// File size in bytes.
     pub size: u64,
     /// Lowercase hex sha256 of the content.
     pub sha256: String,

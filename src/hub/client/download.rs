@@ -28,6 +28,7 @@ pub struct Snapshot {
     pub commit: String,
     /// `…/models--ns--name/snapshots/<commit>`.
     pub dir: PathBuf,
+    /// The files downloaded, as paths under `dir`.
     pub files: Vec<PathBuf>,
 }
 
@@ -52,7 +53,7 @@ impl HubClient {
         cache: &Path,
     ) -> Result<Snapshot, HubError> {
         // The revision names a file under refs/ below: never `..` or an absolute path.
-        check_revision(revision).map_err(|e| HubError::BadInput(e.to_string()))?;
+        check_revision(revision)?;
         let commit = if is_commit_oid(revision) {
             revision.to_string()
         } else {
@@ -337,7 +338,7 @@ async fn place_verified(
     let check = check.clone();
     let actual = tokio::task::spawn_blocking(move || hash_file(&p, &check, size))
         .await
-        .map_err(|e| HubError::protocol("download", e.to_string()))??;
+        .map_err(|e| HubError::task(format!("hashing {}", entry.path), e))??;
     if let Err((expected, actual)) = actual {
         let _ = tokio::fs::remove_file(part).await;
         return Err(HubError::Integrity {
@@ -362,6 +363,19 @@ async fn place_verified(
         .map_err(|e| HubError::io(blob, e))
 }
 
+/// `h` fed with the rest of `f` (the file at `path`), as lowercase hex.
+fn hash_rest<D: Digest>(mut h: D, f: &mut std::fs::File, path: &Path) -> Result<String, HubError> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
+        if n == 0 {
+            return Ok(hex::encode(h.finalize()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
 /// `Ok(Ok(()))` when `path` matches `check`, `Ok(Err((expected, actual)))` when it does not.
 #[allow(clippy::type_complexity)]
 fn hash_file(
@@ -369,33 +383,14 @@ fn hash_file(
     check: &Check,
     size: u64,
 ) -> Result<Result<(), (String, String)>, HubError> {
-    use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
-    let mut buf = vec![0u8; 1 << 20];
     let len = f.metadata().map_err(|e| HubError::io(path, e))?.len();
     let (expected, actual) = match check {
-        Check::Sha256(want) => {
-            let mut h = Sha256::new();
-            loop {
-                let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            (want.clone(), hex::encode(h.finalize()))
-        }
+        Check::Sha256(want) => (want.clone(), hash_rest(Sha256::new(), &mut f, path)?),
         Check::GitSha1(want) => {
             let mut h = Sha1::new();
             h.update(format!("blob {len}\0").as_bytes());
-            loop {
-                let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            (want.clone(), hex::encode(h.finalize()))
+            (want.clone(), hash_rest(h, &mut f, path)?)
         }
     };
     if len != size {

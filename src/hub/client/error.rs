@@ -76,10 +76,13 @@ pub enum HubError {
     Status {
         /// The operation and the URL (`repo info ns/name: https://…/api/models/ns/name`).
         op: String,
+        /// The HTTP status.
         status: StatusCode,
         /// `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), if any.
         code: Option<String>,
+        /// The Hub's message (from the JSON `error`, else the body's start).
         message: String,
+        /// `X-Request-Id`, to quote when reporting to the Hub.
         request_id: Option<String>,
         /// Wait the server asked for (`RateLimit` t=, or `Retry-After`), if any.
         retry_after: Option<Duration>,
@@ -87,8 +90,11 @@ pub enum HubError {
     /// The request never got a complete answer: refused, DNS, TLS, timeout, stall, connection closed.
     #[error("{op}: {url}: {cause}{detail}", detail = if detail.is_empty() { String::new() } else { format!(": {detail}") })]
     Transport {
+        /// The operation.
         op: String,
+        /// The URL, redacted.
         url: String,
+        /// Why there was no answer.
         cause: Cause,
         /// The underlying error chain in words (URL-free), or how long we waited.
         detail: String,
@@ -99,8 +105,11 @@ pub enum HubError {
              is the endpoint really a Hub?"
     )]
     TooLarge {
+        /// The operation.
         op: String,
+        /// The URL, redacted.
         url: String,
+        /// The cap, in bytes or entries.
         limit: u64,
         /// What was too large ("the announced 5000000000 bytes", "the body").
         what: String,
@@ -108,16 +117,20 @@ pub enum HubError {
     /// The Hub answered 2xx with something we cannot use.
     #[error("{op}: {at}invalid answer from the Hub: {detail}", at = if url.is_empty() { String::new() } else { format!("{url}: ") })]
     Protocol {
+        /// The operation.
         op: String,
         /// The URL of the answer, when there was one.
         url: String,
+        /// What is wrong with the answer.
         detail: String,
     },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The local file.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
     /// A downloaded or uploaded file does not have the content it should.
@@ -125,26 +138,65 @@ pub enum HubError {
         "{path} (from {url}): sha256 mismatch: expected {expected}, got {actual}; the file was not kept"
     )]
     Integrity {
+        /// The file's path in the repository.
         path: String,
         /// Where it was downloaded from (redacted).
         url: String,
+        /// The oid it should have.
         expected: String,
+        /// The oid it has.
         actual: String,
     },
-    /// The model folder cannot be uploaded as it is.
+    /// What the caller asked for cannot be done as asked (an empty commit message, a file over the size limit, a
+    /// file the repository's rules ignore, an endpoint that is not a URL).
     #[error("{0}")]
     BadInput(String),
+    /// A repository path or revision the caller gave breaks the naming rules (kind `hub_bad_input`).
+    #[error(transparent)]
+    Name(#[from] crate::model::NameError),
+    /// The model folder cannot be uploaded as it is (kind `hub_bad_input`).
+    #[error(transparent)]
+    Folder(#[from] crate::model::FolderError),
+    /// The repository exists (creating it answered 409) but this token cannot see it.
+    #[error(
+        "{repo} exists but is not visible to this token ({source}); use a token of its owner or another repo name"
+    )]
+    NotVisible {
+        /// The repository.
+        repo: String,
+        #[source]
+        /// The Hub's answer to reading it after the 409.
+        source: Box<HubError>,
+    },
+    /// Work on a blocking thread (hashing, opening or reading a file) did not complete: it panicked or was
+    /// cancelled.
+    #[error("{what}: {source}")]
+    Task {
+        /// What the task was doing ("hashing model.safetensors").
+        what: String,
+        #[source]
+        /// How the task ended.
+        source: tokio::task::JoinError,
+    },
     /// A Xet transfer (`hf-xet`, which retries on its own) failed.
     #[error("{op}: Xet transfer failed: {detail}")]
-    Xet { op: String, detail: String },
+    Xet {
+        /// The operation.
+        op: String,
+        /// `hf-xet`'s error.
+        detail: String,
+    },
     /// Our own commit could not be confirmed after an ambiguous failure, and the head moved.
     #[error(
         "commit to {repo}: the branch head moved from {expected_parent} to {head} and that commit is not ours; \
          someone else committed concurrently; re-run to upload against the new head"
     )]
     Conflict {
+        /// The repository.
         repo: String,
+        /// The head the commit was planned against.
         expected_parent: String,
+        /// The head the branch is at now.
         head: String,
     },
     /// The fleet's Hub limits cannot be used (a zero quota, window or budget): a configuration error.
@@ -200,6 +252,14 @@ impl HubError {
         }
     }
 
+    /// A blocking task doing `what` did not complete.
+    pub(crate) fn task(what: impl Into<String>, source: tokio::task::JoinError) -> Self {
+        HubError::Task {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         HubError::Io {
             path: path.into(),
@@ -225,7 +285,9 @@ impl HubError {
             HubError::Protocol { .. } => "hub_protocol",
             HubError::Io { .. } => "io",
             HubError::Integrity { .. } => "hub_integrity",
-            HubError::BadInput(_) => "hub_bad_input",
+            HubError::BadInput(_) | HubError::Name(_) | HubError::Folder(_) => "hub_bad_input",
+            HubError::NotVisible { .. } => "hub_repo_not_visible",
+            HubError::Task { .. } => "internal",
             HubError::Xet { .. } => "hub_xet",
             HubError::Conflict { .. } => "hub_conflict",
             HubError::Limits(_) => "config",

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::resume::ResumeState;
-use super::upload::{Progress, ProgressEvent};
+use super::upload::{ProgressEvent, UploadProgress};
 use super::{Activity, Budget, HubClient, HubError, enc_repo};
 use crate::model::{ModelFile, RepoId};
 
@@ -26,15 +26,21 @@ pub const BATCH_MAX: usize = 256;
 const READ_BLOCK: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Serialize)]
+/// One object of an LFS batch request.
 pub struct BatchObjectRequest {
+    /// The object's sha256 (lowercase hex).
     pub oid: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+/// The Hub's answer to an LFS batch request.
 pub struct BatchResponse {
     #[serde(default)]
+    /// The transfer the Hub picked (`basic`, `multipart`, `xet`); absent: `basic`.
     pub transfer: Option<String>,
+    /// One entry per requested object.
     pub objects: Vec<BatchObject>,
 }
 
@@ -58,33 +64,47 @@ impl BatchResponse {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+/// One object of a batch answer.
 pub struct BatchObject {
+    /// The object's sha256.
     pub oid: String,
+    /// Its size in bytes.
     pub size: u64,
     #[serde(default)]
+    /// What to do to send it; `None`: the Hub has it already.
     pub actions: Option<Actions>,
     #[serde(default)]
+    /// Why the Hub refused the object, if it did.
     pub error: Option<BatchError>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+/// A per-object error of a batch answer.
 pub struct BatchError {
+    /// The error code (HTTP-like: 404, 422, …).
     pub code: i64,
+    /// The Hub's message.
     pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+/// The actions of one object.
 pub struct Actions {
     #[serde(default)]
+    /// Where to upload the object (`basic`: one PUT; `multipart`: the completion URL and part URLs in the header).
     pub upload: Option<Action>,
     #[serde(default)]
+    /// Where to confirm the upload (not called, see [`Xfer::upload`]).
     pub verify: Option<Action>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+/// One action: a URL and the headers to send with it.
 pub struct Action {
+    /// The URL.
     pub href: String,
     #[serde(default)]
+    /// Headers to send (multipart: `chunk_size` and the numbered part URLs).
     pub header: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -93,12 +113,18 @@ pub struct Action {
 pub enum Transfer {
     /// Already stored: nothing to send.
     Stored,
+    /// One PUT of the whole object.
     Basic {
+        /// Where to PUT it.
         href: String,
     },
+    /// Parts PUT one by one, then a completion POST.
     Multipart {
+        /// Where to POST the completion.
         completion: String,
+        /// Bytes per part (the last may be shorter).
         chunk_size: u64,
+        /// The part URLs, in part order.
         parts: Vec<String>,
     },
 }
@@ -164,6 +190,7 @@ impl BatchObject {
         })
     }
 
+    /// The verify action's URL, if the Hub gave one.
     pub fn verify_href(&self) -> Option<&str> {
         self.actions
             .as_ref()?
@@ -178,6 +205,7 @@ impl BatchObject {
 pub struct Counters {
     /// Body bytes put on the wire (retries included).
     pub bytes_sent: AtomicU64,
+    /// Parts put on the wire (retries included).
     pub parts_sent: AtomicU64,
     /// Parts skipped because the resume state says the server has them.
     pub parts_resumed: AtomicU64,
@@ -185,10 +213,15 @@ pub struct Counters {
 
 /// Everything a transfer needs besides the object.
 pub struct Xfer<'a> {
+    /// The client (its transfer HTTP client and limits).
     pub client: &'a HubClient,
+    /// The repository uploaded to.
     pub repo: &'a RepoId,
+    /// The resume state (parts and objects already sent).
     pub state: &'a ResumeState,
-    pub progress: &'a Arc<dyn Progress>,
+    /// Where progress goes.
+    pub progress: &'a Arc<dyn UploadProgress>,
+    /// The upload's byte and part counters.
     pub counters: &'a Arc<Counters>,
 }
 
@@ -489,7 +522,7 @@ impl Xfer<'_> {
         let checked = file.clone();
         let f = tokio::task::spawn_blocking(move || checked.open())
             .await
-            .map_err(|e| HubError::BadInput(format!("opening {}: {e}", file.shown.display())))?
+            .map_err(|e| HubError::task(format!("opening {}", file.shown.display()), e))?
             .map_err(|e| HubError::io(&file.shown, e))?;
         let mut f = tokio::fs::File::from_std(f);
         f.seek(std::io::SeekFrom::Start(offset))

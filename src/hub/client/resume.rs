@@ -40,7 +40,9 @@ struct CachedDigest {
 /// Parts of one multipart object already sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MultipartProgress {
+    /// Bytes per part, as the Hub gave it.
     pub chunk_size: u64,
+    /// Number of parts.
     pub part_count: usize,
     /// Part number (1-based) → ETag exactly as the server sent it.
     pub etags: BTreeMap<usize, String>,
@@ -95,6 +97,7 @@ impl ResumeState {
         })
     }
 
+    /// The state file, when the state is kept on disk.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -125,6 +128,7 @@ impl ResumeState {
         (c.size == size && c.mtime_ns == mtime_ns).then(|| c.digest.clone())
     }
 
+    /// Records the digest of `file` (keyed by path, size and mtime).
     pub fn record_digest(&self, file: &Path, digest: &FileDigest) -> Result<(), HubError> {
         if let Some((size, mtime_ns)) = stat(file) {
             self.lock().digests.insert(
@@ -139,6 +143,7 @@ impl ResumeState {
         self.save()
     }
 
+    /// True when the object `sha256` was uploaded completely (by an earlier run).
     pub fn is_stored(&self, sha256: &str) -> bool {
         self.lock().stored.contains(sha256)
     }
@@ -166,6 +171,7 @@ impl ResumeState {
         }
     }
 
+    /// Records that part `part` of the object `sha256` is on the server with `etag`.
     pub fn record_part(
         &self,
         sha256: &str,

@@ -5,16 +5,16 @@
 //! * **Tokens** come from `GET /api/models/{repo}/xet-write-token/{rev}` (uploads) and `…/xet-read-token/{commit}`
 //!   (downloads), through the client's API bucket and retries; `hf-xet` gets the same URL, with our Hub token, to
 //!   refresh them during long transfers. The Hub token itself never goes to the CAS.
-//! * **Uploads** read every file through the checked open of the model folder ([`ModelFile::open`]) and stream it
+//! * **Uploads** read every file through the checked open of the model folder ([`crate::model::ModelFile::open`]) and stream it
 //!   into `hf-xet` with the sha256 the hash step already computed (`Sha256Policy::Provided`): nothing is read
 //!   twice, and a file changed since hashing fails the Hub's check of the commit instead of landing under a stale
-//!   oid. Progress is polled from `hf-xet` and reported per file.
+//!   oid. UploadProgress is polled from `hf-xet` and reported per file.
 //! * **Resume** is Xet's own: a re-run chunks the files again (locally) and the CAS answers which chunks it holds,
 //!   so only what never arrived is sent again.
 //! * **Downloads** go to the cache's `.incomplete` file and are verified like every other download before they
 //!   are moved into place.
 //!
-//! One `hf-xet` session per [`HubClient`], with telemetry off and the cache in `HubConfig::xet_cache` (default:
+//! One `hf-xet` session per [`HubClient`], with telemetry off and the cache in `HubClientConfig::xet_cache` (default:
 //! `HF_XET_CACHE`, else `$HF_HOME/xet`, as `hf-xet` decides).
 
 use std::collections::BTreeMap;
@@ -27,13 +27,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::Deserialize;
 use xet::xet_session::{
-    HeaderMap as XetHeaders, HeaderValue as XetHeaderValue, Sha256Policy, XetFileInfo, XetSession,
-    XetSessionBuilder, XetStreamUpload, header as xet_header,
+    HeaderMap as XetHeaders, HeaderValue as XetHeaderValue, Sha256Policy,
+    XetFileDownloadGroupBuilder, XetFileInfo, XetSession, XetSessionBuilder, XetStreamUpload,
+    XetUploadCommitBuilder, header as xet_header,
 };
 
 use super::digest::FileDigest;
 use super::lfs::Counters;
-use super::upload::{PlannedFile, Progress, ProgressEvent};
+use super::upload::{PlannedFile, ProgressEvent, UploadProgress};
 use super::{HubClient, HubError, enc_repo, enc_rev};
 use crate::model::RepoId;
 
@@ -89,6 +90,34 @@ fn xet_error(op: &str, e: impl std::fmt::Display) -> HubError {
     }
 }
 
+/// What `hf-xet`'s upload-commit and download-group builders are given ([`WithXetAuth`]): the CAS and a token
+/// ([`HubClient::xet_auth`]) and the URL to refresh the token at.
+struct XetAuth {
+    access: XetAccess,
+    refresh_url: String,
+}
+
+/// The token set-up of an `hf-xet` builder. Both builders are hf-xet's `AuthGroupBuilder<G>`, which hf-xet does not
+/// export (only its aliases), so no generic function can take it: one macro implements this for each alias.
+trait WithXetAuth: Sized {
+    /// The builder with the CAS endpoint, the token and how to refresh it (`refresh_headers`: our Hub token).
+    fn with_xet_auth(self, auth: XetAuth, refresh_headers: XetHeaders) -> Self;
+}
+
+macro_rules! with_xet_auth {
+    ($($builder:ty),*) => {$(
+        impl WithXetAuth for $builder {
+            fn with_xet_auth(self, auth: XetAuth, refresh_headers: XetHeaders) -> Self {
+                self.with_endpoint(&auth.access.cas_url)
+                    .with_token_info(&auth.access.token, auth.access.exp)
+                    .with_token_refresh_url(auth.refresh_url, refresh_headers)
+            }
+        }
+    )*};
+}
+
+with_xet_auth!(XetUploadCommitBuilder, XetFileDownloadGroupBuilder);
+
 impl HubClient {
     /// The URL of a token endpoint of `repo` (`rev` already checked by the caller's path).
     fn xet_token_url(&self, repo: &RepoId, scope: Scope, rev: &str) -> Result<String, HubError> {
@@ -104,13 +133,8 @@ impl HubClient {
         ))
     }
 
-    /// A Xet access token for `repo`.
-    pub(crate) async fn xet_token(
-        &self,
-        repo: &RepoId,
-        scope: Scope,
-        rev: &str,
-    ) -> Result<XetAccess, HubError> {
+    /// A Xet access token for `repo`, and where `hf-xet` refreshes it.
+    async fn xet_auth(&self, repo: &RepoId, scope: Scope, rev: &str) -> Result<XetAuth, HubError> {
         let op = format!("Xet token for {repo}");
         let url = self.xet_token_url(repo, scope, rev)?;
         let resp = self
@@ -131,7 +155,10 @@ impl HubClient {
                 "the token answer has no usable casUrl or accessToken",
             ));
         }
-        Ok(access)
+        Ok(XetAuth {
+            access,
+            refresh_url: url,
+        })
     }
 
     /// The headers `hf-xet` sends to refresh a token: our Hub token, when we have one.
@@ -173,19 +200,16 @@ impl HubClient {
         repo: &RepoId,
         revision: &str,
         files: &[(PlannedFile, FileDigest)],
-        progress: &Arc<dyn Progress>,
+        progress: &Arc<dyn UploadProgress>,
         counters: &Arc<Counters>,
     ) -> Result<XetSent, HubError> {
         let op = format!("Xet upload to {repo}");
-        let access = self.xet_token(repo, Scope::Write, revision).await?;
-        let refresh = self.xet_token_url(repo, Scope::Write, revision)?;
+        let auth = self.xet_auth(repo, Scope::Write, revision).await?;
         let session = self.xet_session()?;
         let commit = session
             .new_upload_commit()
             .map_err(|e| xet_error(&op, e))?
-            .with_endpoint(&access.cas_url)
-            .with_token_info(&access.token, access.exp)
-            .with_token_refresh_url(refresh, self.xet_refresh_headers())
+            .with_xet_auth(auth, self.xet_refresh_headers())
             .build()
             .await
             .map_err(|e| xet_error(&op, e))?;
@@ -307,15 +331,12 @@ impl HubClient {
         files: &BTreeMap<PathBuf, (String, u64)>,
     ) -> Result<(), HubError> {
         let op = format!("Xet download from {repo}@{commit}");
-        let access = self.xet_token(repo, Scope::Read, commit).await?;
-        let refresh = self.xet_token_url(repo, Scope::Read, commit)?;
+        let auth = self.xet_auth(repo, Scope::Read, commit).await?;
         let group = self
             .xet_session()?
             .new_file_download_group()
             .map_err(|e| xet_error(&op, e))?
-            .with_endpoint(&access.cas_url)
-            .with_token_info(&access.token, access.exp)
-            .with_token_refresh_url(refresh, self.xet_refresh_headers())
+            .with_xet_auth(auth, self.xet_refresh_headers())
             .build()
             .await
             .map_err(|e| xet_error(&op, e))?;
@@ -345,7 +366,7 @@ async fn feed(stream: &XetStreamUpload, f: &PlannedFile) -> Result<(), Feed> {
     let checked = f.file.clone();
     let file = tokio::task::spawn_blocking(move || checked.open())
         .await
-        .map_err(|e| Feed::Io(std::io::Error::other(e.to_string())))?
+        .map_err(|e| Feed::Io(std::io::Error::other(e)))?
         .map_err(Feed::Io)?;
     let mut blocks =
         tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), FEED_BLOCK);

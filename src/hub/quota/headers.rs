@@ -27,6 +27,7 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// True when the answer carried no rate-limit header.
     pub fn is_empty(&self) -> bool {
         *self == Observed::default()
     }

@@ -21,7 +21,7 @@
 //! in [`window`] (a sliding window: no fixed window of the Hub can hold more than the quota).
 //!
 //! **Which calls belong to whom.** A miner's [`Ticket`] is put in scope around the work done for it
-//! ([`with_ticket`], a task-local), so the protocol client needs no planner arguments: [`crate::hub::limits::Limits`]
+//! ([`with_ticket`], a task-local), so the protocol client needs no planner arguments: [`crate::hub::limits::AccountLimits`]
 //! asks [`AccountQuota::call`], which finds the ticket itself.
 
 pub mod headers;
@@ -43,7 +43,9 @@ pub use window::{Window, WindowState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
+    /// API calls (`/api/…`, the LFS batch).
     Api,
+    /// Resolver requests (`…/resolve/…`).
     Resolvers,
 }
 
@@ -72,11 +74,13 @@ pub fn bucket_of(path: &str) -> Option<Bucket> {
 /// One plan of the Hub, as data (`presets.ron`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Preset {
+    /// The plan's name (`free`, `pro`, …).
     pub name: String,
     /// API requests per window.
     pub api: u32,
     /// Resolver requests per window.
     pub resolvers: u32,
+    /// The window length in seconds.
     pub window_s: u64,
 }
 
@@ -101,6 +105,7 @@ pub struct QuotaRule {
     pub api: Option<u32>,
     /// Resolver requests per window; `None`: not paced.
     pub resolvers: Option<u32>,
+    /// The window length.
     pub window: Duration,
     /// Where the numbers come from (`free`, `pro`, `custom`, `off`), for messages.
     pub source: String,
@@ -286,6 +291,7 @@ pub struct QuotaSnapshot {
     pub account: String,
     /// API calls per window; `None`: not paced.
     pub limit: Option<u32>,
+    /// The window length in seconds.
     pub window_s: u64,
     /// Calls in the window now.
     pub used: u32,
@@ -369,6 +375,7 @@ impl AccountQuota {
         })
     }
 
+    /// The account's name, for messages.
     pub fn name(&self) -> String {
         self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -378,6 +385,7 @@ impl AccountQuota {
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = name.into();
     }
 
+    /// The quota rule it plans with.
     pub fn rule(&self) -> &QuotaRule {
         &self.rule
     }

@@ -60,6 +60,7 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window of `span` admitting `limit` calls (`None`: unpaced).
     pub fn new(limit: Option<u32>, span: Duration) -> Window {
         let span = span.max(Duration::from_millis(1));
         Window {
@@ -80,18 +81,22 @@ impl Window {
         }
     }
 
+    /// Calls admitted per window; `None`: unpaced.
     pub fn limit(&self) -> Option<u32> {
         self.limit
     }
 
+    /// The window's length.
     pub fn span(&self) -> Duration {
         self.span
     }
 
+    /// Room held by admitted miners now.
     pub fn reserved(&self) -> u32 {
         self.reserved
     }
 
+    /// True once the Hub's own limit was learned from its headers.
     pub fn learned(&self) -> bool {
         self.learned
     }
@@ -309,7 +314,9 @@ impl Window {
 /// [`Window::snapshot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowState {
+    /// Calls per window; `None`: unpaced.
     pub limit: Option<u32>,
+    /// The window length.
     pub window: Duration,
     /// Calls in the window.
     pub used: u32,
@@ -321,7 +328,9 @@ pub struct WindowState {
     pub hub_reset_in: Option<Duration>,
     /// Waiting on a 429 or `r=0`.
     pub blocked: bool,
+    /// The limit was learned from the Hub's headers.
     pub learned: bool,
+    /// Calls made so far, all windows.
     pub calls: u64,
 }
 

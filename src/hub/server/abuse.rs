@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-/// Size, time and count limits of a server (`HubConfig::abuse`). The defaults are the real Hub's where it has one.
+/// Size, time and count limits of a server (`HubServerConfig::abuse`). The defaults are the real Hub's where it has one.
 #[derive(Debug, Clone)]
 pub struct AbuseLimits {
     /// Largest LFS object the batch endpoint accepts (413 above). Default 500 GB (500·10⁹ bytes): the Hub's hard

@@ -16,6 +16,7 @@ use super::storage::{RepoKey, RepoMeta, validate_repo_segment};
 pub struct HubToken(String);
 
 impl HubToken {
+    /// Wraps a token value.
     pub fn new(value: impl Into<String>) -> Self {
         HubToken(value.into())
     }
@@ -35,12 +36,16 @@ impl std::fmt::Debug for HubToken {
 /// A user account of the server: owns the namespace `name` (and the `orgs` namespaces).
 #[derive(Debug, Clone)]
 pub struct HubUser {
+    /// The user name (its namespace).
     pub name: String,
+    /// Its token.
     pub token: HubToken,
+    /// Organizations it may write to besides its own namespace.
     pub orgs: Vec<String>,
 }
 
 impl HubUser {
+    /// A user `name` with `token` and no organizations.
     pub fn new(name: impl Into<String>, token: impl Into<String>) -> Self {
         HubUser {
             name: name.into(),
@@ -49,6 +54,7 @@ impl HubUser {
         }
     }
 
+    /// True when the user may write `namespace` (its own or one of its organizations).
     pub fn may_write(&self, namespace: &str) -> bool {
         self.name == namespace || self.orgs.iter().any(|o| o == namespace)
     }

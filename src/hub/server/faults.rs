@@ -1,5 +1,5 @@
 //! Fault injection for tests: a seeded rate of 5xx answers, bursts of 429s, connections dropped in the middle of
-//! an upload body, and slow responses. Set in [`super::HubConfig::faults`] or at run time through
+//! an upload body, and slow responses. Set in [`super::HubServerConfig::faults`] or at run time through
 //! [`FaultHandle`] (`RunningHub::faults()`). The random draws come from a seeded RNG, so a test that sends the
 //! same requests in the same order sees the same faults.
 
@@ -25,6 +25,7 @@ pub struct FaultConfig {
     /// The next N matching LFS upload bodies (basic PUT or multipart part) are cut: the server reads
     /// `drop_after_bytes` bytes and then closes the connection without answering.
     pub drop_uploads: u32,
+    /// Bytes of a cut upload read before the connection is closed.
     pub drop_after_bytes: u64,
     /// Delay added before every matching request is handled.
     pub delay: Duration,
@@ -51,9 +52,13 @@ impl Default for FaultConfig {
 /// How many faults were injected so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultStats {
+    /// Requests answered with the injected error status.
     pub errors: u64,
+    /// Requests answered with an injected 429.
     pub rate_limited: u64,
+    /// Upload bodies cut.
     pub dropped: u64,
+    /// Requests delayed.
     pub delayed: u64,
 }
 

@@ -7,13 +7,17 @@ use std::sync::{Arc, Mutex};
 /// One answered request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRequest {
+    /// The HTTP method.
     pub method: String,
+    /// The URL path.
     pub path: String,
+    /// The query string, if any.
     pub query: Option<String>,
     /// Whether an `Authorization` header was sent (its value is never kept).
     pub had_token: bool,
     /// `Content-Length` of the request, when sent.
     pub content_length: Option<u64>,
+    /// The status answered.
     pub status: u16,
 }
 

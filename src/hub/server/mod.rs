@@ -3,15 +3,15 @@
 //! It speaks the protocol of `shared/docs/hub-protocol.md` §10 closely enough for the official Python client
 //! (`huggingface_hub` with `hf_xet`, its default, or with `HF_HUB_DISABLE_XET=1`) and for minerfleet's own client:
 //! repositories (create, delete, info, settings), whoami, preupload, NDJSON commits, LFS batch with basic and
-//! multipart transfers, Xet storage ([`xet`]: token endpoints and a CAS), tree, paths-info, refs, commit history
-//! and resolve with ranges. Data lives on disk ([`storage`]) and survives a
-//! restart. Rate limits ([`RateLimits`]) and fault injection ([`FaultConfig`]) make client retry logic testable.
+//! multipart transfers, Xet storage (`xet`: token endpoints and a CAS), tree, paths-info, refs, commit history
+//! and resolve with ranges. Data lives on disk (`storage`) and survives a
+//! restart. Rate limits ([`ServerRateLimits`]) and fault injection ([`FaultConfig`]) make client retry logic testable.
 //!
 //! Embedding:
 //!
 //! ```no_run
-//! use minerfleet::hub::server::{HubConfig, HubServer, HubUser};
-//! let hub = HubServer::start(HubConfig::new("/tmp/hub-data").with_user(HubUser::new("tester", "hf_test")))?;
+//! use minerfleet::hub::server::{HubServerConfig, HubServer, HubUser};
+//! let hub = HubServer::start(HubServerConfig::new("/tmp/hub-data").with_user(HubUser::new("tester", "hf_test")))?;
 //! println!("HF_ENDPOINT={}", hub.url());
 //! hub.shutdown(); // or drop it
 //! # Ok::<(), minerfleet::hub::server::HubServerError>(())
@@ -21,11 +21,11 @@
 //! decides who may read, write and *use* an LFS object by its sha256 (`access`), upload sessions belong to one
 //! user, and [`AbuseLimits`] bound what one authenticated user can make the server allocate.
 //!
-//! Modules: [`routes`] maps URLs to handlers in `repos` (account and repository endpoints), `commit` (preupload
+//! Modules: `routes` maps URLs to handlers in `repos` (account and repository endpoints), `commit` (preupload
 //! and commits), `files` (tree, paths-info, resolve), `lfs` (batch and transfers) and `xet` (Xet tokens and the
 //! CAS); `auth` (tokens and
 //! visibility), `access` (who may use which LFS object), `body` (bounded, timed body reads), `abuse` (size,
-//! time and count limits), `limits` (rate limits), `faults` (fault injection), `log` (request log), `error`
+//! time and count limits), `rate_limits` (rate limits), `faults` (fault injection), `log` (request log), `error`
 //! (error answers), `storage` (blobs, repositories, staged uploads on disk).
 
 mod abuse;
@@ -37,8 +37,8 @@ mod error;
 mod faults;
 mod files;
 mod lfs;
-mod limits;
 mod log;
+mod rate_limits;
 mod repos;
 mod routes;
 mod storage;
@@ -54,8 +54,8 @@ use std::time::Duration;
 pub use abuse::AbuseLimits;
 pub use auth::{HubToken, HubUser};
 pub use faults::{FaultConfig, FaultHandle, FaultStats};
-pub use limits::RateLimits;
 pub use log::{LoggedRequest, RequestLog};
+pub use rate_limits::ServerRateLimits;
 pub use xet::XetStats;
 
 /// How uploads are classified and transferred.
@@ -102,7 +102,7 @@ impl Default for LfsConfig {
 
 /// Everything a server needs to start.
 #[derive(Debug, Clone)]
-pub struct HubConfig {
+pub struct HubServerConfig {
     /// Where blobs, repositories and commits are stored (created if missing).
     pub data_dir: PathBuf,
     /// Listening address; keep it on loopback. Port 0 picks a free port.
@@ -113,8 +113,11 @@ pub struct HubConfig {
     pub public_url: Option<String>,
     /// Accounts and their tokens.
     pub users: Vec<HubUser>,
-    pub limits: RateLimits,
+    /// Rate limits, per token or IP.
+    pub limits: ServerRateLimits,
+    /// Injected faults (none by default).
     pub faults: FaultConfig,
+    /// How uploads are classified and transferred.
     pub lfs: LfsConfig,
     /// Entries per page of tree and commit listings (`Link: <…>; rel="next"`); `None`: one page.
     pub page_size: Option<usize>,
@@ -123,15 +126,15 @@ pub struct HubConfig {
     pub abuse: AbuseLimits,
 }
 
-impl HubConfig {
+impl HubServerConfig {
     /// Loopback on a random port, no users, the real Hub's rate limits, no faults.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        HubConfig {
+        HubServerConfig {
             data_dir: data_dir.into(),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             public_url: None,
             users: Vec::new(),
-            limits: RateLimits::default(),
+            limits: ServerRateLimits::default(),
             faults: FaultConfig::default(),
             lfs: LfsConfig::default(),
             page_size: None,
@@ -139,6 +142,7 @@ impl HubConfig {
         }
     }
 
+    /// This configuration with `user` added.
     pub fn with_user(mut self, user: HubUser) -> Self {
         self.users.push(user);
         self
@@ -149,18 +153,26 @@ impl HubConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum HubServerError {
     #[error("cannot open the Hub data directory {dir}: {source}")]
+    /// The data directory cannot be opened or created.
     Storage {
+        /// The data directory.
         dir: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot listen on {addr}: {source} (pick another --port, or 0 for a free one)")]
+    /// The address cannot be bound.
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot start the Hub server runtime: {0}")]
+    /// The server's runtime cannot be started.
     Runtime(std::io::Error),
     #[error("invalid Hub accounts: {0}")]
+    /// The user list is invalid (a duplicate name or token).
     Users(String),
 }
 
@@ -176,7 +188,7 @@ pub(crate) struct Shared {
     pub page_size: Option<usize>,
     pub abuse: AbuseLimits,
     pub uploads: lfs::Uploads,
-    pub limiter: limits::Limiter,
+    pub limiter: rate_limits::Limiter,
     pub faults: FaultHandle,
     pub log: RequestLog,
     pub xet: xet::Xet,
@@ -192,7 +204,7 @@ pub struct HubServer {
 
 impl HubServer {
     /// Opens the storage and binds the listening socket.
-    pub fn bind(config: HubConfig) -> Result<HubServer, HubServerError> {
+    pub fn bind(config: HubServerConfig) -> Result<HubServer, HubServerError> {
         let auth = auth::Auth::new(&config.users).map_err(HubServerError::Users)?;
         let storage =
             storage::Storage::open(&config.data_dir).map_err(|source| HubServerError::Storage {
@@ -243,7 +255,7 @@ impl HubServer {
             page_size: config.page_size.filter(|n| *n > 0),
             abuse: config.abuse,
             uploads: lfs::Uploads::default(),
-            limiter: limits::Limiter::new(config.limits),
+            limiter: rate_limits::Limiter::new(config.limits),
             faults: FaultHandle::new(config.faults),
             log: RequestLog::default(),
             xet,
@@ -252,7 +264,7 @@ impl HubServer {
     }
 
     /// Binds and runs the server on its own thread and runtime; stopped by [`RunningHub::shutdown`] or drop.
-    pub fn start(config: HubConfig) -> Result<RunningHub, HubServerError> {
+    pub fn start(config: HubServerConfig) -> Result<RunningHub, HubServerError> {
         HubServer::bind(config)?.spawn()
     }
 
@@ -349,11 +361,11 @@ impl RunningHub {
     }
 
     /// Replaces the rate limits (and resets every counter).
-    pub fn set_limits(&self, limits: RateLimits) {
+    pub fn set_limits(&self, limits: ServerRateLimits) {
         self.shared.limiter.set(limits);
     }
 
-    /// The address the server listens on (differs from [`RunningHub::url`] when `HubConfig::public_url` is set).
+    /// The address the server listens on (differs from [`RunningHub::url`] when `HubServerConfig::public_url` is set).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -369,7 +381,7 @@ impl RunningHub {
     }
 
     /// Gives `user` its own API quota per window (`None`: unlimited), like a Hub account on another plan; the
-    /// window is [`RateLimits::window`].
+    /// window is [`ServerRateLimits::window`].
     pub fn set_user_api_limit(&self, user: &str, per_window: Option<u32>) {
         self.shared.limiter.set_user_api(user, per_window);
     }

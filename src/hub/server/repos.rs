@@ -228,6 +228,7 @@ pub(crate) fn writable(state: &AppState, headers: &HeaderMap, key: &RepoKey) -> 
     check_write(user.as_deref(), key, state.storage.meta(key).as_ref())
 }
 
+/// The commit `rev` names in `key`; 404 (revision not found) when there is none.
 pub(crate) fn resolve(
     state: &AppState,
     key: &RepoKey,
@@ -274,13 +275,7 @@ pub(crate) async fn info(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let key = p.key()?;
-    let meta = readable(&state, &headers, &key)?;
-    let commit = resolve(&state, &key, "main")?;
-    Ok(json_response(
-        info_json(&key, &meta, &commit, truthy(q.get("blobs"))),
-        None,
-    ))
+    info_answer(&state, &headers, p.key()?, "main", &q)
 }
 
 /// `GET /api/{t}s/{ns}/{name}/revision/{rev}`
@@ -290,9 +285,20 @@ pub(crate) async fn info_at(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let key = p.key()?;
-    let meta = readable(&state, &headers, &key)?;
-    let commit = resolve(&state, &key, &p.rev)?;
+    info_answer(&state, &headers, p.key()?, &p.rev, &q)
+}
+
+/// The info answer of both routes: `key` at `rev`, if the caller may read it (`blobs=true` in `q` adds sizes and
+/// oids).
+fn info_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: RepoKey,
+    rev: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let meta = readable(state, headers, &key)?;
+    let commit = resolve(state, &key, rev)?;
     Ok(json_response(
         info_json(&key, &meta, &commit, truthy(q.get("blobs"))),
         None,
@@ -456,13 +462,31 @@ pub(crate) async fn create_branch(
         &key,
         body.starting_point.as_deref().unwrap_or("main"),
     )?;
-    match state.storage.set_ref(&key, false, &p.r, Some(&from.oid))? {
+    let done = state.storage.set_ref(&key, false, &p.r, Some(&from.oid))?;
+    ref_created(done, &key, || {
+        format!("Reference refs/heads/{} already exists", p.r)
+    })
+}
+
+/// The answer to creating a ref (`done`: what `Storage::set_ref` returned): 404 without the repository, 409
+/// with `exists` when the ref is there already.
+fn ref_created(
+    done: Option<bool>,
+    key: &RepoKey,
+    exists: impl FnOnce() -> String,
+) -> ApiResult<Response> {
+    match done {
         None => Err(ApiError::repo_not_found(&key.id())),
-        Some(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Reference refs/heads/{} already exists", p.r),
-        )),
+        Some(false) => Err(ApiError::new(StatusCode::CONFLICT, exists())),
         Some(true) => Ok(json_response(json!({}), None)),
+    }
+}
+
+/// The answer to deleting ref `r`: 404 (revision not found) unless it was there.
+fn ref_deleted(done: Option<bool>, key: &RepoKey, r: &str) -> ApiResult<Response> {
+    match done {
+        Some(true) => Ok(json_response(json!({}), None)),
+        _ => Err(ApiError::revision_not_found(&key.id(), r)),
     }
 }
 
@@ -476,10 +500,8 @@ pub(crate) async fn delete_branch(
     if p.r == "main" {
         return Err(ApiError::forbidden("the main branch cannot be deleted"));
     }
-    match state.storage.set_ref(&key, false, &p.r, None)? {
-        Some(true) => Ok(json_response(json!({}), None)),
-        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
-    }
+    let done = state.storage.set_ref(&key, false, &p.r, None)?;
+    ref_deleted(done, &key, &p.r)
 }
 
 #[derive(Deserialize)]
@@ -498,17 +520,10 @@ pub(crate) async fn create_tag(
     let body: TagBody = parse_json(&body, "tag creation")?;
     valid_ref_name(&body.tag)?;
     let target = resolve(&state, &key, &p.r)?;
-    match state
+    let done = state
         .storage
-        .set_ref(&key, true, &body.tag, Some(&target.oid))?
-    {
-        None => Err(ApiError::repo_not_found(&key.id())),
-        Some(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Tag {} already exists", body.tag),
-        )),
-        Some(true) => Ok(json_response(json!({}), None)),
-    }
+        .set_ref(&key, true, &body.tag, Some(&target.oid))?;
+    ref_created(done, &key, || format!("Tag {} already exists", body.tag))
 }
 
 /// `DELETE /api/{t}s/{ns}/{name}/tag/{tag}`
@@ -518,8 +533,6 @@ pub(crate) async fn delete_tag(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let key = ref_target(&state, &p, &headers)?;
-    match state.storage.set_ref(&key, true, &p.r, None)? {
-        Some(true) => Ok(json_response(json!({}), None)),
-        _ => Err(ApiError::revision_not_found(&key.id(), &p.r)),
-    }
+    let done = state.storage.set_ref(&key, true, &p.r, None)?;
+    ref_deleted(done, &key, &p.r)
 }

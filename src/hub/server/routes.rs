@@ -20,8 +20,8 @@ use tower::ServiceExt as _;
 use super::body::{self, SmallBody};
 use super::error::{ApiError, ApiResult};
 use super::faults::Injected;
-use super::limits::{Bucket, Quota, too_many};
 use super::log::LoggedRequest;
+use super::rate_limits::{Bucket, Quota, too_many};
 use super::storage::{RepoKey, RepoType, validate_repo_segment};
 use super::{AppState, commit, files, lfs, repos, xet};
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use minerfleet::hub::client::lfs::{BatchObject, Counters, Xfer};
 use minerfleet::hub::client::resume::ResumeState;
-use minerfleet::hub::client::upload::{NoProgress, Progress};
+use minerfleet::hub::client::upload::{NoProgress, UploadProgress};
 use minerfleet::hub::client::{
-    Cause, HubClient, HubConfig, HubError, LfsInfo, RetryPolicy, Token, TreeEntry,
+    Cause, HubClient, HubClientConfig, HubError, LfsInfo, RetryPolicy, Token, TreeEntry,
 };
 use minerfleet::model::RepoId;
 
@@ -82,8 +82,8 @@ pub struct HubCase {
 }
 
 /// Short limits, so that rows run in seconds: 1.5 s per attempt, 3 s per call, 1.5 s stall.
-pub fn config(url: &str) -> HubConfig {
-    let mut c = HubConfig::new(url, Some(Token::new(TOKEN)));
+pub fn config(url: &str) -> HubClientConfig {
+    let mut c = HubClientConfig::new(url, Some(Token::new(TOKEN)));
     c.api_timeout = Duration::from_millis(1500);
     c.call_deadline = Duration::from_secs(3);
     c.commit_timeout = Duration::from_secs(2);
@@ -187,7 +187,7 @@ async fn run_child(name: &str, case: &HubCase) -> (Kind, String) {
             }))
             .expect("batch object");
             let state = ResumeState::in_memory();
-            let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+            let progress: Arc<dyn UploadProgress> = Arc::new(NoProgress);
             let counters = Arc::new(Counters::default());
             let xfer = Xfer {
                 client: &client,
@@ -435,7 +435,8 @@ hub_cases! {
 #[ignore = "takes about a minute: the default call deadline"]
 fn silent_hub_with_default_limits() {
     let server = Server::start(Behaviour::Silent);
-    let client = HubClient::new(HubConfig::new(server.url(), Some(Token::new(TOKEN)))).unwrap();
+    let client =
+        HubClient::new(HubClientConfig::new(server.url(), Some(Token::new(TOKEN)))).unwrap();
     let repo: RepoId = "ns/model-x".parse().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let started = std::time::Instant::now();

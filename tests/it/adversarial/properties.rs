@@ -305,7 +305,7 @@ fn header_entry() -> impl Strategy<Value = serde_json::Value> {
 /// functions are private to it; the HTTP surface is what peers reach anyway).
 mod server {
     use super::*;
-    use minerfleet::hub::server::{HubConfig, HubServer, HubUser, RunningHub};
+    use minerfleet::hub::server::{HubServer, HubServerConfig, HubUser, RunningHub};
 
     const TOKEN: &str = "hf_prop_token";
 
@@ -320,7 +320,7 @@ mod server {
         static HUB: std::sync::OnceLock<Hub> = std::sync::OnceLock::new();
         HUB.get_or_init(|| {
             let data = tempfile::tempdir().unwrap();
-            let hub = HubServer::start(HubConfig::new(data.path()).with_user(HubUser::new("tester", TOKEN))).unwrap();
+            let hub = HubServer::start(HubServerConfig::new(data.path()).with_user(HubUser::new("tester", TOKEN))).unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
             let h = Hub { hub, _data: data, http, runtime };

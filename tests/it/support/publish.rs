@@ -38,7 +38,7 @@ impl Rig {
     pub async fn start(config: DevnetConfig, miners: usize, mode: BlockMode) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let hub = HubServer::start(
-            server::HubConfig::new(dir.path().join("hub-data"))
+            server::HubServerConfig::new(dir.path().join("hub-data"))
                 .with_user(HubUser::new("demo", TOKEN))
                 .with_user(HubUser::new(READER, READER_TOKEN)),
         )

@@ -162,13 +162,7 @@ impl Storage {
         let mut meta = repo.meta.clone();
         meta.branches.insert(branch.to_string(), commit.oid.clone());
         meta.last_modified = now;
-        let dir = self.repo_dir(key);
-        // Commit file first, then the ref: a crash in between leaves an unreferenced commit, never a dangling ref.
-        self.write_json(
-            &dir.join("commits").join(format!("{}.json", commit.oid)),
-            &commit,
-        )?;
-        self.write_json(&dir.join("repo.json"), &meta)?;
+        self.write_commit(key, &commit, &meta)?;
         let commit = Arc::new(commit);
         repo.commits.insert(commit.oid.clone(), commit.clone());
         repo.meta = meta;

@@ -235,18 +235,14 @@ fn bytes_response(body: Vec<u8>) -> Response {
     r
 }
 
-/// `HEAD /v1/xorbs/{prefix}/{hash}`
-async fn head_xorb(
-    State(state): State<AppState>,
-    Path(p): Path<PrefixHash>,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    this_cas(&state, &p.cas)?;
-    let grant = caller(&state, &headers, true)?;
+/// Whether the xorb of `p` is stored and the caller may use it. One it may not use (another user's private
+/// upload) is answered as missing: whether it exists is not revealed.
+async fn xorb_stored(state: &AppState, p: &PrefixHash, headers: &HeaderMap) -> ApiResult<bool> {
+    this_cas(state, &p.cas)?;
+    let grant = caller(state, headers, true)?;
     prefix_param(&p.prefix)?;
     let xorb = hash_param(&p.hash, "xorb hash")?;
-    // Like the grant request: a xorb the caller may not use is answered as missing.
-    let exists = state
+    Ok(state
         .xet
         .xorb_usable(&state.storage, grant.user.as_deref(), &xorb.hex())
         && state
@@ -254,8 +250,16 @@ async fn head_xorb(
             .cas()?
             .xorb_exists(&xorb)
             .await
-            .map_err(|e| cas_error("xorb lookup", e))?;
-    Ok(if exists {
+            .map_err(|e| cas_error("xorb lookup", e))?)
+}
+
+/// `HEAD /v1/xorbs/{prefix}/{hash}`
+async fn head_xorb(
+    State(state): State<AppState>,
+    Path(p): Path<PrefixHash>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    Ok(if xorb_stored(&state, &p, &headers).await? {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
@@ -263,30 +267,16 @@ async fn head_xorb(
 }
 
 /// `POST /v1/xorb-grants/{prefix}/{hash}`: 200 (nothing to send) when the xorb is stored, else 404 (no grant: the
-/// client posts the xorb to `/v1/xorbs`).
+/// client posts the xorb to `/v1/xorbs`). "Stored" only for a xorb the caller may use (they sent it before, e.g.
+/// in an interrupted upload, or it holds a file they can read): whether another user stored a private one is not
+/// revealed; they send it again.
 async fn xorb_grant(
     State(state): State<AppState>,
     Path(p): Path<PrefixHash>,
     headers: HeaderMap,
     SmallBody(_): SmallBody,
 ) -> ApiResult<StatusCode> {
-    this_cas(&state, &p.cas)?;
-    let grant = caller(&state, &headers, true)?;
-    prefix_param(&p.prefix)?;
-    let xorb = hash_param(&p.hash, "xorb hash")?;
-    // "Stored" only for a xorb the caller may use (they sent it before, e.g. in an interrupted upload, or it holds a
-    // file they can read): whether another user stored a private one is not revealed; they send it again.
-    let usable = state
-        .xet
-        .xorb_usable(&state.storage, grant.user.as_deref(), &xorb.hex());
-    let exists = usable
-        && state
-            .xet
-            .cas()?
-            .xorb_exists(&xorb)
-            .await
-            .map_err(|e| cas_error("xorb lookup", e))?;
-    if exists {
+    if xorb_stored(&state, &p, &headers).await? {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::new(

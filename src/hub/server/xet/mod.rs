@@ -100,8 +100,11 @@ pub struct XetStats {
     pub xorbs: u64,
     /// Bytes of those xorb bodies: the chunk data clients sent.
     pub xorb_bytes: u64,
+    /// Shards registered.
     pub shards: u64,
+    /// Bytes of those shards.
     pub shard_bytes: u64,
+    /// File reconstructions answered.
     pub reconstructions: u64,
     /// Xorb bytes served to downloads.
     pub served_bytes: u64,

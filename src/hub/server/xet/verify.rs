@@ -26,17 +26,31 @@ use super::index::XetFile;
 /// Bytes reconstructed per step when checking a file's content.
 const CHECK_WINDOW: u64 = 32 << 20;
 
+/// The error of a `xet-client` / `xet-core-structures` call, kept as the cause.
+type XetCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reading the CAS failed (the server's own storage, not the client's fault).
+#[derive(Debug, thiserror::Error)]
+#[error("reading the CAS failed: {0}")]
+pub(crate) struct CasError(#[source] XetCause);
+
+impl CasError {
+    fn new(e: impl Into<XetCause>) -> CasError {
+        CasError(e.into())
+    }
+}
+
 /// Why a shard was refused (the message names the file or xorb).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ShardError {
     #[error("the shard cannot be parsed: {0}")]
-    Format(String),
+    Format(#[source] XetCause),
     #[error("the shard names xorb {0}, which is not stored: upload the xorb before the shard")]
     MissingXorb(String),
     #[error("{0}")]
     Mismatch(String),
-    #[error("reading the CAS failed: {0}")]
-    Cas(String),
+    #[error(transparent)]
+    Cas(#[from] CasError),
 }
 
 /// The files a shard defines, after the checks of the module docs: Xet hash (hex) → what the shard says.
@@ -45,23 +59,16 @@ pub(crate) async fn check_shard(
     shard: &[u8],
 ) -> Result<Vec<(String, XetFile)>, ShardError> {
     let parsed = MDBMinimalShard::from_reader(&mut Cursor::new(shard), true, true)
-        .map_err(|e| ShardError::Format(e.to_string()))?;
+        .map_err(|e| ShardError::Format(e.into()))?;
     let mut footers: HashMap<MerkleHash, XorbObject> = HashMap::new();
     let mut footer = async |xorb: MerkleHash| -> Result<XorbObject, ShardError> {
         if let Some(f) = footers.get(&xorb) {
             return Ok(f.clone());
         }
-        if !cas
-            .xorb_exists(&xorb)
-            .await
-            .map_err(|e| ShardError::Cas(e.to_string()))?
-        {
+        if !cas.xorb_exists(&xorb).await.map_err(CasError::new)? {
             return Err(ShardError::MissingXorb(xorb.hex()));
         }
-        let f = cas
-            .xorb_footer(&xorb)
-            .await
-            .map_err(|e| ShardError::Cas(e.to_string()))?;
+        let f = cas.xorb_footer(&xorb).await.map_err(CasError::new)?;
         footers.insert(xorb, f.clone());
         Ok(f)
     };
@@ -70,9 +77,7 @@ pub(crate) async fn check_shard(
         let Some(view) = parsed.xorb(i) else { continue };
         let stored = footer(view.xorb_hash()).await?;
         let n = stored.info.num_chunks;
-        let real = stored
-            .chunk_hash_sizes(0, n)
-            .map_err(|e| ShardError::Cas(e.to_string()))?;
+        let real = stored.chunk_hash_sizes(0, n).map_err(CasError::new)?;
         if view.num_entries() > real.len() {
             return Err(ShardError::Mismatch(format!(
                 "xorb {} has {} chunks, the shard lists {}",
@@ -151,8 +156,8 @@ pub(crate) async fn check_content(
     hash: &MerkleHash,
     size: u64,
     sha256: &str,
-) -> Result<bool, String> {
-    let stored = cas.get_file_size(hash).await.map_err(|e| e.to_string())?;
+) -> Result<bool, CasError> {
+    let stored = cas.get_file_size(hash).await.map_err(CasError::new)?;
     if stored != size {
         return Ok(false);
     }
@@ -163,7 +168,7 @@ pub(crate) async fn check_content(
         let bytes = cas
             .get_file_data(hash, Some(FileRange::new(at, end)))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CasError::new)?;
         if bytes.len() as u64 != end - at {
             return Ok(false);
         }
@@ -172,7 +177,7 @@ pub(crate) async fn check_content(
             hasher
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CasError::new)?;
         at = end;
     }
     Ok(hex::encode(hasher.finalize()) == sha256)

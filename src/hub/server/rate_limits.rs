@@ -12,7 +12,7 @@ use super::error::ApiError;
 
 /// Configurable quotas. `None` switches a limit off.
 #[derive(Debug, Clone)]
-pub struct RateLimits {
+pub struct ServerRateLimits {
     /// Requests to `/api/…` (and the LFS batch/verify calls) per window per user or IP. Hub free tier: 1,000.
     /// Which requests count is [`crate::hub::quota::bucket_of`], the rule minerfleet's client plans with.
     pub api_per_window: Option<u32>,
@@ -24,10 +24,10 @@ pub struct RateLimits {
     pub commits_per_hour: Option<u32>,
 }
 
-impl Default for RateLimits {
+impl Default for ServerRateLimits {
     /// The real Hub's published limits for a free account.
     fn default() -> Self {
-        RateLimits {
+        ServerRateLimits {
             api_per_window: Some(1000),
             resolve_per_window: Some(5000),
             window: Duration::from_secs(300),
@@ -36,10 +36,10 @@ impl Default for RateLimits {
     }
 }
 
-impl RateLimits {
+impl ServerRateLimits {
     /// No limits at all.
     pub fn unlimited() -> Self {
-        RateLimits {
+        ServerRateLimits {
             api_per_window: None,
             resolve_per_window: None,
             window: Duration::from_secs(300),
@@ -106,7 +106,7 @@ pub(crate) fn too_many(message: String, quota: &Quota) -> ApiError {
 }
 
 pub(crate) struct Limiter {
-    limits: Mutex<RateLimits>,
+    limits: Mutex<ServerRateLimits>,
     /// API quotas of single users (their plan), instead of `limits.api_per_window`.
     user_api: Mutex<HashMap<String, Option<u32>>>,
     start: Instant,
@@ -115,7 +115,7 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(limits: RateLimits) -> Self {
+    pub fn new(limits: ServerRateLimits) -> Self {
         Limiter {
             limits: Mutex::new(limits),
             start: Instant::now(),
@@ -133,7 +133,7 @@ impl Limiter {
             .insert(user.to_string(), per_window);
     }
 
-    pub fn set(&self, limits: RateLimits) {
+    pub fn set(&self, limits: ServerRateLimits) {
         *self.limits.lock().expect("limits lock") = limits;
         self.windows.lock().expect("limits lock").clear();
         self.commits.lock().expect("limits lock").clear();
