@@ -290,23 +290,13 @@ pub(super) fn load(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
-    use super::super::{Fleet, LoadOptions};
+    use super::super::Fleet;
     use super::*;
 
     fn load(accounts: &str, miners: &str) -> Result<Fleet, super::super::FleetError> {
-        let src = format!(
-            "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1), {accounts} miners: [{miners}])"
-        );
-        Fleet::from_source(
-            Path::new("/srv/f.ron"),
-            &src,
-            LoadOptions {
-                require_model_dirs: false,
-            },
-        )
+        super::super::tests::load_fleet(&format!("{accounts} "), miners)
     }
 
     #[test]

@@ -10,17 +10,19 @@
 //! Loading reads the file system only; it never touches the network, the chain or keyfile secrets.
 
 pub mod accounts;
+mod problem;
 mod schema;
 pub mod slots;
 pub mod watch;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::ron_pos::Locator;
 pub use crate::ron_pos::{LineCol, Step};
 pub use accounts::{HubAccount, HubAccounts, TokenSource};
+use problem::Problems;
+pub use problem::{FleetError, Problem};
 pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};
 pub use slots::{Republish, Slots};
 pub use watch::WatchPolicy;
@@ -110,95 +112,6 @@ impl Miner {
             Republish::HideRepo | Republish::InPlace => Ok(None),
         }
     }
-}
-
-/// One thing wrong with a fleet file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// Position of the offending value, when it could be found.
-    pub at: Option<LineCol>,
-    /// Path of the field, e.g. `miners[2].repo`.
-    pub field: String,
-    pub message: String,
-    /// What to do about it.
-    pub help: Option<String>,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(at) = self.at {
-            write!(f, ":{}:{}", at.line, at.col)?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)?;
-        if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a fleet file could not be loaded: one or more problems, all reported together.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct FleetError {
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for FleetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        if n > 1 {
-            writeln!(f, "{n} problems in the fleet file:")?;
-        }
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Collects problems with their positions in one source text.
-struct Problems<'a> {
-    file: &'a Path,
-    /// The fleet text, indexed once (positions of 10 000 miners cost one pass, not one pass each).
-    locator: &'a Locator<'a>,
-    list: Vec<Problem>,
-}
-
-impl<'a> Problems<'a> {
-    fn add(&mut self, path: &[Step<'_>], message: impl Into<String>, help: Option<&str>) {
-        self.list.push(Problem {
-            file: self.file.to_path_buf(),
-            at: self.locator.locate(path),
-            field: field_path(path),
-            message: message.into(),
-            help: help.map(str::to_string),
-        });
-    }
-}
-
-/// `miners[2].repo` from a path.
-fn field_path(path: &[Step<'_>]) -> String {
-    let mut out = String::new();
-    for step in path {
-        match step {
-            Step::Field(name) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(name);
-            }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 /// How strict [`Fleet::load_with`] is.

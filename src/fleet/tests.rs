@@ -46,9 +46,12 @@ fn the_shipped_demo_fleet_parses() {
     );
 }
 
-fn load_text(miners: &str) -> Result<Fleet, FleetError> {
+/// A fleet of netuid 80 (wallet `w`, competition 1) with `settings` (ending in a space, or empty) before its
+/// `miners`, loaded from `/srv/f.ron` without requiring the model folders: the fleet tests' (and the accounts
+/// tests') set-up.
+pub(super) fn load_fleet(settings: &str, miners: &str) -> Result<Fleet, FleetError> {
     let src = format!(
-        "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1), miners: [{miners}])"
+        "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1), {settings}miners: [{miners}])"
     );
     Fleet::from_source(
         Path::new("/srv/f.ron"),
@@ -57,6 +60,10 @@ fn load_text(miners: &str) -> Result<Fleet, FleetError> {
             require_model_dirs: false,
         },
     )
+}
+
+fn load_text(miners: &str) -> Result<Fleet, FleetError> {
+    load_fleet("", miners)
 }
 
 #[test]

@@ -488,7 +488,21 @@ fn read_records(dir: &Path) -> Result<HashMap<String, (PathBuf, damaged::Loaded)
 mod tests {
     use super::*;
 
-    fn target(files: u64) -> Target {
+    /// `<root>/real/fleet.ron` and a symlink to it, `<root>/elsewhere/link.ron`: (real, elsewhere, fleet, link).
+    fn fleet_behind_a_symlink(root: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let real = root.join("real");
+        let elsewhere = root.join("elsewhere");
+        fs::create_dir_all(&real).unwrap();
+        fs::create_dir_all(&elsewhere).unwrap();
+        let fleet = real.join("fleet.ron");
+        fs::write(&fleet, "Fleet()").unwrap();
+        let link = elsewhere.join("link.ron");
+        std::os::unix::fs::symlink(&fleet, &link).unwrap();
+        (real, elsewhere, fleet, link)
+    }
+
+    /// A target on netuid 9, repo `a/b`, competition 1, with one `model.safetensors` of `files` bytes.
+    pub(super) fn target(files: u64) -> Target {
         Target {
             netuid: 9,
             repo: "a/b".into(),
@@ -582,14 +596,7 @@ mod tests {
     #[test]
     fn the_journal_is_keyed_by_the_canonical_fleet_path() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        let elsewhere = dir.path().join("elsewhere");
-        fs::create_dir_all(&real).unwrap();
-        fs::create_dir_all(&elsewhere).unwrap();
-        let fleet = real.join("fleet.ron");
-        fs::write(&fleet, "Fleet()").unwrap();
-        let link = elsewhere.join("link.ron");
-        std::os::unix::fs::symlink(&fleet, &link).unwrap();
+        let (real, _, fleet, link) = fleet_behind_a_symlink(dir.path());
         let canonical = fs::canonicalize(&real)
             .unwrap()
             .join(".minerfleet/fleet/journal");
@@ -608,14 +615,7 @@ mod tests {
     fn records_left_beside_a_symlink_are_adopted_once_or_refused_when_both_may_hold_a_transaction()
     {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        let elsewhere = dir.path().join("elsewhere");
-        fs::create_dir_all(&real).unwrap();
-        fs::create_dir_all(&elsewhere).unwrap();
-        let fleet = real.join("fleet.ron");
-        fs::write(&fleet, "Fleet()").unwrap();
-        let link = elsewhere.join("link.ron");
-        std::os::unix::fs::symlink(&fleet, &link).unwrap();
+        let (_, elsewhere, fleet, link) = fleet_behind_a_symlink(dir.path());
         // an older minerfleet run through the symlink left its journal beside it
         let old_dir = elsewhere.join(".minerfleet/link/journal");
         let old = Journal::open(&old_dir).unwrap();
