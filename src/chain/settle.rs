@@ -20,7 +20,7 @@
 //! above raced the submission) is decided the same way, never reported as a permanent failure. After "not landed"
 //! the caller signs anew with the chain's nonce, which can never let both the old and the new transaction land:
 //! the old one is valid nowhere the new one is. [`decide`] is the pure rule; [`ChainClient::settle`] and
-//! [`ChainClient::resolve`] read the chain and apply it.
+//! `ChainClient::resolve` read the chain and apply it.
 
 use std::time::Instant;
 

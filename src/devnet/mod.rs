@@ -15,8 +15,8 @@
 //! daemon: [`local`] (state folder, start, stop, probe; [`local::read_state`] for other commands), [`daemon`] (the
 //! daemon's body) and [`tools`] (finding the runtime wasm and Chopsticks).
 //!
-//! By file: this one is the launcher ([`Devnet`]); [`genesis`] builds the genesis and Chopsticks' config from the
-//! runtime wasm, [`rpc`] is the small JSON-RPC client the launcher and the daemon's probes use, [`process`] owns
+//! By file: this one is the launcher ([`Devnet`]); `genesis` builds the genesis and Chopsticks' config from the
+//! runtime wasm, `rpc` is the small JSON-RPC client the launcher and the daemon's probes use, `process` owns
 //! the Chopsticks child process.
 
 #[cfg(unix)]

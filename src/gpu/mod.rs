@@ -212,16 +212,17 @@ impl Default for ValidateOptions {
     }
 }
 
-/// Receives per-job progress: bytes of tensor data loaded so far, out of the total.
-pub trait Progress: Send + Sync {
+/// Receives a validation job's progress (the scan of the tensor data): bytes of tensor data loaded so far, out of the total.
+pub trait ScanProgress: Send + Sync {
+    /// `loaded` of `total` bytes of tensor data have been read.
     fn bytes_loaded(&self, loaded: u64, total: u64);
 }
 
-impl Progress for () {
+impl ScanProgress for () {
     fn bytes_loaded(&self, _: u64, _: u64) {}
 }
 
-impl<F: Fn(u64, u64) + Send + Sync> Progress for F {
+impl<F: Fn(u64, u64) + Send + Sync> ScanProgress for F {
     fn bytes_loaded(&self, loaded: u64, total: u64) {
         self(loaded, total)
     }
@@ -314,7 +315,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
 pub fn validate_model(
     dir: &Path,
     options: &ValidateOptions,
-    progress: &dyn Progress,
+    progress: &dyn ScanProgress,
     cancel: &CancellationToken,
 ) -> Result<ModelValidation, GpuError> {
     check_cancel(cancel)?;

@@ -17,7 +17,7 @@ use tch::{Kind, Tensor};
 use super::expect::{self, Config};
 use super::stats::{self, Acc};
 use super::{
-    CancellationToken, Finding, GpuError, ModelValidation, Progress, Rule, TensorStats,
+    CancellationToken, Finding, GpuError, ModelValidation, Rule, ScanProgress, TensorStats,
     ValidateOptions, check_cancel, forward, header, weight_files,
 };
 
@@ -225,7 +225,7 @@ fn plan(dir: &Path, options: &ValidateOptions, out: &mut ModelValidation) -> Pla
 pub(super) fn validate(
     dir: &Path,
     options: &ValidateOptions,
-    progress: &dyn Progress,
+    progress: &dyn ScanProgress,
     cancel: &CancellationToken,
 ) -> Result<ModelValidation, GpuError> {
     let start = Instant::now();

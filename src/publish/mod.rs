@@ -8,9 +8,9 @@
 //!
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
 //!
-//! By file: [`load`] (selecting miners, their keys, locks and the journal), [`connect`] (chain, Hub and GPU
+//! By file: `load` (selecting miners, their keys, locks and the journal), `connect` (chain, Hub and GPU
 //! services), [`steps`] (one hotkey's publish), [`placement`] (which repo slot), [`hub_setup`] (Hub tokens and
-//! accounts), [`error`] ([`PublishError`]); this file runs them ([`publish`]) and routes actor events to the
+//! accounts), `error` ([`PublishError`]); this file runs them ([`publish`]) and routes actor events to the
 //! journal and the reporter.
 
 mod connect;

@@ -8,7 +8,7 @@ use super::{MAX_HEADER_BYTES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
 /// Why a directory could not be inspected. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    /// The folder does not exist, or an entry breaks the model folder rules ([`super::folder`]).
+    /// The folder does not exist, or an entry breaks the model folder rules ([`crate::model::folder`]).
     #[error(transparent)]
     Folder(#[from] FolderError),
     #[error(

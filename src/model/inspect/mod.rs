@@ -12,10 +12,10 @@
 //! `tie_word_embeddings: true` and an input-embedding tensor of the same shape exists (PyTorch shares the
 //! parameter); non-parameter rotary buffers (`*.inv_freq`) are not counted.
 //!
-//! * [`header`]: one safetensors header, read and validated without touching tensor data.
-//! * [`shards`]: the sharded index and the shards it names.
-//! * [`config`]: the fields of `config.json` that matter, typed.
-//! * [`error`]: [`InspectError`], which names the file and says what to do.
+//! * `header`: one safetensors header, read and validated without touching tensor data.
+//! * `shards`: the sharded index and the shards it names.
+//! * `config`: the fields of `config.json` that matter, typed.
+//! * `error`: [`InspectError`], which names the file and says what to do.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -12,9 +12,9 @@
 //!   unless the fleet opted out (`republish: InPlace`): no revision that is not on chain is ever public;
 //! * the repo is made public only after the commitment is finalized and read back.
 //!
-//! The steps by file: [`prepare`] (preflight, validate, hash: nothing is sent), [`upload`] (the Hub commit to the
-//! repo slot, under the Hub quota), [`commit`] (settling, signing, reading back, making public); [`StepError`] in
-//! [`error`].
+//! The steps by file: `prepare` (preflight, validate, hash: nothing is sent), `upload` (the Hub commit to the
+//! repo slot, under the Hub quota), `commit` (settling, signing, reading back, making public); [`StepError`] in
+//! `error`.
 
 use std::path::PathBuf;
 use std::sync::Arc;

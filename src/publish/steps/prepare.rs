@@ -122,7 +122,7 @@ pub(super) async fn validate(s: &Services, job: &Job) -> Result<Stage, StepError
         )));
     }
     if let Some(pool) = &s.gpu {
-        let progress: Arc<dyn crate::gpu::Progress> = Arc::new(());
+        let progress: Arc<dyn crate::gpu::ScanProgress> = Arc::new(());
         let validation = s
             .cancellable(async {
                 pool.validate(
