@@ -111,8 +111,7 @@ pub fn save_model(
         }
         let path = dir.join(&file_name);
         atomic_file::write_by_path(&path, Mode::Shared, |tmp| {
-            safetensors::serialize_to_file(views, metadata.clone(), tmp)
-                .map_err(|e| io::Error::other(e.to_string()))
+            safetensors::serialize_to_file(views, metadata.clone(), tmp).map_err(io::Error::other)
         })
         .map_err(io_err(&path))?;
         files.push(path);
