@@ -150,6 +150,11 @@ fn help_for(code: &ron::Error) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The problem `parse` reports for fleet text from `f.ron`.
+    fn refused(src: &str) -> Problem {
+        parse(Path::new("f.ron"), src).unwrap_err()
+    }
+
     #[test]
     fn minimal_file_parses_with_implicit_some() {
         let file = parse(
@@ -177,54 +182,40 @@ mod tests {
         assert_eq!(file.miners[0].alt_repo.as_deref(), Some("a/bcd-2"));
         assert_eq!(file.miners[0].republish, Some(Republish::AltRepo));
         assert_eq!(file.miners[1].republish, Some(Republish::InPlace));
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             r#"Fleet(netuid: 80, miners: [Miner(hotkey: "h", model_dir: "m", repo: "a/bcd", republish: Slots)])"#,
-        )
-        .unwrap_err();
+        );
         assert!(err.message.contains("Slots"), "{err}");
     }
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = parse(
-            Path::new("f.ron"),
-            "Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)",
-        )
-        .unwrap_err();
+        let err = refused("Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)");
         assert_eq!(err.at.map(|a| a.line), Some(4), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_refused_by_name() {
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", model-dir: \"m\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        );
         let text = err.to_string();
         assert!(text.starts_with("f.ron:1:"), "{text}");
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", modeldir: \"m\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        );
         assert!(err.message.contains("modeldir"), "{err}");
     }
 
     #[test]
     fn missing_fields_are_named() {
-        let err = parse(
-            Path::new("f.ron"),
-            "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        let err = refused("Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])");
         assert!(err.message.contains("model_dir"), "{err}");
     }
 
     #[test]
     fn wrong_types_are_named() {
-        let err = parse(Path::new("f.ron"), "Fleet(netuid: \"eighty\", miners: [])").unwrap_err();
+        let err = refused("Fleet(netuid: \"eighty\", miners: [])");
         assert!(
             err.message.to_lowercase().contains("integer") || err.message.contains("u16"),
             "{err}"
