@@ -32,9 +32,12 @@ use super::inspect::{MAX_JSON_BYTES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
 use super::paths::check_repo_path;
 use super::secrets::{self, MAX_SCAN_BYTES, ScanReport, SecretFinding};
 
-/// Files of the upload set besides the weights, in commit order.
+// Files of the upload set besides the weights, in commit order.
+/// `config.json`, first in the upload set.
 pub const CONFIG: &str = "config.json";
+/// `generation_config.json`, uploaded when present.
 pub const GENERATION_CONFIG: &str = "generation_config.json";
+/// `README.md` (the model card), uploaded when present.
 pub const README: &str = "README.md";
 /// Problems listed in one message (the error value holds all of them).
 const LISTED: usize = 10;
@@ -138,13 +141,31 @@ impl ModelFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryProblem {
     /// A symlink whose resolved target is outside the folder (and outside the HF cache repo's `blobs/`).
-    SymlinkOutside { entry: PathBuf, target: PathBuf },
+    SymlinkOutside {
+        /// The symlink, relative to the folder.
+        entry: PathBuf,
+        /// Where it resolves to.
+        target: PathBuf,
+    },
     /// A symlink to a directory.
-    SymlinkToDir { entry: PathBuf },
+    SymlinkToDir {
+        /// The symlink, relative to the folder.
+        entry: PathBuf,
+    },
     /// A symlink that does not resolve (dangling, a loop, unreadable).
-    BrokenSymlink { entry: PathBuf, reason: String },
+    BrokenSymlink {
+        /// The symlink, relative to the folder.
+        entry: PathBuf,
+        /// Why it does not resolve.
+        reason: String,
+    },
     /// A FIFO, socket or device (itself, or as the target of a symlink).
-    NotRegular { entry: PathBuf, what: &'static str },
+    NotRegular {
+        /// The entry, relative to the folder.
+        entry: PathBuf,
+        /// What it is ("a FIFO", "a socket", "a device").
+        what: &'static str,
+    },
 }
 
 impl EntryProblem {
@@ -201,13 +222,24 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
     #[error("model directory {} does not exist: check the path", show_path(path))]
-    NotFound { path: PathBuf },
+    /// The folder does not exist.
+    NotFound {
+        /// The folder as given.
+        path: PathBuf,
+    },
     #[error("{} is not a directory: pass the model directory", show_path(path))]
-    NotADirectory { path: PathBuf },
+    /// The path is not a directory.
+    NotADirectory {
+        /// The path as given.
+        path: PathBuf,
+    },
     #[error("cannot read {}: {source}", show_path(path))]
+    /// A folder entry could not be read.
     Io {
+        /// The entry.
         path: PathBuf,
         #[source]
+        /// The read error.
         source: io::Error,
     },
     #[error(
@@ -216,8 +248,11 @@ pub enum FolderError {
         show_path(dir),
         list(problems)
     )]
+    /// Entries break the folder rules (all of them listed).
     Refused {
+        /// The folder.
         dir: PathBuf,
+        /// Every refused entry.
         problems: Vec<EntryProblem>,
     },
     #[error(
@@ -226,13 +261,21 @@ pub enum FolderError {
         show_path(dir),
         list(findings)
     )]
+    /// The secret scan found secrets in files that would be uploaded.
     Secrets {
+        /// The folder.
         dir: PathBuf,
+        /// Every finding (kind and line, never the secret).
         findings: Vec<SecretFinding>,
     },
     /// The folder is not a model validators can load (no config, no weights, a bad index...).
     #[error("{}: {reason}", show_path(path))]
-    NotAModel { path: PathBuf, reason: String },
+    NotAModel {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
 }
 
 impl FolderError {
@@ -388,9 +431,11 @@ impl ModelFolder {
 /// What may be published from a folder: its upload set, checked by every rule, and the secret scan's numbers.
 #[derive(Debug, Clone)]
 pub struct CheckedUpload {
+    /// The folder, walked and checked.
     pub folder: ModelFolder,
     /// The upload set ([`ModelFolder::upload_set`]), in commit order.
     pub files: Vec<ModelFile>,
+    /// What the secret scan looked at (it found nothing).
     pub scan: ScanReport,
 }
 

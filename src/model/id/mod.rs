@@ -36,7 +36,9 @@ const NONE_TOKEN: &str = "None";
 /// The model identity validators read from the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelId {
+    /// The repo's namespace (user or organisation).
     pub namespace: String,
+    /// The repo's name.
     pub name: String,
     /// 40-hex HF commit id.
     pub commit: Option<String>,
@@ -44,6 +46,7 @@ pub struct ModelId {
     pub hash: Option<String>,
     /// `base64(sha256(dir_hash ‖ hotkey_ss58))`, 44 characters.
     pub secure_hash: Option<String>,
+    /// The competition the model enters.
     pub competition_id: u16,
 }
 
@@ -53,41 +56,73 @@ pub enum MetadataError {
     #[error(
         "metadata field `{field}` is unset; minerfleet never publishes `None`: set the {field}"
     )]
-    Unset { field: &'static str },
+    /// A field to publish is not set.
+    Unset {
+        /// The field.
+        field: &'static str,
+    },
     #[error(
         "metadata field `{field}` is the text `None`, which validators read as unset: use a real value"
     )]
-    NoneText { field: &'static str },
+    /// A field is the text `None`.
+    NoneText {
+        /// The field.
+        field: &'static str,
+    },
     #[error(transparent)]
+    /// The repo id breaks the Hub's rules.
     RepoId(#[from] RepoIdError),
     #[error(
         "commit `{}` is not a Hugging Face commit id: it must be 40 lowercase hex characters \
          (the `commitOid` the upload returned)",
         shown(value)
     )]
-    Commit { value: String },
+    /// The commit is not a 40-hex commit id.
+    Commit {
+        /// The commit as given (escaped when shown).
+        value: String,
+    },
     #[error(
         "secure hash `{}` is not 44 characters of standard padded base64 of a sha256: \
          compute it with `minerfleet hash DIR --hotkey SS58`",
         shown(value)
     )]
-    SecureHash { value: String },
+    /// The secure hash is not 44 characters of base64 of a sha256.
+    SecureHash {
+        /// The hash as given.
+        value: String,
+    },
     #[error(
         "metadata string is {len} bytes, over the chain limit of {MAX_METADATA_BYTES}: use a shorter repo id"
     )]
-    TooLong { len: usize },
+    /// The metadata string is over [`MAX_METADATA_BYTES`].
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
     #[error(
         "metadata `{}` has {tokens} `:`-separated token(s); validators need at least 4 \
          (`namespace:name:commit:secure_hash:competition_id`) and treat it as no metadata",
         shown(value)
     )]
-    TooFewTokens { value: String, tokens: usize },
+    /// Fewer than the 4 tokens validators need.
+    TooFewTokens {
+        /// The metadata as read.
+        value: String,
+        /// How many tokens it has.
+        tokens: usize,
+    },
     #[error(
         "competition id `{}` in metadata is not an integer in 0..=65535; validators reject the metadata",
         shown(value)
     )]
-    CompetitionId { value: String },
+    /// The competition id is not a `u16` as Python's `int()` reads it.
+    CompetitionId {
+        /// The token as read.
+        value: String,
+    },
     #[error("its bytes are not UTF-8")]
+    /// The commitment bytes are not UTF-8.
     NotUtf8,
 }
 

@@ -29,7 +29,9 @@ pub struct RepoId {
 /// Which part of a repo id a rule failed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepoPart {
+    /// The part before the `/`.
     Namespace,
+    /// The part after the `/`.
     Name,
 }
 
@@ -51,26 +53,48 @@ pub enum RepoIdError {
          so the metadata string fits the chain's {MAX_METADATA_BYTES} bytes: use a shorter namespace or name",
         shown(id)
     )]
-    Length { id: String, len: usize },
+    /// The whole id is too short or too long for the metadata string.
+    Length {
+        /// The id as given.
+        id: String,
+        /// Its length in characters.
+        len: usize,
+    },
     #[error(
         "repo id `{}` must contain exactly one `/` (found {slashes}): write it as `namespace/name`",
         shown(id)
     )]
-    Slashes { id: String, slashes: usize },
+    /// Not exactly one `/`.
+    Slashes {
+        /// The id as given.
+        id: String,
+        /// How many `/` it has.
+        slashes: usize,
+    },
     #[error(
         "repo id `{}` has an empty {part}: write it as `namespace/name` with both parts non-empty",
         shown(id)
     )]
-    EmptyPart { id: String, part: RepoPart },
+    /// A part is empty.
+    EmptyPart {
+        /// The id as given.
+        id: String,
+        /// Which part.
+        part: RepoPart,
+    },
     #[error(
         "repo id `{}`: character `{}` (position {position}) is not allowed in the {part}; the Hub allows only \
          ASCII letters, digits, `-`, `_` and `.`",
         shown(id),
         ch.escape_debug()
     )]
+    /// A character the Hub does not allow.
     Character {
+        /// The id as given.
         id: String,
+        /// Which part.
         part: RepoPart,
+        /// The character.
         ch: char,
         /// 1-based position of the character in the whole id.
         position: usize,
@@ -79,9 +103,13 @@ pub enum RepoIdError {
         "repo id `{}`: the {part} contains `{seq}`, which the Hub forbids: rename the repo",
         shown(id)
     )]
+    /// A forbidden sequence (`--` or `..`).
     Sequence {
+        /// The id as given.
         id: String,
+        /// Which part.
         part: RepoPart,
+        /// The sequence.
         seq: &'static str,
     },
     #[error(
@@ -89,24 +117,37 @@ pub enum RepoIdError {
         shown(id),
         if *.at_start { "starts" } else { "ends" }
     )]
+    /// A part starts or ends with `-` or `.`.
     Edge {
+        /// The id as given.
         id: String,
+        /// Which part.
         part: RepoPart,
+        /// The character.
         ch: char,
+        /// At the start (else at the end).
         at_start: bool,
     },
     #[error(
         "repo id `{}` ends in `.git`, which the Hub forbids: rename the repo",
         shown(id)
     )]
-    GitSuffix { id: String },
+    /// The id ends in `.git`.
+    GitSuffix {
+        /// The id as given.
+        id: String,
+    },
     #[error(
         "repo id `{}`: the {part} is {len} characters, over the Hub's limit of {MAX_REPO_PART_LENGTH}",
         shown(id)
     )]
+    /// A part is longer than [`MAX_REPO_PART_LENGTH`](super::MAX_REPO_PART_LENGTH).
     PartTooLong {
+        /// The id as given.
         id: String,
+        /// Which part.
         part: RepoPart,
+        /// Its length in characters.
         len: usize,
     },
 }

@@ -56,23 +56,34 @@ const EMBEDDING_SUFFIXES: &[&str] = &[
 /// Shape numbers from `config.json` that GPU validation and size estimates need. `None` when absent or null.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ConfigDims {
+    /// `hidden_size`.
     pub hidden_size: Option<u64>,
+    /// `num_hidden_layers`.
     pub num_hidden_layers: Option<u64>,
+    /// `num_attention_heads`.
     pub num_attention_heads: Option<u64>,
+    /// `num_key_value_heads` (grouped-query attention).
     pub num_key_value_heads: Option<u64>,
+    /// `vocab_size`.
     pub vocab_size: Option<u64>,
+    /// `intermediate_size` (the MLP width).
     pub intermediate_size: Option<u64>,
+    /// `max_position_embeddings`.
     pub max_position_embeddings: Option<u64>,
+    /// `head_dim`, when the config sets it.
     pub head_dim: Option<u64>,
+    /// `tie_word_embeddings`: `lm_head` shares the input embedding.
     pub tie_word_embeddings: Option<bool>,
 }
 
 /// One tensor as its safetensors header declares it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TensorEntry {
+    /// Tensor name as in the header.
     pub name: String,
     /// safetensors dtype name ("BF16", "F32", ...).
     pub dtype: String,
+    /// Shape, outermost dimension first.
     pub shape: Vec<u64>,
     /// Number of elements.
     pub params: u64,
@@ -87,8 +98,11 @@ pub struct TensorEntry {
 /// What `config.json` and the safetensors headers say about a model directory.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelInfo {
+    /// The model directory inspected.
     pub dir: PathBuf,
+    /// `architectures` from config.json (e.g. `LlamaForCausalLM`).
     pub architectures: Vec<String>,
+    /// `model_type` from config.json (e.g. `llama`).
     pub model_type: Option<String>,
     /// `torch_dtype` (or newer `dtype`) from config.json.
     pub config_dtype: Option<String>,
@@ -107,6 +121,7 @@ pub struct ModelInfo {
     pub remote_code: bool,
     /// Pickle weights (`*.bin`, `*.pt`, `*.pth`, `*.pkl`, `*.ckpt`) present.
     pub pickle_weights: bool,
+    /// The weights are sharded (an index and its shards).
     pub sharded: bool,
     /// Shape numbers from `config.json`.
     pub config: ConfigDims,
