@@ -24,8 +24,11 @@ use super::{
 /// the GPU pool. Built by [`connect`]; [`Connected::services`] hands them to the steps; [`Connected::close`] stops
 /// them.
 pub struct Connected {
+    /// Read access to the chain.
     pub chain: Arc<ChainClient>,
+    /// The chain actor (signs and submits, writes the journal).
     pub chain_actor: Addr<ChainActor>,
+    /// The Hub actor (uploads, visibility, quota admission).
     pub hub: Addr<HubActor>,
     /// The default Hub account's quotas (read-only: the quota left).
     pub hub_limits: Arc<crate::hub::limits::Limits>,
@@ -35,6 +38,7 @@ pub struct Connected {
     pub refused: Vec<(String, String)>,
     /// Every distinct account's planner (quota reports).
     pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
+    /// The GPU pool for the tensor checks, when asked for.
     pub gpu: Option<Arc<GpuPool>>,
 }
 
@@ -46,6 +50,7 @@ pub struct Names {
 }
 
 impl Names {
+    /// The labels and repo slots of `miners`.
     pub fn of(miners: &[Prepared]) -> Names {
         Names {
             labels: Arc::new(
@@ -144,6 +149,7 @@ pub fn prepare_hub(
 
 /// The Hub actor of a run, started after its tokens were checked.
 pub struct HubConnected {
+    /// The Hub actor.
     pub hub: Addr<HubActor>,
     /// Each miner's (label) account quotas; miners of the default account are not listed.
     pub limits: HashMap<String, Arc<crate::hub::limits::Limits>>,
@@ -209,6 +215,7 @@ pub async fn connect(
 }
 
 impl Connected {
+    /// The services of a run from its chain connection, Hub actor and GPU pool.
     pub fn new(
         chain: Arc<ChainClient>,
         chain_actor: Addr<ChainActor>,

@@ -10,7 +10,12 @@ use std::path::PathBuf;
 pub enum PublishError {
     /// `--only` names no miner of the fleet.
     #[error("--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)", fleet.display())]
-    UnknownMiner { name: String, fleet: PathBuf },
+    UnknownMiner {
+        /// The name given to `--only`.
+        name: String,
+        /// The fleet file.
+        fleet: PathBuf,
+    },
     /// A miner names a Hub account the fleet does not define.
     #[error("no Hub account `{0}` in the fleet")]
     UnknownAccount(String),
@@ -22,7 +27,10 @@ pub enum PublishError {
         "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {hub}, \
          or give the miners an account of `hub_accounts`"
     )]
-    NoToken { hub: String },
+    NoToken {
+        /// The Hub endpoint.
+        hub: String,
+    },
     /// The Hub clients could not be set up from the fleet (its limits).
     #[error("the fleet's Hub settings")]
     HubSetup(#[source] Box<crate::hub::client::HubError>),
@@ -32,27 +40,34 @@ pub enum PublishError {
     /// The chain could not be reached; `hint` says what to check (the devnet, for a local chain).
     #[error("the chain is unreachable{hint}")]
     ChainUnreachable {
+        /// ` (…)`: what to check, or empty.
         hint: String,
         #[source]
+        /// Why it could not be reached.
         source: crate::chain::ChainError,
     },
     /// The chain cannot take our transactions (runtime capabilities, signing).
     #[error("the chain at {network} cannot take our transactions")]
     ChainCannotSign {
+        /// The chain's network (endpoint).
         network: String,
         #[source]
+        /// What it lacks or refused.
         source: crate::chain::ChainError,
     },
     /// The Hub refused a token (whoami, write access).
     #[error("the Hub at {hub} refused {what}")]
     HubRefused {
+        /// The Hub endpoint.
         hub: String,
         /// Which token ("the Hub token", "the token of Hub account `x`").
         what: String,
         #[source]
+        /// The Hub's answer.
         source: Box<crate::hub::client::HubError>,
     },
     #[error(transparent)]
+    /// The journal could not be opened or written.
     Journal(#[from] crate::journal::JournalError),
 }
 

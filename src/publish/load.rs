@@ -41,10 +41,15 @@ pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError
 /// A miner whose hotkey is loaded and whose machine-wide publish lock is held: everything a run of its steps needs
 /// except the model files, which [`Prepared::job`] reads each time (`watch` runs one miner many times).
 pub struct Prepared {
+    /// The miner as the fleet defines it.
     pub miner: crate::fleet::Miner,
+    /// `wallet/hotkey`, how events name it.
     pub label: String,
+    /// Its hotkey, loaded.
     pub signer: HotkeySigner,
+    /// The hotkey's SS58 address (the journal key).
     pub ss58: String,
+    /// Its competition at the current schedule.
     pub competition: crate::competition::Competition,
     /// Released when this is dropped (or by the OS when the process dies); `None` for a dry run.
     _lock: Option<lock::HotkeyLock>,
@@ -92,10 +97,13 @@ impl Prepared {
 
 /// The miners of a run, loaded: keys, locks and the journal (read once the locks are held).
 pub struct Loaded {
+    /// The fleet.
     pub fleet: Arc<Fleet>,
+    /// The miners that loaded, in fleet order.
     pub miners: Vec<Prepared>,
     /// Miners that failed to load (unknown competition, keyfile, lock, model folder): one failed row each.
     pub early: Vec<SummaryRow>,
+    /// The fleet's journal.
     pub journal: Arc<Journal>,
 }
 

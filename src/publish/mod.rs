@@ -87,6 +87,7 @@ impl Default for PublishOptions {
 /// What a run did, one row per miner.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PublishReport {
+    /// One row per miner, in the order they finished.
     pub rows: Vec<SummaryRow>,
 }
 

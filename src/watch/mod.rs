@@ -54,6 +54,7 @@ pub struct WatchOptions {
     pub refresh: Duration,
     /// Backoff after a failed publish: from `retry_min`, doubling, at most `retry_max`.
     pub retry_min: Duration,
+    /// The longest backoff.
     pub retry_max: Duration,
     /// Use file system events (else the rescan alone).
     pub fs_events: bool,

@@ -13,35 +13,46 @@ pub enum StepError {
     #[error("stopped by the operator")]
     Parked,
     #[error("journal: {0}")]
+    /// The journal could not be read or written.
     Journal(#[from] crate::journal::JournalError),
     /// The journal record of this hotkey is damaged and what it held cannot be known (the message says what to do).
     #[error("{0}")]
     DamagedRecord(String),
     #[error(transparent)]
+    /// A Hub request failed.
     Hub(#[from] HubError),
     #[error(transparent)]
+    /// A chain read or transaction failed.
     Chain(#[from] ChainError),
     /// An actor did not take or answer a message (it stopped).
     #[error("{actor} actor: {source}")]
     Actor {
+        /// Which actor ("Hub", "chain").
         actor: &'static str,
         #[source]
+        /// Why the message was not delivered or answered.
         source: actix::MailboxError,
     },
     /// A model file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The read error.
         source: std::io::Error,
     },
     #[error(transparent)]
+    /// The model could not be inspected.
     Inspect(#[from] inspect::InspectError),
     #[error(transparent)]
+    /// The model could not be hashed.
     Hash(#[from] hash::HashError),
     #[error(transparent)]
+    /// The metadata string could not be built.
     Metadata(#[from] crate::model::MetadataError),
     #[error(transparent)]
+    /// The tensor checks could not run.
     Gpu(#[from] crate::gpu::GpuError),
     /// The hotkey is not registered on the fleet's subnet.
     #[error(
@@ -49,9 +60,13 @@ pub enum StepError {
          {netuid} --wallet.name {wallet} --wallet.hotkey {hotkey})"
     )]
     NotRegistered {
+        /// The hotkey's SS58 address.
         ss58: String,
+        /// The fleet's subnet.
         netuid: u16,
+        /// The wallet name (for the `btcli` hint).
         wallet: String,
+        /// The hotkey name (for the `btcli` hint).
         hotkey: String,
     },
     /// The miner's competition is not active on the subnet at the finalized block.
@@ -60,8 +75,11 @@ pub enum StepError {
          competition_id in the fleet file"
     )]
     CompetitionInactive {
+        /// The miner's competition id.
         competition: u16,
+        /// The fleet's subnet.
         netuid: u16,
+        /// The finalized block the schedule was read at.
         block: u64,
         /// The active competitions, `id name` each.
         active: String,
@@ -76,30 +94,43 @@ pub enum StepError {
         dir.display()
     )]
     ModelChanged {
+        /// The model folder.
         dir: PathBuf,
         /// The files that changed (or "its file list").
         changed: String,
     },
     /// The commitment read back after a commit is not ours (someone else committed for this hotkey since).
     #[error("the chain no longer holds our commitment for {ss58} (found {found}); re-run publish")]
-    CommitmentReplaced { ss58: String, found: String },
+    CommitmentReplaced {
+        /// The hotkey's SS58 address.
+        ss58: String,
+        /// The commitment found instead.
+        found: String,
+    },
     /// A blocking task of the step (inspecting, hashing) panicked or was cancelled.
     #[error("{what}: {source}")]
     Task {
+        /// What the task was doing.
         what: &'static str,
         #[source]
+        /// The panic or cancellation.
         source: tokio::task::JoinError,
     },
     /// The step itself panicked.
     #[error(
         "internal error: the {stage} step panicked; nothing after it ran (the journal holds what was done)"
     )]
-    Panicked { stage: &'static str },
+    Panicked {
+        /// The step.
+        stage: &'static str,
+    },
     /// The step's task was aborted.
     #[error("the {stage} step was aborted: {source}")]
     Aborted {
+        /// The step.
         stage: &'static str,
         #[source]
+        /// Why it was aborted.
         source: tokio::task::JoinError,
     },
     /// A broken invariant of the pipeline (a bug).

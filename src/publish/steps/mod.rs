@@ -50,15 +50,21 @@ use upload::upload;
 
 /// Shared by every hotkey of one run.
 pub struct Services {
+    /// The fleet.
     pub fleet: Arc<Fleet>,
+    /// The fleet's journal.
     pub journal: Arc<Journal>,
+    /// Where events go.
     pub reporter: Arc<dyn Reporter>,
     /// Read access to the chain (the chain actor owns writes).
     pub chain: Option<Arc<ChainClient>>,
+    /// The chain actor (writes); `None` for a dry run.
     pub chain_actor: Option<Addr<ChainActor>>,
+    /// The Hub actor; `None` for a dry run.
     pub hub: Option<Addr<HubActor>>,
     /// Tensor checks; `None` runs header checks only.
     pub gpu: Option<Arc<crate::actors::gpu::GpuPool>>,
+    /// Check and plan only: nothing is uploaded or signed.
     pub dry_run: bool,
     /// Set on Ctrl-C: stop between steps, abort resumable work (validation, upload) in flight.
     pub cancel: CancellationToken,
@@ -66,10 +72,15 @@ pub struct Services {
 
 /// One hotkey's publish in progress.
 pub struct Job {
+    /// The miner as the fleet defines it.
     pub miner: Miner,
+    /// `wallet/hotkey`, how events name it.
     pub label: String,
+    /// Its hotkey, loaded.
     pub signer: HotkeySigner,
+    /// The hotkey's SS58 address (the journal key).
     pub ss58: String,
+    /// Its competition at the current schedule.
     pub competition: Competition,
     /// Model files (the validator file set) as planned in preflight.
     pub files: Vec<PathBuf>,
