@@ -48,37 +48,65 @@ pub enum CompetitionError {
         "cannot read competitions file {}: {source}; check the path given with --competitions or {COMPETITIONS_ENV}",
         path.display()
     )]
+    /// The override file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The read error.
         source: std::io::Error,
     },
     #[error(
         "competitions file {} is larger than {max} bytes; a competitions file is a few KiB of RON, check the path",
         path.display()
     )]
-    TooLarge { path: PathBuf, max: u64 },
+    /// The override file is over [`MAX_OVERRIDE_BYTES`].
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        max: u64,
+    },
     #[error("{origin}:{line}:{column}: {message}")]
+    /// The RON does not parse.
     Syntax {
+        /// The file (or the embedded preset's name).
         origin: String,
+        /// 1-based line.
         line: usize,
+        /// 1-based column.
         column: usize,
+        /// What ron reported.
         message: String,
     },
     #[error("{origin}: {problem}")]
+    /// A subnet definition parses but is unusable.
     Invalid {
+        /// The file (or the embedded preset's name).
         origin: String,
+        /// Where and what.
         problem: SubnetProblem,
     },
     #[error("{origin}: netuid {netuid} is defined twice; keep one Subnet(...) per netuid")]
-    DuplicateNetuid { origin: String, netuid: u16 },
+    /// Two definitions of one netuid in one file.
+    DuplicateNetuid {
+        /// The file (or the embedded preset's name).
+        origin: String,
+        /// The netuid defined twice.
+        netuid: u16,
+    },
     #[error("{origin}: the list holds no subnet; add at least one Subnet(...)")]
-    Empty { origin: String },
+    /// A file with no subnet.
+    Empty {
+        /// The file (or the embedded preset's name).
+        origin: String,
+    },
 }
 
 /// Every known subnet by netuid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registry {
+    /// The subnets, by netuid.
     pub subnets: BTreeMap<u16, Subnet>,
 }
 
@@ -195,6 +223,7 @@ impl Registry {
         }
     }
 
+    /// The subnet `netuid`, when known.
     pub fn subnet(&self, netuid: u16) -> Option<&Subnet> {
         self.subnets.get(&netuid)
     }

@@ -48,10 +48,13 @@ impl std::fmt::Display for TokenSource {
 /// One account of `hub_accounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HubAccount {
+    /// The account's name (what miners' `hub_account` names).
     pub name: String,
+    /// Where its token comes from (never the token itself).
     pub token: TokenSource,
     /// Namespaces whose repos use this account unless a miner names another one.
     pub namespaces: Vec<String>,
+    /// Its Hub quota.
     pub quota: QuotaRule,
 }
 
@@ -60,12 +63,14 @@ pub struct HubAccount {
 pub struct HubAccounts {
     /// The default account's quota (`hub_quota`), also the quota of accounts that set none.
     pub default_quota: QuotaRule,
+    /// Every account besides the default one, as written.
     pub accounts: Vec<HubAccount>,
     /// Miners (`wallet/hotkey`) that name their account, and its name.
     pub assigned: HashMap<String, String>,
 }
 
 impl HubAccounts {
+    /// The account called `name`.
     pub fn get(&self, name: &str) -> Option<&HubAccount> {
         self.accounts.iter().find(|a| a.name == name)
     }

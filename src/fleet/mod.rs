@@ -42,15 +42,19 @@ pub const MAX_FLEET_BYTES: u64 = 64 << 20;
 pub struct Fleet {
     /// The fleet file, as given.
     pub path: PathBuf,
+    /// The chain the fleet publishes to.
     pub network: Network,
     /// Hub endpoint without a trailing slash.
     pub hub: String,
+    /// The subnet.
     pub netuid: u16,
+    /// The btcli wallets folder, resolved.
     pub wallets_dir: PathBuf,
     /// The competition override file, resolved, when the fleet names one.
     pub competitions_file: Option<PathBuf>,
     /// Presets plus the fleet's overrides.
     pub registry: Registry,
+    /// The miners, in file order.
     pub miners: Vec<Miner>,
     /// Hugging Face accounts and quotas (`hub_quota`, `hub_accounts`, `hub_account`): see [`accounts`].
     pub hub_accounts: HubAccounts,
@@ -65,11 +69,13 @@ pub struct Miner {
     pub hotkey: String,
     /// The model directory to publish.
     pub model_dir: PathBuf,
+    /// The repo (first slot) its models go to.
     pub repo: RepoId,
     /// The second repo slot ([`Republish::AltRepo`] only; see [`slots`]).
     pub alt_repo: Option<RepoId>,
     /// How a new model reaches a repo that already holds a public one.
     pub republish: Republish,
+    /// The competition its models enter.
     pub competition_id: u16,
     /// Make the repo that holds the committed model public once the commitment is on chain.
     pub update_repo_visibility: bool,

@@ -8,11 +8,13 @@ use crate::ron_pos::{LineCol, Locator, Step};
 /// One thing wrong with a fleet file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
+    /// The fleet file.
     pub file: PathBuf,
     /// Position of the offending value, when it could be found.
     pub at: Option<LineCol>,
     /// Path of the field, e.g. `miners[2].repo`.
     pub field: String,
+    /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub help: Option<String>,
@@ -38,6 +40,7 @@ impl fmt::Display for Problem {
 /// Why a fleet file could not be loaded: one or more problems, all reported together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct FleetError {
+    /// Every problem found, in file order.
     pub problems: Vec<Problem>,
 }
 

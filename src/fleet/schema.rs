@@ -21,6 +21,7 @@ pub struct FleetFile {
     /// Hub endpoint (default `https://huggingface.co`).
     #[serde(default)]
     pub hub: Option<String>,
+    /// The subnet.
     pub netuid: u16,
     /// Folder of btcli wallets (default `~/.bittensor/wallets`).
     #[serde(default)]
@@ -29,6 +30,7 @@ pub struct FleetFile {
     #[serde(default)]
     pub competitions: Option<String>,
     #[serde(default)]
+    /// Values every miner gets unless it sets its own.
     pub defaults: Defaults,
     /// The default account's Hub quota: a plan name, `"off"`, or `(requests: N, window_s: S)`.
     #[serde(default)]
@@ -36,6 +38,7 @@ pub struct FleetFile {
     /// Hugging Face accounts besides the default one (see `super::accounts`).
     #[serde(default)]
     pub hub_accounts: Vec<HubAccountEntry>,
+    /// The miners.
     pub miners: Vec<MinerEntry>,
 }
 
@@ -43,14 +46,22 @@ pub struct FleetFile {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum QuotaSpec {
+    /// A plan name (`free`, `pro`, …) or `off`.
     Preset(String),
-    Custom { requests: u32, window_s: u64 },
+    /// An explicit quota.
+    Custom {
+        /// Requests allowed per window.
+        requests: u32,
+        /// The window in seconds.
+        window_s: u64,
+    },
 }
 
 /// One entry of `hub_accounts`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename = "HubAccount", deny_unknown_fields)]
 pub struct HubAccountEntry {
+    /// The account's name (what miners' `hub_account` names).
     pub name: String,
     /// Environment variable holding the token.
     #[serde(default)]
@@ -62,6 +73,7 @@ pub struct HubAccountEntry {
     #[serde(default)]
     pub namespaces: Vec<String>,
     #[serde(default)]
+    /// Its Hub quota (default: the fleet's `hub_quota`).
     pub quota: Option<QuotaSpec>,
     /// Only to refuse it with a clear message (tokens never go in the fleet file); never read.
     #[serde(default)]
@@ -73,10 +85,13 @@ pub struct HubAccountEntry {
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     #[serde(default)]
+    /// Wallet (coldkey folder) name.
     pub wallet: Option<String>,
     #[serde(default)]
+    /// Competition id.
     pub competition_id: Option<u16>,
     #[serde(default)]
+    /// Make the committed repo public once the commitment is on chain.
     pub update_repo_visibility: Option<bool>,
     /// The `hub_accounts` entry every miner uses unless it names its own.
     #[serde(default)]
@@ -94,14 +109,19 @@ pub struct Defaults {
 #[serde(rename = "Miner", deny_unknown_fields)]
 pub struct MinerEntry {
     #[serde(default)]
+    /// Wallet (coldkey folder) name (default: `defaults.wallet`).
     pub wallet: Option<String>,
+    /// Hotkey name inside the wallet.
     pub hotkey: String,
+    /// The model directory (relative to the fleet file's folder, `~` expanded).
     pub model_dir: String,
     /// `namespace/name` on the Hub.
     pub repo: String,
     #[serde(default)]
+    /// Competition id (default: `defaults.competition_id`).
     pub competition_id: Option<u16>,
     #[serde(default)]
+    /// Make the committed repo public once the commitment is on chain (default: `defaults`).
     pub update_repo_visibility: Option<bool>,
     /// The `hub_accounts` entry whose token and quota this miner uses.
     #[serde(default)]
@@ -110,8 +130,10 @@ pub struct MinerEntry {
     #[serde(default)]
     pub alt_repo: Option<String>,
     #[serde(default)]
+    /// How a new model reaches a repo that holds a public one (default: `defaults`).
     pub republish: Option<Republish>,
     #[serde(default)]
+    /// When `minerfleet watch` publishes (merged over `defaults.watch`).
     pub watch: Option<WatchEntry>,
 }
 

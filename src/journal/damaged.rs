@@ -36,9 +36,11 @@ pub enum Salvage {
 /// A record file that could not be used as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
+    /// The record file.
     pub path: PathBuf,
     /// What is wrong with it.
     pub problem: String,
+    /// What could be recovered from it.
     pub salvage: Salvage,
 }
 
@@ -83,7 +85,9 @@ pub fn aside_path(path: &Path) -> PathBuf {
 /// A record file read: a record, or what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
+    /// A usable record.
     Record(Box<Record>),
+    /// A damaged file.
     Damaged(Damaged),
 }
 

@@ -45,7 +45,13 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("journal {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// A journal file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -58,8 +64,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
 /// What a record is for. Any change starts the hotkey over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The subnet.
     pub netuid: u16,
+    /// The fleet's repo (`namespace/name`).
     pub repo: String,
+    /// The competition.
     pub competition_id: u16,
     /// Stamp of the model files (see [`FileStamp`]).
     pub files: Vec<FileStamp>,
@@ -69,8 +78,11 @@ pub struct Target {
 /// changed model without re-hashing gigabytes on every run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStamp {
+    /// Path relative to the model directory.
     pub path: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: u128,
 }
 
@@ -139,9 +151,12 @@ pub fn unix_now() -> u64 {
 /// new checkpoint with it (its score) and spaces commitments from it (`at`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Previous {
+    /// The metadata string that was committed.
     pub metadata: String,
+    /// The block it was committed in.
     pub block: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When it was recorded (Unix seconds), when known.
     pub at: Option<u64>,
     /// The trainer's score of that model, when `watch` published it under `only_if_better`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +166,7 @@ pub struct Previous {
 /// A commitment transaction that was signed (and maybe submitted) but whose outcome is not recorded yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCommit {
+    /// The signed transaction (nonce, era, bytes).
     pub tx: SignedTx,
     /// The metadata string the transaction commits.
     pub metadata: String,
@@ -159,8 +175,11 @@ pub struct PendingCommit {
 /// Everything known about one hotkey's publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// Record format version ([`VERSION`]).
     pub version: u32,
+    /// The hotkey's SS58 address.
     pub hotkey: String,
+    /// What this record is for.
     pub target: Target,
     /// Tensor/header validation passed for this target.
     pub validated: bool,
@@ -176,6 +195,7 @@ pub struct Record {
     pub metadata: Option<String>,
     /// A signed commitment transaction whose outcome is not yet known.
     pub pending: Option<PendingCommit>,
+    /// The commitment once it is decided on chain.
     pub committed: Option<CommitRecord>,
     /// The repo that holds the committed model was made public (after the commitment).
     pub public: bool,
@@ -347,6 +367,7 @@ impl Journal {
         })
     }
 
+    /// The journal's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
