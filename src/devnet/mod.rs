@@ -64,25 +64,43 @@ const WASM_MAGIC: [u8; 4] = [0x00, 0x61, 0x73, 0x6d];
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
     #[error("{0}")]
+    /// A setting or input file is unusable (the message says what to do).
     Config(String),
     #[error("{path}: {source}")]
+    /// A file could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The error.
         source: std::io::Error,
     },
     #[error("Chopsticks did not start: {reason}\n--- last Chopsticks output ---\n{log}")]
-    Startup { reason: String, log: String },
+    /// Chopsticks did not start.
+    Startup {
+        /// What happened.
+        reason: String,
+        /// Its last output lines.
+        log: String,
+    },
     #[error("devnet RPC {method} failed: {message}")]
-    Rpc { method: String, message: String },
+    /// A JSON-RPC call to the devnet failed.
+    Rpc {
+        /// The RPC method.
+        method: String,
+        /// The error or unexpected answer.
+        message: String,
+    },
     /// The compressed runtime wasm does not decompress.
     #[error(
         "{}: the compressed runtime does not decompress ({source}); rebuild it with scripts/build-runtime",
         path.display()
     )]
     RuntimeCode {
+        /// The runtime file.
         path: PathBuf,
         #[source]
+        /// Why it does not decompress.
         source: RuntimeCodeError,
     },
 }
@@ -107,6 +125,7 @@ impl Default for BlockMode {
 /// A subnet to create at start, with hotkeys registered at uids 0, 1, 2, …
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetSeed {
+    /// The subnet's netuid.
     pub netuid: u16,
     /// Blocks per epoch (`SubtensorModule.Tempo`); small values let tests cross epochs quickly.
     pub tempo: u16,
@@ -135,11 +154,13 @@ pub struct DevnetConfig {
     pub runtime_wasm: PathBuf,
     /// The `chopsticks` executable.
     pub chopsticks: PathBuf,
+    /// How blocks are produced.
     pub block_mode: BlockMode,
     /// Accounts funded at start (free balance in rao); `Balances.TotalIssuance` is their sum.
     pub funded: Vec<(AccountBytes, u64)>,
     /// `Sudo.Key` (default Alice).
     pub sudo: Option<AccountBytes>,
+    /// Subnets created at start.
     pub subnets: Vec<SubnetSeed>,
     /// `Commitments.MaxSpace`; `None` keeps the runtime default (3100).
     pub max_space: Option<u32>,
@@ -192,26 +213,31 @@ impl DevnetConfig {
         ))
     }
 
+    /// Set how blocks are produced.
     pub fn block_mode(mut self, mode: BlockMode) -> Self {
         self.block_mode = mode;
         self
     }
 
+    /// Add a subnet to create at start.
     pub fn subnet(mut self, subnet: SubnetSeed) -> Self {
         self.subnets.push(subnet);
         self
     }
 
+    /// Fund `account` with `free` rao at start.
     pub fn fund(mut self, account: AccountBytes, free: u64) -> Self {
         self.funded.push((account, free));
         self
     }
 
+    /// Set `Commitments.MaxSpace`.
     pub fn max_space(mut self, max_space: u32) -> Self {
         self.max_space = Some(max_space);
         self
     }
 
+    /// Listen on `port` (127.0.0.1) instead of an ephemeral port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
@@ -366,6 +392,7 @@ impl Devnet {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The port Chopsticks listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }
