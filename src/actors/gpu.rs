@@ -37,7 +37,9 @@ pub struct PoolConfig {
     pub queue: usize,
     /// Run the forward smoke test after each scan.
     pub forward: bool,
+    /// Tokens in the forward smoke test.
     pub forward_tokens: usize,
+    /// Elements per chunk when computing statistics (bounds the working memory per tensor).
     pub chunk_elems: usize,
 }
 
@@ -69,8 +71,11 @@ impl Default for PoolConfig {
 
 /// Validate the model in `dir` against the competition dtype `dtype`.
 pub struct Validate {
+    /// The model directory.
     pub dir: PathBuf,
+    /// The competition's dtype as `config.json` spells it; `None` skips the rule.
     pub dtype: Option<String>,
+    /// Receives the bytes loaded so far.
     pub progress: Arc<dyn ScanProgress>,
 }
 

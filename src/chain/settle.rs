@@ -37,9 +37,11 @@ type Hash = HashFor<SubtensorConfig>;
 /// What a signed transaction committed to, as recorded when it was signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
+    /// The signer's nonce.
     pub nonce: u64,
     /// The era's birth block (the finalized head when it was signed) and that block's hash.
     pub birth: u64,
+    /// The birth block's hash.
     pub birth_hash: [u8; 32],
     /// The mortality period asked for (rounded up to a power of two by the era encoding).
     pub period: u64,
@@ -50,6 +52,7 @@ pub struct Recorded {
 /// The chain's state relevant to one transaction, read at the finalized head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainState {
+    /// The chain's genesis hash.
     pub genesis: [u8; 32],
     /// The finalized head's number.
     pub finalized: u64,
@@ -77,19 +80,38 @@ pub enum Verdict {
 pub enum Why {
     /// Signed for a chain with another genesis (the fleet's network changed, or the chain was replaced).
     OtherGenesis {
+        /// The genesis it was signed for.
         signed_for: [u8; 32],
+        /// The chain's genesis.
         chain: [u8; 32],
     },
     /// The chain's block `birth` is not the block it was signed at: this is another chain (e.g. a restarted devnet).
-    OtherChain { birth: u64 },
+    OtherChain {
+        /// The birth block.
+        birth: u64,
+    },
     /// The chain has not reached the block it was signed at: a fresh chain (e.g. a restarted devnet).
-    ChainBehind { birth: u64, finalized: u64 },
+    ChainBehind {
+        /// The birth block.
+        birth: u64,
+        /// The chain's finalized head.
+        finalized: u64,
+    },
     /// Its era ended (`last` was the last block that could include it) without it.
-    EraEnded { last: u64 },
+    EraEnded {
+        /// The last block that could include it.
+        last: u64,
+    },
     /// Its nonce was used by another transaction of the hotkey.
-    NonceTaken { nonce: u64 },
+    NonceTaken {
+        /// The nonce.
+        nonce: u64,
+    },
     /// The node refuses it, and the chain shows it did not land.
-    Refused { reason: String },
+    Refused {
+        /// The node's reason.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Why {
