@@ -109,12 +109,21 @@ pub enum InspectError {
         file_len: u64,
     },
     #[error("{} has an invalid safetensors header: {reason}; re-save the file", path.display())]
-    /// The header is not valid safetensors JSON (dtypes, shapes, offsets).
+    /// The header is not UTF-8.
     BadHeader {
         /// The weights file.
         path: PathBuf,
-        /// What the `safetensors` crate (or the UTF-8 check) found.
+        /// Where the UTF-8 check failed.
         reason: String,
+    },
+    #[error("{} has an invalid safetensors header: {source}; re-save the file", path.display())]
+    /// The header is not valid safetensors JSON (dtypes, shapes, offsets).
+    HeaderJson {
+        /// The weights file.
+        path: PathBuf,
+        /// What the `safetensors` crate's parser found.
+        #[source]
+        source: serde_json::Error,
     },
     #[error(
         "{} header declares {declared} bytes of tensor data but the file holds {actual}: {}, re-save or \

@@ -69,7 +69,10 @@ pub fn read_header(path: &Path) -> Result<SafetensorsHeader, InspectError> {
     };
     let text = std::str::from_utf8(&header).map_err(|e| bad(format!("not UTF-8 ({e})")))?;
     let meta: safetensors::tensor::Metadata =
-        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(text).map_err(|source| InspectError::HeaderJson {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let data_len = meta.data_len() as u64;
     let actual = file_len - 8 - declared;
     if data_len != actual {
