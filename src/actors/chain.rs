@@ -58,13 +58,22 @@ pub enum ChainEventKind {
     /// Waiting behind an earlier commit of the same hotkey.
     Queued,
     /// The hotkey's commit budget is spent; will submit when the finalized head reaches this block.
-    Scheduled { at_block: u64 },
+    Scheduled {
+        /// The finalized block from which the budget allows the commit.
+        at_block: u64,
+    },
     /// Transaction progress.
     Tx(TxStatus),
     /// Finalized and read back.
-    Done { commit_block: u64 },
+    Done {
+        /// The block the commitment is in.
+        commit_block: u64,
+    },
     /// Failed (the message of the error).
-    Failed { error: String },
+    Failed {
+        /// The error's message.
+        error: String,
+    },
 }
 
 /// Receives status events.

@@ -3,7 +3,7 @@
 //! One worker per device: an actix [`SyncArbiter`] of workers, each on its own thread with its own device (one per
 //! CUDA device, or `--cpu-workers N` workers on the CPU sharing its cores). Jobs go through a bounded queue:
 //! [`GpuPool::validate`] waits (backpressure) while `queue` jobs are already queued or running. Each job reports
-//! the bytes it has loaded through a [`Progress`] trait object. [`GpuPool::cancel`] makes every running job stop
+//! the bytes it has loaded through a [`ScanProgress`] trait object. [`GpuPool::cancel`] makes every running job stop
 //! at its next tensor chunk and every queued job return [`GpuError::Cancelled`]; [`GpuPool::shutdown`] then waits
 //! until every worker thread has stopped.
 //!
@@ -20,7 +20,8 @@ use tokio::sync::Semaphore;
 
 use crate::fleet::Fleet;
 use crate::gpu::{
-    CancellationToken, Device, GpuError, ModelValidation, Progress, ValidateOptions, validate_model,
+    CancellationToken, Device, GpuError, ModelValidation, ScanProgress, ValidateOptions,
+    validate_model,
 };
 
 /// How to build the pool.
@@ -36,7 +37,9 @@ pub struct PoolConfig {
     pub queue: usize,
     /// Run the forward smoke test after each scan.
     pub forward: bool,
+    /// Tokens in the forward smoke test.
     pub forward_tokens: usize,
+    /// Elements per chunk when computing statistics (bounds the working memory per tensor).
     pub chunk_elems: usize,
 }
 
@@ -68,9 +71,12 @@ impl Default for PoolConfig {
 
 /// Validate the model in `dir` against the competition dtype `dtype`.
 pub struct Validate {
+    /// The model directory.
     pub dir: PathBuf,
+    /// The competition's dtype as `config.json` spells it; `None` skips the rule.
     pub dtype: Option<String>,
-    pub progress: Arc<dyn Progress>,
+    /// Receives the bytes loaded so far.
+    pub progress: Arc<dyn ScanProgress>,
 }
 
 impl Message for Validate {
@@ -190,7 +196,7 @@ impl GpuPool {
         &self,
         dir: PathBuf,
         dtype: Option<String>,
-        progress: Arc<dyn Progress>,
+        progress: Arc<dyn ScanProgress>,
     ) -> Result<ModelValidation, GpuError> {
         let addr = self.addr.as_ref().ok_or(GpuError::PoolClosed)?;
         let _slot = self
@@ -307,7 +313,7 @@ pub async fn validate_fleet(
                 .and_then(|s| s.find(miner.competition_id))
                 .map(|c| c.dtype.clone());
             let p = progress.clone();
-            let job_progress: Arc<dyn Progress> =
+            let job_progress: Arc<dyn ScanProgress> =
                 Arc::new(move |loaded, total| p(i, loaded, total));
             let job = pool.validate(miner.model_dir.clone(), dtype, job_progress);
             Box::pin(async move { (i, job.await) })

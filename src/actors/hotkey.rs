@@ -19,6 +19,7 @@ use super::supervisor::{Finished, FleetSupervisor};
 /// Capacity of a hotkey actor's mailbox: it only ever receives its own `Advance`.
 const MAILBOX: usize = 4;
 
+/// Runs one hotkey's publish: the steps in order, one message per step, then reports its row to the supervisor.
 pub struct HotkeyActor {
     services: Arc<Services>,
     job: Arc<Job>,
@@ -27,6 +28,7 @@ pub struct HotkeyActor {
 }
 
 impl HotkeyActor {
+    /// An actor for `job` that reports to `supervisor`.
     pub fn new(services: Arc<Services>, job: Job, supervisor: Addr<FleetSupervisor>) -> Self {
         HotkeyActor {
             services,

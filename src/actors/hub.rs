@@ -38,14 +38,18 @@ use crate::model::RepoId;
 pub struct AccountSetup {
     /// The fleet's name for it.
     pub name: String,
+    /// Its token.
     pub token: Token,
+    /// Its quota.
     pub quota: QuotaRule,
 }
 
 /// Which account a repository's work uses: by repo id, then by namespace (both lowercase); else the default.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
+    /// Repo id → account name.
     pub repos: HashMap<String, String>,
+    /// Namespace → account name.
     pub namespaces: HashMap<String, String>,
 }
 
@@ -72,6 +76,7 @@ pub struct HubActorConfig {
     pub mailbox: usize,
     /// Accounts besides the default one.
     pub accounts: Vec<AccountSetup>,
+    /// Which account each repository uses.
     pub routes: Routes,
 }
 
@@ -99,11 +104,13 @@ impl HubActorConfig {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Arc<Ticket>, HubError>")]
 pub struct Admit {
+    /// The repository.
     pub repo: RepoId,
     /// The miner, for the display (`wallet/hotkey`).
     pub miner: String,
     /// Repository paths of the files to upload; empty: no upload (only the flip).
     pub files: Vec<String>,
+    /// The repository will be made public afterwards (one more API call).
     pub flip: bool,
 }
 
@@ -111,8 +118,11 @@ pub struct Admit {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<UploadReport, HubError>")]
 pub struct Upload {
+    /// The repository.
     pub repo: RepoId,
+    /// The model folder.
     pub dir: PathBuf,
+    /// The commit message.
     pub message: String,
     /// Visibility if the repository must be created.
     pub visibility: Visibility,
@@ -126,7 +136,9 @@ pub struct Upload {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), HubError>")]
 pub struct SetVisibility {
+    /// The repository.
     pub repo: RepoId,
+    /// The visibility to set.
     pub visibility: Visibility,
 }
 
@@ -134,7 +146,9 @@ pub struct SetVisibility {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<RepoInfo, HubError>")]
 pub struct GetRepoInfo {
+    /// The repository.
     pub repo: RepoId,
+    /// The revision; `None` for the head.
     pub revision: Option<String>,
 }
 
@@ -142,10 +156,13 @@ pub struct GetRepoInfo {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Snapshot, HubError>")]
 pub struct Download {
+    /// The repository.
     pub repo: RepoId,
+    /// The revision (a commit id).
     pub revision: String,
     /// Empty = every file.
     pub files: Vec<String>,
+    /// The cache folder files are downloaded into.
     pub cache: PathBuf,
 }
 
@@ -170,6 +187,7 @@ pub struct HubActor {
 }
 
 impl HubActor {
+    /// The Hub actor of `config`, sending progress to `progress`; not started yet.
     pub fn new(
         config: HubActorConfig,
         progress: Arc<dyn UploadProgress>,

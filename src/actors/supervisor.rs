@@ -15,6 +15,7 @@ use super::hotkey::HotkeyActor;
 
 /// One miner to run.
 pub struct MinerPlan {
+    /// The miner's publish.
     pub job: Job,
 }
 
@@ -22,9 +23,11 @@ pub struct MinerPlan {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Finished {
+    /// Its summary row.
     pub row: SummaryRow,
 }
 
+/// Starts one hotkey actor per miner and collects their rows; sends them on `done` once every one finished.
 pub struct FleetSupervisor {
     services: Arc<Services>,
     plans: Vec<MinerPlan>,
@@ -34,6 +37,7 @@ pub struct FleetSupervisor {
 }
 
 impl FleetSupervisor {
+    /// A supervisor for `plans` that sends the rows on `done`.
     pub fn new(
         services: Arc<Services>,
         plans: Vec<MinerPlan>,

@@ -36,6 +36,7 @@ pub enum RateLimitSource {
 /// What a publish can rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
+    /// How the runtime limits a hotkey's commits.
     pub budget: BudgetRule,
 }
 

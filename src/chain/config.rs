@@ -47,6 +47,7 @@ impl VersionCache {
     /// Most blocks remembered; older entries are dropped first.
     const CAPACITY: usize = 512;
 
+    /// Remember the versions of `block`.
     pub fn remember(&self, block: u64, spec_version: u32, transaction_version: u32) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(block, (spec_version, transaction_version));
@@ -55,6 +56,7 @@ impl VersionCache {
         }
     }
 
+    /// The versions of `block` (spec, transaction), when remembered.
     pub fn get(&self, block: u64) -> Option<(u32, u32)> {
         self.0
             .lock()

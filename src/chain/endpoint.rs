@@ -20,33 +20,88 @@ pub enum EndpointError {
     #[error(
         "`{url}` is not a usable chain endpoint: {why} (use ws://HOST:PORT or wss://HOST[:PORT])"
     )]
-    BadUrl { url: String, why: String },
+    /// The URL is not `ws://` / `wss://` with a host.
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
     #[error("the host name `{host}` does not resolve ({reason}); check the spelling and your DNS")]
-    Dns { host: String, reason: String },
+    /// The host name does not resolve.
+    Dns {
+        /// The host name.
+        host: String,
+        /// The resolver's answer.
+        reason: String,
+    },
     #[error("resolving the host name `{host}` took more than {} s; check your DNS", .after.as_secs())]
-    DnsTimeout { host: String, after: Duration },
+    /// Resolving took too long.
+    DnsTimeout {
+        /// The host name.
+        host: String,
+        /// How long it waited.
+        after: Duration,
+    },
     #[error("connection refused by {addr}: nothing listens on that port (is the node running?)")]
-    Refused { addr: SocketAddr },
+    /// Nothing listens on the port.
+    Refused {
+        /// The address tried.
+        addr: SocketAddr,
+    },
     #[error("{addr} cannot be reached: {reason}")]
-    Unreachable { addr: SocketAddr, reason: String },
+    /// The address cannot be reached.
+    Unreachable {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The OS error.
+        reason: String,
+    },
     #[error("{addr} did not accept a TCP connection within {} s (a firewall dropping packets, or the host is down)", .after.as_secs())]
-    TcpTimeout { addr: SocketAddr, after: Duration },
+    /// No TCP connection in time.
+    TcpTimeout {
+        /// The address tried.
+        addr: SocketAddr,
+        /// How long it waited.
+        after: Duration,
+    },
     #[error("the TLS handshake with {host} failed: {reason}")]
-    Tls { host: String, reason: String },
+    /// The TLS handshake failed.
+    Tls {
+        /// The host name.
+        host: String,
+        /// The TLS error.
+        reason: String,
+    },
     #[error("{host} answered, but not as a WebSocket JSON-RPC server: {reason}")]
-    NotWebSocket { host: String, reason: String },
+    /// Something answered, but not a WebSocket JSON-RPC server.
+    NotWebSocket {
+        /// The host name.
+        host: String,
+        /// What it answered.
+        reason: String,
+    },
     #[error(
         "{host} accepted the connection but did not answer the WebSocket handshake within {} s (a silent or overloaded endpoint)",
         .after.as_secs()
     )]
-    Silent { host: String, after: Duration },
+    /// No WebSocket handshake in time.
+    Silent {
+        /// The host name.
+        host: String,
+        /// How long it waited.
+        after: Duration,
+    },
 }
 
 /// Where a `ws://` / `wss://` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The host name or address.
     pub host: String,
+    /// The port (the scheme's default when the URL has none).
     pub port: u16,
+    /// `wss://`.
     pub tls: bool,
 }
 

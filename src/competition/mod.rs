@@ -35,8 +35,11 @@ pub enum Epsilon {
     Fixed(f64),
     /// From `start` at the commit block down to `end` after `decay_blocks` blocks (taoverse `LinearDecay`).
     LinearDecay {
+        /// The advantage at the commit block.
         start: f64,
+        /// The advantage once fully decayed.
         end: f64,
+        /// Blocks from `start` to `end`.
         decay_blocks: u64,
     },
 }
@@ -131,7 +134,9 @@ impl Competition {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleEntry {
+    /// The first block of this entry.
     pub start_block: u64,
+    /// The competitions active from it.
     pub competitions: Vec<Competition>,
 }
 
@@ -139,7 +144,9 @@ pub struct ScheduleEntry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subnet {
+    /// The subnet's netuid.
     pub netuid: u16,
+    /// The subnet's name, for humans.
     pub name: String,
     /// Target seconds per block (12 on finney).
     pub block_time_s: u64,
@@ -223,6 +230,7 @@ pub struct ConstraintCheck {
     pub expected: String,
     /// What the model has, for humans.
     pub actual: String,
+    /// The model meets the requirement.
     pub passed: bool,
 }
 

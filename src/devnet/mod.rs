@@ -14,13 +14,21 @@
 //! `minerfleet devnet up | down | status` runs the same launcher, with the Hub-compatible server, in a detached
 //! daemon: [`local`] (state folder, start, stop, probe; [`local::read_state`] for other commands), [`daemon`] (the
 //! daemon's body) and [`tools`] (finding the runtime wasm and Chopsticks).
+//!
+//! By file: this one is the launcher ([`Devnet`]); `genesis` builds the genesis and Chopsticks' config from the
+//! runtime wasm, `rpc` is the small JSON-RPC client the launcher and the daemon's probes use, `process` owns
+//! the Chopsticks child process.
 
 #[cfg(unix)]
 pub mod daemon;
+mod genesis;
 pub mod keys;
 pub mod local;
 mod process;
+mod rpc;
 mod signals;
+#[cfg(test)]
+mod tests;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -30,8 +38,12 @@ use serde_json::{Value, json};
 use sp_core::crypto::{AccountId32, Ss58Codec};
 use sp_core::{Pair as _, sr25519};
 
+pub use genesis::{RuntimeCodeError, chopsticks_config, genesis_json, import_storage};
+use genesis::{hex0x, read_runtime};
 use keys::AccountBytes;
 use process::Chopsticks;
+use rpc::decode_hex;
+pub(crate) use rpc::{head_number_at, rpc_call};
 
 /// Environment variable naming the compressed runtime wasm (`scripts/build-runtime` prints its folder).
 pub const ENV_RUNTIME_WASM: &str = "MINERFLEET_RUNTIME_WASM";
@@ -52,17 +64,45 @@ const WASM_MAGIC: [u8; 4] = [0x00, 0x61, 0x73, 0x6d];
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
     #[error("{0}")]
+    /// A setting or input file is unusable (the message says what to do).
     Config(String),
     #[error("{path}: {source}")]
+    /// A file could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The error.
         source: std::io::Error,
     },
     #[error("Chopsticks did not start: {reason}\n--- last Chopsticks output ---\n{log}")]
-    Startup { reason: String, log: String },
+    /// Chopsticks did not start.
+    Startup {
+        /// What happened.
+        reason: String,
+        /// Its last output lines.
+        log: String,
+    },
     #[error("devnet RPC {method} failed: {message}")]
-    Rpc { method: String, message: String },
+    /// A JSON-RPC call to the devnet failed.
+    Rpc {
+        /// The RPC method.
+        method: String,
+        /// The error or unexpected answer.
+        message: String,
+    },
+    /// The compressed runtime wasm does not decompress.
+    #[error(
+        "{}: the compressed runtime does not decompress ({source}); rebuild it with scripts/build-runtime",
+        path.display()
+    )]
+    RuntimeCode {
+        /// The runtime file.
+        path: PathBuf,
+        #[source]
+        /// Why it does not decompress.
+        source: RuntimeCodeError,
+    },
 }
 
 /// How blocks are produced.
@@ -85,6 +125,7 @@ impl Default for BlockMode {
 /// A subnet to create at start, with hotkeys registered at uids 0, 1, 2, …
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetSeed {
+    /// The subnet's netuid.
     pub netuid: u16,
     /// Blocks per epoch (`SubtensorModule.Tempo`); small values let tests cross epochs quickly.
     pub tempo: u16,
@@ -113,11 +154,13 @@ pub struct DevnetConfig {
     pub runtime_wasm: PathBuf,
     /// The `chopsticks` executable.
     pub chopsticks: PathBuf,
+    /// How blocks are produced.
     pub block_mode: BlockMode,
     /// Accounts funded at start (free balance in rao); `Balances.TotalIssuance` is their sum.
     pub funded: Vec<(AccountBytes, u64)>,
     /// `Sudo.Key` (default Alice).
     pub sudo: Option<AccountBytes>,
+    /// Subnets created at start.
     pub subnets: Vec<SubnetSeed>,
     /// `Commitments.MaxSpace`; `None` keeps the runtime default (3100).
     pub max_space: Option<u32>,
@@ -170,26 +213,31 @@ impl DevnetConfig {
         ))
     }
 
+    /// Set how blocks are produced.
     pub fn block_mode(mut self, mode: BlockMode) -> Self {
         self.block_mode = mode;
         self
     }
 
+    /// Add a subnet to create at start.
     pub fn subnet(mut self, subnet: SubnetSeed) -> Self {
         self.subnets.push(subnet);
         self
     }
 
+    /// Fund `account` with `free` rao at start.
     pub fn fund(mut self, account: AccountBytes, free: u64) -> Self {
         self.funded.push((account, free));
         self
     }
 
+    /// Set `Commitments.MaxSpace`.
     pub fn max_space(mut self, max_space: u32) -> Self {
         self.max_space = Some(max_space);
         self
     }
 
+    /// Listen on `port` (127.0.0.1) instead of an ephemeral port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
@@ -344,6 +392,7 @@ impl Devnet {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The port Chopsticks listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -536,331 +585,9 @@ impl Drop for Devnet {
     }
 }
 
-/// Head block number of the chain serving JSON-RPC over HTTP at `url` (`chain_getHeader`).
-pub(crate) async fn head_number_at(http: &reqwest::Client, url: &str) -> Result<u32, DevnetError> {
-    let header = rpc_call(http, url, "chain_getHeader", json!([])).await?;
-    let number = header["number"].as_str().unwrap_or_default();
-    u32::from_str_radix(number.trim_start_matches("0x"), 16).map_err(|_| DevnetError::Rpc {
-        method: "chain_getHeader".into(),
-        message: format!("unexpected header {header}"),
-    })
-}
-
-pub(crate) async fn rpc_call(
-    http: &reqwest::Client,
-    url: &str,
-    method: &str,
-    params: Value,
-) -> Result<Value, DevnetError> {
-    let err = |message: String| DevnetError::Rpc {
-        method: method.to_string(),
-        message,
-    };
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let response = http
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| err(format!("{url}: {e}")))?;
-    let mut reply: Value = response
-        .json()
-        .await
-        .map_err(|e| err(format!("{url}: bad JSON-RPC reply: {e}")))?;
-    if let Some(error) = reply.get("error") {
-        return Err(err(error.to_string()));
-    }
-    Ok(reply
-        .get_mut("result")
-        .map(Value::take)
-        .unwrap_or(Value::Null))
-}
-
-fn read_runtime(path: &Path) -> Result<Vec<u8>, DevnetError> {
-    let code = std::fs::read(path).map_err(|source| DevnetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if code.starts_with(&WASM_MAGIC) {
-        return Ok(code);
-    }
-    if !code.starts_with(&COMPRESSED_CODE_MAGIC) {
-        return Err(DevnetError::Config(format!(
-            "{}: not a runtime wasm (neither the compressed-code magic 52bc537646db8e05 nor \\0asm); \
-             use the .compact.compressed.wasm that scripts/build-runtime produces",
-            path.display()
-        )));
-    }
-    decompress_code(&code[COMPRESSED_CODE_MAGIC.len()..]).map_err(|e| {
-        DevnetError::Config(format!(
-            "{}: the compressed runtime does not decompress ({e}); rebuild it with scripts/build-runtime",
-            path.display()
-        ))
-    })
-}
-
-/// Largest runtime we decompress (Substrate's own bomb limit for code blobs is 50 MiB).
-const CODE_BOMB_LIMIT: u64 = 50 * 1024 * 1024;
-
-/// The plain wasm of a zstd-compressed runtime (after the magic). The devnet genesis stores it uncompressed on
-/// purpose: Chopsticks hands `:code` to its executor on every runtime call, and decompressing it there took about
-/// 40 of the 90 ms each call costs (measured with `state_call Core_version` on a release-profile runtime: 85-100 ms
-/// compressed, about 50 ms plain). Every transaction costs three such calls (nonce, pool validation, block
-/// application). The rest of that cost grows with the wasm's size, which is why `scripts/build-runtime` builds the
-/// test runtime for size (~28 ms a call).
-fn decompress_code(zstd: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let decoder = ruzstd::decoding::StreamingDecoder::new(zstd).map_err(|e| e.to_string())?;
-    let mut plain = Vec::new();
-    decoder
-        .take(CODE_BOMB_LIMIT + 1)
-        .read_to_end(&mut plain)
-        .map_err(|e| e.to_string())?;
-    if plain.len() as u64 > CODE_BOMB_LIMIT {
-        return Err(format!(
-            "more than {CODE_BOMB_LIMIT} bytes once decompressed"
-        ));
-    }
-    if !plain.starts_with(&WASM_MAGIC) {
-        return Err("the decompressed bytes are not wasm (no \\0asm header)".into());
-    }
-    Ok(plain)
-}
-
 fn write_file(path: &Path, contents: &str) -> Result<(), DevnetError> {
     std::fs::write(path, contents).map_err(|source| DevnetError::Io {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn hex0x(bytes: &[u8]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
-
-fn decode_hex(method: &str, text: &str) -> Result<Vec<u8>, DevnetError> {
-    hex::decode(text.trim_start_matches("0x")).map_err(|e| DevnetError::Rpc {
-        method: method.to_string(),
-        message: format!("bad hex {text:?}: {e}"),
-    })
-}
-
-/// The raw chain spec with `:code` as its only storage entry.
-pub fn genesis_json(code: &[u8]) -> Value {
-    json!({
-        "id": "minerfleet-devnet",
-        "name": "minerfleet devnet",
-        "chainType": "Development",
-        "properties": { "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" },
-        "genesis": { "raw": { "top": { "0x3a636f6465": hex0x(code) } } }
-    })
-}
-
-/// Chopsticks' config: loopback, no upstream, the seeded state in `import-storage`.
-pub fn chopsticks_config(config: &DevnetConfig, genesis: &Path) -> Result<Value, DevnetError> {
-    let mode = match config.block_mode {
-        BlockMode::Instant => "Instant",
-        BlockMode::Manual | BlockMode::Timer(_) => "Manual",
-    };
-    if let BlockMode::Timer(interval) = config.block_mode
-        && interval.is_zero()
-    {
-        return Err(DevnetError::Config(
-            "block timer interval must be greater than zero (use BlockMode::Instant or Manual instead)".into(),
-        ));
-    }
-    Ok(json!({
-        "genesis": genesis.to_string_lossy(),
-        "host": "127.0.0.1",
-        "port": config.port.unwrap_or(0),
-        "build-block-mode": mode,
-        "runtime-log-level": config.runtime_log_level,
-        "import-storage": import_storage(config)?,
-        // Lets Chopsticks' polkadot.js layer decode extrinsics of the wrapper-identifier variant.
-        "registered-types": { "typesBundle": { "spec": { SPEC_NAME: { "signedExtensions": {
-            "ChargeTransactionPaymentWrapper": { "extrinsic": { "tip": "Compact<Balance>" }, "payload": {} }
-        } } } } }
-    }))
-}
-
-/// The seeded state in Chopsticks' object form: pallet and item names are resolved through the runtime
-/// metadata (an independent check of [`keys`]). Numbers are given as SCALE hex because Chopsticks drops
-/// falsy values (a uid or tempo of 0 would otherwise delete the entry).
-pub fn import_storage(config: &DevnetConfig) -> Result<Value, DevnetError> {
-    let mut total: u64 = 0;
-    let mut accounts = Vec::new();
-    for (account, free) in &config.funded {
-        total = total.checked_add(*free).ok_or_else(|| {
-            DevnetError::Config("funded balances overflow u64 (TotalIssuance)".into())
-        })?;
-        accounts.push(json!([
-            [ss58(account)],
-            hex0x(&keys::funded_account_info(*free))
-        ]));
-    }
-    let (mut added, mut tempo, mut count, mut uids, mut hotkeys, mut incentive) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut seen = std::collections::BTreeSet::new();
-    for subnet in &config.subnets {
-        if !seen.insert(subnet.netuid) {
-            return Err(DevnetError::Config(format!(
-                "subnet {} is listed twice in the devnet config",
-                subnet.netuid
-            )));
-        }
-        let n = u16::try_from(subnet.hotkeys.len()).map_err(|_| {
-            DevnetError::Config(format!("subnet {}: more than 65535 hotkeys", subnet.netuid))
-        })?;
-        added.push(json!([[subnet.netuid], true]));
-        tempo.push(json!([[subnet.netuid], scale_hex(&subnet.tempo)]));
-        count.push(json!([[subnet.netuid], scale_hex(&n)]));
-        for (uid, hotkey) in (0u16..).zip(&subnet.hotkeys) {
-            uids.push(json!([[subnet.netuid, ss58(hotkey)], scale_hex(&uid)]));
-            hotkeys.push(json!([[subnet.netuid, uid], hex0x(hotkey)]));
-        }
-        if !subnet.incentive.is_empty() {
-            incentive.push(json!([
-                [subnet.netuid],
-                hex0x(&keys::encode_u16_vec(&subnet.incentive))
-            ]));
-        }
-    }
-    let mut storage = json!({
-        "System": { "Account": accounts },
-        "Balances": { "TotalIssuance": scale_hex(&total) },
-        "SubtensorModule": {
-            "NetworksAdded": added,
-            "Tempo": tempo,
-            "SubnetworkN": count,
-            "Uids": uids,
-            "Keys": hotkeys,
-            "Incentive": incentive,
-        },
-    });
-    if let Some(sudo) = &config.sudo {
-        storage["Sudo"] = json!({ "Key": hex0x(sudo) });
-    }
-    if let Some(max_space) = config.max_space {
-        storage["Commitments"] = json!({ "MaxSpace": scale_hex(&max_space) });
-    }
-    Ok(storage)
-}
-
-fn scale_hex<T: parity_scale_codec::Encode>(value: &T) -> String {
-    hex0x(&value.encode())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dev_accounts_are_the_well_known_keys() {
-        assert_eq!(
-            hex::encode(dev_account("Alice")),
-            "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
-        );
-        assert_eq!(
-            ss58(&dev_account("Alice")),
-            "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
-        );
-    }
-
-    #[test]
-    fn import_storage_seeds_accounts_issuance_and_subnets() {
-        let bob = dev_account("Bob");
-        let config = DevnetConfig::new("rt.wasm", "chopsticks")
-            .subnet(SubnetSeed {
-                netuid: 999,
-                tempo: 5,
-                hotkeys: vec![dev_account("Alice"), bob],
-                incentive: vec![0, 65535],
-            })
-            .max_space(300);
-        let storage = import_storage(&config).unwrap();
-        // 6e15 rao, u64 little endian
-        assert_eq!(
-            storage["Balances"]["TotalIssuance"],
-            json!("0x0000a7dcf7501500")
-        );
-        assert_eq!(storage["System"]["Account"].as_array().unwrap().len(), 6);
-        let sub = &storage["SubtensorModule"];
-        assert_eq!(sub["NetworksAdded"], json!([[[999], true]]));
-        assert_eq!(sub["Tempo"], json!([[[999], "0x0500"]]));
-        assert_eq!(sub["SubnetworkN"], json!([[[999], "0x0200"]]));
-        // uid 0 must be hex: Chopsticks would drop a plain 0.
-        assert_eq!(sub["Uids"][0][1], json!("0x0000"));
-        assert_eq!(sub["Uids"][1], json!([[999, ss58(&bob)], "0x0100"]));
-        assert_eq!(sub["Keys"][1], json!([[999, 1], hex0x(&bob)]));
-        assert_eq!(sub["Incentive"], json!([[[999], "0x080000ffff"]]));
-        assert_eq!(storage["Commitments"]["MaxSpace"], json!("0x2c010000"));
-        assert_eq!(storage["Sudo"]["Key"], json!(hex0x(&dev_account("Alice"))));
-    }
-
-    #[test]
-    fn duplicate_subnets_are_a_config_error() {
-        let config = DevnetConfig::new("rt.wasm", "chopsticks")
-            .subnet(SubnetSeed::new(1, vec![]))
-            .subnet(SubnetSeed::new(1, vec![]));
-        let err = import_storage(&config).unwrap_err().to_string();
-        assert!(err.contains("subnet 1 is listed twice"), "{err}");
-    }
-
-    #[test]
-    fn timer_mode_runs_chopsticks_in_manual_mode_and_rejects_zero_interval() {
-        let config = DevnetConfig::new("rt.wasm", "chopsticks");
-        let value = chopsticks_config(&config, Path::new("/tmp/g.json")).unwrap();
-        assert_eq!(value["build-block-mode"], "Manual");
-        assert_eq!(value["host"], "127.0.0.1");
-        assert!(value.get("endpoint").is_none());
-        assert!(value.get("mock-signature-host").is_none());
-        let zero = config.block_mode(BlockMode::Timer(Duration::ZERO));
-        assert!(chopsticks_config(&zero, Path::new("/tmp/g.json")).is_err());
-    }
-
-    #[test]
-    fn genesis_holds_only_the_code() {
-        let genesis = genesis_json(&[0x52, 0xbc]);
-        let top = genesis["genesis"]["raw"]["top"].as_object().unwrap();
-        assert_eq!(top.len(), 1);
-        assert_eq!(top["0x3a636f6465"], "0x52bc");
-    }
-
-    #[test]
-    fn a_compressed_runtime_is_stored_plain_and_a_broken_one_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let plain = [&WASM_MAGIC[..], &[1, 0, 0, 0], &[7u8; 4096]].concat();
-        let mut compressed = COMPRESSED_CODE_MAGIC.to_vec();
-        compressed.extend(ruzstd::encoding::compress_to_vec(
-            &plain[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        ));
-        let path = dir.path().join("runtime.compact.compressed.wasm");
-        std::fs::write(&path, &compressed).unwrap();
-        assert_eq!(read_runtime(&path).unwrap(), plain);
-
-        let plain_path = dir.path().join("runtime.wasm");
-        std::fs::write(&plain_path, &plain).unwrap();
-        assert_eq!(read_runtime(&plain_path).unwrap(), plain);
-
-        compressed.truncate(COMPRESSED_CODE_MAGIC.len() + 6);
-        std::fs::write(&path, &compressed).unwrap();
-        let err = read_runtime(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("runtime.compact.compressed.wasm") && err.contains("decompress"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_file_that_is_not_a_runtime_is_refused_with_its_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("not-a-runtime.wasm");
-        std::fs::write(&path, b"hello").unwrap();
-        let err = read_runtime(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("not-a-runtime.wasm") && err.contains("scripts/build-runtime"),
-            "{err}"
-        );
-    }
 }

@@ -246,24 +246,10 @@ impl Chopsticks {
                 Ok(Some(Event::Eof)) => {
                     eofs += 1;
                     if eofs == 2 {
-                        let status = process.child.wait().ok();
-                        return Err(process.startup_error(format!(
-                            "it exited ({}) before listening",
-                            status
-                                .map(|s| s.to_string())
-                                .unwrap_or_else(|| "unknown status".into())
-                        )));
+                        return Err(process.exited_early());
                     }
                 }
-                Ok(None) => {
-                    let status = process.child.wait().ok();
-                    return Err(process.startup_error(format!(
-                        "it exited ({}) before listening",
-                        status
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "unknown status".into())
-                    )));
-                }
+                Ok(None) => return Err(process.exited_early()),
                 Err(_) => {
                     process.kill();
                     return Err(process.startup_error(format!(
@@ -273,6 +259,17 @@ impl Chopsticks {
                 }
             }
         }
+    }
+
+    /// The process ended before it said it listens: reap it and say how it exited.
+    fn exited_early(&mut self) -> DevnetError {
+        let status = self.child.wait().ok();
+        self.startup_error(format!(
+            "it exited ({}) before listening",
+            status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown status".into())
+        ))
     }
 
     fn startup_error(&self, reason: String) -> DevnetError {

@@ -12,7 +12,9 @@ use super::{DevnetError, ENV_CHOPSTICKS, ENV_RUNTIME_WASM};
 /// The runtime wasm and the Chopsticks executable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevnetTools {
+    /// The runtime wasm.
     pub runtime_wasm: PathBuf,
+    /// The `chopsticks` executable.
     pub chopsticks: PathBuf,
 }
 

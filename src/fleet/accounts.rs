@@ -48,10 +48,13 @@ impl std::fmt::Display for TokenSource {
 /// One account of `hub_accounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HubAccount {
+    /// The account's name (what miners' `hub_account` names).
     pub name: String,
+    /// Where its token comes from (never the token itself).
     pub token: TokenSource,
     /// Namespaces whose repos use this account unless a miner names another one.
     pub namespaces: Vec<String>,
+    /// Its Hub quota.
     pub quota: QuotaRule,
 }
 
@@ -60,12 +63,14 @@ pub struct HubAccount {
 pub struct HubAccounts {
     /// The default account's quota (`hub_quota`), also the quota of accounts that set none.
     pub default_quota: QuotaRule,
+    /// Every account besides the default one, as written.
     pub accounts: Vec<HubAccount>,
     /// Miners (`wallet/hotkey`) that name their account, and its name.
     pub assigned: HashMap<String, String>,
 }
 
 impl HubAccounts {
+    /// The account called `name`.
     pub fn get(&self, name: &str) -> Option<&HubAccount> {
         self.accounts.iter().find(|a| a.name == name)
     }
@@ -290,23 +295,13 @@ pub(super) fn load(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
-    use super::super::{Fleet, LoadOptions};
+    use super::super::Fleet;
     use super::*;
 
     fn load(accounts: &str, miners: &str) -> Result<Fleet, super::super::FleetError> {
-        let src = format!(
-            "Fleet(netuid: 80, defaults: (wallet: \"w\", competition_id: 1), {accounts} miners: [{miners}])"
-        );
-        Fleet::from_source(
-            Path::new("/srv/f.ron"),
-            &src,
-            LoadOptions {
-                require_model_dirs: false,
-            },
-        )
+        super::super::tests::load_fleet(&format!("{accounts} "), miners)
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct FleetFile {
     /// Hub endpoint (default `https://huggingface.co`).
     #[serde(default)]
     pub hub: Option<String>,
+    /// The subnet.
     pub netuid: u16,
     /// Folder of btcli wallets (default `~/.bittensor/wallets`).
     #[serde(default)]
@@ -29,6 +30,7 @@ pub struct FleetFile {
     #[serde(default)]
     pub competitions: Option<String>,
     #[serde(default)]
+    /// Values every miner gets unless it sets its own.
     pub defaults: Defaults,
     /// The default account's Hub quota: a plan name, `"off"`, or `(requests: N, window_s: S)`.
     #[serde(default)]
@@ -36,6 +38,7 @@ pub struct FleetFile {
     /// Hugging Face accounts besides the default one (see `super::accounts`).
     #[serde(default)]
     pub hub_accounts: Vec<HubAccountEntry>,
+    /// The miners.
     pub miners: Vec<MinerEntry>,
 }
 
@@ -43,14 +46,22 @@ pub struct FleetFile {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum QuotaSpec {
+    /// A plan name (`free`, `pro`, …) or `off`.
     Preset(String),
-    Custom { requests: u32, window_s: u64 },
+    /// An explicit quota.
+    Custom {
+        /// Requests allowed per window.
+        requests: u32,
+        /// The window in seconds.
+        window_s: u64,
+    },
 }
 
 /// One entry of `hub_accounts`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename = "HubAccount", deny_unknown_fields)]
 pub struct HubAccountEntry {
+    /// The account's name (what miners' `hub_account` names).
     pub name: String,
     /// Environment variable holding the token.
     #[serde(default)]
@@ -62,6 +73,7 @@ pub struct HubAccountEntry {
     #[serde(default)]
     pub namespaces: Vec<String>,
     #[serde(default)]
+    /// Its Hub quota (default: the fleet's `hub_quota`).
     pub quota: Option<QuotaSpec>,
     /// Only to refuse it with a clear message (tokens never go in the fleet file); never read.
     #[serde(default)]
@@ -73,10 +85,13 @@ pub struct HubAccountEntry {
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     #[serde(default)]
+    /// Wallet (coldkey folder) name.
     pub wallet: Option<String>,
     #[serde(default)]
+    /// Competition id.
     pub competition_id: Option<u16>,
     #[serde(default)]
+    /// Make the committed repo public once the commitment is on chain.
     pub update_repo_visibility: Option<bool>,
     /// The `hub_accounts` entry every miner uses unless it names its own.
     #[serde(default)]
@@ -94,14 +109,19 @@ pub struct Defaults {
 #[serde(rename = "Miner", deny_unknown_fields)]
 pub struct MinerEntry {
     #[serde(default)]
+    /// Wallet (coldkey folder) name (default: `defaults.wallet`).
     pub wallet: Option<String>,
+    /// Hotkey name inside the wallet.
     pub hotkey: String,
+    /// The model directory (relative to the fleet file's folder, `~` expanded).
     pub model_dir: String,
     /// `namespace/name` on the Hub.
     pub repo: String,
     #[serde(default)]
+    /// Competition id (default: `defaults.competition_id`).
     pub competition_id: Option<u16>,
     #[serde(default)]
+    /// Make the committed repo public once the commitment is on chain (default: `defaults`).
     pub update_repo_visibility: Option<bool>,
     /// The `hub_accounts` entry whose token and quota this miner uses.
     #[serde(default)]
@@ -110,8 +130,10 @@ pub struct MinerEntry {
     #[serde(default)]
     pub alt_repo: Option<String>,
     #[serde(default)]
+    /// How a new model reaches a repo that holds a public one (default: `defaults`).
     pub republish: Option<Republish>,
     #[serde(default)]
+    /// When `minerfleet watch` publishes (merged over `defaults.watch`).
     pub watch: Option<WatchEntry>,
 }
 
@@ -150,6 +172,11 @@ fn help_for(code: &ron::Error) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The problem `parse` reports for fleet text from `f.ron`.
+    fn refused(src: &str) -> Problem {
+        parse(Path::new("f.ron"), src).unwrap_err()
+    }
+
     #[test]
     fn minimal_file_parses_with_implicit_some() {
         let file = parse(
@@ -177,54 +204,40 @@ mod tests {
         assert_eq!(file.miners[0].alt_repo.as_deref(), Some("a/bcd-2"));
         assert_eq!(file.miners[0].republish, Some(Republish::AltRepo));
         assert_eq!(file.miners[1].republish, Some(Republish::InPlace));
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             r#"Fleet(netuid: 80, miners: [Miner(hotkey: "h", model_dir: "m", repo: "a/bcd", republish: Slots)])"#,
-        )
-        .unwrap_err();
+        );
         assert!(err.message.contains("Slots"), "{err}");
     }
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = parse(
-            Path::new("f.ron"),
-            "Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)",
-        )
-        .unwrap_err();
+        let err = refused("Fleet(\n  netuid: 80,\n  miners: [\n    Miner(hotkey: )\n  ],\n)");
         assert_eq!(err.at.map(|a| a.line), Some(4), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_refused_by_name() {
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", model-dir: \"m\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        );
         let text = err.to_string();
         assert!(text.starts_with("f.ron:1:"), "{text}");
-        let err = parse(
-            Path::new("f.ron"),
+        let err = refused(
             "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", modeldir: \"m\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        );
         assert!(err.message.contains("modeldir"), "{err}");
     }
 
     #[test]
     fn missing_fields_are_named() {
-        let err = parse(
-            Path::new("f.ron"),
-            "Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])",
-        )
-        .unwrap_err();
+        let err = refused("Fleet(netuid: 80, miners: [Miner(hotkey: \"h\", repo: \"a/bcd\")])");
         assert!(err.message.contains("model_dir"), "{err}");
     }
 
     #[test]
     fn wrong_types_are_named() {
-        let err = parse(Path::new("f.ron"), "Fleet(netuid: \"eighty\", miners: [])").unwrap_err();
+        let err = refused("Fleet(netuid: \"eighty\", miners: [])");
         assert!(
             err.message.to_lowercase().contains("integer") || err.message.contains("u16"),
             "{err}"

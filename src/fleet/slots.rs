@@ -59,9 +59,11 @@ pub fn derived_alt(repo: &RepoId) -> Result<RepoId, RepoIdError> {
 /// A miner's slots: where its models are uploaded and which repos its commitments may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slots {
+    /// The fleet's `repo`.
     pub primary: RepoId,
     /// The second slot ([`Republish::AltRepo`] only).
     pub alt: Option<RepoId>,
+    /// How a new model reaches a repo that holds a public one.
     pub mode: Republish,
 }
 

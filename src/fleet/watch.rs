@@ -30,12 +30,16 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 #[serde(deny_unknown_fields)]
 pub struct WatchEntry {
     #[serde(default)]
+    /// How long a folder must be unchanged to be complete, e.g. `"2m"`.
     pub settle: Option<String>,
     #[serde(default)]
+    /// Least time between two commitments, e.g. `"1h"`.
     pub min_interval: Option<String>,
     #[serde(default)]
+    /// A file the trainer writes when a checkpoint is complete.
     pub ready_marker: Option<String>,
     #[serde(default)]
+    /// Publish only checkpoints that score better.
     pub only_if_better: Option<BetterEntry>,
 }
 
@@ -48,9 +52,12 @@ pub enum BetterEntry {
     /// Publish only when the score in `file` beats the last published score.
     Score {
         #[serde(default)]
+        /// The score file (JSON), relative to the model folder.
         file: Option<String>,
+        /// The field of the score file to compare.
         metric: String,
         #[serde(default)]
+        /// Whether lower or higher is better.
         direction: Option<Direction>,
     },
 }
@@ -73,6 +80,7 @@ pub struct ScoreRule {
     /// The top-level numeric field of that JSON object, e.g. `eval_loss` (what HF `Trainer` writes in
     /// `eval_results.json`).
     pub metric: String,
+    /// Whether lower or higher is better.
     pub direction: Direction,
 }
 
@@ -80,10 +88,14 @@ pub struct ScoreRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WatchPolicy {
     #[serde(with = "secs")]
+    /// How long a folder must be unchanged to be complete.
     pub settle: Duration,
     #[serde(with = "secs")]
+    /// Least time between two commitments.
     pub min_interval: Duration,
+    /// A file the trainer writes when a checkpoint is complete.
     pub ready_marker: Option<String>,
+    /// Publish only checkpoints that score better.
     pub only_if_better: Option<ScoreRule>,
 }
 
@@ -112,7 +124,9 @@ mod secs {
 pub struct WatchProblem {
     /// `settle`, `min_interval`, `ready_marker` or `only_if_better`.
     pub field: &'static str,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it.
     pub help: &'static str,
 }
 

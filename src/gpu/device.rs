@@ -9,7 +9,9 @@ use std::str::FromStr;
 /// One device a pool worker owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Device {
+    /// The CPU.
     Cpu,
+    /// The CUDA device with this index.
     Cuda(usize),
 }
 

@@ -10,17 +10,29 @@ pub use crate::model::save::Family;
 /// The dimensions read from `config.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Config {
+    /// The decoder family.
     pub family: Family,
+    /// The `architectures` entry.
     pub architecture: String,
+    /// Width of the residual stream.
     pub hidden_size: usize,
+    /// Decoder layers.
     pub num_hidden_layers: usize,
+    /// Attention heads.
     pub num_attention_heads: usize,
+    /// Key/value heads.
     pub num_key_value_heads: usize,
+    /// Tokens in the vocabulary.
     pub vocab_size: usize,
+    /// Width of the MLP.
     pub intermediate_size: usize,
+    /// Width of one head (`head_dim`, else `hidden_size / num_attention_heads`).
     pub head_dim: usize,
+    /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
+    /// Rotary base.
     pub rope_theta: f64,
+    /// `lm_head` shares the input embedding.
     pub tie_word_embeddings: bool,
     /// q/k/v projections have biases (always for Qwen2; `attention_bias` for Llama).
     pub attention_bias: bool,
@@ -34,14 +46,19 @@ pub enum ConfigError {
     #[error(
         "config.json has no `architectures` list: transformers needs it to pick the model class"
     )]
+    /// No `architectures` list.
     NoArchitecture,
     #[error(
         "architecture `{0}` has no shape rules here (known: LlamaForCausalLM, Qwen2ForCausalLM)"
     )]
+    /// An architecture without shape rules here.
     UnknownArchitecture(String),
     #[error("config.json field `{field}`: {problem}")]
+    /// A field is missing or has the wrong type or value.
     Field {
+        /// The field.
         field: &'static str,
+        /// What is wrong.
         problem: String,
     },
 }

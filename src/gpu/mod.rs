@@ -62,6 +62,7 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rule's stable machine name (as in `--json`).
     pub fn name(self) -> &'static str {
         match self {
             Rule::Config => "config",
@@ -87,8 +88,11 @@ impl fmt::Display for Rule {
 /// One broken rule, naming the tensor when the rule is about one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {
+    /// The rule broken.
     pub rule: Rule,
+    /// The tensor, when the rule is about one.
     pub tensor: Option<String>,
+    /// What was found.
     pub detail: String,
 }
 
@@ -114,34 +118,45 @@ impl fmt::Display for Finding {
 /// What one tensor holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TensorStats {
+    /// Tensor name.
     pub name: String,
     /// Weights file, relative to the model directory.
     pub file: PathBuf,
     /// safetensors dtype name ("BF16", ...).
     pub dtype: String,
+    /// Shape, outermost dimension first.
     pub shape: Vec<usize>,
     /// L2 norm of the finite values.
     pub l2_norm: f64,
     /// Largest absolute finite value.
     pub max_abs: f64,
+    /// NaN values.
     pub nan: u64,
+    /// Infinite values.
     pub inf: u64,
+    /// Every value is zero.
     pub all_zero: bool,
 }
 
 /// The outcome of the forward smoke test.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ForwardResult {
+    /// Tokens fed.
     pub tokens: usize,
+    /// Shape of the logits returned.
     pub logits_shape: Vec<i64>,
+    /// How long it took.
     pub seconds: f64,
 }
 
 /// Everything one validation job found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelValidation {
+    /// The model directory.
     pub dir: PathBuf,
+    /// The device it ran on.
     pub device: Device,
+    /// The `architectures` entry, when `config.json` has one.
     pub architecture: Option<String>,
     /// Parameters loaded (tied `lm_head` and rotary buffers not counted, as in the header-level count).
     pub params: u64,
@@ -149,11 +164,15 @@ pub struct ModelValidation {
     pub header_params: Option<u64>,
     /// Bytes of tensor data read.
     pub bytes_loaded: u64,
+    /// Every tensor scanned.
     pub tensors: Vec<TensorStats>,
+    /// Rules broken: the model fails.
     pub failures: Vec<Finding>,
     /// Findings that do not fail the model (all-zero tensors).
     pub warnings: Vec<Finding>,
+    /// The forward smoke test, when it ran.
     pub forward: Option<ForwardResult>,
+    /// How long the job took.
     pub seconds: f64,
 }
 
@@ -175,20 +194,31 @@ pub enum GpuError {
     #[error(
         "built without the `torch` feature: deep model validation is unavailable (rebuild with default features after `eval \"$(scripts/install-libtorch)\"`)"
     )]
+    /// Built without the `torch` feature.
     Unavailable,
     #[error("cancelled")]
+    /// Cancelled (Ctrl-C).
     Cancelled,
     #[error("device {device}: {message}")]
-    Device { device: Device, message: String },
+    /// The device failed.
+    Device {
+        /// The device.
+        device: Device,
+        /// What failed.
+        message: String,
+    },
     #[error("the validation pool is shut down")]
+    /// The pool was shut down.
     PoolClosed,
     #[error("validation worker failed: {0}")]
+    /// A pool worker stopped or failed.
     Worker(String),
 }
 
 /// Options of one validation job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidateOptions {
+    /// The device to run on.
     pub device: Device,
     /// The competition's dtype as `config.json` spells it (`bfloat16`, `float16`, `float32`); `None` skips the rule.
     pub dtype: Option<String>,
@@ -212,16 +242,17 @@ impl Default for ValidateOptions {
     }
 }
 
-/// Receives per-job progress: bytes of tensor data loaded so far, out of the total.
-pub trait Progress: Send + Sync {
+/// Receives a validation job's progress (the scan of the tensor data): bytes of tensor data loaded so far, out of the total.
+pub trait ScanProgress: Send + Sync {
+    /// `loaded` of `total` bytes of tensor data have been read.
     fn bytes_loaded(&self, loaded: u64, total: u64);
 }
 
-impl Progress for () {
+impl ScanProgress for () {
     fn bytes_loaded(&self, _: u64, _: u64) {}
 }
 
-impl<F: Fn(u64, u64) + Send + Sync> Progress for F {
+impl<F: Fn(u64, u64) + Send + Sync> ScanProgress for F {
     fn bytes_loaded(&self, loaded: u64, total: u64) {
         self(loaded, total)
     }
@@ -314,7 +345,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Finding> {
 pub fn validate_model(
     dir: &Path,
     options: &ValidateOptions,
-    progress: &dyn Progress,
+    progress: &dyn ScanProgress,
     cancel: &CancellationToken,
 ) -> Result<ModelValidation, GpuError> {
     check_cancel(cancel)?;

@@ -36,9 +36,11 @@ pub enum Salvage {
 /// A record file that could not be used as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
+    /// The record file.
     pub path: PathBuf,
     /// What is wrong with it.
     pub problem: String,
+    /// What could be recovered from it.
     pub salvage: Salvage,
 }
 
@@ -83,7 +85,9 @@ pub fn aside_path(path: &Path) -> PathBuf {
 /// A record file read: a record, or what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
+    /// A usable record.
     Record(Box<Record>),
+    /// A damaged file.
     Damaged(Damaged),
 }
 
@@ -216,26 +220,13 @@ fn signed_by(p: &PendingCommit, ss58: &str) -> bool {
 mod tests {
     use super::*;
     use crate::chain::SignedTx;
-    use crate::journal::{FileStamp, Target};
 
     /// Alice (the dev key), whose public key the test extrinsic carries.
     const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
     const ALICE_PUB: &str = "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
 
     fn record(pending: bool) -> Record {
-        let mut r = Record::new(
-            ALICE,
-            Target {
-                netuid: 9,
-                repo: "a/b".into(),
-                competition_id: 1,
-                files: vec![FileStamp {
-                    path: "model.safetensors".into(),
-                    size: 5,
-                    mtime_ns: 1,
-                }],
-            },
-        );
+        let mut r = Record::new(ALICE, super::super::tests::target(5));
         r.dir_hash = Some("h".repeat(44));
         r.metadata = Some("a:b:c:d:1".into());
         if pending {

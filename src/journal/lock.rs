@@ -48,6 +48,7 @@ fn unsafe_uid() -> u32 {
 /// Who holds a hotkey lock (written into the lock file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
+    /// The holder's process id.
     pub pid: u32,
     /// The fleet file (canonical path) the holder publishes.
     pub fleet: String,
@@ -59,13 +60,23 @@ pub struct Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{}", held_message(.ss58, .path, .holder.as_ref()))]
+    /// Another process holds the hotkey's lock.
     Held {
+        /// The hotkey's SS58 address.
         ss58: String,
+        /// The lock file.
         path: PathBuf,
+        /// Who holds it, when the lock file says.
         holder: Option<Holder>,
     },
     #[error("publish lock {}: {source} ({})", path.display(), io_help(source))]
-    Io { path: PathBuf, source: io::Error },
+    /// The lock file could not be opened or locked.
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 fn io_help(e: &io::Error) -> String {
@@ -109,6 +120,7 @@ pub struct HotkeyLock {
 }
 
 impl HotkeyLock {
+    /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -45,7 +45,13 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("journal {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// A journal file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -58,8 +64,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
 /// What a record is for. Any change starts the hotkey over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The subnet.
     pub netuid: u16,
+    /// The fleet's repo (`namespace/name`).
     pub repo: String,
+    /// The competition.
     pub competition_id: u16,
     /// Stamp of the model files (see [`FileStamp`]).
     pub files: Vec<FileStamp>,
@@ -69,8 +78,11 @@ pub struct Target {
 /// changed model without re-hashing gigabytes on every run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStamp {
+    /// Path relative to the model directory.
     pub path: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: u128,
 }
 
@@ -139,9 +151,12 @@ pub fn unix_now() -> u64 {
 /// new checkpoint with it (its score) and spaces commitments from it (`at`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Previous {
+    /// The metadata string that was committed.
     pub metadata: String,
+    /// The block it was committed in.
     pub block: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When it was recorded (Unix seconds), when known.
     pub at: Option<u64>,
     /// The trainer's score of that model, when `watch` published it under `only_if_better`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +166,7 @@ pub struct Previous {
 /// A commitment transaction that was signed (and maybe submitted) but whose outcome is not recorded yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCommit {
+    /// The signed transaction (nonce, era, bytes).
     pub tx: SignedTx,
     /// The metadata string the transaction commits.
     pub metadata: String,
@@ -159,8 +175,11 @@ pub struct PendingCommit {
 /// Everything known about one hotkey's publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// Record format version ([`VERSION`]).
     pub version: u32,
+    /// The hotkey's SS58 address.
     pub hotkey: String,
+    /// What this record is for.
     pub target: Target,
     /// Tensor/header validation passed for this target.
     pub validated: bool,
@@ -176,6 +195,7 @@ pub struct Record {
     pub metadata: Option<String>,
     /// A signed commitment transaction whose outcome is not yet known.
     pub pending: Option<PendingCommit>,
+    /// The commitment once it is decided on chain.
     pub committed: Option<CommitRecord>,
     /// The repo that holds the committed model was made public (after the commitment).
     pub public: bool,
@@ -347,6 +367,7 @@ impl Journal {
         })
     }
 
+    /// The journal's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -485,179 +506,4 @@ fn read_records(dir: &Path) -> Result<HashMap<String, (PathBuf, damaged::Loaded)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target(files: u64) -> Target {
-        Target {
-            netuid: 9,
-            repo: "a/b".into(),
-            competition_id: 1,
-            files: vec![FileStamp {
-                path: "model.safetensors".into(),
-                size: files,
-                mtime_ns: 1,
-            }],
-        }
-    }
-
-    #[test]
-    fn records_survive_reopen_and_updates_are_durable() {
-        let dir = tempfile::tempdir().unwrap();
-        let jdir = dir.path().join("journal");
-        {
-            let j = Journal::open(&jdir).unwrap();
-            j.put(Record::new("5Abc", target(1))).unwrap();
-            j.update("5Abc", |r| r.hub_commit = Some("c".repeat(40)))
-                .unwrap();
-            assert!(j.update("5Other", |r| r.public = true).unwrap().is_none());
-        }
-        let j = Journal::open(&jdir).unwrap();
-        let r = j.get("5Abc").unwrap();
-        assert_eq!(r.hub_commit.as_deref(), Some("c".repeat(40).as_str()));
-        assert_eq!(r.target, target(1));
-        // no temporary files left behind
-        let names: Vec<String> = fs::read_dir(&jdir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
-    }
-
-    #[test]
-    fn a_read_only_journal_never_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let reader = Journal::read_only(&dir.path().join("absent")).unwrap();
-        reader.put(Record::new("5Mem", target(3))).unwrap();
-        assert!(reader.get("5Mem").is_some());
-        assert!(!dir.path().join("absent").exists());
-    }
-
-    #[test]
-    fn damaged_files_are_kept_per_hotkey_and_never_block_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("5Bad.json"), "{ not json").unwrap();
-        fs::write(dir.path().join("5Bin.json"), [0xff, 0x00, 0x12]).unwrap();
-        let mut other = Record::new("5Old", target(2));
-        other.version = 99;
-        fs::write(
-            dir.path().join("5Old.json"),
-            serde_json::to_string(&other).unwrap(),
-        )
-        .unwrap();
-        fs::write(
-            dir.path().join("5Good.json"),
-            serde_json::to_string(&Record::new("5Good", target(1))).unwrap(),
-        )
-        .unwrap();
-        for j in [
-            Journal::open(dir.path()).unwrap(),
-            Journal::read_only(dir.path()).unwrap(),
-        ] {
-            assert!(j.get("5Good").is_some());
-            for bad in ["5Bad", "5Bin", "5Old"] {
-                assert!(j.get(bad).is_none(), "{bad}");
-                assert_eq!(j.damaged(bad).unwrap().salvage, Salvage::Unknown, "{bad}");
-            }
-        }
-        // a salvageable one is moved aside when its miner goes on, and the fresh record replaces it
-        fs::write(dir.path().join("5Empty.json"), "{}").unwrap();
-        let j = Journal::open(dir.path()).unwrap();
-        assert_eq!(j.damaged("5Empty").unwrap().salvage, Salvage::NoTransaction);
-        let d = j.set_aside("5Empty").unwrap().unwrap();
-        assert!(j.damaged("5Empty").is_none());
-        assert!(dir.path().join("5Empty.json.damaged").is_file(), "{d:?}");
-        // until the fresh record is written, a new run still finds the damaged one
-        assert!(
-            Journal::open(dir.path())
-                .unwrap()
-                .damaged("5Empty")
-                .is_some()
-        );
-        j.put(Record::new("5Empty", target(1))).unwrap();
-        let j = Journal::open(dir.path()).unwrap();
-        assert!(j.get("5Empty").is_some() && j.damaged("5Empty").is_none());
-    }
-
-    #[test]
-    fn the_journal_is_keyed_by_the_canonical_fleet_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        let elsewhere = dir.path().join("elsewhere");
-        fs::create_dir_all(&real).unwrap();
-        fs::create_dir_all(&elsewhere).unwrap();
-        let fleet = real.join("fleet.ron");
-        fs::write(&fleet, "Fleet()").unwrap();
-        let link = elsewhere.join("link.ron");
-        std::os::unix::fs::symlink(&fleet, &link).unwrap();
-        let canonical = fs::canonicalize(&real)
-            .unwrap()
-            .join(".minerfleet/fleet/journal");
-        assert_eq!(Journal::dir_for(&fleet), canonical);
-        assert_eq!(Journal::dir_for(&link), canonical);
-        // a fleet file that does not exist (the upload command's) keys on its folder
-        assert_eq!(
-            Journal::dir_for(&real.join("upload")),
-            fs::canonicalize(&real)
-                .unwrap()
-                .join(".minerfleet/upload/journal")
-        );
-    }
-
-    #[test]
-    fn records_left_beside_a_symlink_are_adopted_once_or_refused_when_both_may_hold_a_transaction()
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        let elsewhere = dir.path().join("elsewhere");
-        fs::create_dir_all(&real).unwrap();
-        fs::create_dir_all(&elsewhere).unwrap();
-        let fleet = real.join("fleet.ron");
-        fs::write(&fleet, "Fleet()").unwrap();
-        let link = elsewhere.join("link.ron");
-        std::os::unix::fs::symlink(&fleet, &link).unwrap();
-        // an older minerfleet run through the symlink left its journal beside it
-        let old_dir = elsewhere.join(".minerfleet/link/journal");
-        let old = Journal::open(&old_dir).unwrap();
-        old.put(Record::new("5Moved", target(1))).unwrap();
-        let mut pending = Record::new("5Both", target(1));
-        pending.pending = Some(PendingCommit {
-            tx: serde_json::from_value::<SignedTx>(serde_json::json!({
-                "nonce": 1, "birth": 1, "birth_hash": "0x00", "period": 64, "hash": "0x00", "extrinsic": "0x00",
-            }))
-            .unwrap(),
-            metadata: "m".into(),
-        });
-        old.put(pending).unwrap();
-        old.put(Record::new("5Plain", target(1))).unwrap();
-        let new = Journal::open(&Journal::dir_for(&fleet)).unwrap();
-        new.put(Record::new("5Both", target(2))).unwrap();
-        new.put(Record::new("5Plain", target(2))).unwrap();
-
-        let j = Journal::for_fleet(&link, true).unwrap();
-        assert_eq!(j.get("5Moved").unwrap().target, target(1), "adopted");
-        assert_eq!(
-            j.get("5Plain").unwrap().target,
-            target(2),
-            "the canonical record wins"
-        );
-        let both = j
-            .damaged("5Both")
-            .expect("refused: two records, one with a transaction");
-        assert_eq!(both.salvage, Salvage::Unknown);
-        assert!(both.path.starts_with(&old_dir), "{both:?}");
-        assert!(
-            both.refusal(64).contains("second record"),
-            "{}",
-            both.refusal(64)
-        );
-        // the adopted record moves on its first write
-        j.update("5Moved", |r| r.validated = true).unwrap();
-        assert!(Journal::dir_for(&fleet).join("5Moved.json").is_file());
-        assert!(old_dir.join("5Moved.json.migrated").is_file());
-        assert!(!old_dir.join("5Moved.json").exists());
-        // run through the real path, the adopted record is found where it now lives
-        let j = Journal::for_fleet(&fleet, false).unwrap();
-        assert!(j.get("5Moved").unwrap().validated);
-    }
-}
+mod tests;

@@ -61,12 +61,14 @@ pub struct HashedFile {
     pub path: PathBuf,
     /// Bytes hashed.
     pub size: u64,
+    /// The file's sha256, base64.
     pub hash: FileHash,
 }
 
 /// The hash of a model directory: every file in walk order and the directory hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirHash {
+    /// Every file hashed, in walk order.
     pub files: Vec<HashedFile>,
     /// base64 (44 chars) directory hash.
     pub dir_hash: String,
@@ -79,23 +81,38 @@ pub enum HashError {
     #[error(transparent)]
     Folder(#[from] FolderError),
     #[error("cannot read {}: {source}", show_path(path))]
+    /// A file could not be read.
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The read error.
         source: io::Error,
     },
     #[error(
         "file list entry `{}` must be a relative path inside the model directory without `..`",
         show_path(path)
     )]
-    BadListedPath { path: PathBuf },
+    /// A listed path is absolute or has `..`.
+    BadListedPath {
+        /// The path as listed.
+        path: PathBuf,
+    },
     #[error(
         "file list entry `{}` is not a file of the model directory: check the name",
         show_path(path)
     )]
-    NotListed { path: PathBuf },
+    /// A listed path is not a file of the folder.
+    NotListed {
+        /// The path as listed.
+        path: PathBuf,
+    },
     #[error("file list names `{}` twice: list each file once", show_path(path))]
-    DuplicateListedPath { path: PathBuf },
+    /// A path is listed twice.
+    DuplicateListedPath {
+        /// The path as listed.
+        path: PathBuf,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {

@@ -23,13 +23,22 @@ pub const MAX_REVISION_BYTES: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     #[error("file path `{}` in the repo is not safe to use: {rule}", shown(path))]
-    RepoPath { path: String, rule: &'static str },
+    /// A file path inside a repo is unsafe (absolute, `..`, control characters…).
+    RepoPath {
+        /// The path as given.
+        path: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     #[error(
         "revision `{}` is not a commit id or a branch/tag name: {rule}",
         shown(revision)
     )]
+    /// A revision is neither a commit id nor a safe branch or tag name.
     Revision {
+        /// The revision as given.
         revision: String,
+        /// The rule it breaks.
         rule: &'static str,
     },
 }

@@ -17,8 +17,11 @@ use crate::atomic_file::{self, Mode};
 /// One tensor to save: dtype, shape and little-endian bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
+    /// The safetensors dtype.
     pub dtype: Dtype,
+    /// The shape, outermost dimension first.
     pub shape: Vec<usize>,
+    /// The little-endian element bytes (`shape` × dtype size of them).
     pub data: Vec<u8>,
 }
 
@@ -26,16 +29,30 @@ pub struct Tensor {
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// A file could not be written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The write error.
+        source: io::Error,
+    },
     #[error("tensor `{name}`: {message}")]
-    Tensor { name: String, message: String },
+    /// A tensor's bytes do not match its dtype and shape.
+    Tensor {
+        /// The tensor.
+        name: String,
+        /// What does not match.
+        message: String,
+    },
     #[error("no tensors to save")]
+    /// Nothing to save.
     Empty,
 }
 
 /// The files written by [`save_model`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedModel {
+    /// Every file written (weights, index when sharded, `config.json`).
     pub files: Vec<PathBuf>,
 }
 
@@ -111,8 +128,7 @@ pub fn save_model(
         }
         let path = dir.join(&file_name);
         atomic_file::write_by_path(&path, Mode::Shared, |tmp| {
-            safetensors::serialize_to_file(views, metadata.clone(), tmp)
-                .map_err(|e| io::Error::other(e.to_string()))
+            safetensors::serialize_to_file(views, metadata.clone(), tmp).map_err(io::Error::other)
         })
         .map_err(io_err(&path))?;
         files.push(path);
@@ -140,7 +156,9 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), SaveError> {
 /// real ones against their `config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Family {
+    /// Llama (`LlamaForCausalLM`).
     Llama,
+    /// Qwen2 (`Qwen2ForCausalLM`).
     Qwen2,
 }
 
@@ -154,6 +172,7 @@ impl Family {
         }
     }
 
+    /// The `architectures` entry of `config.json`.
     pub fn architecture(self) -> &'static str {
         match self {
             Family::Llama => "LlamaForCausalLM",
@@ -161,6 +180,7 @@ impl Family {
         }
     }
 
+    /// The `model_type` of `config.json`.
     pub fn model_type(self) -> &'static str {
         match self {
             Family::Llama => "llama",
@@ -172,12 +192,19 @@ impl Family {
 /// The dimensions of a decoder-only transformer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dims {
+    /// Tokens in the vocabulary.
     pub vocab_size: usize,
+    /// Width of the residual stream.
     pub hidden_size: usize,
+    /// Width of the MLP.
     pub intermediate_size: usize,
+    /// Decoder layers.
     pub num_hidden_layers: usize,
+    /// Attention heads.
     pub num_attention_heads: usize,
+    /// Key/value heads (fewer than the attention heads for grouped-query attention).
     pub num_key_value_heads: usize,
+    /// Longest sequence (rotary table size).
     pub max_position_embeddings: usize,
 }
 

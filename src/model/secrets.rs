@@ -85,7 +85,9 @@ impl fmt::Display for SecretKind {
 /// One secret found in a buffer: its kind and where it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match {
+    /// What was found.
     pub kind: SecretKind,
+    /// Byte offset of its start in the buffer.
     pub offset: usize,
 }
 
@@ -95,6 +97,7 @@ pub struct SecretFinding {
     /// The file, as the caller named the folder.
     pub file: PathBuf,
     #[serde(flatten)]
+    /// What was found (flattened into the JSON object).
     pub kind: SecretKind,
     /// 1-based line of the first match of this kind; `None` inside a safetensors header.
     pub line: Option<u64>,
@@ -117,6 +120,7 @@ impl fmt::Display for SecretFinding {
 /// What a folder scan looked at and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScanReport {
+    /// Every secret found, by file.
     pub findings: Vec<SecretFinding>,
     /// Files scanned (whole, or their safetensors header).
     pub files: usize,

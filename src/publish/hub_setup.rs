@@ -27,7 +27,9 @@ use crate::report::{Event, QuotaStatus, Reporter};
 
 /// What the Hub setup needs of one miner of the run.
 pub struct MinerPlanRef<'a> {
+    /// The miner as the fleet defines it.
     pub miner: &'a Miner,
+    /// Its hotkey's SS58 address.
     pub ss58: &'a str,
     /// Its model files (absolute paths), as planned in preflight.
     pub files: &'a [PathBuf],
@@ -73,6 +75,7 @@ pub struct Prepared {
 
 /// What [`Prepared::check_tokens`] leaves.
 pub struct HubSetup {
+    /// The Hub actor, not started yet.
     pub actor: HubActor,
     /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
     pub refused: Vec<(String, String)>,
@@ -250,6 +253,7 @@ pub struct QuotaReports {
 }
 
 impl QuotaReports {
+    /// Report every account's quota through `reporter` until the run ends.
     pub fn start(quotas: Vec<Arc<AccountQuota>>, reporter: Arc<dyn Reporter>) -> QuotaReports {
         let stop = CancellationToken::new();
         let token = stop.clone();

@@ -7,8 +7,16 @@
 //! each hotkey stopped and never commits the same model twice.
 //!
 //! What the operator sees goes through a [`Reporter`]; this module prints nothing itself.
+//!
+//! By file: `load` (selecting miners, their keys, locks and the journal), `connect` (chain, Hub and GPU
+//! services), [`steps`] (one hotkey's publish), [`placement`] (which repo slot), [`hub_setup`] (Hub tokens and
+//! accounts), `error` ([`PublishError`]); this file runs them ([`publish`]) and routes actor events to the
+//! journal and the reporter.
 
+mod connect;
+mod error;
 pub mod hub_setup;
+mod load;
 pub mod placement;
 pub mod steps;
 
@@ -17,21 +25,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::Actor;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::chain::{ChainActor, ChainEvent, ChainEventKind, ChainEventSink};
-use crate::actors::gpu::{GpuPool, PoolConfig};
-use crate::actors::hub::HubActor;
+use crate::actors::chain::{ChainEvent, ChainEventKind, ChainEventSink};
+use crate::actors::gpu::PoolConfig;
 use crate::actors::supervisor::{FleetSupervisor, MinerPlan};
-use crate::chain::{ChainClient, ClientOptions, HotkeySigner, TxStatus};
+use crate::chain::{ClientOptions, TxStatus};
 use crate::fleet::Fleet;
 use crate::hub::client::{ProgressEvent, Token};
 use crate::hub::limits::AccountLimitsConfig;
-use crate::journal::{Journal, PendingCommit, lock};
+use crate::journal::{Journal, PendingCommit};
 use crate::report::{Event, Outcome, Reporter, SummaryRow};
-use crate::wallet::{self, PasswordSource};
+use crate::wallet::PasswordSource;
 
+pub use connect::{
+    Connected, HubConnected, Names, connect, connect_chain, prepare_hub, start_gpu, start_hub,
+};
+pub use error::PublishError;
+pub use load::{Loaded, Prepared, load_miners, select};
 pub use steps::{Job, Services};
 
 /// How to publish.
@@ -72,105 +84,10 @@ impl Default for PublishOptions {
     }
 }
 
-/// A publish that could not start (bad config, unreachable services). Per-hotkey failures are in the report.
-///
-/// Variants with a cause keep it as their [`std::error::Error::source`] and leave it out of their own message: the
-/// CLI renders the chain once (`outer: cause: …`). [`PublishError::kind`] names each for machines, and
-/// [`PublishError::is_config`] tells a configuration error (exit code 2) from a service that failed (1).
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// `--only` names no miner of the fleet.
-    #[error("--only {name}: no miner of {} is called that (use wallet/hotkey or the hotkey name)", fleet.display())]
-    UnknownMiner { name: String, fleet: PathBuf },
-    /// A miner names a Hub account the fleet does not define.
-    #[error("no Hub account `{0}` in the fleet")]
-    UnknownAccount(String),
-    /// An account's token could not be read.
-    #[error(transparent)]
-    Account(#[from] crate::hub::accounts::AccountError),
-    /// Miners use the default account and no token was given.
-    #[error(
-        "no Hugging Face token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env) to a write token for {hub}, \
-         or give the miners an account of `hub_accounts`"
-    )]
-    NoToken { hub: String },
-    /// The Hub clients could not be set up from the fleet (its limits).
-    #[error("the fleet's Hub settings")]
-    HubSetup(#[source] Box<crate::hub::client::HubError>),
-    /// The GPU pool could not start.
-    #[error("the GPU pool")]
-    Gpu(#[source] crate::gpu::GpuError),
-    /// The chain could not be reached; `hint` says what to check (the devnet, for a local chain).
-    #[error("the chain is unreachable{hint}")]
-    ChainUnreachable {
-        hint: String,
-        #[source]
-        source: crate::chain::ChainError,
-    },
-    /// The chain cannot take our transactions (runtime capabilities, signing).
-    #[error("the chain at {network} cannot take our transactions")]
-    ChainCannotSign {
-        network: String,
-        #[source]
-        source: crate::chain::ChainError,
-    },
-    /// The Hub refused a token (whoami, write access).
-    #[error("the Hub at {hub} refused {what}")]
-    HubRefused {
-        hub: String,
-        /// Which token ("the Hub token", "the token of Hub account `x`").
-        what: String,
-        #[source]
-        source: Box<crate::hub::client::HubError>,
-    },
-    #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
-}
-
-impl PublishError {
-    /// True for errors in the fleet file or the command line (exit code 2), false for services that failed (1).
-    pub fn is_config(&self) -> bool {
-        matches!(
-            self,
-            PublishError::UnknownMiner { .. }
-                | PublishError::UnknownAccount(_)
-                | PublishError::Account(_)
-                | PublishError::NoToken { .. }
-                | PublishError::HubSetup(_)
-                | PublishError::Gpu(_)
-        )
-    }
-
-    /// True when a service (the chain, the Hub) is down or refused us, which a later try may find fixed: `watch`
-    /// retries these with backoff.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            PublishError::ChainUnreachable { .. }
-                | PublishError::ChainCannotSign { .. }
-                | PublishError::HubRefused { .. }
-        )
-    }
-
-    /// A stable machine name of this error's kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PublishError::UnknownMiner { .. }
-            | PublishError::UnknownAccount(_)
-            | PublishError::HubSetup(_) => "config",
-            PublishError::Account(_) | PublishError::NoToken { .. } => "hub_token",
-            PublishError::Gpu(_) => "gpu",
-            PublishError::ChainUnreachable { source, .. }
-            | PublishError::ChainCannotSign { source, .. } => source.kind(),
-            PublishError::HubRefused { source, .. } => source.kind(),
-            PublishError::Journal(_) => "journal",
-        }
-    }
-}
-
 /// What a run did, one row per miner.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PublishReport {
+    /// One row per miner, in the order they finished.
     pub rows: Vec<SummaryRow>,
 }
 
@@ -185,452 +102,6 @@ impl PublishReport {
 
 /// The crash-test hooks (empty unless built with the `failpoints` feature).
 pub(crate) use crate::failpoint::{failpoint, panicpoint};
-
-/// Select the miners of `fleet` named by `only` (all when empty). Unknown names are a config error.
-pub fn select(fleet: &Fleet, only: &[String]) -> Result<Vec<usize>, PublishError> {
-    if only.is_empty() {
-        return Ok((0..fleet.miners.len()).collect());
-    }
-    let mut picked = Vec::new();
-    for name in only {
-        let found: Vec<usize> = fleet
-            .miners
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| &m.label() == name || &m.hotkey == name)
-            .map(|(i, _)| i)
-            .collect();
-        if found.is_empty() {
-            return Err(PublishError::UnknownMiner {
-                name: name.clone(),
-                fleet: fleet.path.clone(),
-            });
-        }
-        picked.extend(found);
-    }
-    picked.sort_unstable();
-    picked.dedup();
-    Ok(picked)
-}
-
-/// A miner whose hotkey is loaded and whose machine-wide publish lock is held: everything a run of its steps needs
-/// except the model files, which [`Prepared::job`] reads each time (`watch` runs one miner many times).
-pub struct Prepared {
-    pub miner: crate::fleet::Miner,
-    pub label: String,
-    pub signer: HotkeySigner,
-    pub ss58: String,
-    pub competition: crate::competition::Competition,
-    /// Released when this is dropped (or by the OS when the process dies); `None` for a dry run.
-    _lock: Option<lock::HotkeyLock>,
-    /// The model files, when they were checked while loading ([`load_miners`] with `check_files`).
-    files: Option<Vec<PathBuf>>,
-}
-
-impl Prepared {
-    /// A job for the model now in the miner's folder (the folder rules, the upload set and the secret scan are
-    /// applied again: the folder may have changed since the last run).
-    pub fn job(&self) -> Result<Job, String> {
-        let files = match &self.files {
-            Some(files) => files.clone(),
-            None => steps::model_files(&self.miner.model_dir)?,
-        };
-        Ok(Job {
-            signer: self.signer.clone(),
-            ss58: self.ss58.clone(),
-            label: self.label.clone(),
-            competition: self.competition.clone(),
-            files,
-            miner: self.miner.clone(),
-            wrote: Default::default(),
-            plan: Default::default(),
-            hashed: Default::default(),
-            score: None,
-            ticket: Default::default(),
-        })
-    }
-
-    /// A second handle on this miner that reads the folder for each job; the hotkey lock stays with `self` (which
-    /// must outlive the handle's runs: `watch` keeps both for its whole run).
-    pub(crate) fn handle(&self) -> Prepared {
-        Prepared {
-            miner: self.miner.clone(),
-            label: self.label.clone(),
-            signer: self.signer.clone(),
-            ss58: self.ss58.clone(),
-            competition: self.competition.clone(),
-            _lock: None,
-            files: None,
-        }
-    }
-}
-
-/// The miners of a run, loaded: keys, locks and the journal (read once the locks are held).
-pub struct Loaded {
-    pub fleet: Arc<Fleet>,
-    pub miners: Vec<Prepared>,
-    /// Miners that failed to load (unknown competition, keyfile, lock, model folder): one failed row each.
-    pub early: Vec<SummaryRow>,
-    pub journal: Arc<Journal>,
-}
-
-/// Load the hotkeys of the miners `opts.only` selects (all when empty), one after another (a password prompt per
-/// keyfile must not interleave), take each one's machine-wide lock (not for a dry run), and open the journal. With
-/// `check_files`, a model folder that cannot be published fails its miner here, before its lock is taken.
-pub fn load_miners(
-    fleet: Fleet,
-    passwords: &dyn PasswordSource,
-    opts: &PublishOptions,
-    reporter: &dyn Reporter,
-    check_files: bool,
-) -> Result<Loaded, PublishError> {
-    let selected = select(&fleet, &opts.only)?;
-    let fleet = Arc::new(fleet);
-    let lock_dir = opts.lock_dir.clone().unwrap_or_else(lock::lock_dir);
-    let canonical_fleet = crate::journal::canonical_path(&fleet.path);
-    if !opts.dry_run {
-        lock::reserve_files(selected.len());
-    }
-    let mut miners = Vec::new();
-    let mut early: Vec<SummaryRow> = Vec::new();
-    for &i in &selected {
-        let miner = fleet.miners[i].clone();
-        let label = miner.label();
-        let row = |kind: &'static str, detail: String| {
-            SummaryRow::failed(label.clone(), miner.repo.to_string(), kind, detail)
-        };
-        let competition = match fleet
-            .registry
-            .subnet(fleet.netuid)
-            .and_then(|s| s.find(miner.competition_id))
-        {
-            Some(c) => c.clone(),
-            None => {
-                early.push(row(
-                    "config",
-                    format!(
-                        "competition {} is unknown on netuid {}",
-                        miner.competition_id, fleet.netuid
-                    ),
-                ));
-                continue;
-            }
-        };
-        let loaded = match wallet::load_hotkey(
-            &fleet.wallets_dir,
-            &miner.wallet,
-            &miner.hotkey,
-            passwords,
-        ) {
-            Ok(l) => l,
-            Err(e) => {
-                early.push(row("wallet", e.to_string()));
-                continue;
-            }
-        };
-        for w in &loaded.warnings {
-            reporter.event(&Event::Warning {
-                miner: Some(label.clone()),
-                message: w.clone(),
-            });
-        }
-        let files = if check_files {
-            match steps::model_files(&miner.model_dir) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    early.push(row("model_folder", e));
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let ss58 = loaded.hotkey.ss58().to_string();
-        // One publish per hotkey on this machine, whatever fleet file names it (a dry run sends nothing).
-        let held = if opts.dry_run {
-            None
-        } else {
-            match lock::acquire(&lock_dir, &ss58, &canonical_fleet) {
-                Ok(held) => Some(held),
-                Err(e) => {
-                    let kind = match e {
-                        lock::LockError::Held { .. } => "hotkey_locked",
-                        _ => "io",
-                    };
-                    let mut r = row(kind, e.to_string());
-                    r.hotkey = ss58;
-                    early.push(r);
-                    continue;
-                }
-            }
-        };
-        miners.push(Prepared {
-            signer: HotkeySigner::from_hotkey(&loaded.hotkey),
-            ss58,
-            label,
-            competition,
-            miner,
-            _lock: held,
-            files,
-        });
-    }
-
-    // Read the journal only now that this run holds its hotkeys' locks: a record written by a run that held one of
-    // them until a moment ago (a transaction it signed) must not be missed.
-    let journal = Arc::new(match (&opts.journal_dir, opts.dry_run) {
-        (None, dry_run) => Journal::for_fleet(&fleet.path, !dry_run)?,
-        (Some(dir), true) => Journal::read_only(dir)?,
-        (Some(dir), false) => Journal::open(dir)?,
-    });
-    Ok(Loaded {
-        fleet,
-        miners,
-        early,
-        journal,
-    })
-}
-
-/// The shared services of a run that sends something: the chain client and actor, the Hub actor (token checked),
-/// the GPU pool. Built by [`connect`]; [`Connected::services`] hands them to the steps; [`Connected::close`] stops
-/// them.
-pub struct Connected {
-    pub chain: Arc<ChainClient>,
-    pub chain_actor: Addr<ChainActor>,
-    pub hub: Addr<HubActor>,
-    /// The default Hub account's quotas (read-only: the quota left).
-    pub hub_limits: Arc<crate::hub::limits::AccountLimits>,
-    /// Miners (labels) of other Hub accounts: their account's quotas.
-    miner_limits: HashMap<String, Arc<crate::hub::limits::AccountLimits>>,
-    /// Miners whose account cannot write their namespace, with the reason: the run fails them without sending.
-    pub refused: Vec<(String, String)>,
-    /// Every distinct account's planner (quota reports).
-    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
-    pub gpu: Option<Arc<GpuPool>>,
-}
-
-/// Progress and transaction events name miners by label: which hotkey (SS58) and which repo slot is which miner.
-#[derive(Clone, Default)]
-pub struct Names {
-    labels: Arc<HashMap<String, String>>,
-    repos: Arc<HashMap<String, String>>,
-}
-
-impl Names {
-    pub fn of(miners: &[Prepared]) -> Names {
-        Names {
-            labels: Arc::new(
-                miners
-                    .iter()
-                    .map(|p| (p.ss58.clone(), p.label.clone()))
-                    .collect(),
-            ),
-            // Progress comes per repo: both slots of a miner map to it.
-            repos: Arc::new(
-                miners
-                    .iter()
-                    .flat_map(|p| {
-                        p.miner
-                            .slots()
-                            .all()
-                            .map(|r| (r.to_string(), p.label.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect(),
-            ),
-        }
-    }
-}
-
-/// Connect to the chain (checking it can take our transactions) and start the chain actor, whose events go to the
-/// journal and `reporter`.
-pub async fn connect_chain(
-    fleet: &Fleet,
-    opts: &PublishOptions,
-    journal: &Arc<Journal>,
-    reporter: &Arc<dyn Reporter>,
-    names: &Names,
-) -> Result<(Arc<ChainClient>, Addr<ChainActor>), PublishError> {
-    let chain = ChainClient::connect(&fleet.network, opts.chain.clone())
-        .await
-        .map_err(|source| PublishError::ChainUnreachable {
-            hint: devnet_hint(fleet),
-            source,
-        })?;
-    chain
-        .check_can_sign()
-        .await
-        .map_err(|source| PublishError::ChainCannotSign {
-            network: fleet.network.to_string(),
-            source,
-        })?;
-    let chain = Arc::new(chain);
-    let sink = Arc::new(ChainSink {
-        journal: journal.clone(),
-        reporter: reporter.clone(),
-        labels: names.labels.clone(),
-        last: Default::default(),
-    });
-    let actor = ChainActor::new(chain.clone(), sink).start();
-    Ok((chain, actor))
-}
-
-/// Build the Hub actor for `miners` (resume state beside the journal), reading every token it needs (the default
-/// one and each Hub account's): local only, so a missing token is a configuration error before anything connects.
-pub fn prepare_hub(
-    loaded: &Loaded,
-    miners: &[Prepared],
-    opts: &PublishOptions,
-    reporter: &Arc<dyn Reporter>,
-    names: &Names,
-) -> Result<hub_setup::Prepared, PublishError> {
-    // A miner whose folder is not read yet (watch) plans with no files: its expected calls are a full upload's.
-    let refs: Vec<hub_setup::MinerPlanRef<'_>> = miners
-        .iter()
-        .map(|p| hub_setup::MinerPlanRef {
-            miner: &p.miner,
-            ss58: &p.ss58,
-            files: p.files.as_deref().unwrap_or(&[]),
-        })
-        .collect();
-    let journal_dir = loaded.journal.dir();
-    hub_setup::prepare(
-        &loaded.fleet,
-        &refs,
-        &loaded.journal,
-        opts.token.clone(),
-        &opts.hub_limits,
-        journal_dir
-            .parent()
-            .unwrap_or(journal_dir)
-            .join("hub-resume"),
-        Arc::new(HubProgress {
-            reporter: reporter.clone(),
-            repos: names.repos.clone(),
-            done: Default::default(),
-        }),
-        reporter,
-    )
-}
-
-/// The Hub actor of a run, started after its tokens were checked.
-pub struct HubConnected {
-    pub hub: Addr<HubActor>,
-    /// Each miner's (label) account quotas; miners of the default account are not listed.
-    pub limits: HashMap<String, Arc<crate::hub::limits::AccountLimits>>,
-    /// The default account's quotas.
-    pub default_limits: Arc<crate::hub::limits::AccountLimits>,
-    /// Miners (labels) whose account cannot write their repo's namespace, with the reason.
-    pub refused: Vec<(String, String)>,
-    /// Every distinct account's planner.
-    pub quotas: Vec<Arc<crate::hub::quota::AccountQuota>>,
-}
-
-/// Check every account's token online (whoami, write access to its miners' namespaces) and start the Hub actor.
-pub async fn start_hub(
-    prepared: hub_setup::Prepared,
-    loaded: &Loaded,
-    miners: &[Prepared],
-) -> Result<HubConnected, PublishError> {
-    let setup = prepared.check_tokens(&loaded.fleet).await?;
-    let default_limits = setup.actor.limits();
-    let limits = miners
-        .iter()
-        .map(|p| {
-            (
-                p.label.clone(),
-                setup.actor.client_for(&p.miner.repo).limits().clone(),
-            )
-        })
-        .collect();
-    Ok(HubConnected {
-        hub: setup.actor.start(),
-        limits,
-        default_limits,
-        refused: setup.refused,
-        quotas: setup.quotas,
-    })
-}
-
-/// Start the GPU pool for the tensor checks, when `opts.gpu` asks for it.
-pub fn start_gpu(opts: &PublishOptions) -> Result<Option<Arc<GpuPool>>, PublishError> {
-    match &opts.gpu {
-        Some(config) => Ok(Some(Arc::new(
-            GpuPool::start(config).map_err(PublishError::Gpu)?,
-        ))),
-        None => Ok(None),
-    }
-}
-
-/// Connect everything a run that sends needs: chain, Hub, GPU pool.
-pub async fn connect(
-    loaded: &Loaded,
-    opts: &PublishOptions,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<Connected, PublishError> {
-    let names = Names::of(&loaded.miners);
-    // Local checks first: a missing token (or account token file) is a usage error at once, not after a chain
-    // connection.
-    let prepared = prepare_hub(loaded, &loaded.miners, opts, reporter, &names)?;
-    let (chain, chain_actor) =
-        connect_chain(&loaded.fleet, opts, &loaded.journal, reporter, &names).await?;
-    let hub = start_hub(prepared, loaded, &loaded.miners).await?;
-    let gpu = start_gpu(opts)?;
-    Ok(Connected::new(chain, chain_actor, hub, gpu))
-}
-
-impl Connected {
-    pub fn new(
-        chain: Arc<ChainClient>,
-        chain_actor: Addr<ChainActor>,
-        hub: HubConnected,
-        gpu: Option<Arc<GpuPool>>,
-    ) -> Connected {
-        Connected {
-            chain,
-            chain_actor,
-            hub: hub.hub,
-            hub_limits: hub.default_limits,
-            miner_limits: hub.limits,
-            refused: hub.refused,
-            quotas: hub.quotas,
-            gpu,
-        }
-    }
-
-    /// The Hub quotas of `miner`'s account (label).
-    pub fn limits_of(&self, miner: &str) -> &Arc<crate::hub::limits::AccountLimits> {
-        self.miner_limits.get(miner).unwrap_or(&self.hub_limits)
-    }
-
-    /// The services the steps run on.
-    pub fn services(
-        &self,
-        loaded: &Loaded,
-        reporter: &Arc<dyn Reporter>,
-        cancel: &CancellationToken,
-    ) -> Arc<Services> {
-        Arc::new(Services {
-            fleet: loaded.fleet.clone(),
-            journal: loaded.journal.clone(),
-            reporter: reporter.clone(),
-            chain: Some(self.chain.clone()),
-            chain_actor: Some(self.chain_actor.clone()),
-            hub: Some(self.hub.clone()),
-            gpu: self.gpu.clone(),
-            dry_run: false,
-            cancel: cancel.clone(),
-        })
-    }
-
-    /// Stop the actors once their work in flight is done, then the GPU pool.
-    pub async fn close(self) {
-        let _ = self.hub.send(crate::actors::hub::Shutdown).await;
-        let _ = self.chain_actor.send(crate::actors::chain::Shutdown).await;
-        if let Some(pool) = self.gpu.and_then(|p| Arc::try_unwrap(p).ok()) {
-            pool.shutdown(Duration::from_secs(10)).await;
-        }
-    }
-}
 
 /// Run `jobs` through the steps, one hotkey actor each, in parallel; one row per job, in the order they finished.
 pub async fn run_jobs(services: Arc<Services>, jobs: Vec<Job>) -> Vec<SummaryRow> {

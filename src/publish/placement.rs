@@ -19,9 +19,19 @@ use crate::model::{ModelId, RepoId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
     /// Already committed on chain in `slot` at `commit`: adopt it (once the revision is confirmed on the Hub).
-    OnChain { slot: RepoId, commit: String },
+    OnChain {
+        /// The repo slot the chain names.
+        slot: RepoId,
+        /// The Hub commit the chain names.
+        commit: String,
+    },
     /// Upload to `slot`; `hide`: make it private before anything is sent.
-    Upload { slot: RepoId, hide: bool },
+    Upload {
+        /// The repo slot to upload to.
+        slot: RepoId,
+        /// Make it private before anything is sent.
+        hide: bool,
+    },
 }
 
 /// Decide where the model with `secure_hash` for `competition_id` goes, given the metadata the chain holds for the

@@ -327,12 +327,12 @@ pub enum WalletError {
     },
 
     /// The Argon2i key derivation failed.
-    #[error("could not derive the $NACL key (Argon2i) for keyfile {}: {reason}", path.display())]
+    #[error("could not derive the $NACL key (Argon2i) for keyfile {}: {source}", path.display())]
     Kdf {
         /// The keyfile.
         path: PathBuf,
-        /// The argon2 error text (never contains the password).
-        reason: String,
+        /// The Argon2 (or sealing) error; never contains the password.
+        source: crate::wallet::nacl::NaclError,
     },
 
     /// A secret given in memory (not from a file) is invalid.

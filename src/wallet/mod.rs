@@ -358,9 +358,9 @@ fn nacl_error(path: &Path, error: nacl::NaclError, len: usize) -> WalletError {
             path: path.to_path_buf(),
             env_var: env_var_name(path),
         },
-        nacl::NaclError::Kdf(reason) => WalletError::Kdf {
+        source @ (nacl::NaclError::Kdf(_) | nacl::NaclError::Encrypt) => WalletError::Kdf {
             path: path.to_path_buf(),
-            reason,
+            source,
         },
     }
 }

@@ -61,17 +61,24 @@ impl KeyfileFormat {
 }
 
 /// Why a `$NACL` operation failed. Carries no secret; the caller adds the file name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NaclError {
     /// Shorter than [`NACL_MIN_LEN`] or without the prefix.
+    #[error("not a $NACL body ({len} bytes)")]
     Truncated {
         /// Length of the data.
         len: usize,
     },
     /// Authentication failed: wrong password or altered file.
+    #[error("wrong password or altered file")]
     WrongPassword,
-    /// Argon2 refused the parameters or failed.
-    Kdf(String),
+    /// Argon2 refused the parameters or failed (argon2's error is kept as a value: without its `std` feature it is
+    /// not a `std::error::Error`).
+    #[error("{0}")]
+    Kdf(argon2::Error),
+    /// The secretbox refused to seal (it does not for in-memory keyfiles; kept for completeness).
+    #[error("XSalsa20-Poly1305 encryption failed")]
+    Encrypt,
 }
 
 /// Serialises the 512 MiB derivations so that a fleet never holds several at once.
@@ -79,8 +86,7 @@ static KDF_LOCK: Mutex<()> = Mutex::new(());
 
 /// The secretbox key for `password`, derived exactly as btwallet does.
 pub fn derive_key(password: &[u8]) -> Result<Zeroizing<[u8; 32]>, NaclError> {
-    let params = Params::new(MEMLIMIT_KIB, OPSLIMIT, 1, Some(32))
-        .map_err(|e| NaclError::Kdf(e.to_string()))?;
+    let params = Params::new(MEMLIMIT_KIB, OPSLIMIT, 1, Some(32)).map_err(NaclError::Kdf)?;
     let argon = Argon2::new(Algorithm::Argon2i, Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
     // A poisoned lock only means another derivation panicked; the guarded data is `()`, so carry on.
@@ -89,7 +95,7 @@ pub fn derive_key(password: &[u8]) -> Result<Zeroizing<[u8; 32]>, NaclError> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     argon
         .hash_password_into(password, &NACL_SALT, key.as_mut_slice())
-        .map_err(|e| NaclError::Kdf(e.to_string()))?;
+        .map_err(NaclError::Kdf)?;
     Ok(key)
 }
 
@@ -122,7 +128,7 @@ pub fn encrypt_with_key(plaintext: &[u8], key: &[u8; 32]) -> Result<Vec<u8>, Nac
     let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
     let sealed = cipher
         .encrypt(&nonce, plaintext)
-        .map_err(|_| NaclError::Kdf("XSalsa20-Poly1305 encryption failed".to_owned()))?;
+        .map_err(|_| NaclError::Encrypt)?;
     let mut out = Vec::with_capacity(NACL_PREFIX.len() + NONCE_LEN + sealed.len());
     out.extend_from_slice(NACL_PREFIX);
     out.extend_from_slice(nonce.as_slice());

@@ -79,6 +79,7 @@ impl Settle {
         true
     }
 
+    /// The fingerprint of the folder as last looked at.
     pub fn fingerprint(&self) -> Option<&Fingerprint> {
         self.fingerprint.as_ref()
     }
@@ -130,7 +131,9 @@ pub struct Last {
 /// What to do with a complete checkpoint that is not the published one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
+    /// Publish it now.
     Publish,
+    /// Not yet: what it waits for.
     Wait(Waiting),
     /// Never publish this checkpoint (logged once).
     Skip(String),
@@ -139,7 +142,9 @@ pub enum Decision {
 /// The chain as last read: the finalized head and the block time (for ages in seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainNow {
+    /// The finalized head.
     pub head: u64,
+    /// Seconds per block.
     pub block_time_s: u64,
 }
 

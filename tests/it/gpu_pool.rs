@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::gpu::*;
 use minerfleet::actors::gpu::{GpuPool, PoolConfig};
-use minerfleet::gpu::{Device, GpuError, Progress, Rule};
+use minerfleet::gpu::{Device, GpuError, Rule, ScanProgress};
 use minerfleet::model::save::{Dims, Family};
 
 fn cpu(workers: usize, queue: usize) -> PoolConfig {
@@ -33,7 +33,7 @@ fn pool_validates_models_in_parallel_with_the_right_verdicts() {
         let pool = GpuPool::start(&cpu(2, 4)).unwrap();
         assert_eq!(pool.workers(), &[Device::Cpu, Device::Cpu]);
         let bf16 = || Some("bfloat16".to_string());
-        let none: Arc<dyn Progress> = Arc::new(());
+        let none: Arc<dyn ScanProgress> = Arc::new(());
         let (a, b, c) = tokio::join!(
             pool.validate(good.clone(), bf16(), none.clone()),
             pool.validate(qwen.clone(), bf16(), none.clone()),
@@ -62,7 +62,7 @@ struct Running {
     finished: std::sync::atomic::AtomicBool,
 }
 
-impl Progress for Running {
+impl ScanProgress for Running {
     fn bytes_loaded(&self, loaded: u64, total: u64) {
         if loaded == 0 {
             let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
@@ -93,7 +93,7 @@ fn bounded_queue_applies_backpressure() {
             let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let mut handles = Vec::new();
             for d in &dirs {
-                let p: Arc<dyn Progress> = Arc::new(Running {
+                let p: Arc<dyn ScanProgress> = Arc::new(Running {
                     now: now.clone(),
                     max: max.clone(),
                     finished: Default::default(),
@@ -140,7 +140,7 @@ fn cancel_stops_running_and_queued_jobs_and_workers_exit() {
         .unwrap();
         let token = pool.cancel_token();
         let seen = Arc::new(AtomicUsize::new(0));
-        let progress: Arc<dyn Progress> = {
+        let progress: Arc<dyn ScanProgress> = {
             let seen = seen.clone();
             Arc::new(move |loaded: u64, _total: u64| {
                 if loaded > 0 && seen.fetch_add(1, Ordering::SeqCst) == 0 {

@@ -28,13 +28,25 @@ pub enum TxStatus {
     /// Accepted into the pool.
     Pooled,
     /// Included in a (best) block.
-    InBlock { block_hash: String },
+    InBlock {
+        /// The block's hash (`0x` hex).
+        block_hash: String,
+    },
     /// The watch lost track; deciding the outcome from chain state (`reason` in words).
-    Resolving { reason: String },
+    Resolving {
+        /// Why the watch lost track.
+        reason: String,
+    },
     /// Did not land and never will (`reason` in words); it is safe to sign again.
-    NotIncluded { reason: String },
+    NotIncluded {
+        /// Why it cannot land.
+        reason: String,
+    },
     /// Finalized in this block.
-    Finalized { block: u64 },
+    Finalized {
+        /// The block number.
+        block: u64,
+    },
 }
 
 impl TxStatus {
@@ -67,10 +79,13 @@ pub struct Committed {
 /// A signed transaction, as recorded from [`TxStatus::Signed`] (hashes as `0x` hex): public data, safe to record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedTx {
+    /// The signer's nonce.
     pub nonce: u64,
     /// The era's birth block (mortal for `period` blocks from it) and its hash.
     pub birth: u64,
+    /// The birth block's hash.
     pub birth_hash: String,
+    /// The mortality period (blocks).
     pub period: u64,
     /// The extrinsic hash.
     pub hash: String,

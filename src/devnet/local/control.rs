@@ -110,9 +110,17 @@ fn wait_ready(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stopped {
     /// Nothing ran; `stale` is the pid of a removed stale `devnet.json`.
-    NotRunning { stale: Option<u32> },
+    NotRunning {
+        /// The pid of the removed stale `devnet.json`, if there was one.
+        stale: Option<u32>,
+    },
     /// The daemon stopped: on SIGTERM, or `forced` by SIGKILL to its process group after `grace`.
-    Stopped { pid: u32, forced: bool },
+    Stopped {
+        /// The daemon's pid.
+        pid: u32,
+        /// It had to be killed (SIGKILL after the grace period).
+        forced: bool,
+    },
 }
 
 /// Stops the devnet of `dir`: SIGTERM to the daemon (which stops the Hub server and Chopsticks and removes

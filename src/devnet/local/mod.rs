@@ -74,31 +74,50 @@ pub enum LocalError {
     #[error("{0}")]
     Refused(String),
     #[error("{path}: {source}")]
+    /// A file of the state folder could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The error.
         source: std::io::Error,
     },
     #[error("{path}: {message}")]
-    BadFile { path: PathBuf, message: String },
+    /// A file of the state folder is missing or malformed.
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
     #[error(
         "{what} port {port} is in use by another program: stop it, or change `{field}` in the fleet file \
          (`minerfleet devnet status` tells whether it is a devnet of another state folder)"
     )]
+    /// A port the fleet asks for is taken by another program.
     PortInUse {
+        /// Which server ("chain", "Hub").
         what: &'static str,
+        /// The fleet field that sets the port.
         field: &'static str,
+        /// The port.
         port: u16,
     },
     #[error("the devnet daemon {reason}\n--- last lines of {log} ---\n{tail}")]
+    /// The daemon did not become ready.
     NotReady {
+        /// What happened ("exited", "did not answer within …").
         reason: String,
+        /// The daemon's log file.
         log: PathBuf,
+        /// The log's last lines.
         tail: String,
     },
     #[error(transparent)]
+    /// Chopsticks or the runtime failed.
     Devnet(#[from] DevnetError),
     #[error(transparent)]
+    /// The Hub server failed.
     Hub(#[from] crate::hub::server::HubServerError),
 }
 

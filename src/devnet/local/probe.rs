@@ -10,11 +10,14 @@ use crate::hub::client::{HubClient, HubClientConfig, RetryPolicy, Token};
 /// The result of probing a running devnet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probe {
+    /// The chain's answer.
     pub chain: ChainProbe,
+    /// The Hub's answer.
     pub hub: HubProbe,
 }
 
 impl Probe {
+    /// Both answered.
     pub fn ok(&self) -> bool {
         self.chain.ok && self.hub.ok
     }
@@ -23,18 +26,26 @@ impl Probe {
 /// The chain's answer to `chain_getHeader`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainProbe {
+    /// The chain's endpoint.
     pub url: String,
+    /// It answered with a header.
     pub ok: bool,
+    /// The best block number.
     pub best_block: Option<u32>,
+    /// Why it did not answer.
     pub error: Option<String>,
 }
 
 /// The Hub's answer to `whoami` with the devnet token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HubProbe {
+    /// The Hub's endpoint.
     pub url: String,
+    /// It accepted the devnet token.
     pub ok: bool,
+    /// The user the token belongs to.
     pub user: Option<String>,
+    /// Why it did not answer.
     pub error: Option<String>,
 }
 

@@ -14,9 +14,11 @@ use crate::wallet;
 /// A hotkey the devnet registers: `uid` is its position in the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredHotkey {
+    /// Its uid on the subnet.
     pub uid: u16,
     /// `wallet/hotkey`.
     pub miner: String,
+    /// The hotkey's SS58 address.
     pub ss58: String,
 }
 
@@ -29,6 +31,7 @@ pub struct DevnetSpec {
     pub chain_port: u16,
     /// The Hub server listens on `127.0.0.1:<hub_port>`.
     pub hub_port: u16,
+    /// The subnet created at start.
     pub netuid: u16,
     /// Blocks per epoch of the subnet.
     pub tempo: u16,
@@ -40,7 +43,9 @@ pub struct DevnetSpec {
     pub hotkeys: Vec<RegisteredHotkey>,
     /// Seconds between blocks; 0 = one block per transaction.
     pub block_time_secs: u64,
+    /// The runtime wasm Chopsticks runs.
     pub runtime_wasm: PathBuf,
+    /// The `chopsticks` executable.
     pub chopsticks: PathBuf,
 }
 
@@ -55,15 +60,21 @@ pub struct DevnetState {
     pub chain_url: String,
     /// `http://127.0.0.1:<port>` (`HF_ENDPOINT`).
     pub hub_url: String,
+    /// The subnet.
     pub netuid: u16,
+    /// The Hub account (see [`DevnetSpec::hub_user`]).
     pub hub_user: String,
+    /// Its organisations (see [`DevnetSpec::hub_orgs`]).
     pub hub_orgs: Vec<String>,
+    /// Registered on `netuid` in fleet order.
     pub hotkeys: Vec<RegisteredHotkey>,
+    /// Seconds between blocks; 0 = one block per transaction.
     pub block_time_secs: u64,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// Whether the chain kept its state from an earlier run (never, with the Chopsticks we install).
     pub chain_persisted: bool,
+    /// The fleet file this devnet was started for.
     pub fleet: PathBuf,
 }
 

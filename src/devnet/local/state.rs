@@ -17,6 +17,7 @@ use crate::atomic_file::{self, Mode};
 pub struct StateDir(PathBuf);
 
 impl StateDir {
+    /// The state folder `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> StateDir {
         StateDir(dir.into())
     }
@@ -30,21 +31,27 @@ impl StateDir {
         StateDir(parent.join(DEFAULT_STATE_DIR))
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.0
     }
+    /// `devnet.json` (a running devnet).
     pub fn state_file(&self) -> PathBuf {
         self.0.join(STATE_FILE)
     }
+    /// `devnet-spec.json` (what the daemon runs).
     pub fn spec_file(&self) -> PathBuf {
         self.0.join(SPEC_FILE)
     }
+    /// `hub-token` (the devnet Hub's token).
     pub fn token_file(&self) -> PathBuf {
         self.0.join(TOKEN_FILE)
     }
+    /// `devnet.lock` (held by the daemon while it runs).
     pub fn lock_file(&self) -> PathBuf {
         self.0.join(LOCK_FILE)
     }
+    /// `devnet.log` (the daemon's log).
     pub fn log_file(&self) -> PathBuf {
         self.0.join(LOG_FILE)
     }
@@ -69,6 +76,7 @@ impl StateDir {
         read_json(&self.state_file())
     }
 
+    /// Reads `devnet-spec.json`; missing is an error.
     pub fn read_spec(&self) -> Result<DevnetSpec, LocalError> {
         read_json(&self.spec_file())?.ok_or_else(|| LocalError::BadFile {
             path: self.spec_file(),
@@ -81,6 +89,7 @@ impl StateDir {
         write_json_atomic(&self.state_file(), state)
     }
 
+    /// Writes `devnet-spec.json` atomically.
     pub fn write_spec(&self, spec: &DevnetSpec) -> Result<(), LocalError> {
         write_json_atomic(&self.spec_file(), spec)
     }
@@ -131,9 +140,15 @@ pub enum DaemonStatus {
     /// Running and ready.
     Running(DevnetState),
     /// A daemon holds the lock but has not written `devnet.json` yet (starting, or stuck).
-    Starting { pid: u32 },
+    Starting {
+        /// The daemon's pid.
+        pid: u32,
+    },
     /// Nothing runs; `stale` is the pid of a `devnet.json` left behind by a daemon that died (now removed).
-    Stopped { stale: Option<u32> },
+    Stopped {
+        /// The pid of the removed stale `devnet.json`, if there was one.
+        stale: Option<u32>,
+    },
 }
 
 /// What runs in `dir`; removes a stale `devnet.json` (its daemon no longer holds the lock).
