@@ -9,6 +9,7 @@
 //! * [`fleet`]: the `fleet.ron` schema, loading and validation with file:line:column errors.
 //! * [`wallet`]: btcli-compatible keyfiles (plain JSON and `$NACL`), sr25519 hotkeys, secrets zeroized.
 //! * [`network`]: which chain a command talks to.
+//! * [`redact`]: URLs fit for messages (no credentials, query strings or fragments).
 //! * [`check`]: offline validation of a whole fleet (`minerfleet check`).
 //! * [`demo`]: tiny models and dev hotkeys for a devnet fleet.
 //! * [`hub`], [`chain`], [`gpu`]: the Hub protocol (client and a compatible server), the chain client, tensor checks.
@@ -83,6 +84,7 @@ pub mod lock_file;
 pub mod model;
 pub mod network;
 pub mod publish;
+pub mod redact;
 pub mod remote;
 pub mod report;
 pub mod ron_pos;

@@ -16,7 +16,7 @@ pub enum Network {
     Test,
     /// A node on this machine at the default port (`ws://127.0.0.1:9944`), e.g. `minerfleet devnet`.
     Local,
-    /// Any other endpoint, kept exactly as given.
+    /// Any other endpoint, kept exactly as given (its [`Display`](fmt::Display) drops credentials and the query).
     Custom(String),
 }
 
@@ -58,7 +58,8 @@ impl fmt::Display for Network {
             Network::Finney => f.write_str("finney"),
             Network::Test => f.write_str("test"),
             Network::Local => f.write_str("local"),
-            Network::Custom(url) => f.write_str(url),
+            // A custom endpoint may carry credentials or an API key: shown without them (connecting uses `url`).
+            Network::Custom(url) => f.write_str(&crate::redact::url(url)),
         }
     }
 }
@@ -81,7 +82,8 @@ impl FromStr for Network {
             {
                 Ok(Network::Custom(url.to_string()))
             }
-            other => Err(NetworkError(other.to_string())),
+            // Shown in the error: without any credentials or query it carries.
+            other => Err(NetworkError(crate::redact::url(other))),
         }
     }
 }
@@ -128,5 +130,23 @@ mod tests {
         let err = "http://x".parse::<Network>().unwrap_err();
         assert!(err.to_string().contains("ws:// or wss://"), "{err}");
         assert!("ws://".parse::<Network>().is_err());
+    }
+
+    #[test]
+    fn custom_endpoints_are_shown_without_credentials_or_query() {
+        let net: Network = "wss://miner:s3cret@rpc.example:9944/ws?apikey=k3y"
+            .parse()
+            .unwrap();
+        // Connecting uses the URL as given; everything that prints it does not.
+        assert_eq!(
+            net.url(),
+            "wss://miner:s3cret@rpc.example:9944/ws?apikey=k3y"
+        );
+        assert_eq!(net.to_string(), "wss://rpc.example:9944/ws");
+        let err = "https://miner:s3cret@rpc.example/?apikey=k3y"
+            .parse::<Network>()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret") && !err.contains("k3y"), "{err}");
     }
 }

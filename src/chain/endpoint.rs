@@ -22,7 +22,7 @@ pub enum EndpointError {
     )]
     /// The URL is not `ws://` / `wss://` with a host.
     BadUrl {
-        /// The URL as given.
+        /// The URL as given, without credentials or query ([`crate::redact::url`]).
         url: String,
         /// What is wrong with it.
         why: String,
@@ -108,7 +108,7 @@ pub struct Endpoint {
 /// Check that `url` is a `ws://` or `wss://` URL with a host (and take its port, 80/443 by default).
 pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
     let bad = |why: &str| EndpointError::BadUrl {
-        url: url.to_string(),
+        url: crate::redact::url(url),
         why: why.to_string(),
     };
     let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;

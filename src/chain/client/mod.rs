@@ -111,7 +111,7 @@ impl ChainClient {
     ) -> Result<ChainClient, ChainError> {
         let url = network.url().to_string();
         let connect_err = |e: &dyn std::fmt::Display| ChainError::Connect {
-            url: url.clone(),
+            url: crate::redact::url(&url),
             reason: e.to_string(),
         };
         // 1. The URL, the host name and a TCP connection, each within seconds and with the real cause.

@@ -352,26 +352,7 @@ impl HubError {
     }
 }
 
-/// `url` fit for a message: scheme, host, port and path only. The query (presigned URLs carry signatures there),
-/// the fragment and any user name or password are dropped.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if matches!(u.scheme(), "http" | "https" | "ws" | "wss") => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        // Not a URL we know: keep what comes before any `?`/`#` and after any `@`.
-        _ => {
-            let cut = url.split(['?', '#']).next().unwrap_or_default();
-            cut.rsplit_once('@')
-                .map_or(cut, |(_, host)| host)
-                .to_string()
-        }
-    }
-}
+pub use crate::redact::url as redact_url;
 
 /// The cause of a reqwest error, from its flags and its source chain.
 fn classify(e: &reqwest::Error) -> Cause {
@@ -573,20 +554,6 @@ mod tests {
     fn garbage_retry_after_is_ignored() {
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("ratelimit", "nonsense")])), None);
-    }
-
-    #[test]
-    fn urls_in_messages_lose_query_and_credentials() {
-        assert_eq!(
-            redact_url("https://user:pw@s3.example/bucket/obj?X-Amz-Signature=abc#frag"),
-            "https://s3.example/bucket/obj"
-        );
-        assert_eq!(
-            redact_url("http://127.0.0.1:8765/api/models/a/b"),
-            "http://127.0.0.1:8765/api/models/a/b"
-        );
-        assert_eq!(redact_url("not a url?sig=1"), "not a url");
-        assert_eq!(redact_url("u:p@host/x?y"), "host/x");
     }
 
     #[test]

@@ -217,6 +217,17 @@ fn a_file_swapped_after_the_check_is_not_read() {
     );
 }
 
+/// The repository paths of the upload set of the folder `dir`, in commit order.
+fn upload_names(dir: &Path) -> Vec<String> {
+    let folder = ModelFolder::open(dir).unwrap();
+    folder
+        .upload_set()
+        .unwrap()
+        .iter()
+        .map(|f| f.repo_path())
+        .collect()
+}
+
 #[test]
 fn upload_set_single_and_sharded() {
     let t = tempfile::tempdir().unwrap();
@@ -224,13 +235,7 @@ fn upload_set_single_and_sharded() {
     write(t.path(), "tokenizer.json", b"{}");
     write(t.path(), "optimizer.pt", b"x");
     write(t.path(), "README.md", b"# m");
-    let f = ModelFolder::open(t.path()).unwrap();
-    let names: Vec<String> = f
-        .upload_set()
-        .unwrap()
-        .iter()
-        .map(|f| f.repo_path())
-        .collect();
+    let names = upload_names(t.path());
     assert_eq!(names, ["config.json", "model.safetensors", "README.md"]);
 
     let t = tempfile::tempdir().unwrap();
@@ -239,13 +244,7 @@ fn upload_set_single_and_sharded() {
     write(t.path(), "model-00001-of-00002.safetensors", b"a");
     write(t.path(), "model-00002-of-00002.safetensors", b"b");
     write(t.path(), "model.safetensors.index.json", br#"{"weight_map":{"a":"model-00002-of-00002.safetensors","b":"model-00001-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}"#);
-    let f = ModelFolder::open(t.path()).unwrap();
-    let names: Vec<String> = f
-        .upload_set()
-        .unwrap()
-        .iter()
-        .map(|f| f.repo_path())
-        .collect();
+    let names = upload_names(t.path());
     assert_eq!(
         names,
         [
