@@ -129,6 +129,44 @@ impl Run {
         )
     }
 
+    /// For each publish stage, when the first and the last miner entered it: which step a run waits in.
+    fn stages(&self) -> String {
+        let mut order: Vec<String> = Vec::new();
+        let mut span: std::collections::HashMap<String, (f64, f64)> = Default::default();
+        for (t, e) in &self.events {
+            if e["event"] != "stage" {
+                continue;
+            }
+            let stage = e["stage"].as_str().unwrap_or_default().to_string();
+            let entry = span.entry(stage.clone()).or_insert_with(|| {
+                order.push(stage.clone());
+                (*t, *t)
+            });
+            entry.1 = *t;
+        }
+        order
+            .iter()
+            .map(|s| format!("{s} {:.2}..{:.2}s", span[s].0, span[s].1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Blocks per second the chain finalized while the run watched it, from the `finalized in #N` events.
+    fn block_rate(&self) -> Option<f64> {
+        let blocks: Vec<(f64, u64)> = self
+            .events
+            .iter()
+            .filter(|(_, e)| e["event"] == "tx")
+            .filter_map(|(t, e)| {
+                let n = e["status"].as_str()?.strip_prefix("finalized in #")?;
+                Some((*t, n.parse().ok()?))
+            })
+            .collect();
+        let (t0, b0) = blocks.iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
+        let (t1, b1) = blocks.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+        (t1 > t0).then(|| (b1.saturating_sub(*b0)) as f64 / (t1 - t0))
+    }
+
     /// Why a run failed: its exit, the miners' outcomes, the first failures' details and its stderr.
     fn why(&self) -> String {
         let exit = if libc::WIFEXITED(self.status) {
@@ -242,6 +280,10 @@ fn published(run: &Run) -> usize {
 /// includes the Hub call of the visibility flip, paced by the quota). Each list is sorted.
 #[derive(Default)]
 struct CommitLags {
+    /// To the transaction being signed (reads and the per-hotkey budget before it).
+    signed: Vec<f64>,
+    /// To the node accepting it into its pool.
+    pooled: Vec<f64>,
     included: Vec<f64>,
     finalized: Vec<f64>,
     finished: Vec<f64>,
@@ -261,7 +303,11 @@ fn commit_lags(run: &Run) -> CommitLags {
             continue;
         };
         let status = e["status"].as_str().unwrap_or_default();
-        let list = if e["event"] == "tx" && status == "in block" {
+        let list = if e["event"] == "tx" && status.starts_with("signed") {
+            &mut lags.signed
+        } else if e["event"] == "tx" && status == "in pool" {
+            &mut lags.pooled
+        } else if e["event"] == "tx" && status == "in block" {
             &mut lags.included
         } else if e["event"] == "tx" && status.starts_with("finalized") {
             &mut lags.finalized
@@ -275,7 +321,13 @@ fn commit_lags(run: &Run) -> CommitLags {
             list.push(t - start);
         }
     }
-    for list in [&mut lags.included, &mut lags.finalized, &mut lags.finished] {
+    for list in [
+        &mut lags.signed,
+        &mut lags.pooled,
+        &mut lags.included,
+        &mut lags.finalized,
+        &mut lags.finished,
+    ] {
         list.sort_by(f64::total_cmp);
     }
     lags
@@ -471,17 +523,24 @@ fn main() {
     );
     eprintln!(
         "one account: {:.1}s for {a_api} API calls ({a_429} x 429), ideal {ideal:.1}s, peak RSS {:.1} MiB, \
-         commit lag p50/max: to inclusion {:.1}/{:.1}s, to finalized {:.1}/{:.1}s, to finished \
-         {:.1}/{:.1}s",
+         commit lag p50/max: to signed {:.1}/{:.1}s, to pool {:.1}/{:.1}s, to inclusion {:.1}/{:.1}s, to \
+         finalized {:.1}/{:.1}s, to finished {:.1}/{:.1}s; blocks finalized per second {}",
         a.secs,
         mib(a.peak_rss),
+        percentile(&lags.signed, 0.5),
+        percentile(&lags.signed, 1.0),
+        percentile(&lags.pooled, 0.5),
+        percentile(&lags.pooled, 1.0),
         percentile(&lags.included, 0.5),
         percentile(&lags.included, 1.0),
         percentile(&lags.finalized, 0.5),
         percentile(&lags.finalized, 1.0),
         percentile(&lags.finished, 0.5),
-        percentile(&lags.finished, 1.0)
+        percentile(&lags.finished, 1.0),
+        a.block_rate()
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"))
     );
+    eprintln!("one account, stages: {}", a.stages());
 
     // Status of the fleet, then a no-op re-run.
     let status = run(&root, &["status", "--json", "fleet-one.ron"], &tokens);
@@ -491,9 +550,10 @@ fn main() {
     let (noop_api, _, _) = counted(&hub_a);
     assert!(noop.ok, "no-op re-run failed:\n{}", noop.why());
     eprintln!(
-        "no-op re-run: {:.2}s, {noop_api} API calls; {}",
+        "no-op re-run: {:.2}s, {noop_api} API calls; {}; stages: {}",
         noop.secs,
-        noop.timeline()
+        noop.timeline(),
+        noop.stages()
     );
 
     // B. Four accounts.
