@@ -317,6 +317,7 @@ impl ChainClient {
         };
         match outcome {
             Outcome::Landed { block, block_hash } => {
+                self.saw_finalized(block);
                 on_status(TxStatus::Finalized { block });
                 let at = self.at_hash(block_hash).await?;
                 let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
@@ -326,6 +327,7 @@ impl ChainClient {
                 )))
             }
             Outcome::OnChain(reg) => {
+                self.saw_finalized(reg.block);
                 on_status(TxStatus::Finalized { block: reg.block });
                 Ok(Some(committed(reg.block, reg.block)))
             }

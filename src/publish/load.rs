@@ -77,6 +77,7 @@ impl Prepared {
             hashed: Default::default(),
             score: None,
             ticket: Default::default(),
+            read_back: Default::default(),
         })
     }
 

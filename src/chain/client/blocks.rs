@@ -1,6 +1,7 @@
 //! Block state: the finalized head, the chain's state at a block (with the runtime's metadata fetched once per spec
 //! version), and waiting for the finalized head to reach a block.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use subxt::config::Header as _;
@@ -9,16 +10,32 @@ use super::{ChainClient, Hash};
 use crate::chain::config::SubtensorConfig;
 use crate::chain::error::ChainError;
 
+/// The finalized head last read and when, shared by the reads that follow it (see [`ChainClient::finalized_head`]),
+/// and the latest block this client saw finalized itself: a shared head is never older than that.
+#[derive(Default)]
+pub(super) struct HeadMemo {
+    last: tokio::sync::Mutex<Option<(Instant, u64, Hash)>>,
+    floor: AtomicU64,
+}
+
+/// The head `last` read, when a read at `now` may share it: read less than `max_age` ago and not older than the
+/// `floor` block this client saw finalized.
+fn shared_head(
+    last: Option<(Instant, u64, Hash)>,
+    floor: u64,
+    max_age: std::time::Duration,
+    now: Instant,
+) -> Option<(u64, Hash)> {
+    let (read_at, number, hash) = last?;
+    (now.saturating_duration_since(read_at) < max_age && number >= floor).then_some((number, hash))
+}
+
 impl ChainClient {
     pub(in crate::chain) async fn at_finalized(
         &self,
     ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
-        let head = self
-            .within("chain_getFinalizedHead", || {
-                self.rpc.chain_get_finalized_head()
-            })
-            .await?;
-        self.at_hash(head).await
+        let (number, hash) = self.finalized_head().await?;
+        self.at_known(hash, number).await
     }
 
     pub(in crate::chain) async fn at_hash(
@@ -31,7 +48,15 @@ impl ChainClient {
             .within("chain_getHeader", || self.rpc.chain_get_header(Some(hash)))
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getHeader", "block not found"))?;
-        let number = header.number();
+        self.at_known(hash, header.number()).await
+    }
+
+    /// The chain's state at block `number` whose hash is `hash`.
+    async fn at_known(
+        &self,
+        hash: Hash,
+        number: u64,
+    ) -> Result<subxt::OnlineClientAtBlock<SubtensorConfig>, ChainError> {
         let spec = match self.versions.get(number) {
             Some((spec, _)) => spec,
             None => {
@@ -83,8 +108,17 @@ impl ChainClient {
         Ok(self.at_finalized().await?.metadata())
     }
 
-    /// The latest finalized block: (number, hash).
+    /// The latest finalized block: (number, hash). Callers within [`ClientOptions::head_max_age`] of the last read
+    /// share it (one read at a time: the others wait for its answer), unless this client has since seen a later
+    /// block finalized ([`ChainClient::saw_finalized`]).
+    ///
+    /// [`ClientOptions::head_max_age`]: super::ClientOptions::head_max_age
     pub async fn finalized_head(&self) -> Result<(u64, Hash), ChainError> {
+        let mut last = self.head.last.lock().await;
+        let floor = self.head.floor.load(Ordering::Acquire);
+        if let Some(head) = shared_head(*last, floor, self.opts.head_max_age, Instant::now()) {
+            return Ok(head);
+        }
         let hash = self
             .within("chain_getFinalizedHead", || {
                 self.rpc.chain_get_finalized_head()
@@ -94,7 +128,14 @@ impl ChainClient {
             .within("chain_getHeader", || self.rpc.chain_get_header(Some(hash)))
             .await?
             .ok_or_else(|| ChainError::rpc("chain_getHeader", "finalized header not found"))?;
+        *last = Some((Instant::now(), header.number(), hash));
         Ok((header.number(), hash))
+    }
+
+    /// Block `number` is finalized (a transaction of ours was finalized in it): reads at the finalized head from now
+    /// on are at that block or later.
+    pub(in crate::chain) fn saw_finalized(&self, number: u64) {
+        self.head.floor.fetch_max(number, Ordering::AcqRel);
     }
 
     /// Wait until the finalized head reaches `block` (polling; bounded by the stall watchdog).
@@ -116,5 +157,41 @@ impl ChainClient {
             }
             tokio::time::sleep(self.opts.poll_interval).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_head_is_shared_only_while_young_and_not_behind_a_seen_finalization() {
+        let t0 = Instant::now();
+        let hash = Hash::repeat_byte(7);
+        let last = Some((t0, 100, hash));
+        let age = Duration::from_millis(250);
+        assert_eq!(
+            shared_head(last, 0, age, t0 + Duration::from_millis(100)),
+            Some((100, hash))
+        );
+        // Too old: read again.
+        assert_eq!(
+            shared_head(last, 0, age, t0 + Duration::from_millis(250)),
+            None
+        );
+        // A transaction of ours was finalized in block 101: a read-back must not see block 100.
+        assert_eq!(
+            shared_head(last, 101, age, t0 + Duration::from_millis(1)),
+            None
+        );
+        assert_eq!(
+            shared_head(last, 100, age, t0 + Duration::from_millis(1)),
+            Some((100, hash))
+        );
+        // Zero: never shared; nothing read yet: nothing to share.
+        assert_eq!(shared_head(last, 0, Duration::ZERO, t0), None);
+        assert_eq!(shared_head(None, 0, age, t0), None);
     }
 }

@@ -175,6 +175,7 @@ impl ChainClient {
                 .await?
             {
                 Outcome::Landed { block, block_hash } => {
+                    self.saw_finalized(block);
                     on_status(TxStatus::Finalized { block });
                     let at = self.at_hash(block_hash).await?;
                     let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
@@ -194,6 +195,7 @@ impl ChainClient {
                     };
                 }
                 Outcome::OnChain(reg) => {
+                    self.saw_finalized(reg.block);
                     on_status(TxStatus::Finalized { block: reg.block });
                     return Ok(Committed {
                         included_in: reg.block,

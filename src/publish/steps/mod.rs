@@ -95,6 +95,8 @@ pub struct Job {
     pub score: Option<f64>,
     /// The Hub quota this miner holds for its remaining API calls (see [`crate::hub::quota`]); dropped when done.
     pub ticket: std::sync::Mutex<Option<Arc<Ticket>>>,
+    /// The commit step found exactly this commitment on chain (nothing signed since): that read is the read-back.
+    pub read_back: AtomicBool,
 }
 
 /// A broken pipeline invariant, see [`StepError::Internal`].
