@@ -350,7 +350,7 @@ impl ChainClient {
         p: &Pending<'_>,
     ) -> Result<(ChainState, Option<Registration>), ChainError> {
         let (finalized, head_hash) = self.finalized_head().await?;
-        let at = self.at_hash(head_hash).await?;
+        let at = self.at_known(head_hash, finalized).await?;
         let tx = at.tx();
         let account: &AccountId32 = p.hotkey.account();
         let account_nonce = self

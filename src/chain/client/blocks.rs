@@ -51,8 +51,8 @@ impl ChainClient {
         self.at_known(hash, header.number()).await
     }
 
-    /// The chain's state at block `number` whose hash is `hash`.
-    async fn at_known(
+    /// The chain's state at block `number` whose hash is `hash` (no header read: the caller knows the number).
+    pub(in crate::chain) async fn at_known(
         &self,
         hash: Hash,
         number: u64,

@@ -66,7 +66,7 @@ impl ChainClient {
     /// budget; [`ChainClient::budget`] works on every runtime).
     pub async fn space(&self, netuid: u16, hotkey: &AccountId32) -> Result<SpaceState, ChainError> {
         let (block, hash) = self.finalized_head().await?;
-        let at = self.at_hash(hash).await?;
+        let at = self.at_known(hash, block).await?;
         self.space_at(&at, block, netuid, hotkey).await
     }
 
@@ -78,7 +78,7 @@ impl ChainClient {
         hotkey: &AccountId32,
     ) -> Result<CommitBudget, ChainError> {
         let (block, hash) = self.finalized_head().await?;
-        let at = self.at_hash(hash).await?;
+        let at = self.at_known(hash, block).await?;
         match capabilities(at.metadata_ref())?.budget {
             BudgetRule::Space => Ok(CommitBudget::Space(
                 self.space_at(&at, block, netuid, hotkey).await?,

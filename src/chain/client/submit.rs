@@ -125,7 +125,7 @@ impl ChainClient {
         let call = set_commitment_call(netuid, data)?;
         let (birth, birth_hash) = self.finalized_head().await?;
         let nonce = self.next_nonce(hotkey.account()).await?;
-        let at = self.at_hash(birth_hash).await?;
+        let at = self.at_known(birth_hash, birth).await?;
         // The extension check runs on the metadata we are about to sign with (runtime upgrades included).
         check_signable(at.metadata_ref())?;
         let period = self.opts.mortality;
