@@ -22,6 +22,7 @@ use crate::wallet::{self, PasswordSource};
 pub struct CheckItem {
     /// Short rule name, e.g. `keyfile`, `params`, `metadata_length`.
     pub rule: String,
+    /// Whether the miner meets the rule.
     pub passed: bool,
     /// What was found (and, on failure, what was expected and what to do).
     pub detail: String,
@@ -30,25 +31,36 @@ pub struct CheckItem {
 /// A short summary of the model, when it could be inspected.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSummary {
+    /// The first entry of `architectures` in config.json (e.g. `LlamaForCausalLM`), if it has one.
     pub architecture: Option<String>,
+    /// Total parameter count, tied/shared tensors counted once.
     pub params: u64,
+    /// Size of the model folder in bytes (every regular file).
     pub bytes: u64,
+    /// The safetensors dtype names its weights use ("BF16", "F32", ...), sorted.
     pub dtypes: Vec<String>,
 }
 
 /// Everything checked for one miner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MinerReport {
+    /// Wallet (coldkey folder) name.
     pub wallet: String,
+    /// Hotkey name inside the wallet.
     pub hotkey: String,
     /// The hotkey's SS58 address, when the keyfile loaded.
     pub ss58: Option<String>,
+    /// The repo (first slot), `namespace/name` on the Hub.
     pub repo: String,
     /// The second repo slot (`republish: AltRepo`).
     pub alt_repo: Option<String>,
+    /// The competition its models enter.
     pub competition_id: u16,
+    /// The model directory, as resolved from the fleet file.
     pub model_dir: String,
+    /// The model's summary; `None` when the folder was refused or its headers could not be read.
     pub model: Option<ModelSummary>,
+    /// Every rule checked, in the order checked, passed or not.
     pub checks: Vec<CheckItem>,
     /// Things worth knowing that do not fail the check (e.g. keyfile permissions).
     pub warnings: Vec<String>,
@@ -85,11 +97,15 @@ impl MinerReport {
 /// The whole fleet's check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetReport {
+    /// The fleet file, as given.
     pub fleet: String,
+    /// The chain the fleet publishes to (a custom endpoint without its credentials or query).
     pub network: String,
+    /// The subnet.
     pub netuid: u16,
     /// The subnet's warning (e.g. emissions currently off for models), if its preset has one.
     pub subnet_warning: Option<String>,
+    /// One report per miner, in fleet file order.
     pub miners: Vec<MinerReport>,
 }
 

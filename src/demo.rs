@@ -14,14 +14,19 @@ use crate::wallet::{self, KeySecret, WalletError};
 /// What [`prepare`] did for one miner.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Prepared {
+    /// The miner, as `wallet/hotkey`.
     pub miner: String,
+    /// The miner's model directory.
     pub model_dir: PathBuf,
     /// A model was written (false: one was already there and was kept).
     pub model_written: bool,
+    /// The model class minerfleet generates for the miner's competition (`LlamaForCausalLM` or `Qwen2ForCausalLM`).
     pub architecture: String,
+    /// The miner's hotkey keyfile in the wallets folder.
     pub hotkey_file: PathBuf,
     /// A keyfile was written (false: one was already there and was kept).
     pub hotkey_written: bool,
+    /// SS58 of the hotkey; `(existing keyfile)` when an existing keyfile has no readable public file.
     pub ss58: String,
 }
 
@@ -32,27 +37,50 @@ pub enum DemoError {
         "fleet {fleet} points at the public network `{network}`: demo keys are derived from public names and \
          must never hold a commitment there; use `network: \"local\"` for the devnet"
     )]
-    PublicNetwork { fleet: PathBuf, network: String },
+    /// The fleet points at a public network (finney or test), where demo keys must never commit.
+    PublicNetwork {
+        /// The fleet file, as given.
+        fleet: PathBuf,
+        /// The public network's name.
+        network: String,
+    },
     #[error(
         "miner {miner}: competition {competition} allows none of the architectures minerfleet can generate \
          ({allowed}); demo models are LlamaForCausalLM or Qwen2ForCausalLM"
     )]
+    /// The miner's competition allows no architecture minerfleet can generate.
     NoFamily {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The miner's competition id.
         competition: u16,
+        /// The competition's allowed architectures, comma-separated.
         allowed: String,
     },
     #[error("miner {miner}: competition {competition} is not known for netuid {netuid}")]
+    /// The miner's competition is not known for the fleet's subnet.
     UnknownCompetition {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The miner's competition id.
         competition: u16,
+        /// The fleet's subnet.
         netuid: u16,
     },
     #[error("miner {miner}: {source}")]
-    Model { miner: String, source: SaveError },
-    #[error("miner {miner}: {source}")]
-    Wallet {
+    /// The demo model (or a checkpoint of it) could not be written.
+    Model {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The write error.
+        source: SaveError,
+    },
+    #[error("miner {miner}: {source}")]
+    /// The dev hotkey could not be derived or its keyfile written.
+    Wallet {
+        /// The miner, as `wallet/hotkey`.
+        miner: String,
+        /// The wallet error.
         source: Box<WalletError>,
     },
 }
@@ -60,7 +88,9 @@ pub enum DemoError {
 /// What [`prepare_hotkeys`] did for one miner.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PreparedKey {
+    /// The miner, as `wallet/hotkey`.
     pub miner: String,
+    /// The miner's hotkey keyfile in the wallets folder.
     pub hotkey_file: PathBuf,
     /// A keyfile was written (false: one was already there and was kept).
     pub hotkey_written: bool,

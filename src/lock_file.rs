@@ -20,6 +20,7 @@ pub enum TakeError {
     /// Another open file (another process, or another handle of this one) holds it; what its holder wrote (empty
     /// between the holder's lock and its write).
     Held(String),
+    /// The lock file could not be opened, locked, written or read.
     Io(io::Error),
 }
 

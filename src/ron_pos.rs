@@ -25,7 +25,9 @@ pub enum Step<'a> {
 /// A 1-based line and column (columns count characters), as editors show them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct LineCol {
+    /// The line, counted from 1.
     pub line: usize,
+    /// The column in characters, counted from 1.
     pub col: usize,
 }
 
@@ -48,6 +50,7 @@ pub struct LineIndex<'a> {
 }
 
 impl<'a> LineIndex<'a> {
+    /// The index of `src`, built in one pass over the text.
     pub fn new(src: &'a str) -> LineIndex<'a> {
         let starts = std::iter::once(0)
             .chain(src.match_indices('\n').map(|(i, _)| i + 1))

@@ -16,14 +16,35 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SmallFileError {
     #[error("{}: no such file", path.display())]
-    NotFound { path: PathBuf },
-    #[error("{}: is {kind}, not a regular file; pass the path of the file itself", path.display())]
-    NotAFile { path: PathBuf, kind: &'static str },
-    #[error("{}: {size} bytes is more than the {max} bytes such a file can have; check the path", path.display())]
-    TooLarge { path: PathBuf, size: u64, max: u64 },
-    #[error("{}: {source}", path.display())]
-    Io {
+    /// The file does not exist.
+    NotFound {
+        /// The file as given.
         path: PathBuf,
+    },
+    #[error("{}: is {kind}, not a regular file; pass the path of the file itself", path.display())]
+    /// The path is not a regular file (a directory, a FIFO, a device, …).
+    NotAFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead, in words ([`kind_of`]).
+        kind: &'static str,
+    },
+    #[error("{}: {size} bytes is more than the {max} bytes such a file can have; check the path", path.display())]
+    /// The file is larger than the cap.
+    TooLarge {
+        /// The file as given.
+        path: PathBuf,
+        /// The file's size in bytes, or `max + 1` when it grew past the cap while being read.
+        size: u64,
+        /// The cap in bytes.
+        max: u64,
+    },
+    #[error("{}: {source}", path.display())]
+    /// The file could not be opened or read (or, read as text, is not UTF-8).
+    Io {
+        /// The file as given.
+        path: PathBuf,
+        /// The open or read error.
         #[source]
         source: std::io::Error,
     },

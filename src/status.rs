@@ -36,19 +36,24 @@ pub enum Sync {
 /// One row of `minerfleet status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MinerStatus {
+    /// The miner, as `wallet/hotkey`.
     pub miner: String,
+    /// The hotkey's SS58 address; `None` when its keyfile's public part could not be read.
     pub hotkey: Option<String>,
     /// The fleet's repo for this miner.
     pub repo: String,
     /// The repo that holds the model the chain names, when it is one of the miner's slots; else the slot the
     /// journal is publishing to. Its visibility is `visibility`.
     pub slot: Option<String>,
+    /// The competition its models enter.
     pub competition_id: u16,
+    /// The hotkey's uid on the subnet; `None`: not registered (or not read).
     pub uid: Option<u16>,
     /// Incentive in [0, 1].
     pub incentive: Option<f64>,
     /// What the fleet wants on chain (known once the current model was uploaded).
     pub desired: Option<String>,
+    /// The metadata string the chain holds for the hotkey, when it holds one.
     pub on_chain: Option<String>,
     /// Block of the on-chain commitment.
     pub commit_block: Option<u64>,
@@ -56,23 +61,31 @@ pub struct MinerStatus {
     pub eval_block: Option<u64>,
     /// `public`, `private`, or `missing` (of `slot`, else `repo`); `None` when the Hub could not be asked.
     pub visibility: Option<String>,
+    /// The fleet asks for the committed model's repo to be public (`update_repo_visibility`).
     pub want_public: bool,
+    /// How the miner stands.
     pub state: Sync,
+    /// What explains the state, in words (a read error, an invalid commitment, a changed model), when anything does.
     pub detail: Option<String>,
 }
 
 /// The whole fleet's status.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetStatus {
+    /// The fleet file, as given.
     pub fleet: String,
+    /// The chain read (a custom endpoint without its credentials or query).
     pub network: String,
+    /// The subnet.
     pub netuid: u16,
     /// Finalized block the chain was read at.
     pub block: u64,
+    /// One row per miner, in fleet file order.
     pub miners: Vec<MinerStatus>,
 }
 
 impl FleetStatus {
+    /// True when every miner is [`Sync::InSync`].
     pub fn all_in_sync(&self) -> bool {
         self.miners.iter().all(|m| m.state == Sync::InSync)
     }
@@ -82,7 +95,9 @@ impl FleetStatus {
 /// token, since a private repo is visible only to its owner's tokens, and its own quota).
 #[derive(Debug, Clone, Default)]
 pub struct HubClients {
+    /// The client of the miners with no named account; `None`: their repos' visibility is not shown.
     pub default: Option<HubClient>,
+    /// The client of each named account (by its name in the fleet) whose token could be read.
     pub accounts: HashMap<String, HubClient>,
 }
 

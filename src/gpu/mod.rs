@@ -8,8 +8,8 @@
 //! * for `LlamaForCausalLM` and `Qwen2ForCausalLM`, names and shapes agree with `config.json` (hidden size, layers,
 //!   heads, kv heads, vocab, intermediate size): no tensor missing, none extra ([`expect`]);
 //! * the parameter count of the loaded tensors equals the header-level count of [`crate::model::inspect`];
-//! * optionally a forward smoke test ([`forward`]): the model is built from the weights and the config, one short
-//!   sequence runs through it, and the logits must be finite with shape `[1, seq, vocab]`.
+//! * optionally a forward smoke test (`forward`, with the `torch` feature): the model is built from the weights and
+//!   the config, one short sequence runs through it, and the logits must be finite with shape `[1, seq, vocab]`.
 //!
 //! Every failure is a [`Finding`] that names the tensor (when there is one) and the [`Rule`]. Problems with the
 //! model are findings in the returned [`ModelValidation`]; a [`GpuError`] means the job could not run at all

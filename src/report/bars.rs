@@ -65,6 +65,7 @@ pub struct Bars {
 }
 
 impl Bars {
+    /// A frame on stderr, shown from the run's `Started` event; log lines print above it from now on.
     pub fn new() -> Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         // Hidden until `Started` puts it in `multi`.

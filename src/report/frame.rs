@@ -41,14 +41,20 @@ struct Row {
 /// Counts of finished miners by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Finished {
+    /// Miners that ended [`Outcome::Published`].
     pub published: usize,
+    /// Miners that ended [`Outcome::InSync`].
     pub in_sync: usize,
+    /// Miners that ended [`Outcome::Planned`] (`--dry-run`).
     pub planned: usize,
+    /// Miners that ended [`Outcome::Parked`].
     pub parked: usize,
+    /// Miners that ended [`Outcome::Failed`].
     pub failed: usize,
 }
 
 impl Finished {
+    /// Every finished miner, whatever its outcome.
     pub fn total(&self) -> usize {
         self.published + self.in_sync + self.planned + self.parked + self.failed
     }
@@ -70,6 +76,7 @@ pub struct FleetView {
 }
 
 impl FleetView {
+    /// An empty view, waiting for the run's `Started` event.
     pub fn new() -> FleetView {
         FleetView::default()
     }
@@ -79,6 +86,7 @@ impl FleetView {
         self.started.is_some()
     }
 
+    /// The miners finished so far, counted by outcome.
     pub fn finished(&self) -> &Finished {
         &self.finished
     }

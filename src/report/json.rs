@@ -12,6 +12,7 @@ pub struct Json {
 }
 
 impl Json {
+    /// An NDJSON reporter on stdout, with no upload progress seen yet.
     pub fn new() -> Json {
         Json::default()
     }

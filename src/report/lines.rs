@@ -18,6 +18,7 @@ pub struct Lines {
 const QUOTA_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Lines {
+    /// A line reporter on stderr, with no upload progress or quota seen yet.
     pub fn new() -> Lines {
         Lines::default()
     }

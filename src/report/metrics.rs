@@ -48,6 +48,7 @@ fn miner(name: &str) -> Labels {
 }
 
 impl Metrics {
+    /// Every metric of the module docs registered under the `minerfleet_watch` prefix, with no miner seen yet.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("minerfleet_watch");
         let m = Metrics {

@@ -27,17 +27,26 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// Registration and schedule checks, and the journal record for the current model; nothing is sent.
     Preflight,
+    /// The competition's header rules, then the tensor checks on the GPU pool.
     Validate,
+    /// Hashing the files to upload (the directory hash the commitment's secure hash is made from).
     Hash,
+    /// The model's Hub commit to the repo slot the chain's commitment picks, under the Hub quota.
     Upload,
+    /// Signing the commitment (after settling any transaction an earlier run signed).
     Commit,
+    /// Reading the commitment back once finalized: it must still be ours.
     ReadBack,
+    /// Making the slot that holds the committed model public, when the fleet asks for it.
     Publicize,
+    /// Finished: nothing left to do for this hotkey.
     Done,
 }
 
 impl Stage {
+    /// Lower-case name for display (`preflight`, `read back`, …).
     pub fn name(self) -> &'static str {
         match self {
             Stage::Preflight => "preflight",
@@ -62,6 +71,7 @@ pub enum Outcome {
     InSync,
     /// Stopped by the operator (Ctrl-C) at a safe point; a re-run resumes.
     Parked,
+    /// Stopped by an error; the summary row's `kind` and `detail` say why.
     Failed,
     /// `--dry-run`: what would happen.
     Planned,
@@ -70,13 +80,17 @@ pub enum Outcome {
 /// One row of the final summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SummaryRow {
+    /// The miner, as `wallet/hotkey`.
     pub miner: String,
+    /// The hotkey's SS58 address; empty when the miner failed before its keyfile was loaded.
     pub hotkey: String,
+    /// The repo slot the model went to (the fleet's `repo` or its alternate).
     pub repo: String,
     /// Hub commit oid, when known.
     pub revision: Option<String>,
     /// Commitment block, when on chain.
     pub block: Option<u64>,
+    /// How the miner's publish ended.
     pub outcome: Outcome,
     /// A failure's stable machine kind (`hub_unreachable`, `not_registered`, …; see `publish::steps::StepError::kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +132,7 @@ pub struct QuotaStatus {
     pub account: String,
     /// API calls per window; `None`: not paced.
     pub limit: Option<u32>,
+    /// The window length in seconds.
     pub window_s: u64,
     /// Calls in the current window.
     pub used: u32,
@@ -144,61 +159,98 @@ pub struct QuotaStatus {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The run starts with these miners (labels `wallet/hotkey`).
-    Started { fleet: String, miners: Vec<String> },
+    Started {
+        /// The fleet file, as given.
+        fleet: String,
+        /// The miners selected for the run, as `wallet/hotkey`.
+        miners: Vec<String>,
+    },
     /// A miner entered a stage.
     Stage {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The stage it entered.
         stage: Stage,
+        /// What the stage waits for (e.g. `waiting for Hub quota`), when it says.
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
     /// Upload size became known.
-    UploadPlanned { miner: String, total_bytes: u64 },
+    UploadPlanned {
+        /// The miner, as `wallet/hotkey`.
+        miner: String,
+        /// Bytes to upload.
+        total_bytes: u64,
+    },
     /// More upload bytes are on the Hub (absolute count).
     Bytes {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// Bytes on the Hub so far.
         done: u64,
+        /// Bytes to upload in all.
         total: u64,
     },
     /// A transaction status change (`signed`, `in_block`, `finalized`, …).
-    Tx { miner: String, status: String },
+    Tx {
+        /// The miner, as `wallet/hotkey`.
+        miner: String,
+        /// The new status.
+        status: String,
+    },
     /// Something the operator should know that is not a failure.
     Warning {
+        /// The miner it is about, as `wallet/hotkey`; `None` for the whole run.
         miner: Option<String>,
+        /// The warning, in words.
         message: String,
     },
     /// A miner finished.
     Finished {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// How its publish ended.
         outcome: Outcome,
         /// A failure's stable machine kind (see [`SummaryRow::kind`]).
         #[serde(skip_serializing_if = "Option::is_none")]
         kind: Option<&'static str>,
+        /// Failure reason or plan detail.
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
     /// A Hub account's quota changed (at most twice a second per account).
     HubQuota(QuotaStatus),
     /// The run ended; one row per miner.
-    Summary { rows: Vec<SummaryRow> },
+    Summary {
+        /// One row per miner.
+        rows: Vec<SummaryRow>,
+    },
     /// `watch` started: the miners it keeps published.
     Watching {
+        /// The fleet file, as given.
         fleet: String,
+        /// The miners it watches, as `wallet/hotkey`.
         miners: Vec<String>,
         /// The subnet's block time (for ages shown in time).
         block_time_s: u64,
     },
     /// The chain as `watch` last read it, and the Hub API calls left in the current window.
     Chain {
+        /// The finalized head's block number.
         head: u64,
+        /// Hub API calls left in the current window.
         #[serde(skip_serializing_if = "Option::is_none")]
         hub_calls_left: Option<u32>,
     },
     /// What the chain holds for a miner (sent when it changes).
     OnChain {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The hotkey's uid on the subnet; `None`: not registered.
         uid: Option<u16>,
+        /// The uid's incentive in [0, 1]; `None`: not registered.
         incentive: Option<f64>,
+        /// The committed metadata string (escaped for display); `None`: no commitment.
         commitment: Option<String>,
         /// The commitment's block.
         block: Option<u64>,
@@ -208,20 +260,32 @@ pub enum Event {
     /// A miner's pending checkpoint (short id, first seen at `since`, Unix seconds) and what it waits for; no
     /// checkpoint: the published one is the newest (sent when it changes).
     Pending {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The pending checkpoint's short id (`new` while it settles); `None`: the published one is the newest.
         checkpoint: Option<String>,
+        /// When the pending checkpoint was first seen (Unix seconds).
         since: Option<u64>,
+        /// What the checkpoint waits for; `None`: nothing.
         waiting: Option<Waiting>,
     },
     /// A complete checkpoint `watch` does not publish, and why.
     Skipped {
+        /// The miner, as `wallet/hotkey`.
         miner: String,
+        /// The checkpoint's short id.
         checkpoint: String,
+        /// Why its policy skips it.
         reason: String,
     },
     /// Where the run keeps its journal (`upload`, `publish`: sent before any step); `read_only` for a dry run,
     /// which reads it and writes nothing.
-    Journal { dir: String, read_only: bool },
+    Journal {
+        /// The journal folder.
+        dir: String,
+        /// True for a dry run: the journal is read, never written.
+        read_only: bool,
+    },
 }
 
 /// What a pending checkpoint waits for (`watch`).
@@ -229,21 +293,47 @@ pub enum Event {
 #[serde(tag = "for", rename_all = "snake_case")]
 pub enum Waiting {
     /// The folder is missing, unreadable, or not a complete model yet (a shard missing or still being written).
-    Folder { reason: String },
+    Folder {
+        /// What is missing or wrong, in words.
+        reason: String,
+    },
     /// Written recently: complete once nothing changed until `until` (Unix seconds).
-    Settling { until: u64 },
+    Settling {
+        /// When the folder counts as complete if nothing changes before (Unix seconds).
+        until: u64,
+    },
     /// The trainer's marker file (missing, or older than a model file).
-    Marker { file: String },
+    Marker {
+        /// The marker file, as the miner's `ready_marker` names it.
+        file: String,
+    },
     /// The score file of `only_if_better` (missing or invalid).
-    Score { reason: String },
+    Score {
+        /// Why no usable score was found, in words.
+        reason: String,
+    },
     /// `min_interval` since the last commitment: not before `until` (Unix seconds).
-    Interval { until: u64 },
+    Interval {
+        /// The earliest time of the next commitment (Unix seconds).
+        until: u64,
+    },
     /// The chain's commit budget of the hotkey opens at this block.
-    ChainBudget { block: u64 },
+    ChainBudget {
+        /// The block at which the hotkey may commit again.
+        block: u64,
+    },
     /// Hub API calls left in the window, fewer than a publish needs.
-    HubQuota { calls_left: u32 },
+    HubQuota {
+        /// Hub API calls left in the current window.
+        calls_left: u32,
+    },
     /// The last attempt failed; the next one at `until` (Unix seconds).
-    Retry { until: u64, error: String },
+    Retry {
+        /// When the next attempt starts (Unix seconds).
+        until: u64,
+        /// Why the last attempt failed.
+        error: String,
+    },
     /// The chain's state (the last commitment, the head), read once at start before any policy decision.
     ChainView,
     /// Being published now.
@@ -310,6 +400,7 @@ impl Event {
 
 /// Receives events. Implementations must be cheap and never block on the network.
 pub trait Reporter: Send + Sync {
+    /// Takes one event, as it happens.
     fn event(&self, event: &Event);
     /// The run is over: clear live output (bars) so the summary prints cleanly.
     fn finish(&self) {}
@@ -325,6 +416,7 @@ impl Reporter for Silent {
 #[derive(Default)]
 pub struct Recorder(Mutex<Vec<Event>>);
 impl Recorder {
+    /// A copy of every event received so far, in order.
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -57,6 +57,7 @@ pub struct LiveTable {
 }
 
 impl LiveTable {
+    /// An empty table on stderr, redrawn by its own thread; log lines print above it from now on.
     pub fn new() -> LiveTable {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(2));
         let bar = multi.add(ProgressBar::new(0));
