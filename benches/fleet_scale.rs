@@ -3,9 +3,11 @@
 //!
 //! * **one account**: N hotkeys (default 256), the Hub at 1 000 API requests per 300 s. Target: wall time ≤ 1.15 ×
 //!   the quota-bound ideal (the API calls the run needed ÷ the quota rate, plus 2 blocks); 429s received: 0; peak
-//!   RSS of the publish ≤ 256 MiB. Also the commitments' lag behind their uploads, in blocks (item 4 of the issue:
-//!   Hub pacing must not serialise the chain): to inclusion in a block (target ≤ 5 blocks), and, reported, to
-//!   finalization and to the miner's end (read back, repo made public: a Hub call paced by the quota).
+//!   RSS of the publish ≤ 256 MiB. Also the commitments' lag behind their uploads (item 4 of the issue: Hub pacing
+//!   must not serialise the chain): in blocks, from the finalized head when a miner enters its commit stage (polled
+//!   by the bench) to the block its commitment is in (target ≤ 5 blocks); in seconds, reported, to being signed,
+//!   accepted into the pool, included, finalized, and to the miner's end (read back, repo made public: a Hub call
+//!   paced by the quota), with the blocks the devnet really built per second (its 1 s timer waits for each build).
 //! * **status** of the N miners ≤ 3 s, and a **no-op re-run** ≤ 3 s with no Hub call at all.
 //! * **four accounts**: the same fleet spread over 4 accounts (own tokens and quotas): wall ≤ 0.35 × one account.
 //! * **quota off**: M hotkeys (default 1 024), no quota on either side: peak RSS ≤ 512 MiB, wall time reported.
@@ -100,6 +102,8 @@ fn load(path: &Path) -> Fleet {
 
 /// What one run of the binary did.
 struct Run {
+    /// When the binary was started (event times are seconds after it).
+    started: Instant,
     secs: f64,
     peak_rss: u64,
     ok: bool,
@@ -240,6 +244,7 @@ fn run(root: &Path, args: &[&str], env: &[(String, String)]) -> Run {
     let events = reader.join().unwrap();
     let stderr = err_reader.join().unwrap();
     Run {
+        started: t0,
         secs,
         peak_rss: usage.ru_maxrss as u64 * 1024,
         ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -247,6 +252,78 @@ fn run(root: &Path, args: &[&str], env: &[(String, String)]) -> Run {
         events,
         stderr,
     }
+}
+
+/// The chain's finalized head over time, polled every 100 ms by a task of the bench (its own connection): which
+/// block was the newest when a miner entered its commit stage.
+struct HeadLog {
+    log: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HeadLog {
+    fn start(rt: &tokio::runtime::Runtime, ws_url: String) -> HeadLog {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = log.clone();
+        let task = rt.spawn(async move {
+            let opts = minerfleet::chain::ClientOptions {
+                head_max_age: Duration::ZERO,
+                ..Default::default()
+            };
+            let network = minerfleet::network::Network::Custom(ws_url);
+            let chain = minerfleet::chain::ChainClient::connect(&network, opts)
+                .await
+                .expect("the bench's head poller connects");
+            loop {
+                if let Ok((n, _)) = chain.finalized_head().await {
+                    into.lock().unwrap().push((Instant::now(), n));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        HeadLog { log, task }
+    }
+
+    /// The newest finalized block seen at or before `at`.
+    fn head_at(&self, at: Instant) -> Option<u64> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|(t, _)| *t <= at).map(|(_, n)| *n).max()
+    }
+}
+
+impl Drop for HeadLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Per miner, the blocks between the finalized head when it entered its commit stage and the block its commitment
+/// was included in (`finalized in #N`: the devnet finalizes each block as it builds it). Sorted.
+fn commit_lag_blocks(run: &Run, heads: &HeadLog) -> Vec<f64> {
+    let mut head_at_commit = std::collections::HashMap::new();
+    let mut lags = Vec::new();
+    for (t, e) in &run.events {
+        let miner = e["miner"].as_str().unwrap_or_default().to_string();
+        if e["event"] == "stage" && e["stage"] == "commit" {
+            let at = run.started + Duration::from_secs_f64(*t);
+            if let Some(head) = heads.head_at(at) {
+                head_at_commit.insert(miner, head);
+            }
+            continue;
+        }
+        let Some(block) = e["status"]
+            .as_str()
+            .and_then(|s| s.strip_prefix("finalized in #"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if let Some(head) = head_at_commit.remove(&miner) {
+            lags.push(block.saturating_sub(head) as f64);
+        }
+    }
+    lags.sort_by(f64::total_cmp);
+    lags
 }
 
 /// (API requests, of them 429, resolver requests) in a server's log.
@@ -504,7 +581,11 @@ fn main() {
     let publish = ["publish", "--json", "--skip-tensor-checks"];
 
     // A. One account at the free plan's quota.
+    let heads = HeadLog::start(&rt, net.ws_url());
+    std::thread::sleep(Duration::from_secs(2)); // the poller's first heads, before the first commit
     let a = run(&root, &[&publish[..], &["fleet-one.ron"]].concat(), &tokens);
+    let lag_blocks = commit_lag_blocks(&a, &heads);
+    drop(heads);
     let (a_api, a_429, _) = counted(&hub_a);
     assert!(
         a.ok && published(&a) == n,
@@ -541,6 +622,13 @@ fn main() {
             .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"))
     );
     eprintln!("one account, stages: {}", a.stages());
+    eprintln!(
+        "one account, commit lag in blocks (head at the commit stage to the inclusion block) for {} miners: p50 {:.0}, p90 {:.0}, max {:.0}",
+        lag_blocks.len(),
+        percentile(&lag_blocks, 0.5),
+        percentile(&lag_blocks, 0.9),
+        percentile(&lag_blocks, 1.0)
+    );
 
     // Status of the fleet, then a no-op re-run.
     let status = run(&root, &["status", "--json", "fleet-one.ron"], &tokens);
@@ -608,14 +696,19 @@ fn main() {
         mib(a.peak_rss) / 256.0
     );
     println!(
-        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=minerfleet<=5blocks",
-        blocks(percentile(&lags.included, 0.5)),
-        blocks(percentile(&lags.included, 0.5)) / 2.0
+        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_median minerfleet={:.0}blocks reference=2blocks ratio={:.2} target=minerfleet<=5blocks",
+        percentile(&lag_blocks, 0.5),
+        percentile(&lag_blocks, 0.5) / 2.0
     );
     println!(
-        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_max minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
-        blocks(percentile(&lags.included, 1.0)),
-        blocks(percentile(&lags.included, 1.0)) / 2.0
+        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_blocks_max minerfleet={:.0}blocks reference=2blocks ratio={:.2} target=informational",
+        percentile(&lag_blocks, 1.0),
+        percentile(&lag_blocks, 1.0) / 2.0
+    );
+    println!(
+        "RESULT metric=fleet_scale_{n}_commit_inclusion_lag_nominal_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
+        blocks(percentile(&lags.included, 0.5)),
+        blocks(percentile(&lags.included, 0.5)) / 2.0
     );
     println!(
         "RESULT metric=fleet_scale_{n}_commit_to_finalized_blocks_median minerfleet={:.1}blocks reference=2blocks ratio={:.2} target=informational",
