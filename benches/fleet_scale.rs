@@ -749,7 +749,7 @@ fn main() {
     );
     let (ref_api, ref_resolvers) = reference.unwrap_or((0, 0));
     println!(
-        "RESULT metric=fleet_scale_api_calls_per_miner_fresh minerfleet={calls_fresh:.2} reference={ref_api} ratio={:.2} target=minerfleet<=5",
+        "RESULT metric=fleet_scale_api_calls_per_miner_fresh minerfleet={calls_fresh:.2} reference={ref_api} ratio={:.2} target=minerfleet<=4",
         calls_fresh / ref_api.max(1) as f64
     );
     println!(

@@ -309,7 +309,7 @@ impl Handler<Admit> for HubActor {
     fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
         let client = self.client_for(&msg.repo);
         let quota = client.limits().api().clone();
-        let xet = client.uses_xet();
+        let xet = client.xet_support();
         let tickets = self.tickets.clone();
         self.guarded(async move {
             let mut calls = u32::from(msg.flip);

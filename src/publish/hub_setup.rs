@@ -19,7 +19,7 @@ use super::PublishError;
 use crate::actors::hub::{AccountSetup, HubActor, HubActorConfig, Routes};
 use crate::fleet::{Fleet, Miner};
 use crate::hub::client::upload::estimate_api_calls;
-use crate::hub::client::{HubClientConfig, Token, UploadProgress};
+use crate::hub::client::{HubClientConfig, Token, UploadProgress, XetSupport};
 use crate::hub::limits::AccountLimitsConfig;
 use crate::hub::quota::{AccountQuota, QuotaSnapshot};
 use crate::journal::{FileStamp, Journal};
@@ -35,8 +35,14 @@ pub struct MinerPlanRef<'a> {
     pub files: &'a [PathBuf],
 }
 
-/// API calls `plan`'s miner still needs, from its journal record (module docs); `xet`: the client offers Xet.
-pub fn expected_calls(fleet: &Fleet, journal: &Journal, plan: &MinerPlanRef<'_>, xet: bool) -> u32 {
+/// API calls `plan`'s miner still needs, from its journal record (module docs); `xet`: how its uploads reach
+/// storage ([`crate::hub::client::HubClient::xet_support`]).
+pub fn expected_calls(
+    fleet: &Fleet,
+    journal: &Journal,
+    plan: &MinerPlanRef<'_>,
+    xet: XetSupport,
+) -> u32 {
     let miner = plan.miner;
     let record = journal.get(plan.ss58).filter(|r| {
         r.target.repo == miner.repo.to_string()
@@ -98,13 +104,20 @@ pub fn prepare(
 ) -> Result<Prepared, PublishError> {
     let accounts = &fleet.hub_accounts;
     let hub_config = HubClientConfig::new(fleet.hub.clone(), token);
+    // The fleet's expected total assumes the Hub gives Xet tokens when the client uses Xet (the real Hub does): a
+    // Hub without Xet costs the same per miner (a batch instead of the token), plus the first refused token.
+    let xet = if hub_config.xet {
+        XetSupport::Yes
+    } else {
+        XetSupport::Off
+    };
     let mut expected: BTreeMap<Option<String>, u64> = BTreeMap::new();
     let mut namespaces: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut routes = Routes::default();
     for p in plans {
         let name = accounts.name_for(p.miner);
         *expected.entry(name.clone()).or_default() +=
-            u64::from(expected_calls(fleet, journal, p, hub_config.xet));
+            u64::from(expected_calls(fleet, journal, p, xet));
         let written = namespaces.entry(name.clone()).or_default();
         for repo in p.miner.slots().all() {
             let miners = written.entry(repo.namespace().to_string()).or_default();

@@ -146,8 +146,8 @@ async fn a_dozen_miners_under_a_tiny_quota_get_no_429_and_finish_one_by_one() {
     let (api, throttled) = api_requests(&rig);
     assert_eq!(throttled, 0, "no 429 under the configured quota: {api:?}");
 
-    // Exactly the planned calls: one whoami for the run, and per miner the repo creation, the LFS batch, the Xet
-    // write token (the weights go through Xet), the commit and the visibility flip.
+    // Exactly the planned calls: one whoami for the run, and per miner the repo creation, the Xet write token (the
+    // weights go straight to Xet: no LFS batch), the commit and the visibility flip: the 4 per miner.
     let whoami = api.iter().filter(|r| r.path == "/api/whoami-v2").count();
     let creates = api.iter().filter(|r| r.path == "/api/repos/create").count();
     assert_eq!((whoami, creates), (1, 12), "{api:?}");
@@ -155,8 +155,12 @@ async fn a_dozen_miners_under_a_tiny_quota_get_no_429_and_finish_one_by_one() {
         let calls = calls_for(&api, &format!("demo/scale-{i}"));
         assert_eq!(
             calls.len(),
-            4,
-            "miner {i}: batch, Xet write token, commit, settings (plus its creation): {calls:?}"
+            3,
+            "miner {i}: Xet write token, commit, settings (plus its creation): {calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.contains("/objects/batch")),
+            "miner {i}: no LFS batch on a Hub that gives Xet tokens: {calls:?}"
         );
         assert_eq!(
             calls
@@ -167,9 +171,9 @@ async fn a_dozen_miners_under_a_tiny_quota_get_no_429_and_finish_one_by_one() {
             "miner {i}: {calls:?}"
         );
     }
-    assert_eq!(api.len(), 1 + 12 * 5);
+    assert_eq!(api.len(), 1 + 12 * 4);
 
-    // 61 calls at 20 per 10 s take four windows; the quota went to whole miners, so they finished along the way,
+    // 49 calls at 20 per 10 s take three windows; the quota went to whole miners, so they finished along the way,
     // not all in the last window.
     let finished = finish_times(&timed);
     let first = finished.iter().map(|(_, t)| *t).fold(f64::MAX, f64::min);
@@ -241,8 +245,8 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
     let (api, throttled) = api_requests(&rig);
     assert_eq!(throttled, 0, "{api:?}");
     for i in 0..12 {
-        // batch, Xet write token, commit, settings (plus the creation, whose path names no repo)
-        assert_eq!(calls_for(&api, &repo(i)).len(), 4, "miner {i}: {api:?}");
+        // Xet write token, commit, settings (plus the creation, whose path names no repo)
+        assert_eq!(calls_for(&api, &repo(i)).len(), 3, "miner {i}: {api:?}");
     }
     // one whoami per token
     assert_eq!(api.iter().filter(|r| r.path == "/api/whoami-v2").count(), 2);
@@ -258,7 +262,7 @@ async fn two_accounts_with_their_own_tokens_and_quotas_are_paced_separately() {
         "{}",
         describe(&out)
     );
-    // The second account's 31 calls fit its window: its miners are done while demo's (31 calls at 10 per 10 s) are
+    // The second account's 25 calls fit its window: its miners are done while demo's (25 calls at 10 per 10 s) are
     // still waiting for theirs.
     let finished = finish_times(&timed);
     let done = |ns: &str| {

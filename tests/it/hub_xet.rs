@@ -256,8 +256,21 @@ async fn lfs_fallback_when_the_hub_does_not_offer_xet() {
     );
     let log = env.hub.requests();
     assert!(log.iter().any(|r| r.path.starts_with("/lfs-upload/")));
-    assert!(!log.iter().any(|r| r.path.contains("xet")), "{log:#?}");
+    // The client asked for a Xet write token first (no batch on a Xet Hub), was refused, and went by LFS.
+    let xet_calls: Vec<_> = log.iter().filter(|r| r.path.contains("xet")).collect();
+    assert!(
+        xet_calls.len() == 1
+            && xet_calls[0].path.ends_with("/xet-write-token/main")
+            && xet_calls[0].status == 404,
+        "{xet_calls:#?}"
+    );
     assert_eq!(env.hub.xet_stats(), Default::default());
+    // It remembers: the next upload goes by LFS without asking again.
+    env.hub.request_log().clear();
+    let again = upload(&c, "tester/lfsonly-2", &model).await;
+    assert!(again.committed && !again.xet, "{again:?}");
+    let log = env.hub.requests();
+    assert!(!log.iter().any(|r| r.path.contains("xet")), "{log:#?}");
     // The token endpoints say Xet is off, in the Hub's error shape.
     let resp = reqwest::Client::new()
         .get(format!(

@@ -56,6 +56,7 @@ pub mod xet;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -92,6 +93,8 @@ struct Inner {
     max_answer_bytes: u64,
     max_file_bytes: u64,
     xet: bool,
+    /// What the Hub's answers showed of its Xet support ([`XetSupport`] as `u8`): unknown until the first upload.
+    xet_here: AtomicU8,
     xet_cache: Option<PathBuf>,
     /// Built on first Xet transfer.
     xet_session: OnceLock<::xet::xet_session::XetSession>,
@@ -145,6 +148,7 @@ impl HubClient {
                 max_answer_bytes: config.max_answer_bytes,
                 max_file_bytes: config.max_file_bytes,
                 xet: config.xet,
+                xet_here: AtomicU8::new(XetSupport::Unknown as u8),
                 xet_cache: config.xet_cache,
                 xet_session: OnceLock::new(),
             }),
@@ -174,6 +178,43 @@ impl HubClient {
     pub fn uses_xet(&self) -> bool {
         self.inner.xet
     }
+
+    /// How this client's uploads reach storage, as far as it knows now: [`XetSupport::Off`] when it does not use
+    /// Xet, else what the Hub's answers showed (shared by every clone: one account, one Hub).
+    pub fn xet_support(&self) -> XetSupport {
+        if !self.inner.xet {
+            return XetSupport::Off;
+        }
+        match self.inner.xet_here.load(Ordering::Relaxed) {
+            x if x == XetSupport::Yes as u8 => XetSupport::Yes,
+            x if x == XetSupport::No as u8 => XetSupport::No,
+            _ => XetSupport::Unknown,
+        }
+    }
+
+    /// The Hub gave (`true`) or refused (`false`) a Xet write token.
+    pub(crate) fn learned_xet(&self, here: bool) {
+        let v = if here {
+            XetSupport::Yes
+        } else {
+            XetSupport::No
+        };
+        self.inner.xet_here.store(v as u8, Ordering::Relaxed);
+    }
+}
+
+/// Whether uploads go through Xet (see [`HubClient::xet_support`]); the quota planner counts calls by it
+/// ([`upload::estimate_api_calls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XetSupport {
+    /// The client does not use Xet (`HF_HUB_DISABLE_XET`, or configured off): LFS only.
+    Off = 0,
+    /// Not known yet: the first upload asks for a Xet write token and falls back to LFS if the Hub has none.
+    Unknown = 1,
+    /// The Hub gives Xet write tokens: uploads go straight to Xet (no LFS batch).
+    Yes = 2,
+    /// The Hub refused a Xet write token (it has no Xet): LFS only, no token asked again.
+    No = 3,
 }
 
 #[cfg(test)]

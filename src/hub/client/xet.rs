@@ -92,9 +92,20 @@ fn xet_error(op: &str, e: impl std::fmt::Display) -> HubError {
 
 /// What `hf-xet`'s upload-commit and download-group builders are given ([`WithXetAuth`]): the CAS and a token
 /// ([`HubClient::xet_auth`]) and the URL to refresh the token at.
-struct XetAuth {
+pub(crate) struct XetAuth {
     access: XetAccess,
     refresh_url: String,
+}
+
+/// True for the answers of a Hub that has no Xet token endpoint: 404 without a Hub error code (a missing repo has
+/// one), 405, 501.
+fn no_xet_here(e: &HubError) -> bool {
+    use reqwest::StatusCode;
+    match e.status() {
+        Some(StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED) => true,
+        Some(StatusCode::NOT_FOUND) => e.error_code().is_none(),
+        _ => false,
+    }
 }
 
 /// The token set-up of an `hf-xet` builder. Both builders are hf-xet's `AuthGroupBuilder<G>`, which hf-xet does not
@@ -161,6 +172,28 @@ impl HubClient {
         })
     }
 
+    /// A Xet write token for `repo`, asked before any LFS batch (what the official client does on a Xet Hub: the
+    /// batch is one API call the upload does not need). `None` when the Hub has no Xet (it does not know the
+    /// endpoint: 404 without a Hub error code, 405, 501): the client remembers, and uploads go by LFS from then on.
+    pub(crate) async fn xet_write_auth(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<Option<XetAuth>, HubError> {
+        match self.xet_auth(repo, Scope::Write, revision).await {
+            Ok(auth) => {
+                self.learned_xet(true);
+                Ok(Some(auth))
+            }
+            Err(e) if no_xet_here(&e) => {
+                tracing::info!(hub = %self.endpoint(), error = %e, "the Hub gives no Xet write token: uploading by LFS");
+                self.learned_xet(false);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The headers `hf-xet` sends to refresh a token: our Hub token, when we have one.
     fn xet_refresh_headers(&self) -> XetHeaders {
         let mut h = XetHeaders::new();
@@ -193,18 +226,22 @@ impl HubClient {
         Ok(self.inner.xet_session.get_or_init(|| session).clone())
     }
 
-    /// Uploads `files` (all of one LFS batch answer with `"transfer": "xet"`) through one `hf-xet` upload commit.
-    /// Each file must yield the size and sha256 of its digest.
+    /// Uploads `files` through one `hf-xet` upload commit with the write token `auth` (asked now when `None`: the
+    /// LFS batch answered `"transfer": "xet"`). Each file must yield the size and sha256 of its digest.
     pub(crate) async fn xet_upload(
         &self,
         repo: &RepoId,
         revision: &str,
         files: &[(PlannedFile, FileDigest)],
+        auth: Option<XetAuth>,
         progress: &Arc<dyn UploadProgress>,
         counters: &Arc<Counters>,
     ) -> Result<XetSent, HubError> {
         let op = format!("Xet upload to {repo}");
-        let auth = self.xet_auth(repo, Scope::Write, revision).await?;
+        let auth = match auth {
+            Some(auth) => auth,
+            None => self.xet_auth(repo, Scope::Write, revision).await?,
+        };
         let session = self.xet_session()?;
         let commit = session
             .new_upload_commit()

@@ -8,9 +8,10 @@
 //! 1. hash every file once (sha256, cached in the [`ResumeState`] by path, size and mtime);
 //! 2. `preupload` decides per file: `regular` (inline, base64 in the NDJSON) or `lfs`; files whose remote oid
 //!    equals the local one are skipped;
-//! 3. LFS objects go through the batch call, which offers `xet` too: when the Hub answers `"transfer": "xet"`
-//!    they are uploaded through one `hf-xet` upload commit ([`super::xet`]), else by LFS basic/multipart, where
-//!    objects answered without actions are already stored;
+//! 3. LFS objects go to Xet when the client uses it: a Xet write token first (no LFS batch: the official client
+//!    does the same on a Xet Hub), then one `hf-xet` upload commit ([`super::xet`]); a Hub without Xet refuses the
+//!    token (the client remembers) and they go through the batch call, which offers `xet` too, else by LFS
+//!    basic/multipart, where objects answered without actions are already stored;
 //! 4. one NDJSON commit with `parentCommit` = the head we planned against.
 //!
 //! **The commit POST is never retried blindly.** After an ambiguous failure (connection lost, timeout, 5xx) the
@@ -21,6 +22,8 @@
 mod commit;
 mod plan;
 mod send;
+
+use send::owned;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -267,8 +270,11 @@ impl HubClient {
         ops.extend(deleted.iter().map(|p| CommitOp::Delete { path: p.clone() }));
         // 5. transfers
         let counters = Arc::new(Counters::default());
-        let xet_files = up.send_lfs(&sorted.lfs, &counters, &mut tally).await?;
-        let xet_sent = up.send_xet(&xet_files, &counters, &mut tally).await?;
+        let (xet_files, auth) = match up.xet_first(&sorted.lfs).await? {
+            Some(auth) => (owned(&sorted.lfs), Some(auth)),
+            None => (up.send_lfs(&sorted.lfs, &counters, &mut tally).await?, None),
+        };
+        let xet_sent = up.send_xet(&xet_files, auth, &counters, &mut tally).await?;
         // 6. the commit (or nothing to do)
         let (commit, committed) = up.commit(&ops, target.head).await?;
         Ok(UploadReport {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::super::digest::{FileDigest, digest_known, digest_model_file, git_blob_sha1};
 use super::super::lfs::BATCH_MAX;
-use super::super::{HubClient, HubError, TreeEntry, enc_repo, enc_rev};
+use super::super::{HubClient, HubError, TreeEntry, XetSupport, enc_repo, enc_rev};
 use super::{CommitOp, MAX_INLINE_BYTES, ProgressEvent, Tally, Target, Upload};
 use crate::model::inspect::{SINGLE_WEIGHTS, WEIGHTS_INDEX};
 use crate::model::{ModelFile, RepoId, check_repo_path, check_upload};
@@ -112,13 +112,14 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 ///   (the Hub's default rules decide every mode; a large text file would add a preupload);
 /// * to one it wrote to before: its info, the batch, the commit (a file at a new path adds a preupload).
 ///
-/// With `xet` (the client offers Xet, [`HubClient::uses_xet`]) the LFS files may go through Xet instead: one more
-/// call, the Xet write token (`/api/…/xet-write-token/…`), counted whenever there are LFS files (a Hub that answers
-/// `basic` or `multipart` leaves that one unused).
+/// With Xet ([`HubClient::xet_support`]) the LFS files go through Xet instead of the batch: the Xet write token
+/// (`/api/…/xet-write-token/…`) replaces the batch when the Hub is known to give one ([`XetSupport::Yes`]: create,
+/// token, commit); before the first answer ([`XetSupport::Unknown`]) the plan counts both, the token and the batch
+/// a Hub without Xet needs after refusing it (the unused call goes back to the account when the miner is done).
 ///
 /// Transfers to storage (the PUT of each file or part, the multipart completion, every request to the Xet CAS) are
 /// not API calls, and the LFS verify action is not called (see [`crate::hub::client::lfs::Xfer::upload`]).
-pub fn estimate_api_calls(files: &[String], xet: bool) -> u32 {
+pub fn estimate_api_calls(files: &[String], xet: XetSupport) -> u32 {
     let lfs = files
         .iter()
         .filter(|f| {
@@ -126,8 +127,12 @@ pub fn estimate_api_calls(files: &[String], xet: bool) -> u32 {
             DEFAULT_LFS_SUFFIXES.iter().any(|s| f.ends_with(s))
         })
         .count() as u32;
-    let transfers = lfs.div_ceil(BATCH_MAX as u32);
-    let xet_token = u32::from(xet && lfs > 0);
+    let batches = lfs.div_ceil(BATCH_MAX as u32);
+    let (transfers, xet_token) = match xet {
+        XetSupport::Off | XetSupport::No => (batches, 0),
+        XetSupport::Yes => (0, u32::from(lfs > 0)),
+        XetSupport::Unknown => (batches, u32::from(lfs > 0)),
+    };
     // Creating the repo, or reading it once: one call either way.
     1 + transfers + xet_token + 1
 }

@@ -1,4 +1,5 @@
-//! Step 5 of an upload (module docs of [`super`]): the LFS objects, batch by batch. Objects the Hub answers
+//! Step 5 of an upload (module docs of [`super`]): the LFS objects, to Xet straight away when the Hub gives a Xet
+//! write token ([`Upload::xet_first`]), else batch by batch. Objects the Hub answers
 //! `basic` or `multipart` for are sent by LFS ([`super::super::lfs::Xfer`]), two files at a time; those it
 //! answers `xet` for are gathered and sent in one `hf-xet` upload commit ([`super::super::xet`]).
 
@@ -7,9 +8,10 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::super::HubError;
+use super::super::XetSupport;
 use super::super::digest::FileDigest;
 use super::super::lfs::{BATCH_MAX, BatchObjectRequest, Counters, Xfer, is_expired_url};
-use super::super::xet::XetSent;
+use super::super::xet::{XetAuth, XetSent};
 use super::{PlannedFile, ProgressEvent, Tally, Upload};
 
 impl Upload<'_> {
@@ -31,10 +33,7 @@ impl Upload<'_> {
         };
         let mut xet_files: Vec<(PlannedFile, FileDigest)> = Vec::new();
         for chunk in lfs.chunks(BATCH_MAX) {
-            let owned: Vec<(PlannedFile, FileDigest)> = chunk
-                .iter()
-                .map(|(f, d)| ((*f).clone(), (*d).clone()))
-                .collect();
+            let owned = owned(chunk);
             let req: Vec<BatchObjectRequest> = owned.iter().map(|(_, d)| object(d)).collect();
             let batch = client
                 .lfs_batch(repo, revision, &req, client.uses_xet())
@@ -94,10 +93,31 @@ impl Upload<'_> {
         Ok(xet_files)
     }
 
-    /// Sends every object the Hub answered `xet` for in one Xet upload commit; `None` when there is none.
+    /// The Xet write token for this upload's LFS objects, asked before any batch, when the client uses Xet and the
+    /// Hub has not refused it before; `None`: send them through the batch ([`Upload::send_lfs`]).
+    pub(super) async fn xet_first(
+        &self,
+        lfs: &[(&PlannedFile, &FileDigest)],
+    ) -> Result<Option<XetAuth>, HubError> {
+        if lfs.is_empty()
+            || !matches!(
+                self.client.xet_support(),
+                XetSupport::Unknown | XetSupport::Yes
+            )
+        {
+            return Ok(None);
+        }
+        self.client
+            .xet_write_auth(self.repo, &self.opts.revision)
+            .await
+    }
+
+    /// Sends every object for Xet in one Xet upload commit, with the write token `auth` when [`Upload::xet_first`]
+    /// got one (else the batch answered `xet` and the token is asked now); `None` when there is none.
     pub(super) async fn send_xet(
         &self,
         xet_files: &[(PlannedFile, FileDigest)],
+        auth: Option<XetAuth>,
         counters: &Arc<Counters>,
         tally: &mut Tally,
     ) -> Result<Option<XetSent>, HubError> {
@@ -110,6 +130,7 @@ impl Upload<'_> {
                 self.repo,
                 &self.opts.revision,
                 xet_files,
+                auth,
                 self.progress,
                 counters,
             )
@@ -120,6 +141,13 @@ impl Upload<'_> {
         }
         Ok(Some(sent))
     }
+}
+
+/// The LFS objects of an upload, owned (what the Xet upload takes).
+pub(super) fn owned(lfs: &[(&PlannedFile, &FileDigest)]) -> Vec<(PlannedFile, FileDigest)> {
+    lfs.iter()
+        .map(|(f, d)| ((*f).clone(), (*d).clone()))
+        .collect()
 }
 
 /// The batch request for one object.
