@@ -128,8 +128,15 @@ impl Rig {
         self.command(args).output().expect("minerfleet runs")
     }
 
+    /// A client of the rig's chain for the test's own reads. It never shares a head between reads
+    /// (`head_max_age` zero): an observer that reads the Hub and then the chain must see the chain as it is after
+    /// the Hub read, not a head read before it.
     pub async fn chain(&self) -> ChainClient {
-        ChainClient::connect(&Network::Custom(self.net.ws_url()), fast_chain())
+        let opts = minerfleet::chain::ClientOptions {
+            head_max_age: std::time::Duration::ZERO,
+            ..fast_chain()
+        };
+        ChainClient::connect(&Network::Custom(self.net.ws_url()), opts)
             .await
             .expect("client connects")
     }
