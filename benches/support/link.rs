@@ -3,7 +3,7 @@
 //!
 //! The model: one bottleneck per direction, shared by every connection through the proxy (bytes leave in the order
 //! they arrive, at `bits_per_sec`), and a fixed one-way delay of `rtt / 2` per direction; no loss. Each connection
-//! buffers at most `max(4 MiB, 2 × bandwidth-delay product)` per direction (so a fast sender is held back by TCP
+//! buffers at most `max(4 MiB, 2 × bandwidth-delay product)` bytes per direction (so a fast sender is held back by TCP
 //! flow control on its loopback socket). TCP's own congestion window is not modelled (both sockets are loopback):
 //! a single stream can fill the link one round trip after it starts; request/response exchanges pay the full RTT.
 
@@ -182,8 +182,15 @@ async fn pump(
     config: LinkConfig,
 ) {
     let bdp = config.bytes_per_sec() * config.rtt.as_secs_f64();
-    let buffered = ((2.0 * bdp).max(4.0 * 1024.0 * 1024.0) as usize).div_ceil(CHUNK);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(buffered);
+    // The buffer is counted in bytes: a socket read returns whatever has arrived (often a few KiB), so a bound in
+    // chunks held far less than the documented buffer and capped one connection at ~30 MiB/s over 30 ms.
+    let buffered = (2.0 * bdp).max(4.0 * 1024.0 * 1024.0) as u32;
+    let budget = Arc::new(tokio::sync::Semaphore::new(buffered as usize));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
+        Instant,
+        Vec<u8>,
+        tokio::sync::OwnedSemaphorePermit,
+    )>();
     let one_way = config.rtt / 2;
     let rate = config.bytes_per_sec();
     let reader = async move {
@@ -193,18 +200,22 @@ async fn pump(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let Ok(held) = budget.clone().acquire_many_owned(n as u32).await else {
+                break;
+            };
             let at = wire.send(n, rate) + one_way;
-            if tx.send((at, buf[..n].to_vec())).await.is_err() {
+            if tx.send((at, buf[..n].to_vec(), held)).is_err() {
                 break;
             }
         }
     };
     let writer = async move {
-        while let Some((at, bytes)) = rx.recv().await {
+        while let Some((at, bytes, held)) = rx.recv().await {
             tokio::time::sleep_until(at).await;
             if to.write_all(&bytes).await.is_err() {
                 return;
             }
+            drop(held);
         }
         let _ = to.shutdown().await;
     };
