@@ -110,7 +110,7 @@ impl ChainClient {
 
     /// The latest finalized block: (number, hash). Callers within [`ClientOptions::head_max_age`] of the last read
     /// share it (one read at a time: the others wait for its answer), unless this client has since seen a later
-    /// block finalized ([`ChainClient::saw_finalized`]).
+    /// block finalized (`saw_finalized`).
     ///
     /// [`ClientOptions::head_max_age`]: super::ClientOptions::head_max_age
     pub async fn finalized_head(&self) -> Result<(u64, Hash), ChainError> {
