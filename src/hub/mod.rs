@@ -1,11 +1,12 @@
 //! Hugging Face Hub protocol: the upload/download client ([`client`]), the quotas it obeys ([`limits`], planned per
 //! account by [`quota`]), where the access token comes from ([`token`]; for a fleet's accounts: [`accounts`]),
-//! Hugging Face's local paths (token file, download cache: [`paths`]) and a
+//! Hugging Face's local paths (token file, download cache: [`paths`]), the default LFS rules ([`gitattributes`]) and a
 //! Hub-compatible server ([`server`]) used by tests and the local devnet.
 //! Protocol code only: no actors, no terminal output.
 
 pub mod accounts;
 pub mod client;
+pub mod gitattributes;
 pub mod limits;
 pub mod paths;
 pub mod quota;

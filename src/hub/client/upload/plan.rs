@@ -16,6 +16,7 @@ use super::super::digest::{FileDigest, digest_known, digest_model_file, git_blob
 use super::super::lfs::BATCH_MAX;
 use super::super::{HubClient, HubError, TreeEntry, XetSupport, enc_repo, enc_rev};
 use super::{CommitOp, MAX_INLINE_BYTES, ProgressEvent, Tally, Target, Upload};
+use crate::hub::gitattributes::is_lfs_by_name;
 use crate::model::inspect::{SINGLE_WEIGHTS, WEIGHTS_INDEX};
 use crate::model::{ModelFile, RepoId, check_repo_path, check_upload};
 
@@ -86,25 +87,6 @@ impl PreuploadFile {
     }
 }
 
-/// Patterns of the `.gitattributes` the Hub puts in a new model repository that concern model folders (every
-/// path matching one is stored in LFS).
-const DEFAULT_LFS_SUFFIXES: &[&str] = &[
-    ".safetensors",
-    ".bin",
-    ".pt",
-    ".pth",
-    ".ckpt",
-    ".h5",
-    ".msgpack",
-    ".onnx",
-    ".model",
-    ".npy",
-    ".npz",
-    ".pkl",
-    ".pickle",
-    ".gguf",
-];
-
 /// The API calls (quota bucket `api`, see [`crate::hub::quota::bucket_of`]) [`HubClient::upload_model`] makes to
 /// upload `files` (repository paths) when nothing fails and every file changed:
 ///
@@ -120,13 +102,7 @@ const DEFAULT_LFS_SUFFIXES: &[&str] = &[
 /// Transfers to storage (the PUT of each file or part, the multipart completion, every request to the Xet CAS) are
 /// not API calls, and the LFS verify action is not called (see [`crate::hub::client::lfs::Xfer::upload`]).
 pub fn estimate_api_calls(files: &[String], xet: XetSupport) -> u32 {
-    let lfs = files
-        .iter()
-        .filter(|f| {
-            let f = f.to_ascii_lowercase();
-            DEFAULT_LFS_SUFFIXES.iter().any(|s| f.ends_with(s))
-        })
-        .count() as u32;
+    let lfs = files.iter().filter(|f| is_lfs_by_name(f)).count() as u32;
     let batches = lfs.div_ceil(BATCH_MAX as u32);
     let (transfers, xet_token) = match xet {
         XetSupport::Off | XetSupport::No => (batches, 0),
@@ -147,7 +123,7 @@ fn mode_by_default_rules(path: &str, d: &FileDigest) -> Option<bool> {
     if d.size == 0 {
         return Some(false);
     }
-    if DEFAULT_LFS_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
+    if is_lfs_by_name(&lower) {
         return Some(true);
     }
     // (the sample may end inside a multi-byte character)

@@ -34,33 +34,6 @@ struct PreuploadFile {
     size: u64,
 }
 
-/// Extensions the Hub's default `.gitattributes` stores in LFS whatever their content.
-const LFS_EXTENSIONS: &[&str] = &[
-    ".safetensors",
-    ".bin",
-    ".pt",
-    ".pth",
-    ".ckpt",
-    ".h5",
-    ".onnx",
-    ".gguf",
-    ".msgpack",
-    ".npy",
-    ".npz",
-    ".pkl",
-    ".pickle",
-    ".zip",
-    ".tar",
-    ".gz",
-    ".zst",
-    ".parquet",
-    ".arrow",
-    ".tflite",
-    ".ot",
-    ".model",
-    ".joblib",
-];
-
 /// `POST /api/{t}s/{ns}/{name}/preupload/{rev}`
 pub(crate) async fn preupload(
     State(state): State<AppState>,
@@ -82,9 +55,7 @@ pub(crate) async fn preupload(
             && f.size > 0
             && (f.size > state.lfs.regular_max_bytes
                 || sample.contains(&0)
-                || LFS_EXTENSIONS
-                    .iter()
-                    .any(|ext| f.path.to_ascii_lowercase().ends_with(ext)));
+                || crate::hub::gitattributes::is_lfs_by_name(&f.path));
         let mut entry = json!({"path": f.path, "uploadMode": if lfs { "lfs" } else { "regular" }, "shouldIgnore": false});
         if let Some(existing) = current.as_ref().and_then(|c| c.files.get(&f.path)) {
             entry["oid"] = json!(existing.client_oid());
