@@ -339,9 +339,6 @@ enum Source {
     Xet(String),
 }
 
-/// Bytes of a Xet file reconstructed per step when serving it.
-const XET_SERVE_WINDOW: u64 = 16 << 20;
-
 /// Streams a blob (or the requested range of it) after the caller set the metadata headers.
 #[allow(clippy::too_many_arguments)]
 async fn serve_blob(
@@ -392,7 +389,7 @@ async fn serve_blob(
         .status(status)
         .header(header::CONTENT_LENGTH, len.to_string());
     let body = match source {
-        _ if method == Method::HEAD => Body::empty(),
+        _ if method == Method::HEAD || len == 0 => Body::empty(),
         Source::Blob(sha256) => {
             let path = state.storage.blob_path(sha256);
             let mut f = tokio::fs::File::open(&path).await.map_err(|e| {
@@ -407,27 +404,16 @@ async fn serve_blob(
             let cas = state.xet.cas()?;
             let hash = xet_core_structures::merklehash::MerkleHash::from_hex(xet)
                 .map_err(|e| ApiError::internal(format!("bad Xet hash {xet}: {e}")))?;
-            let end = start + len;
-            // One window in memory at a time, whatever the file size.
-            let stream = futures_util::stream::unfold(start, move |at| {
-                let cas = cas.clone();
-                async move {
-                    if at >= end {
-                        return None;
-                    }
-                    let stop = (at + XET_SERVE_WINDOW).min(end);
-                    let piece = xet_client::cas_client::DirectAccessClient::get_file_data(
-                        &*cas,
-                        &hash,
-                        Some(xet_client::cas_types::FileRange::new(at, stop)),
-                    )
-                    .await
-                    .map_err(std::io::Error::other);
-                    let next = if piece.is_ok() { stop } else { end };
-                    Some((piece, next))
-                }
-            });
-            Body::from_stream(stream)
+            // One chunk range in memory at a time, whatever the file size.
+            let pieces = super::xet::file_range(cas, hash, start, start + len)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot read Xet file {xet}: {e}")))?
+                .ok_or_else(|| {
+                    ApiError::internal(format!("the CAS does not hold Xet file {xet}"))
+                })?;
+            Body::from_stream(futures_util::StreamExt::map(pieces, |p| {
+                p.map_err(std::io::Error::other)
+            }))
         }
     };
     response

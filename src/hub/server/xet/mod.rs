@@ -34,6 +34,7 @@
 
 mod cas;
 mod index;
+mod read;
 mod tokens;
 mod verify;
 
@@ -58,6 +59,7 @@ use super::routes::{ApiRepoRev, json_response};
 use super::storage::Storage;
 pub(crate) use cas::routes;
 use index::Index;
+pub(crate) use read::file_range;
 use tokens::{FetchGrants, Tokens};
 
 /// Where the CAS routes live on the Hub's port: `/xet-cas/<cas id>` is the `casUrl` of the token endpoints.

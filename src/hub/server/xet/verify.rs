@@ -13,18 +13,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Cursor;
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 use xet_client::cas_client::{DirectAccessClient, LocalClient};
-use xet_client::cas_types::FileRange;
 use xet_core_structures::merklehash::{MerkleHash, file_hash};
 use xet_core_structures::metadata_shard::streaming_shard::MDBMinimalShard;
 use xet_core_structures::xorb_object::XorbObject;
 
 use super::index::XetFile;
-
-/// Bytes reconstructed per step when checking a file's content.
-const CHECK_WINDOW: u64 = 32 << 20;
 
 /// The error of a `xet-client` / `xet-core-structures` call, kept as the cause.
 type XetCause = Box<dyn std::error::Error + Send + Sync>;
@@ -35,7 +32,7 @@ type XetCause = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct CasError(#[source] XetCause);
 
 impl CasError {
-    fn new(e: impl Into<XetCause>) -> CasError {
+    pub(super) fn new(e: impl Into<XetCause>) -> CasError {
         CasError(e.into())
     }
 }
@@ -150,35 +147,35 @@ pub(crate) async fn check_shard(
     Ok(files)
 }
 
-/// Whether the Xet file `hash`, reconstructed from the CAS, has exactly `size` bytes with this `sha256`.
+/// Whether the Xet file `hash`, reconstructed from the CAS, has exactly `size` bytes with this `sha256` (read one
+/// chunk range at a time, see `super::read`).
 pub(crate) async fn check_content(
-    cas: &LocalClient,
+    cas: &Arc<LocalClient>,
     hash: &MerkleHash,
     size: u64,
     sha256: &str,
 ) -> Result<bool, CasError> {
+    use futures_util::StreamExt as _;
+
     let stored = cas.get_file_size(hash).await.map_err(CasError::new)?;
     if stored != size {
         return Ok(false);
     }
+    let Some(pieces) = super::read::file_range(cas.clone(), *hash, 0, size).await? else {
+        return Ok(size == 0 && hex::encode(Sha256::digest(b"")) == sha256);
+    };
+    let mut pieces = std::pin::pin!(pieces);
     let mut hasher = Sha256::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + CHECK_WINDOW).min(size);
-        let bytes = cas
-            .get_file_data(hash, Some(FileRange::new(at, end)))
-            .await
-            .map_err(CasError::new)?;
-        if bytes.len() as u64 != end - at {
-            return Ok(false);
-        }
+    let mut read = 0u64;
+    while let Some(piece) = pieces.next().await {
+        let piece = piece?;
+        read += piece.len() as u64;
         hasher = tokio::task::spawn_blocking(move || {
-            hasher.update(&bytes);
+            hasher.update(&piece);
             hasher
         })
         .await
         .map_err(CasError::new)?;
-        at = end;
     }
-    Ok(hex::encode(hasher.finalize()) == sha256)
+    Ok(read == size && hex::encode(hasher.finalize()) == sha256)
 }

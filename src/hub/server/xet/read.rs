@@ -1,0 +1,68 @@
+//! Reading a Xet file's bytes out of the CAS one reconstruction term (a chunk range of one xorb) at a time: the
+//! content check before a Xet file is first used, and serving Xet files to clients that do not speak Xet.
+//!
+//! `LocalClient::get_file_data` rebuilds the whole file in memory for every byte range it is asked for, so reading a
+//! file in windows through it costs the square of the file's size and holds all of it in memory; the reconstruction
+//! plan of a range names exactly the chunk ranges to read.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use xet_client::cas_client::{DirectAccessClient, LocalClient};
+use xet_client::cas_types::FileRange;
+use xet_core_structures::merklehash::MerkleHash;
+
+use super::verify::CasError;
+
+/// The bytes `start..end` of the Xet file `hash`, as a stream of pieces (one xorb chunk range in memory at a time).
+/// `None` when the CAS does not know the file.
+pub(crate) async fn file_range(
+    cas: Arc<LocalClient>,
+    hash: MerkleHash,
+    start: u64,
+    end: u64,
+) -> Result<Option<impl Stream<Item = Result<Bytes, CasError>> + use<>>, CasError> {
+    let plan = if start >= end {
+        None
+    } else {
+        cas.get_reconstruction_v1(&hash, Some(FileRange::new(start, end)))
+            .await
+            .map_err(CasError::new)?
+    };
+    let Some(plan) = plan else {
+        return Ok(None);
+    };
+    let state = (
+        plan.terms.into_iter(),
+        plan.offset_into_first_range,
+        end - start,
+    );
+    Ok(Some(futures_util::stream::unfold(
+        state,
+        move |(mut terms, skip, left)| {
+            let cas = cas.clone();
+            async move {
+                if left == 0 {
+                    return None;
+                }
+                let Some(term) = terms.next() else {
+                    let short = CasError::new(format!("the file ended {left} bytes early"));
+                    return Some((Err(short), (terms, 0, 0)));
+                };
+                let xorb = MerkleHash::from(term.hash);
+                let piece = match cas
+                    .get_xorb_ranges(&xorb, vec![(term.range.start, term.range.end)])
+                    .await
+                {
+                    Ok(mut pieces) => pieces.pop().unwrap_or_default(),
+                    Err(e) => return Some((Err(CasError::new(e)), (terms, 0, 0))),
+                };
+                let from = usize::try_from(skip).unwrap_or(usize::MAX).min(piece.len());
+                let take = ((piece.len() - from) as u64).min(left) as usize;
+                let out = piece.slice(from..from + take);
+                Some((Ok(out), (terms, 0, left - take as u64)))
+            }
+        },
+    )))
+}
