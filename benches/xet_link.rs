@@ -41,6 +41,13 @@ const SHARDS: usize = 4;
 const TENSORS: usize = 8;
 
 fn main() {
+    // RUST_LOG=minerfleet=debug,xet_data=info shows where a run's time goes (the server's checks, hf-xet's xorbs).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if std::env::var("MINERFLEET_BENCH_ROLE").as_deref() == Ok("client") {
         return client_child();
     }

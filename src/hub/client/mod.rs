@@ -98,6 +98,8 @@ struct Inner {
     xet_cache: Option<PathBuf>,
     /// Built on first Xet transfer.
     xet_session: OnceLock<::xet::xet_session::XetSession>,
+    /// One permit: the file being streamed into `hf-xet` by any upload of this client (see `xet::xet_upload`).
+    xet_feed: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for HubClient {
@@ -151,6 +153,7 @@ impl HubClient {
                 xet_here: AtomicU8::new(XetSupport::Unknown as u8),
                 xet_cache: config.xet_cache,
                 xet_session: OnceLock::new(),
+                xet_feed: tokio::sync::Semaphore::new(1),
             }),
         })
     }

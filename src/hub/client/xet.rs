@@ -9,6 +9,9 @@
 //!   into `hf-xet` with the sha256 the hash step already computed (`Sha256Policy::Provided`): nothing is read
 //!   twice, and a file changed since hashing fails the Hub's check of the commit instead of landing under a stale
 //!   oid. UploadProgress is polled from `hf-xet` and reported per file.
+//! * **Memory** is bounded by design, not by the model: one file is chunked at a time per client and at most
+//!   [`XORBS_IN_FLIGHT`] xorbs (64 MiB each) are on the wire, so `hf-xet` holds a few xorbs, whatever the model's
+//!   size or the link's speed.
 //! * **Resume** is Xet's own: a re-run chunks the files again (locally) and the CAS answers which chunks it holds,
 //!   so only what never arrived is sent again.
 //! * **Downloads** go to the cache's `.incomplete` file and are verified like every other download before they
@@ -23,13 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde::Deserialize;
 use xet::xet_session::{
     HeaderMap as XetHeaders, HeaderValue as XetHeaderValue, Sha256Policy,
     XetFileDownloadGroupBuilder, XetFileInfo, XetSession, XetSessionBuilder, XetStreamUpload,
-    XetUploadCommitBuilder, header as xet_header,
+    XetUploadCommit, XetUploadCommitBuilder, header as xet_header,
 };
 
 use super::digest::FileDigest;
@@ -42,8 +45,13 @@ use crate::model::RepoId;
 const FEED_BLOCK: usize = 8 << 20;
 /// How often progress is polled from `hf-xet`.
 const POLL: Duration = Duration::from_millis(200);
-/// Files streamed into one upload commit at the same time (`hf-xet` chunks each on its own task).
-const FILES_AT_ONCE: usize = 4;
+/// Xorbs (up to 64 MiB each) one client uploads at the same time, unless `HF_XET_CLIENT_AC_MAX_UPLOAD_CONCURRENCY`
+/// says otherwise. `hf-xet`'s default (64, grown adaptively) lets a fast chunker queue most of a model in memory
+/// while a slower link drains it (1.6 GiB for a 2 GiB model at 1 Gbit/s); three 64 MiB requests already keep a
+/// long fat link busy (see `benches/xet_link.rs`).
+const XORBS_IN_FLIGHT: usize = 3;
+/// The environment variable `hf-xet` reads for its upload concurrency ceiling.
+const XORBS_IN_FLIGHT_ENV: &str = "HF_XET_CLIENT_AC_MAX_UPLOAD_CONCURRENCY";
 
 /// A Xet access token and where to use it.
 #[derive(Clone, Deserialize)]
@@ -213,6 +221,13 @@ impl HubClient {
         }
         let mut config = xet::xet_session::XetConfig::new();
         config.telemetry.enabled = false;
+        if std::env::var_os(XORBS_IN_FLIGHT_ENV).is_none() {
+            config.client.ac_max_upload_concurrency = XORBS_IN_FLIGHT;
+        }
+        config.client.ac_initial_upload_concurrency = config
+            .client
+            .ac_initial_upload_concurrency
+            .min(config.client.ac_max_upload_concurrency);
         let mut builder = XetSessionBuilder::new_with_config(config);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             builder = builder.with_tokio_handle(handle);
@@ -228,6 +243,10 @@ impl HubClient {
 
     /// Uploads `files` through one `hf-xet` upload commit with the write token `auth` (asked now when `None`: the
     /// LFS batch answered `"transfer": "xet"`). Each file must yield the size and sha256 of its digest.
+    ///
+    /// Files are streamed one at a time, and one per client (`Inner::xet_feed`): `hf-xet` holds up to a xorb of each
+    /// file it is chunking plus that file's next serialized xorb awaiting an upload slot, so files (or models)
+    /// streamed side by side multiply memory while the link, not the chunker, sets the pace.
     pub(crate) async fn xet_upload(
         &self,
         repo: &RepoId,
@@ -242,68 +261,23 @@ impl HubClient {
             Some(auth) => auth,
             None => self.xet_auth(repo, Scope::Write, revision).await?,
         };
-        let session = self.xet_session()?;
-        let commit = session
+        let commit = self
+            .xet_session()?
             .new_upload_commit()
             .map_err(|e| xet_error(&op, e))?
             .with_xet_auth(auth, self.xet_refresh_headers())
             .build()
             .await
             .map_err(|e| xet_error(&op, e))?;
-
         let rs = repo.to_string();
-        let streams: Arc<std::sync::Mutex<Vec<(String, XetStreamUpload, u64)>>> = Arc::default();
-        let feed_all = futures_util::stream::iter(files.iter().cloned())
-            .map(|(f, d)| {
-                let commit = commit.clone();
-                let streams = streams.clone();
-                let op = op.clone();
-                async move {
-                    let policy = Sha256Policy::from_hex(&d.sha256);
-                    if matches!(policy, Sha256Policy::Compute) {
-                        return Err(HubError::BadInput(format!(
-                            "{}: {:?} is not a sha256",
-                            f.local.display(),
-                            d.sha256
-                        )));
-                    }
-                    let stream = commit
-                        .upload_stream(Some(f.repo_path.clone()), policy)
-                        .await
-                        .map_err(|e| xet_error(&op, e))?;
-                    streams
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((f.repo_path.clone(), stream.clone(), 0));
-                    feed(&stream, &f).await.map_err(|e| match e {
-                        Feed::Io(e) => HubError::io(&f.local, e),
-                        Feed::Xet(e) => xet_error(&op, e),
-                    })?;
-                    let meta = stream.finish().await.map_err(|e| xet_error(&op, e))?;
-                    if meta.xet_info.file_size.is_some_and(|s| s != d.size) {
-                        return Err(HubError::BadInput(format!(
-                            "{} changed while it was uploaded ({} bytes hashed, {} sent); upload again",
-                            f.local.display(),
-                            d.size,
-                            meta.xet_info.file_size.unwrap_or_default()
-                        )));
-                    }
-                    let m = meta.dedup_metrics;
-                    Ok::<_, HubError>((f.repo_path.clone(), m.total_bytes > 0 && m.new_bytes == 0))
-                }
-            })
-            .buffer_unordered(FILES_AT_ONCE)
-            .try_collect::<Vec<(String, bool)>>();
+        // (repo path, its stream, bytes reported so far, file size)
+        let streams: std::sync::Mutex<Vec<(String, XetStreamUpload, u64, u64)>> =
+            Default::default();
         let report_progress = |final_pass: bool| {
             let mut streams = streams.lock().unwrap_or_else(|p| p.into_inner());
-            for (path, stream, reported) in streams.iter_mut() {
+            for (path, stream, reported, size) in streams.iter_mut() {
                 let done = stream.progress().map(|p| p.bytes_completed).unwrap_or(0);
-                let size = files
-                    .iter()
-                    .find(|(f, _)| &f.repo_path == path)
-                    .map(|(_, d)| d.size)
-                    .unwrap_or(0);
-                let done = if final_pass { size } else { done.min(size) };
+                let done = if final_pass { *size } else { done.min(*size) };
                 if done > *reported {
                     progress.event(ProgressEvent::FileBytes {
                         repo: rs.clone(),
@@ -314,16 +288,31 @@ impl HubClient {
                 }
             }
         };
-        tokio::pin!(feed_all);
+        let streamed = async {
+            let mut unchanged = Vec::new();
+            for (f, d) in files {
+                let _feeding = self
+                    .inner
+                    .xet_feed
+                    .acquire()
+                    .await
+                    .map_err(|_| xet_error(&op, "the client's Xet feed was closed"))?;
+                if self.xet_stream_file(&commit, f, d, &streams).await? {
+                    unchanged.push(f.repo_path.clone());
+                }
+            }
+            Ok::<_, HubError>(unchanged)
+        };
+        tokio::pin!(streamed);
         let mut tick = tokio::time::interval(POLL);
-        let fed = loop {
+        let streamed = loop {
             tokio::select! {
-                r = &mut feed_all => break r,
+                r = &mut streamed => break r,
                 _ = tick.tick() => report_progress(false),
             }
         };
-        let fed = match fed {
-            Ok(fed) => fed,
+        let unchanged = match streamed {
+            Ok(unchanged) => unchanged,
             Err(e) => {
                 let _ = commit.abort();
                 return Err(e);
@@ -341,11 +330,7 @@ impl HubClient {
         let sent = XetSent {
             bytes_sent: report.progress.total_transfer_bytes_completed,
             deduped_bytes: report.dedup_metrics.deduped_bytes,
-            unchanged: fed
-                .into_iter()
-                .filter(|(_, unchanged)| *unchanged)
-                .map(|(p, _)| p)
-                .collect(),
+            unchanged,
         };
         counters
             .bytes_sent
@@ -358,6 +343,50 @@ impl HubClient {
             "Xet upload committed"
         );
         Ok(sent)
+    }
+
+    /// Streams one checked file into `commit` with its known sha256; true when every chunk was already in the CAS.
+    async fn xet_stream_file(
+        &self,
+        commit: &XetUploadCommit,
+        f: &PlannedFile,
+        d: &FileDigest,
+        streams: &std::sync::Mutex<Vec<(String, XetStreamUpload, u64, u64)>>,
+    ) -> Result<bool, HubError> {
+        let op = || format!("Xet upload of {}", f.repo_path);
+        let policy = Sha256Policy::from_hex(&d.sha256);
+        if matches!(policy, Sha256Policy::Compute) {
+            return Err(HubError::BadInput(format!(
+                "{}: {:?} is not a sha256",
+                f.local.display(),
+                d.sha256
+            )));
+        }
+        let stream = commit
+            .upload_stream(Some(f.repo_path.clone()), policy)
+            .await
+            .map_err(|e| xet_error(&op(), e))?;
+        streams.lock().unwrap_or_else(|p| p.into_inner()).push((
+            f.repo_path.clone(),
+            stream.clone(),
+            0,
+            d.size,
+        ));
+        feed(&stream, f).await.map_err(|e| match e {
+            Feed::Io(e) => HubError::io(&f.local, e),
+            Feed::Xet(e) => xet_error(&op(), e),
+        })?;
+        let meta = stream.finish().await.map_err(|e| xet_error(&op(), e))?;
+        if meta.xet_info.file_size.is_some_and(|s| s != d.size) {
+            return Err(HubError::BadInput(format!(
+                "{} changed while it was uploaded ({} bytes hashed, {} sent); upload again",
+                f.local.display(),
+                d.size,
+                meta.xet_info.file_size.unwrap_or_default()
+            )));
+        }
+        let m = meta.dedup_metrics;
+        Ok(m.total_bytes > 0 && m.new_bytes == 0)
     }
 
     /// Downloads Xet files of `repo` at `commit` to the given paths (`hash` → destination, with its size).

@@ -1,7 +1,7 @@
 //! Step 5 of an upload (module docs of [`super`]): the LFS objects, to Xet straight away when the Hub gives a Xet
 //! write token ([`Upload::xet_first`]), else batch by batch. Objects the Hub answers
 //! `basic` or `multipart` for are sent by LFS ([`super::super::lfs::Xfer`]), two files at a time; those it
-//! answers `xet` for are gathered and sent in one `hf-xet` upload commit ([`super::super::xet`]).
+//! answers `xet` for are gathered and sent through `hf-xet` ([`super::super::xet`]).
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -93,15 +94,21 @@ pub(crate) async fn commit(
         )));
     }
 
-    let commit = ndjson::read_commit(&state, &user, body, announced_length(&headers)).await?;
+    let mut commit = ndjson::read_commit(&state, &user, body, announced_length(&headers)).await?;
     let header = commit.header;
-    // Xet files used for the first time: their content must have the sha256 and size the lines name.
-    for check in &commit.xet_checks {
-        if !state
-            .xet
-            .check(&check.file, check.size, &check.sha256)
-            .await?
-        {
+    // Xet files used for the first time: their content must have the sha256 and size the lines name. Each check
+    // reads and hashes a whole file, so they run side by side, one per core.
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let xet = &state.xet;
+    let checks = futures_util::stream::iter(std::mem::take(&mut commit.xet_checks))
+        .map(|check| async move {
+            let ok = xet.check(&check.file, check.size, &check.sha256).await?;
+            Ok::<_, ApiError>((check, ok))
+        })
+        .buffer_unordered(at_once);
+    futures_util::pin_mut!(checks);
+    while let Some((check, ok)) = checks.try_next().await? {
+        if !ok {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!(

@@ -231,12 +231,16 @@ impl Index {
         self.save(&data)
     }
 
-    /// Records the outcome of checking `file` against its claimed sha256 and size.
-    pub fn checked(&self, file: &str, matches: bool) -> io::Result<()> {
+    /// Records the outcome of checking `file` against the claim (`sha256`, `size`). A claim that changed meanwhile
+    /// (another shard replaced an unchecked one) keeps its own state: the outcome was not about it.
+    pub fn checked(&self, file: &str, sha256: &str, size: u64, matches: bool) -> io::Result<()> {
         let mut data = self.lock();
-        if let Some(f) = data.inner.files.get_mut(file) {
-            f.verified = matches;
-            f.refuted = !matches;
+        match data.inner.files.get_mut(file) {
+            Some(f) if f.sha256.as_deref() == Some(sha256) && f.size == size => {
+                f.verified = matches;
+                f.refuted = !matches;
+            }
+            _ => return Ok(()),
         }
         self.save(&data)
     }
@@ -294,7 +298,7 @@ mod tests {
             )
             .unwrap();
         index.xorb_uploaded("alice", "x1").unwrap();
-        index.checked("f1", true).unwrap();
+        index.checked("f1", "s1", 10, true).unwrap();
         let index = Index::load(dir.path()).unwrap();
         let data = index.lock();
         assert!(data.staged_by("alice", "f1") && !data.staged_by("bob", "f1"));
@@ -312,7 +316,7 @@ mod tests {
         index
             .shard_accepted("mallory", vec![("f".into(), file("victim", &["x"]))], ttl)
             .unwrap();
-        index.checked("f", false).unwrap();
+        index.checked("f", "victim", 10, false).unwrap();
         assert!(index.lock().files_with_sha("victim").is_empty());
         index
             .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl)
@@ -331,7 +335,7 @@ mod tests {
         index
             .shard_accepted("alice", vec![("f".into(), file("real", &["x"]))], ttl)
             .unwrap();
-        index.checked("f", true).unwrap();
+        index.checked("f", "real", 10, true).unwrap();
         index
             .shard_accepted("mallory", vec![("f".into(), file("other", &["x"]))], ttl)
             .unwrap();
@@ -339,6 +343,15 @@ mod tests {
         assert!(data.file("f").unwrap().verified);
         assert_eq!(data.files_with_sha("real").len(), 1);
         assert!(data.files_with_sha("other").is_empty());
+        drop(data);
+        // An outcome about another claim than the recorded one changes nothing.
+        index
+            .shard_accepted("bob", vec![("g".into(), file("b", &["y"]))], ttl)
+            .unwrap();
+        index.checked("g", "not-b", 10, false).unwrap();
+        index.checked("g", "b", 11, false).unwrap();
+        let g = index.lock().file("g").cloned().unwrap();
+        assert!(!g.verified && !g.refuted);
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //!   `AbuseLimits::staged_ttl`). An `lfsFile` line may name its sha256 when the committer staged it or can read a
 //!   repository holding it; the first time, the server reconstructs the file and checks its sha256 and size
 //!   ([`verify::check_content`]): the shard's sha256 is the uploader's claim, and only a checked claim is used.
-//!   Then the file needs no blob: resolve streams it from the CAS for clients without Xet.
+//!   Then the file needs no blob: resolve streams it from the CAS for clients without Xet. Checks run one per
+//!   core, once per claim however many ask; a shard's files made of its sender's own xorbs are checked as soon as
+//!   the shard arrives, so the commit that follows finds them done or under way.
 //!
 //! Bounded: xorb bodies (80 MiB each) and shards (64 MiB) by size, and the xorb bodies held in memory at once by a
 //! server-wide budget (640 MiB; further uploads wait). Not covered: the CAS never deletes (deleting a repository
@@ -38,10 +40,11 @@ mod read;
 mod tokens;
 mod verify;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
@@ -137,7 +140,18 @@ pub(crate) struct Xet {
     stats: Arc<Counters>,
     /// Xorb bodies held in memory at once, in MiB (see [`XORB_MEMORY_MIB`]).
     xorb_memory: Arc<tokio::sync::Semaphore>,
+    /// Content checks in flight, by (file, sha256, size): a commit naming a file whose check started when its shard
+    /// arrived waits for that check instead of running its own.
+    checking: Mutex<HashMap<Claim, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// Content checks that may run at once (one per core): each reads and hashes a whole file.
+    check_slots: tokio::sync::Semaphore,
 }
+
+/// A Xet file and the sha256 and size claimed for it.
+type Claim = (String, String, u64);
+
+/// The most chunk data one xorb holds (`hf-xet` cuts xorbs at 64 MiB).
+const MAX_XORB_DATA: u64 = 64 << 20;
 
 /// Xorb upload bodies the server holds in memory at once, across all clients (each xorb is at most 80 MiB).
 const XORB_MEMORY_MIB: u32 = 640;
@@ -165,6 +179,10 @@ impl Xet {
             fetches: FetchGrants::default(),
             stats: Arc::default(),
             xorb_memory: Arc::new(tokio::sync::Semaphore::new(XORB_MEMORY_MIB as usize)),
+            checking: Mutex::default(),
+            check_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         })
     }
 
@@ -274,24 +292,88 @@ impl Xet {
         staged
     }
 
-    /// Checks (once) that the Xet file `file` reconstructs to `size` bytes with `sha256`; records the outcome.
+    /// Checks (once, however many ask at the same time) that the Xet file `file` reconstructs to `size` bytes with
+    /// `sha256`; records the outcome.
     pub async fn check(&self, file: &str, size: u64, sha256: &str) -> ApiResult<bool> {
-        if let Some(rec) = self.index.lock().file(file) {
-            if rec.verified {
-                return Ok(rec.sha256.as_deref() == Some(sha256) && rec.size == size);
-            }
-            if rec.refuted {
-                return Ok(false);
-            }
+        if let Some(known) = self.known_outcome(file, size, sha256) {
+            return Ok(known);
+        }
+        let key = (file.to_string(), sha256.to_string(), size);
+        let flight = self
+            .checking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let outcome = flight
+            .get_or_try_init(|| self.check_now(file, size, sha256))
+            .await
+            .copied();
+        let mut checking = self.checking.lock().unwrap_or_else(|p| p.into_inner());
+        if checking.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            checking.remove(&key);
+        }
+        outcome
+    }
+
+    /// What an earlier check found for this claim, if one ran.
+    fn known_outcome(&self, file: &str, size: u64, sha256: &str) -> Option<bool> {
+        let index = self.index.lock();
+        let rec = index.file(file)?;
+        if rec.verified {
+            return Some(rec.sha256.as_deref() == Some(sha256) && rec.size == size);
+        }
+        rec.refuted.then_some(false)
+    }
+
+    async fn check_now(&self, file: &str, size: u64, sha256: &str) -> ApiResult<bool> {
+        // A flight that ended between our look at the index and our joining the map.
+        if let Some(known) = self.known_outcome(file, size, sha256) {
+            return Ok(known);
         }
         let hash = MerkleHash::from_hex(file)
             .map_err(|e| ApiError::internal(format!("bad Xet hash in the index: {e}")))?;
         let cas = self.cas()?;
+        let _slot = self
+            .check_slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the server is stopping"))?;
+        let started = std::time::Instant::now();
         let matches = verify::check_content(&cas, &hash, size, sha256)
             .await
             .map_err(|e| ApiError::internal(format!("cannot read Xet file {file}: {e}")))?;
-        self.index.checked(file, matches)?;
+        tracing::debug!(
+            file,
+            size,
+            matches,
+            secs = started.elapsed().as_secs_f64(),
+            "checked a Xet file's content"
+        );
+        self.index.checked(file, sha256, size, matches)?;
         Ok(matches)
+    }
+
+    /// The files of a shard `user` just sent that the server may start checking now, before any commit names them
+    /// (their check then overlaps the rest of the upload): files with a sha256 claim, made only of xorbs `user`
+    /// uploaded, and no larger than those xorbs can hold. A shard costs its sender little, so a file built of other
+    /// users' chunks, or of one chunk range repeated, waits for a commit (rate-limited) to be checked.
+    fn worth_checking_now(
+        &self,
+        user: &str,
+        files: &[(String, index::XetFile)],
+    ) -> Vec<(String, String, u64)> {
+        let index = self.index.lock();
+        files
+            .iter()
+            .filter_map(|(hash, f)| {
+                let sha256 = f.sha256.clone()?;
+                let own = f.xorbs.iter().all(|x| index.uploaded_xorb(user, x));
+                let fits = f.size <= f.xorbs.len() as u64 * MAX_XORB_DATA;
+                (own && fits && !f.verified && !f.refuted).then(|| (hash.clone(), sha256, f.size))
+            })
+            .collect()
     }
 
     /// A commit of `user` now holds `files`.

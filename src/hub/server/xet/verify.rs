@@ -148,7 +148,7 @@ pub(crate) async fn check_shard(
 }
 
 /// Whether the Xet file `hash`, reconstructed from the CAS, has exactly `size` bytes with this `sha256` (read one
-/// chunk range at a time, see `super::read`).
+/// chunk range at a time, see `super::read`, the next read while the last is hashed).
 pub(crate) async fn check_content(
     cas: &Arc<LocalClient>,
     hash: &MerkleHash,
@@ -164,18 +164,21 @@ pub(crate) async fn check_content(
     let Some(pieces) = super::read::file_range(cas.clone(), *hash, 0, size).await? else {
         return Ok(size == 0 && hex::encode(Sha256::digest(b"")) == sha256);
     };
+    // Hash one piece while the next is read: two pieces in memory, both halves of the work side by side.
     let mut pieces = std::pin::pin!(pieces);
     let mut hasher = Sha256::new();
     let mut read = 0u64;
-    while let Some(piece) = pieces.next().await {
+    let mut next = pieces.next().await;
+    while let Some(piece) = next {
         let piece = piece?;
         read += piece.len() as u64;
-        hasher = tokio::task::spawn_blocking(move || {
+        let hashing = tokio::task::spawn_blocking(move || {
             hasher.update(&piece);
             hasher
-        })
-        .await
-        .map_err(CasError::new)?;
+        });
+        let (hashed, following) = tokio::join!(hashing, pieces.next());
+        hasher = hashed.map_err(CasError::new)?;
+        next = following;
     }
     Ok(read == size && hex::encode(hasher.finalize()) == sha256)
 }
