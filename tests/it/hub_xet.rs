@@ -165,6 +165,12 @@ async fn xet_round_trip_with_our_client() {
     assert!(r.committed && r.xet, "{r:?}");
     let stats = env.hub.xet_stats();
     assert!(stats.shards >= 1 && stats.xorbs >= 1, "{stats:?}");
+    // Each file's claim is checked once: the check started when the shard arrived and the commit's are one.
+    let shards = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".safetensors"))
+        .count() as u64;
+    assert_eq!(stats.content_checks, shards, "{stats:?}");
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
     assert!(
         stats.xorb_bytes as usize >= 8 * MIB && (stats.xorb_bytes as usize) < total + MIB,

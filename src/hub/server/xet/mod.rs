@@ -79,6 +79,7 @@ pub(crate) struct Counters {
     shard_bytes: AtomicU64,
     reconstructions: AtomicU64,
     served_bytes: AtomicU64,
+    content_checks: AtomicU64,
 }
 
 impl Counters {
@@ -113,6 +114,8 @@ pub struct XetStats {
     pub reconstructions: u64,
     /// Xorb bytes served to downloads.
     pub served_bytes: u64,
+    /// Xet files the server read back and hashed to check a claimed sha256 (once per claim).
+    pub content_checks: u64,
 }
 
 /// A Xet file `user` may name in a commit by its sha256.
@@ -248,6 +251,7 @@ impl Xet {
             shard_bytes: s.shard_bytes.load(Ordering::Relaxed),
             reconstructions: s.reconstructions.load(Ordering::Relaxed),
             served_bytes: s.served_bytes.load(Ordering::Relaxed),
+            content_checks: s.content_checks.load(Ordering::Relaxed),
         }
     }
 
@@ -341,6 +345,7 @@ impl Xet {
             .await
             .map_err(|_| ApiError::internal("the server is stopping"))?;
         let started = std::time::Instant::now();
+        self.stats.content_checks.fetch_add(1, Ordering::Relaxed);
         let matches = verify::check_content(&cas, &hash, size, sha256)
             .await
             .map_err(|e| ApiError::internal(format!("cannot read Xet file {file}: {e}")))?;
