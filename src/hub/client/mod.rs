@@ -98,7 +98,7 @@ struct Inner {
     xet_cache: Option<PathBuf>,
     /// Built on first Xet transfer.
     xet_session: OnceLock<::xet::xet_session::XetSession>,
-    /// One permit: the file being streamed into `hf-xet` by any upload of this client (see `xet::xet_upload`).
+    /// One permit: the upload of this client whose files are being streamed into `hf-xet` (see `xet::xet_upload`).
     xet_feed: tokio::sync::Semaphore,
 }
 

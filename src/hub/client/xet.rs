@@ -9,9 +9,9 @@
 //!   into `hf-xet` with the sha256 the hash step already computed (`Sha256Policy::Provided`): nothing is read
 //!   twice, and a file changed since hashing fails the Hub's check of the commit instead of landing under a stale
 //!   oid. UploadProgress is polled from `hf-xet` and reported per file.
-//! * **Memory** is bounded by design, not by the model: one file is chunked at a time per client and at most
-//!   [`XORBS_IN_FLIGHT`] xorbs (64 MiB each) are on the wire, so `hf-xet` holds a few xorbs, whatever the model's
-//!   size or the link's speed.
+//! * **Memory** is bounded by design, not by the model: one upload streams its files at a time per client, one
+//!   file after the other, and at most three xorbs (64 MiB each, `XORBS_IN_FLIGHT`) are on the wire, so `hf-xet`
+//!   holds a few xorbs whatever the model's size, the fleet's or the link's speed.
 //! * **Resume** is Xet's own: a re-run chunks the files again (locally) and the CAS answers which chunks it holds,
 //!   so only what never arrived is sent again.
 //! * **Downloads** go to the cache's `.incomplete` file and are verified like every other download before they
@@ -244,9 +244,11 @@ impl HubClient {
     /// Uploads `files` through one `hf-xet` upload commit with the write token `auth` (asked now when `None`: the
     /// LFS batch answered `"transfer": "xet"`). Each file must yield the size and sha256 of its digest.
     ///
-    /// Files are streamed one at a time, and one per client (`Inner::xet_feed`): `hf-xet` holds up to a xorb of each
-    /// file it is chunking plus that file's next serialized xorb awaiting an upload slot, so files (or models)
-    /// streamed side by side multiply memory while the link, not the chunker, sets the pace.
+    /// Files are streamed one at a time, and one upload per client streams at a time (`Inner::xet_feed`): `hf-xet`
+    /// holds up to a xorb of each file it is chunking plus that file's next serialized xorb awaiting an upload
+    /// slot, so files (or models) streamed side by side multiply memory while the link, not the chunker, sets the
+    /// pace. The gate is held for all of an upload's files, not taken per file: uploads taking turns file by file
+    /// would all finish together, and the next ones would then hash and prepare while the link stands idle.
     pub(crate) async fn xet_upload(
         &self,
         repo: &RepoId,
@@ -289,14 +291,14 @@ impl HubClient {
             }
         };
         let streamed = async {
+            let _feeding = self
+                .inner
+                .xet_feed
+                .acquire()
+                .await
+                .map_err(|_| xet_error(&op, "the client's Xet feed was closed"))?;
             let mut unchanged = Vec::new();
             for (f, d) in files {
-                let _feeding = self
-                    .inner
-                    .xet_feed
-                    .acquire()
-                    .await
-                    .map_err(|_| xet_error(&op, "the client's Xet feed was closed"))?;
                 if self.xet_stream_file(&commit, f, d, &streams).await? {
                     unchanged.push(f.repo_path.clone());
                 }
