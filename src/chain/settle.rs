@@ -317,10 +317,9 @@ impl ChainClient {
         };
         match outcome {
             Outcome::Landed { block, block_hash } => {
-                self.saw_finalized(block);
-                on_status(TxStatus::Finalized { block });
-                let at = self.at_hash(block_hash).await?;
-                let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
+                let reg = self
+                    .landed(block, block_hash, netuid, hotkey.account(), on_status)
+                    .await?;
                 Ok(Some(committed(
                     block,
                     reg.map(|r| r.block).unwrap_or(block),

@@ -3,8 +3,8 @@
 use scale_value::Value;
 use subxt::utils::AccountId32;
 
-use super::ChainClient;
 use super::storage::{as_u64, named};
+use super::{ChainClient, Hash, TxStatus};
 use crate::chain::capabilities::{BudgetRule, RateLimitSource, capabilities};
 use crate::chain::commitment::Registration;
 use crate::chain::config::SubtensorConfig;
@@ -12,6 +12,23 @@ use crate::chain::error::ChainError;
 use crate::chain::space::{CommitBudget, RateLimitState, SpaceState};
 
 impl ChainClient {
+    /// After a transaction of ours landed in the finalized `block`: this client never reads an older head again
+    /// (see `saw_finalized`), `on_status` hears `Finalized`, and the hotkey's commitment is read at that block. The
+    /// commit path and the settling of an earlier run's transaction both end here.
+    pub(in crate::chain) async fn landed(
+        &self,
+        block: u64,
+        block_hash: Hash,
+        netuid: u16,
+        hotkey: &AccountId32,
+        on_status: &mut (dyn FnMut(TxStatus) + Send),
+    ) -> Result<Option<Registration>, ChainError> {
+        self.saw_finalized(block);
+        on_status(TxStatus::Finalized { block });
+        let at = self.at_hash(block_hash).await?;
+        self.commitment_at(&at, netuid, hotkey).await
+    }
+
     /// `Commitments.CommitmentOf(netuid, hotkey)` at the finalized head.
     pub async fn commitment(
         &self,

@@ -175,10 +175,9 @@ impl ChainClient {
                 .await?
             {
                 Outcome::Landed { block, block_hash } => {
-                    self.saw_finalized(block);
-                    on_status(TxStatus::Finalized { block });
-                    let at = self.at_hash(block_hash).await?;
-                    let reg = self.commitment_at(&at, netuid, hotkey.account()).await?;
+                    let reg = self
+                        .landed(block, block_hash, netuid, hotkey.account(), on_status)
+                        .await?;
                     return match reg {
                         Some(r) if r.raw() == Some(data) => Ok(Committed {
                             included_in: block,
