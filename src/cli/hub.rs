@@ -146,6 +146,22 @@ fn run_serve(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         )
         .into());
     }
+    if global.from_env.hub_tokens {
+        // The account names only: the tokens never reach the output.
+        let names: Vec<&str> = args
+            .tokens
+            .iter()
+            // A spec without `=` may be a bare token: not shown either.
+            .map(|spec| {
+                spec.split_once('=')
+                    .map_or("(no USER=)", |(user, _)| user.trim())
+            })
+            .collect();
+        tracing::info!(
+            "using MINERFLEET_HUB_TOKENS from the environment: accounts {}",
+            names.join(", ")
+        );
+    }
     if args.chunk_size < 1024 {
         return Err(UsageError::Message(format!(
             "--chunk-size {} is too small: use at least 1024 bytes",

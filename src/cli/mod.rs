@@ -125,6 +125,8 @@ pub struct FromEnv {
     pub network: bool,
     pub hub: bool,
     pub wallets_dir: bool,
+    /// `hub serve`'s accounts came from `MINERFLEET_HUB_TOKENS`.
+    pub hub_tokens: bool,
 }
 
 /// How log lines are written.

@@ -21,11 +21,16 @@ pub fn from_env(matches: &ArgMatches) -> FromEnv {
     while let Some((_, sub)) = leaf.subcommand() {
         leaf = sub;
     }
-    let is_env = |id: &str| leaf.value_source(id) == Some(ValueSource::EnvVariable);
+    // `value_source` of an id the subcommand does not have panics: look it up among the ids it matched first.
+    let is_env = |id: &str| {
+        leaf.ids().any(|i| i.as_str() == id)
+            && leaf.value_source(id) == Some(ValueSource::EnvVariable)
+    };
     FromEnv {
         network: is_env("network"),
         hub: is_env("hub"),
         wallets_dir: is_env("wallets_dir"),
+        hub_tokens: is_env("tokens"),
     }
 }
 

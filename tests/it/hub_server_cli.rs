@@ -133,6 +133,15 @@ fn hub_serve_refuses_blank_tokens_and_one_token_for_two_users() {
     );
     let err = usage_error("bad name=hf_x");
     assert!(err.contains("user name"), "{err}");
+    // Where the accounts came from is said, with their names and never their tokens.
+    let err = usage_error("alice=hf_first_secret,bob=");
+    assert!(
+        err.contains("using MINERFLEET_HUB_TOKENS from the environment: accounts alice, bob"),
+        "{err}"
+    );
+    assert!(!err.contains("hf_first_secret"), "{err}");
+    let err = usage_error("hf_bare_token_forgot_the_user");
+    assert!(!err.contains("hf_bare_token"), "{err}");
 }
 
 /// Peak resident memory of a process, in KiB (Linux).
