@@ -5,7 +5,9 @@
 //! * a model of MINERFLEET_BENCH_UPLOAD_BYTES (default 2 GiB, 4 safetensors shards of 8 tensors) uploaded by
 //!   minerfleet (Xet, child process: its own peak RSS and CPU), by the official Python client in its default mode
 //!   (`hf_xet`) and by the official Python client on the LFS path (`HF_HUB_DISABLE_XET=1`), each to a fresh server;
-//!   targets: minerfleet ≥ 0.9× link capacity, ≥ 1.0× Python (Xet), ≥ 2× Python (LFS);
+//!   targets: minerfleet ≥ 0.9× link capacity, ≥ 1.0× Python (Xet), ≥ 2× Python (LFS); all of them hash the files
+//!   first (sha256, for the commit), and minerfleet is also measured with the sha256s already known, as `publish`
+//!   uploads after its hash step (reported);
 //! * re-publishing that model with one tensor of one shard changed: bytes that reached the CAS (target ≤ the
 //!   tensor + 10 MiB) and the wall time;
 //! * a fleet of MINERFLEET_BENCH_FLEET_MODELS (default 8) models of MINERFLEET_BENCH_FLEET_BYTES (default 512 MiB)
@@ -28,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use minerfleet::hub::client::upload::NoProgress;
+use minerfleet::hub::client::digest::digest_model_file;
+use minerfleet::hub::client::upload::{KnownSha256, NoProgress, plan_model_folder};
 use minerfleet::hub::client::{HubClient, HubClientConfig, Token, UploadOptions};
 use minerfleet::hub::limits::{AccountLimits, AccountLimitsConfig};
 use minerfleet::hub::server::{self, HubServer, HubUser, RunningHub};
@@ -121,7 +124,7 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
     let (hub, _l, _d) = start(tmp.path(), link, true);
     let cache = tmp.path().join("mf-xet-cache");
     eprintln!("load before minerfleet: {}", load());
-    let mf = run_minerfleet(&hub, std::slice::from_ref(&model), &cache);
+    let mf = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
     let mf_tp = size as f64 / MIB / mf.secs;
     eprintln!(
         "minerfleet (Xet): {mf_tp:.1} MiB/s, {:.1} s, peak RSS {:.0} MiB, {:.1} s CPU",
@@ -132,12 +135,29 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
     change_one_tensor(&model, tensor);
     let before = hub.xet_stats().xorb_bytes;
     eprintln!("load before the re-publish: {}", load());
-    let re = run_minerfleet(&hub, std::slice::from_ref(&model), &cache);
+    let re = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
     let re_bytes = hub.xet_stats().xorb_bytes - before;
     eprintln!(
         "re-publish: {:.1} MiB sent in {:.1} s",
         re_bytes as f64 / MIB,
         re.secs
+    );
+    drop(hub);
+
+    // 1b. the same upload with the sha256s already known (`publish`'s path: its hash step computed them), on a new
+    // Hub so nothing dedupes against the first run
+    let (hub, _l, _d) = start(tmp.path(), link, true);
+    eprintln!("load before minerfleet (sha256 known): {}", load());
+    let known = run_minerfleet(
+        &hub,
+        std::slice::from_ref(&model),
+        &tmp.path().join("mf-known-cache"),
+        true,
+    );
+    let known_tp = size as f64 / MIB / known.secs;
+    eprintln!(
+        "minerfleet (Xet, sha256 known): {known_tp:.1} MiB/s, {:.1} s",
+        known.secs
     );
     drop(hub);
 
@@ -168,7 +188,7 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
         .collect();
     let (hub, _l, _d) = start(tmp.path(), link, true);
     eprintln!("load before the minerfleet fleet: {}", load());
-    let fl = run_minerfleet(&hub, &fleet, &tmp.path().join("fleet-cache"));
+    let fl = run_minerfleet(&hub, &fleet, &tmp.path().join("fleet-cache"), false);
     drop(hub);
     let fleet_bytes = fleet_size * fleet_n as u64;
     let fl_tp = fleet_bytes as f64 / MIB / fl.secs;
@@ -188,6 +208,10 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
     println!(
         "RESULT metric=xet_upload_{m}_{tag}_vs_link minerfleet={mf_tp:.1}MiB/s reference={cap:.1}MiB/s ratio={:.2} target=ratio>=0.90_vs_link_capacity",
         mf_tp / cap
+    );
+    println!(
+        "RESULT metric=xet_upload_{m}_{tag}_sha256_known_vs_link minerfleet={known_tp:.1}MiB/s reference={cap:.1}MiB/s ratio={:.2} target=report_publish_path",
+        known_tp / cap
     );
     let py_line = |name: &str, r: &Option<Run>, target: &str| match r {
         Some(r) => {
@@ -280,11 +304,14 @@ fn start(root: &Path, link: LinkConfig, xet: bool) -> (RunningHub, Link, tempfil
 }
 
 /// minerfleet's client in a child process: uploads `dirs` to `bench/m0…` through `hub`'s public URL.
-fn run_minerfleet(hub: &RunningHub, dirs: &[PathBuf], cache: &Path) -> Run {
+/// `known_sha256`: the child hashes the files before its clock starts and hands the sha256s to the upload, as
+/// `publish` does with its hash step's.
+fn run_minerfleet(hub: &RunningHub, dirs: &[PathBuf], cache: &Path, known_sha256: bool) -> Run {
     let exe = std::env::current_exe().expect("own path");
     let joined = std::env::join_paths(dirs).expect("paths");
     let out = Command::new(exe)
         .env("MINERFLEET_BENCH_ROLE", "client")
+        .env("BENCH_KNOWN_SHA256", if known_sha256 { "1" } else { "0" })
         .env("BENCH_ENDPOINT", hub.url())
         .env("BENCH_DIRS", joined)
         .env("BENCH_XET_CACHE", cache)
@@ -351,20 +378,33 @@ fn client_child() {
         cfg.xet = true;
         cfg.xet_cache = Some(cache);
         let c = HubClient::with_limits(cfg, limits.clone()).expect("client");
+        let known: Vec<KnownSha256> = dirs
+            .iter()
+            .map(|dir| {
+                if std::env::var("BENCH_KNOWN_SHA256").as_deref() != Ok("1") {
+                    return KnownSha256::new();
+                }
+                plan_model_folder(dir)
+                    .expect("plan")
+                    .into_iter()
+                    .map(|f| {
+                        let d = digest_model_file(&f.file).expect("hash");
+                        (f.repo_path, (d.size, d.sha256))
+                    })
+                    .collect()
+            })
+            .collect();
         let t = Instant::now();
-        let uploads = dirs.iter().enumerate().map(|(i, dir)| {
+        let uploads = dirs.iter().zip(known).enumerate().map(|(i, (dir, known))| {
             let c = c.clone();
             let limits = limits.clone();
             async move {
+                let mut opts = UploadOptions::new("bench");
+                opts.known_sha256 = known;
                 let _slot = limits.upload_slot().await;
                 let repo = format!("bench/m{i}").parse().expect("repo id");
                 let r = c
-                    .upload_model(
-                        &repo,
-                        dir,
-                        &UploadOptions::new("bench"),
-                        Arc::new(NoProgress),
-                    )
+                    .upload_model(&repo, dir, &opts, Arc::new(NoProgress))
                     .await
                     .expect("upload");
                 assert!(r.committed && r.xet, "{r:?}");
