@@ -165,7 +165,7 @@ async fn xet_round_trip_with_our_client() {
     assert!(r.committed && r.xet, "{r:?}");
     let stats = env.hub.xet_stats();
     assert!(stats.shards >= 1 && stats.xorbs >= 1, "{stats:?}");
-    // Each file's claim is checked once: the check started when the shard arrived and the commit's are one.
+    // Each file's claim is checked once, by the commit that first names it.
     let shards = files
         .iter()
         .filter(|(n, _)| n.ends_with(".safetensors"))

@@ -98,14 +98,13 @@ pub(crate) async fn commit(
     let header = commit.header;
     // Xet files used for the first time: their content must have the sha256 and size the lines name. Each check
     // reads and hashes a whole file, so they run side by side, one per core.
-    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
     let xet = &state.xet;
     let checks = futures_util::stream::iter(std::mem::take(&mut commit.xet_checks))
         .map(|check| async move {
             let ok = xet.check(&check.file, check.size, &check.sha256).await?;
             Ok::<_, ApiError>((check, ok))
         })
-        .buffer_unordered(at_once);
+        .buffer_unordered(xet.checks_at_once);
     futures_util::pin_mut!(checks);
     while let Some((check, ok)) = checks.try_next().await? {
         if !ok {

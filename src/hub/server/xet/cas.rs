@@ -368,20 +368,10 @@ async fn post_shard(
         .await
         .map_err(|e| cas_error("shard", e))?;
     state.xet.stats.shard_received(len);
-    let check_now = state.xet.worth_checking_now(&user.name, &files);
     state
         .xet
         .index
         .shard_accepted(&user.name, files, state.abuse.staged_ttl)?;
-    // The commit that follows waits only for what these checks have not finished yet.
-    for (file, sha256, size) in check_now {
-        let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(e) = state.xet.check(&file, size, &sha256).await {
-                tracing::warn!(file, error = %e.message, "checking a Xet file after its shard failed");
-            }
-        });
-    }
     Ok(axum::Json(UploadShardResponse {
         result: UploadShardResponseType::SyncPerformed,
         shard_hash: shard_hash.map(Into::into),

@@ -26,8 +26,7 @@
 //!   repository holding it; the first time, the server reconstructs the file and checks its sha256 and size
 //!   ([`verify::check_content`]): the shard's sha256 is the uploader's claim, and only a checked claim is used.
 //!   Then the file needs no blob: resolve streams it from the CAS for clients without Xet. Checks run one per
-//!   core, once per claim however many ask; a shard's files made of its sender's own xorbs are checked as soon as
-//!   the shard arrives, so the commit that follows finds them done or under way.
+//!   core, once per claim however many commits ask at the same time.
 //!
 //! Bounded: xorb bodies (80 MiB each) and shards (64 MiB) by size, and the xorb bodies held in memory at once by a
 //! server-wide budget (640 MiB; further uploads wait). Not covered: the CAS never deletes (deleting a repository
@@ -143,18 +142,16 @@ pub(crate) struct Xet {
     stats: Arc<Counters>,
     /// Xorb bodies held in memory at once, in MiB (see [`XORB_MEMORY_MIB`]).
     xorb_memory: Arc<tokio::sync::Semaphore>,
-    /// Content checks in flight, by (file, sha256, size): a commit naming a file whose check started when its shard
-    /// arrived waits for that check instead of running its own.
+    /// Content checks in flight, by (file, sha256, size): a commit naming a file another commit is checking waits
+    /// for that check instead of running its own.
     checking: Mutex<HashMap<Claim, Arc<tokio::sync::OnceCell<bool>>>>,
-    /// Content checks that may run at once (one per core): each reads and hashes a whole file.
+    /// Content checks that may run at once: one per core, each reads and hashes a whole file.
+    pub checks_at_once: usize,
     check_slots: tokio::sync::Semaphore,
 }
 
 /// A Xet file and the sha256 and size claimed for it.
 type Claim = (String, String, u64);
-
-/// The most chunk data one xorb holds (`hf-xet` cuts xorbs at 64 MiB).
-const MAX_XORB_DATA: u64 = 64 << 20;
 
 /// Xorb upload bodies the server holds in memory at once, across all clients (each xorb is at most 80 MiB).
 const XORB_MEMORY_MIB: u32 = 640;
@@ -172,6 +169,7 @@ impl Xet {
                 id
             }
         };
+        let checks_at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Xet {
             root: dir.to_path_buf(),
             cas_id,
@@ -183,9 +181,8 @@ impl Xet {
             stats: Arc::default(),
             xorb_memory: Arc::new(tokio::sync::Semaphore::new(XORB_MEMORY_MIB as usize)),
             checking: Mutex::default(),
-            check_slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
+            checks_at_once,
+            check_slots: tokio::sync::Semaphore::new(checks_at_once),
         })
     }
 
@@ -358,27 +355,6 @@ impl Xet {
         );
         self.index.checked(file, sha256, size, matches)?;
         Ok(matches)
-    }
-
-    /// The files of a shard `user` just sent that the server may start checking now, before any commit names them
-    /// (their check then overlaps the rest of the upload): files with a sha256 claim, made only of xorbs `user`
-    /// uploaded, and no larger than those xorbs can hold. A shard costs its sender little, so a file built of other
-    /// users' chunks, or of one chunk range repeated, waits for a commit (rate-limited) to be checked.
-    fn worth_checking_now(
-        &self,
-        user: &str,
-        files: &[(String, index::XetFile)],
-    ) -> Vec<(String, String, u64)> {
-        let index = self.index.lock();
-        files
-            .iter()
-            .filter_map(|(hash, f)| {
-                let sha256 = f.sha256.clone()?;
-                let own = f.xorbs.iter().all(|x| index.uploaded_xorb(user, x));
-                let fits = f.size <= f.xorbs.len() as u64 * MAX_XORB_DATA;
-                (own && fits && !f.verified && !f.refuted).then(|| (hash.clone(), sha256, f.size))
-            })
-            .collect()
     }
 
     /// A commit of `user` now holds `files`.
