@@ -10,7 +10,7 @@
 //! * [`wallet`]: btcli-compatible keyfiles (plain JSON and `$NACL`), sr25519 hotkeys, secrets zeroized.
 //! * [`network`]: which chain a command talks to.
 //! * [`redact`]: URLs fit for messages (no credentials, query strings or fragments).
-//! * [`check`]: offline validation of a whole fleet (`minerfleet check`).
+//! * [`check`]: validation of a whole fleet (`minerfleet check`): offline, then its Hub accounts online.
 //! * [`demo`]: tiny models and dev hotkeys for a devnet fleet.
 //! * [`hub`], [`chain`], [`gpu`]: the Hub protocol (client and a compatible server), the chain client, tensor checks.
 //! * [`actors`]: the actors that own shared resources and run one publish per hotkey.

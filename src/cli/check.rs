@@ -91,27 +91,28 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// Every Hub account the fleet's miners use, checked online (see [`minerfleet::hub::accounts::verify`]).
-fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::hub::accounts::AccountCheck>> {
+/// Every Hub account the fleet's miners use, checked online (see [`minerfleet::check::accounts::verify`]).
+fn check_accounts(fleet: &Fleet) -> anyhow::Result<Vec<minerfleet::check::accounts::AccountCheck>> {
     let fleet_dir = fleet
         .path
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let default = minerfleet::hub::token::for_fleet(&fleet.hub, &fleet_dir)
+    let devnet_token = super::sources::devnet_token_file(&fleet_dir);
+    let default = minerfleet::hub::token::for_fleet(&fleet.hub, &devnet_token)
         .map_err(UsageError::config)?
         .map(|f| (f.token, f.source.to_string()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(runtime.block_on(minerfleet::hub::accounts::verify(
+    Ok(runtime.block_on(minerfleet::check::accounts::verify(
         fleet,
         default,
         std::path::Path::new(minerfleet::hub::token::DOTENV_FILE),
     )))
 }
 
-fn render_accounts(accounts: &[minerfleet::hub::accounts::AccountCheck]) -> String {
+fn render_accounts(accounts: &[minerfleet::check::accounts::AccountCheck]) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header([

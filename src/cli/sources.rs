@@ -135,11 +135,18 @@ pub fn note(global: &GlobalArgs) {
 /// The Hub token for a fleet whose Hub is `hub` (see [`minerfleet::hub::token::for_fleet`]), its source named in
 /// the output (never the token). An unreadable `.env` is a usage error.
 pub fn hub_token(hub: &str, fleet_dir: &Path) -> Result<Option<Token>, UsageError> {
-    let found = minerfleet::hub::token::for_fleet(hub, fleet_dir).map_err(UsageError::config)?;
+    let found = minerfleet::hub::token::for_fleet(hub, &devnet_token_file(fleet_dir))
+        .map_err(UsageError::config)?;
     if let Some(found) = &found {
         tracing::info!("using the Hub token from {}", found.source);
     }
     Ok(found.map(|f| f.token))
+}
+
+/// Where `minerfleet devnet up` keeps its Hub's token for a fleet in `fleet_dir`: `.devnet/hub-token`.
+pub fn devnet_token_file(fleet_dir: &Path) -> std::path::PathBuf {
+    use minerfleet::devnet::local::{DEFAULT_STATE_DIR, StateDir};
+    StateDir::new(fleet_dir.join(DEFAULT_STATE_DIR)).token_file()
 }
 
 #[cfg(test)]

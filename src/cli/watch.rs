@@ -55,6 +55,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
+    let journal = minerfleet::journal::Journal::dir_for(&fleet.path);
     let token = super::sources::hub_token(&fleet.hub, &fleet_dir)?;
     if token.is_none() {
         return Err(UsageError::Message(format!(
@@ -125,6 +126,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     });
     view.finish();
     result?;
+    if !global.json && global.quiet == 0 {
+        // Last on stderr, after the table is gone: where the progress is kept.
+        eprintln!(
+            "journal: {} (running watch again resumes from it)",
+            journal.display()
+        );
+    }
     Ok(Exit::Ok)
 }
 

@@ -18,32 +18,13 @@
 //! command needs it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::schema::{FleetFile, QuotaSpec};
 use super::{Miner, Problems, Step};
+use crate::hub::accounts::TokenLocation;
 use crate::hub::quota::{self, QuotaRule};
-
-/// Where an account's token is (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenSource {
-    /// An environment variable (the process environment, then `./.env`).
-    Env(String),
-    /// A file holding only the token.
-    File(PathBuf),
-}
-
-impl std::fmt::Display for TokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenSource::Env(var) => write!(f, "environment variable {var}"),
-            TokenSource::File(path) => write!(f, "token file {}", path.display()),
-        }
-    }
-}
 
 /// One account of `hub_accounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,7 +32,7 @@ pub struct HubAccount {
     /// The account's name (what miners' `hub_account` names).
     pub name: String,
     /// Where its token comes from (never the token itself).
-    pub token: TokenSource,
+    pub token: TokenLocation,
     /// Namespaces whose repos use this account unless a miner names another one.
     pub namespaces: Vec<String>,
     /// Its Hub quota.
@@ -176,7 +157,7 @@ pub(super) fn load(
             ok = false;
         }
         let token = match (&entry.token_env, &entry.token_file) {
-            (Some(var), None) if env_name_ok(var) => Some(TokenSource::Env(var.clone())),
+            (Some(var), None) if env_name_ok(var) => Some(TokenLocation::Env(var.clone())),
             (Some(var), None) => {
                 problems.add(
                     &here("token_env"),
@@ -186,7 +167,7 @@ pub(super) fn load(
                 None
             }
             (None, Some(path)) if !path.trim().is_empty() => {
-                Some(TokenSource::File(super::resolve(base, path)))
+                Some(TokenLocation::File(super::resolve(base, path)))
             }
             (None, Some(_)) => {
                 problems.add(&here("token_file"), "the token file path is empty", None);
@@ -329,11 +310,11 @@ mod tests {
         );
         let alice = acc.get("alice").unwrap();
         assert_eq!(alice.quota.api, Some(2500));
-        assert_eq!(alice.token, TokenSource::Env("HF_TOKEN_ALICE".into()));
+        assert_eq!(alice.token, TokenLocation::Env("HF_TOKEN_ALICE".into()));
         let acme = acc.get("acme").unwrap();
         assert_eq!(
             acme.token,
-            TokenSource::File("/srv/secrets/acme.token".into())
+            TokenLocation::File("/srv/secrets/acme.token".into())
         );
         assert_eq!(acme.quota.api, Some(20), "the fleet's hub_quota by default");
     }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ron_pos::Locator;
 pub use crate::ron_pos::{LineCol, Step};
-pub use accounts::{HubAccount, HubAccounts, TokenSource};
+pub use accounts::{HubAccount, HubAccounts};
 use problem::Problems;
 pub use problem::{FleetError, Problem};
 pub use schema::{Defaults, FleetFile, HubAccountEntry, MinerEntry, QuotaSpec};

@@ -7,9 +7,28 @@
 
 use std::path::{Path, PathBuf};
 
-use super::client::{HubClient, HubClientConfig, HubError, Token, WhoAmI};
-use super::limits::{AccountLimits, AccountLimitsConfig};
-use crate::fleet::TokenSource;
+use serde::Serialize;
+
+use super::client::{Token, WhoAmI};
+
+/// Where an account's token is (never the token itself): what a fleet's `hub_accounts` entry names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLocation {
+    /// An environment variable (the process environment, then `./.env`).
+    Env(String),
+    /// A file holding only the token.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenLocation::Env(var) => write!(f, "environment variable {var}"),
+            TokenLocation::File(path) => write!(f, "token file {}", path.display()),
+        }
+    }
+}
 
 /// Largest token file read: tokens are ~40 bytes; anything bigger is the wrong file.
 pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
@@ -37,7 +56,7 @@ pub struct ReadToken {
 /// environment.
 pub fn read_token(
     account: &str,
-    source: &TokenSource,
+    source: &TokenLocation,
     dotenv: &Path,
 ) -> Result<ReadToken, AccountError> {
     let err = |message: String| AccountError {
@@ -45,7 +64,7 @@ pub fn read_token(
         message,
     };
     match source {
-        TokenSource::Env(var) => {
+        TokenLocation::Env(var) => {
             if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
                 return checked(v.trim(), source)
                     .map_err(err)
@@ -69,7 +88,7 @@ pub fn read_token(
                 Err(e) => Err(err(e)),
             }
         }
-        TokenSource::File(path) => read_file(path, source).map_err(err),
+        TokenLocation::File(path) => read_file(path, source).map_err(err),
     }
 }
 
@@ -96,7 +115,7 @@ fn from_dotenv(var: &str, dotenv: &Path) -> Result<Option<String>, String> {
     Ok(found)
 }
 
-fn read_file(path: &PathBuf, source: &TokenSource) -> Result<ReadToken, String> {
+fn read_file(path: &PathBuf, source: &TokenLocation) -> Result<ReadToken, String> {
     use std::io::Read;
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
@@ -147,7 +166,7 @@ fn read_file(path: &PathBuf, source: &TokenSource) -> Result<ReadToken, String> 
 }
 
 /// A token value must be one printable word.
-fn checked(value: &str, source: &TokenSource) -> Result<Token, String> {
+fn checked(value: &str, source: &TokenLocation) -> Result<Token, String> {
     if value.is_empty() {
         return Err(format!("{source} is empty"));
     }
@@ -202,169 +221,6 @@ pub fn can_write(who: &WhoAmI, ns: &str) -> Option<bool> {
     })
 }
 
-/// What `check` found out about one account (its token never appears).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AccountCheck {
-    /// The fleet's name for it (`default`: the `HF_TOKEN` one).
-    pub account: String,
-    /// Where its token comes from (variable or file name).
-    pub token_from: String,
-    /// The Hub user the token belongs to.
-    pub user: Option<String>,
-    /// The token's role (`write`, `read`, `fineGrained`), when the Hub says.
-    pub role: Option<String>,
-    /// Its quota as configured.
-    pub quota: String,
-    /// The namespaces its miners publish to, and whether it may write them.
-    pub namespaces: Vec<NamespaceCheck>,
-    /// What is wrong, if anything.
-    pub problem: Option<String>,
-}
-
-impl AccountCheck {
-    /// True when nothing is wrong with the account.
-    pub fn ok(&self) -> bool {
-        self.problem.is_none()
-    }
-}
-
-/// Whether an account may write one namespace its miners publish to.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct NamespaceCheck {
-    /// The namespace (user or organization).
-    pub namespace: String,
-    /// `None`: the Hub's answer does not say.
-    pub writable: Option<bool>,
-    /// Miners (`wallet/hotkey`) with a repo in it.
-    pub miners: Vec<String>,
-}
-
-/// Verifies the token of every account the fleet's miners use (whoami, once per token) and that it can write the
-/// namespaces of their repos (both slots). `default`: the default account's token and where it came from, when
-/// found. Hub calls go through each account's own quota.
-pub async fn verify(
-    fleet: &crate::fleet::Fleet,
-    default: Option<(Token, String)>,
-    dotenv: &Path,
-) -> Vec<AccountCheck> {
-    use std::collections::BTreeMap;
-
-    // account name (None: default) → namespace → miners
-    let mut used: BTreeMap<Option<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-    for m in &fleet.miners {
-        let by_ns = used.entry(fleet.hub_accounts.name_for(m)).or_default();
-        for repo in m.slots().all() {
-            let miners = by_ns.entry(repo.namespace().to_string()).or_default();
-            if !miners.contains(&m.label()) {
-                miners.push(m.label());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut seen: Vec<(Token, WhoAmI)> = Vec::new();
-    for (name, namespaces) in used {
-        let (quota, token) = match &name {
-            None => (
-                fleet.hub_accounts.default_quota.clone(),
-                default.clone().ok_or_else(|| {
-                    "no token: set HF_TOKEN (or HF_ACCESS_TOKEN, or put it in ./.env)".to_string()
-                }),
-            ),
-            Some(n) => {
-                let account = fleet.hub_accounts.get(n).expect("validated at load");
-                (
-                    account.quota.clone(),
-                    read_token(n, &account.token, dotenv)
-                        .map(|r| (r.token, account.token.to_string()))
-                        .map_err(|e| e.message),
-                )
-            }
-        };
-        let mut check = AccountCheck {
-            account: name.clone().unwrap_or_else(|| "default".into()),
-            token_from: match (&name, &token) {
-                (_, Ok((_, from))) => from.clone(),
-                (Some(n), Err(_)) => fleet
-                    .hub_accounts
-                    .get(n)
-                    .map(|a| a.token.to_string())
-                    .unwrap_or_default(),
-                (None, Err(_)) => "HF_ACCESS_TOKEN / HF_TOKEN / ./.env".into(),
-            },
-            user: None,
-            role: None,
-            quota: quota.describe(),
-            namespaces: namespaces
-                .iter()
-                .map(|(ns, miners)| NamespaceCheck {
-                    namespace: ns.clone(),
-                    writable: None,
-                    miners: miners.clone(),
-                })
-                .collect(),
-            problem: None,
-        };
-        let (token, _) = match token {
-            Ok(t) => t,
-            Err(e) => {
-                check.problem = Some(e);
-                out.push(check);
-                continue;
-            }
-        };
-        let who = match seen.iter().find(|(t, _)| *t == token) {
-            Some((_, w)) => Ok(w.clone()),
-            None => {
-                let limits = AccountLimitsConfig {
-                    quota: quota.clone(),
-                    account: check.account.clone(),
-                    ..AccountLimitsConfig::default()
-                };
-                whoami(&fleet.hub, &token, limits).await
-            }
-        };
-        match who {
-            Err(e) => {
-                check.problem = Some(format!("the Hub at {} refused the token: {e}", fleet.hub))
-            }
-            Ok(who) => {
-                check.user = Some(who.name.clone());
-                check.role = who.role().map(str::to_string);
-                let mut refused = Vec::new();
-                for ns in &mut check.namespaces {
-                    ns.writable = can_write(&who, &ns.namespace);
-                    if ns.writable == Some(false) {
-                        refused.push(format!("`{}` ({} miners)", ns.namespace, ns.miners.len()));
-                    }
-                }
-                if !refused.is_empty() {
-                    check.problem = Some(format!(
-                        "Hub user {} cannot write namespace {}: use a write token of that namespace (or of a member \
-                         with write access), or give those miners another account (`hub_account:`)",
-                        who.name,
-                        refused.join(", ")
-                    ));
-                }
-                seen.push((token, who));
-            }
-        }
-        out.push(check);
-    }
-    out
-}
-
-/// Who `token` is on the Hub at `endpoint`, asked with a client of its own under `limits`.
-async fn whoami(
-    endpoint: &str,
-    token: &Token,
-    limits: AccountLimitsConfig,
-) -> Result<WhoAmI, HubError> {
-    let config = HubClientConfig::new(endpoint, Some(token.clone()));
-    HubClient::with_limits(config, AccountLimits::new(limits)?)?
-        .whoami()
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,7 +260,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
-        let source = TokenSource::File(file.clone());
+        let source = TokenLocation::File(file.clone());
         let read = read_token("a", &source, &dir.path().join(".env")).unwrap();
         assert_eq!(read.token, Token::new("hf_abcdef"));
         #[cfg(unix)]
@@ -423,7 +279,7 @@ mod tests {
         assert!(e.to_string().contains("right file"), "{e}");
         let e = read_token(
             "a",
-            &TokenSource::File(dir.path().join("missing")),
+            &TokenLocation::File(dir.path().join("missing")),
             Path::new("/x"),
         )
         .unwrap_err();
@@ -439,10 +295,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dotenv = dir.path().join(".env");
         std::fs::write(&dotenv, "MINERFLEET_TEST_ACCOUNT_TOKEN_X=hf_from_dotenv\n").unwrap();
-        let source = TokenSource::Env("MINERFLEET_TEST_ACCOUNT_TOKEN_X".into());
+        let source = TokenLocation::Env("MINERFLEET_TEST_ACCOUNT_TOKEN_X".into());
         let read = read_token("a", &source, &dotenv).unwrap();
         assert_eq!(read.token, Token::new("hf_from_dotenv"));
-        let missing = TokenSource::Env("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET".into());
+        let missing = TokenLocation::Env("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET".into());
         let e = read_token("a", &missing, &dotenv).unwrap_err().to_string();
         assert!(
             e.contains("MINERFLEET_TEST_ACCOUNT_TOKEN_UNSET is not set"),

@@ -106,25 +106,25 @@ pub fn from_env() -> Result<Option<FoundToken>, TokenError> {
 }
 
 /// The token for a fleet whose Hub is `hub_url`: the environment and `./.env`, then — only when the Hub is on
-/// loopback — the devnet token file `<fleet_dir>/.devnet/hub-token` that `minerfleet devnet up` writes (a token
-/// of huggingface.co in the Hugging Face token file means nothing to a local Hub), then the Hugging Face token
-/// file.
-pub fn for_fleet(hub_url: &str, fleet_dir: &Path) -> Result<Option<FoundToken>, TokenError> {
+/// loopback — `devnet_token_file`, the token `minerfleet devnet up` wrote for its Hub (the caller names the file:
+/// `<fleet dir>/.devnet/hub-token`; a token of huggingface.co in the Hugging Face token file means nothing to a
+/// local Hub), then the Hugging Face token file.
+pub fn for_fleet(
+    hub_url: &str,
+    devnet_token_file: &Path,
+) -> Result<Option<FoundToken>, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     if let Some(found) = lookup_env_dotenv(&env, Path::new(DOTENV_FILE))? {
         return Ok(Some(found));
     }
-    if crate::network::is_loopback(hub_url, "http") {
-        let path = fleet_dir
-            .join(crate::devnet::local::DEFAULT_STATE_DIR)
-            .join(crate::devnet::local::TOKEN_FILE);
-        if let Some(found) = token_file(
-            &path,
-            TokenSource::Devnet(path.clone()),
+    if crate::network::is_loopback(hub_url, "http")
+        && let Some(found) = token_file(
+            devnet_token_file,
+            TokenSource::Devnet(devnet_token_file.to_path_buf()),
             "the devnet token file",
-        ) {
-            return Ok(Some(found));
-        }
+        )
+    {
+        return Ok(Some(found));
     }
     hf_token_file(&env)
 }

@@ -75,8 +75,16 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::HubQuota(q) => quota_line(q),
         // The journal is named in the summary printed at the end.
         Event::Summary { .. } | Event::Chain { .. } | Event::Journal { .. } => return None,
-        Event::Watching { fleet, miners, .. } => {
-            format!("watching {} miners of {fleet}", miners.len())
+        Event::Watching {
+            fleet,
+            miners,
+            journal,
+            ..
+        } => {
+            format!(
+                "watching {} miners of {fleet} (journal: {journal})",
+                miners.len()
+            )
         }
         Event::OnChain {
             miner,
@@ -196,5 +204,24 @@ impl Reporter for Lines {
             let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
             let _ = writeln!(std::io::stderr().lock(), "{ts} {text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watching_names_the_fleet_and_the_journal() {
+        let line = describe(&Event::Watching {
+            fleet: "/srv/fleet.ron".into(),
+            miners: vec!["w/h0".into(), "w/h1".into()],
+            block_time_s: 12,
+            journal: "/srv/.minerfleet/fleet/journal".into(),
+        });
+        assert_eq!(
+            line.as_deref(),
+            Some("watching 2 miners of /srv/fleet.ron (journal: /srv/.minerfleet/fleet/journal)")
+        );
     }
 }

@@ -245,6 +245,7 @@ mod tests {
             fleet: "f".into(),
             miners: vec!["w/h0".into()],
             block_time_s: 12,
+            journal: "j".into(),
         });
         m.event(&Event::Chain {
             head: 120,

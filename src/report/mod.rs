@@ -233,6 +233,8 @@ pub enum Event {
         miners: Vec<String>,
         /// The subnet's block time (for ages shown in time).
         block_time_s: u64,
+        /// Where `watch` keeps its journal (stopping and starting again resumes from it).
+        journal: String,
     },
     /// The chain as `watch` last read it, and the Hub API calls left in the current window.
     Chain {

@@ -122,10 +122,12 @@ impl Reporter for LiveTable {
         }
         let row = event.miner().map(str::to_string);
         match event {
+            // The journal is named when `watch` stops (after the table is gone).
             Event::Watching {
                 fleet,
                 miners,
                 block_time_s,
+                ..
             } => {
                 st.fleet = fleet.clone();
                 st.block_time_s = *block_time_s;

@@ -130,6 +130,7 @@ pub async fn watch(
         fleet: loaded.fleet.path.display().to_string(),
         miners: loaded.miners.iter().map(|m| m.label.clone()).collect(),
         block_time_s,
+        journal: loaded.journal.dir().display().to_string(),
     });
     let names = Names::of(&loaded.miners);
     let Some(mut conn) = connect_all(&loaded, &opts, &reporter, &names).await? else {

@@ -348,6 +348,19 @@ async fn a_fake_trainer_and_restarts_give_exactly_the_expected_commitments() {
         a.describe()
     );
     let a_events = a.events();
+    // The first event names the journal a restart resumes from: the one beside the fleet file, written to.
+    let journal = a_events
+        .iter()
+        .find(|e| e["event"] == "watching")
+        .and_then(|e| e["journal"].as_str())
+        .unwrap_or_else(|| panic!("a watching event with its journal\n{}", a.describe()));
+    let beside = rig.fleet_path.parent().unwrap().canonicalize().unwrap();
+    assert!(
+        Path::new(journal).starts_with(&beside)
+            && std::fs::read_dir(journal).is_ok_and(|mut d| d.next().is_some()),
+        "journal {journal} is a written folder beside {}",
+        beside.display()
+    );
     // The slow writer's folder was looked at while incomplete, and never published so.
     let incomplete = a_events
         .iter()

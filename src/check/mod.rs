@@ -1,4 +1,5 @@
-//! Offline fleet validation: everything `minerfleet check` verifies before anything touches the network.
+//! Fleet validation: everything `minerfleet check` verifies before anything touches the network, and (in
+//! [`accounts`]) the one online check it adds, of the fleet's Hub accounts.
 //!
 //! For every miner of a loaded [`Fleet`]: the hotkey keyfile loads (no secret is ever shown), no two miners share
 //! a key, the model folder follows the folder rules and holds no secrets (the same checks `publish` and `upload`
@@ -7,6 +8,8 @@
 //! string the miner would commit fits in 128 bytes.
 //! The result is plain data ([`FleetReport`]) that the CLI renders as a table or JSON. `check --deep` adds the rows
 //! of each model's tensor validation ([`FleetReport::add_deep`], from [`crate::actors::gpu::validate_fleet`]).
+
+pub mod accounts;
 
 use std::collections::HashMap;
 
