@@ -15,6 +15,11 @@
 //!   link capacity; the reference miner's one-after-another loop (Python, default mode) reported next to it;
 //! * minerfleet's peak RSS (target ≤ 300 MiB) and client CPU seconds per GiB against both Python modes.
 //!
+//! Each transfer on a link of 1 Gbit/s or more runs MINERFLEET_BENCH_REPEAT times (default 3; once on slower links,
+//! whose runs vary less and take minutes each), every time to a fresh server, and the median time counts (the log
+//! shows every run; peak RSS is the highest of all runs): a single 20 s run on a shared 2-core machine varies by
+//! ±5 %, enough to flip a 0.9× verdict either way.
+//!
 //! Links slower than 1 Gbit/s move MINERFLEET_BENCH_SLOW_DIVISOR (default 4) times less data (the sizes are in the
 //! metric names) so that the run stays under half an hour. Without Python the Python lines say `reference=skipped`.
 //! The machine's load is printed before each measurement: on a shared machine, run it when the load is low.
@@ -59,14 +64,20 @@ fn main() {
     let fleet_n = support::env_num("MINERFLEET_BENCH_FLEET_MODELS", 8) as usize;
     let fleet_size = support::env_num("MINERFLEET_BENCH_FLEET_BYTES", 512 << 20);
     let slow_divisor = support::env_num("MINERFLEET_BENCH_SLOW_DIVISOR", 4).max(1);
+    let repeat = support::env_num("MINERFLEET_BENCH_REPEAT", 3).max(1) as usize;
     let venv = venv();
     for link in links {
-        let div = if link.bits_per_sec < 1_000_000_000 {
-            slow_divisor
+        let (div, reps) = if link.bits_per_sec < 1_000_000_000 {
+            (slow_divisor, 1)
         } else {
-            1
+            (1, repeat)
         };
-        run_link(link, size / div, fleet_n, fleet_size / div, venv.as_deref());
+        let sizes = Sizes {
+            model: size / div,
+            fleet_n,
+            fleet_model: fleet_size / div,
+        };
+        run_link(link, sizes, reps, venv.as_deref());
     }
 }
 
@@ -102,7 +113,19 @@ fn size_name(bytes: u64) -> String {
     }
 }
 
-fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: Option<&Path>) {
+/// What one link moves: a model of `model` bytes, and a fleet of `fleet_n` models of `fleet_model` bytes.
+struct Sizes {
+    model: u64,
+    fleet_n: usize,
+    fleet_model: u64,
+}
+
+fn run_link(link: LinkConfig, sizes: Sizes, reps: usize, venv: Option<&Path>) {
+    let Sizes {
+        model: size,
+        fleet_n,
+        fleet_model: fleet_size,
+    } = sizes;
     let tag = format!(
         "{}mbit_{}ms",
         link.bits_per_sec / 1_000_000,
@@ -110,7 +133,7 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
     );
     let cap = link.bytes_per_sec() / MIB;
     eprintln!(
-        "\n== link {} ({cap:.1} MiB/s), model {}, fleet {fleet_n} x {}",
+        "\n== link {} ({cap:.1} MiB/s), model {}, fleet {fleet_n} x {}, each measured {reps}x (median counts)",
         link.describe(),
         size_name(size),
         size_name(fleet_size)
@@ -120,62 +143,87 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
     let tensor = write_model(&model, size, 1);
     let m = size_name(size);
 
-    // 1. minerfleet (Xet), then the same client re-publishing with one tensor changed
-    let (hub, _l, _d) = start(tmp.path(), link, true);
-    let cache = tmp.path().join("mf-xet-cache");
-    eprintln!("load before minerfleet: {}", load());
-    let mf = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
+    // 1. minerfleet (Xet), each run to a fresh server; after the last one, the same client re-publishing with one
+    // tensor changed
+    let mut runs = Vec::new();
+    let mut republished = None;
+    for i in 0..reps {
+        let (hub, _l, _d) = start(tmp.path(), link, true);
+        let cache = tmp.path().join(format!("mf-xet-cache-{i}"));
+        eprintln!("load before minerfleet ({}/{reps}): {}", i + 1, load());
+        let r = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
+        eprintln!(
+            "minerfleet (Xet): {:.1} MiB/s, {:.1} s, peak RSS {:.0} MiB, {:.1} s CPU",
+            size as f64 / MIB / r.secs,
+            r.secs,
+            r.rss / MIB,
+            r.cpu
+        );
+        runs.push(r);
+        if i + 1 == reps {
+            change_one_tensor(&model, tensor);
+            let before = hub.xet_stats().xorb_bytes;
+            eprintln!("load before the re-publish: {}", load());
+            let re = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
+            let re_bytes = hub.xet_stats().xorb_bytes - before;
+            eprintln!(
+                "re-publish: {:.1} MiB sent in {:.1} s",
+                re_bytes as f64 / MIB,
+                re.secs
+            );
+            republished = Some((re, re_bytes));
+        }
+    }
+    let mf = median(runs);
     let mf_tp = size as f64 / MIB / mf.secs;
-    eprintln!(
-        "minerfleet (Xet): {mf_tp:.1} MiB/s, {:.1} s, peak RSS {:.0} MiB, {:.1} s CPU",
-        mf.secs,
-        mf.rss / MIB,
-        mf.cpu
-    );
-    change_one_tensor(&model, tensor);
-    let before = hub.xet_stats().xorb_bytes;
-    eprintln!("load before the re-publish: {}", load());
-    let re = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
-    let re_bytes = hub.xet_stats().xorb_bytes - before;
-    eprintln!(
-        "re-publish: {:.1} MiB sent in {:.1} s",
-        re_bytes as f64 / MIB,
-        re.secs
-    );
-    drop(hub);
+    let (re, re_bytes) = republished.expect("at least one run");
 
     // 1b. the same upload with the sha256s already known (`publish`'s path: its hash step computed them), on a new
-    // Hub so nothing dedupes against the first run
-    let (hub, _l, _d) = start(tmp.path(), link, true);
-    eprintln!("load before minerfleet (sha256 known): {}", load());
-    let known = run_minerfleet(
-        &hub,
-        std::slice::from_ref(&model),
-        &tmp.path().join("mf-known-cache"),
-        true,
+    // Hub each time so nothing dedupes against an earlier run
+    let known = median(
+        (0..reps)
+            .map(|i| {
+                let (hub, _l, _d) = start(tmp.path(), link, true);
+                eprintln!(
+                    "load before minerfleet, sha256 known ({}/{reps}): {}",
+                    i + 1,
+                    load()
+                );
+                let r = run_minerfleet(
+                    &hub,
+                    std::slice::from_ref(&model),
+                    &tmp.path().join(format!("mf-known-cache-{i}")),
+                    true,
+                );
+                eprintln!(
+                    "minerfleet (Xet, sha256 known): {:.1} MiB/s, {:.1} s",
+                    size as f64 / MIB / r.secs,
+                    r.secs
+                );
+                r
+            })
+            .collect(),
     );
     let known_tp = size as f64 / MIB / known.secs;
-    eprintln!(
-        "minerfleet (Xet, sha256 known): {known_tp:.1} MiB/s, {:.1} s",
-        known.secs
-    );
-    drop(hub);
 
     // 2. Python, default (Xet) and LFS
-    let py_xet = venv.map(|v| {
-        let (hub, _l, _d) = start(tmp.path(), link, true);
-        eprintln!("load before Python (Xet): {}", load());
-        let r = run_python(v, &hub, std::slice::from_ref(&model), true, tmp.path());
-        eprintln!("python (Xet): {:.1} MiB/s", size as f64 / MIB / r.secs);
-        r
-    });
-    let py_lfs = venv.map(|v| {
-        let (hub, _l, _d) = start(tmp.path(), link, true);
-        eprintln!("load before Python (LFS): {}", load());
-        let r = run_python(v, &hub, std::slice::from_ref(&model), false, tmp.path());
-        eprintln!("python (LFS): {:.1} MiB/s", size as f64 / MIB / r.secs);
-        r
-    });
+    let python = |xet: bool, what: &str| {
+        venv.map(|v| {
+            median(
+                (0..reps)
+                    .map(|i| {
+                        let (hub, _l, _d) = start(tmp.path(), link, true);
+                        eprintln!("load before Python ({what}, {}/{reps}): {}", i + 1, load());
+                        let r = run_python(v, &hub, std::slice::from_ref(&model), xet, tmp.path());
+                        eprintln!("python ({what}): {:.1} MiB/s", size as f64 / MIB / r.secs);
+                        r
+                    })
+                    .collect(),
+            )
+        })
+    };
+    let py_xet = python(true, "Xet");
+    let py_lfs = python(false, "LFS");
     std::fs::remove_dir_all(&model).ok();
 
     // 3. the fleet
@@ -186,22 +234,51 @@ fn run_link(link: LinkConfig, size: u64, fleet_n: usize, fleet_size: u64, venv: 
             dir
         })
         .collect();
-    let (hub, _l, _d) = start(tmp.path(), link, true);
-    eprintln!("load before the minerfleet fleet: {}", load());
-    let fl = run_minerfleet(&hub, &fleet, &tmp.path().join("fleet-cache"), false);
-    drop(hub);
     let fleet_bytes = fleet_size * fleet_n as u64;
+    let fl = median(
+        (0..reps)
+            .map(|i| {
+                let (hub, _l, _d) = start(tmp.path(), link, true);
+                eprintln!(
+                    "load before the minerfleet fleet ({}/{reps}): {}",
+                    i + 1,
+                    load()
+                );
+                let r = run_minerfleet(
+                    &hub,
+                    &fleet,
+                    &tmp.path().join(format!("fleet-cache-{i}")),
+                    false,
+                );
+                eprintln!(
+                    "fleet (minerfleet): {:.1} MiB/s in {:.1} s",
+                    fleet_bytes as f64 / MIB / r.secs,
+                    r.secs
+                );
+                r
+            })
+            .collect(),
+    );
     let fl_tp = fleet_bytes as f64 / MIB / fl.secs;
-    eprintln!("fleet (minerfleet): {fl_tp:.1} MiB/s in {:.1} s", fl.secs);
     let fl_py = venv.map(|v| {
-        let (hub, _l, _d) = start(tmp.path(), link, true);
-        eprintln!("load before the reference loop: {}", load());
-        let r = run_python(v, &hub, &fleet, true, tmp.path());
-        eprintln!(
-            "fleet (Python loop): {:.1} MiB/s",
-            fleet_bytes as f64 / MIB / r.secs
-        );
-        r
+        median(
+            (0..reps)
+                .map(|i| {
+                    let (hub, _l, _d) = start(tmp.path(), link, true);
+                    eprintln!(
+                        "load before the reference loop ({}/{reps}): {}",
+                        i + 1,
+                        load()
+                    );
+                    let r = run_python(v, &hub, &fleet, true, tmp.path());
+                    eprintln!(
+                        "fleet (Python loop): {:.1} MiB/s",
+                        fleet_bytes as f64 / MIB / r.secs
+                    );
+                    r
+                })
+                .collect(),
+        )
     });
 
     // RESULT lines
@@ -284,6 +361,16 @@ struct Run {
     secs: f64,
     rss: f64,
     cpu: f64,
+}
+
+/// The run of median wall time among `runs` (the slower of the middle two for an even count), with the highest
+/// peak RSS of them all.
+fn median(mut runs: Vec<Run>) -> Run {
+    assert!(!runs.is_empty(), "no run to take the median of");
+    let rss = runs.iter().map(|r| r.rss).fold(0.0, f64::max);
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let mid = runs.swap_remove(runs.len() / 2);
+    Run { rss, ..mid }
 }
 
 /// A fresh server behind a fresh link; the server hands out the link's URL.
