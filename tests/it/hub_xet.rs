@@ -171,6 +171,8 @@ async fn xet_round_trip_with_our_client() {
         .filter(|(n, _)| n.ends_with(".safetensors"))
         .count() as u64;
     assert_eq!(stats.content_checks, shards, "{stats:?}");
+    // Straight from the xorb files, not through the slower client path.
+    assert_eq!(stats.checks_through_client, 0, "{stats:?}");
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
     assert!(
         stats.xorb_bytes as usize >= 8 * MIB && (stats.xorb_bytes as usize) < total + MIB,

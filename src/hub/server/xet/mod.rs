@@ -79,6 +79,7 @@ pub(crate) struct Counters {
     reconstructions: AtomicU64,
     served_bytes: AtomicU64,
     content_checks: AtomicU64,
+    checks_through_client: AtomicU64,
 }
 
 impl Counters {
@@ -115,6 +116,9 @@ pub struct XetStats {
     pub served_bytes: u64,
     /// Xet files the server read back and hashed to check a claimed sha256 (once per claim).
     pub content_checks: u64,
+    /// Those of the checks that read through the CAS client, not straight from the xorb files (slower: a
+    /// `xet-client` that keeps its files elsewhere).
+    pub checks_through_client: u64,
 }
 
 /// A Xet file `user` may name in a commit by its sha256.
@@ -249,6 +253,7 @@ impl Xet {
             reconstructions: s.reconstructions.load(Ordering::Relaxed),
             served_bytes: s.served_bytes.load(Ordering::Relaxed),
             content_checks: s.content_checks.load(Ordering::Relaxed),
+            checks_through_client: s.checks_through_client.load(Ordering::Relaxed),
         }
     }
 
@@ -343,9 +348,15 @@ impl Xet {
             .map_err(|_| ApiError::internal("the server is stopping"))?;
         let started = std::time::Instant::now();
         self.stats.content_checks.fetch_add(1, Ordering::Relaxed);
-        let matches = verify::check_content(&cas, &hash, size, sha256)
+        let check = verify::check_content(&cas, &self.root.join("cas"), &hash, size, sha256)
             .await
             .map_err(|e| ApiError::internal(format!("cannot read Xet file {file}: {e}")))?;
+        if check.through_client {
+            self.stats
+                .checks_through_client
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let matches = check.matches;
         tracing::debug!(
             file,
             size,

@@ -3,12 +3,15 @@
 //!
 //! `LocalClient::get_file_data` rebuilds the whole file in memory for every byte range it is asked for, so reading a
 //! file in windows through it costs the square of the file's size and holds all of it in memory; the reconstruction
-//! plan of a range names exactly the chunk ranges to read.
+//! plan of a range names exactly the chunk ranges to read. The content check goes further
+//! ([`hash_from_xorb_files`]): it opens each xorb file once and decompresses its chunks straight into the hasher.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use sha2::{Digest as _, Sha256};
 use xet_client::cas_client::{DirectAccessClient, LocalClient};
 use xet_client::cas_types::FileRange;
 use xet_core_structures::merklehash::MerkleHash;
@@ -27,26 +30,17 @@ pub(crate) async fn file_range(
     start: u64,
     end: u64,
 ) -> Result<Option<impl Stream<Item = Result<Bytes, CasError>> + use<>>, CasError> {
-    let plan = if start >= end {
-        None
-    } else {
-        cas.get_reconstruction_v1(&hash, Some(FileRange::new(start, end)))
-            .await
-            .map_err(CasError::new)?
-    };
-    let Some(plan) = plan else {
+    let Some((terms, skip)) = terms(&cas, &hash, start, end).await? else {
         return Ok(None);
     };
     // Each term read in pieces of a few chunks: small buffers are reused by the allocator, where a whole 64 MiB
     // term would be mapped, faulted in and unmapped for every term (a third of a content check's time).
-    let pieces = plan.terms.into_iter().flat_map(|term| {
-        let xorb = MerkleHash::from(term.hash);
-        let (start, end) = (term.range.start, term.range.end);
+    let pieces = terms.into_iter().flat_map(|(xorb, start, end)| {
         (start..end)
             .step_by(CHUNKS_PER_PIECE as usize)
             .map(move |from| (xorb, from, (from + CHUNKS_PER_PIECE).min(end)))
     });
-    let state = (pieces, plan.offset_into_first_range, end - start);
+    let state = (pieces, skip, end - start);
     Ok(Some(futures_util::stream::unfold(
         state,
         move |(mut pieces, skip, left)| {
@@ -70,4 +64,126 @@ pub(crate) async fn file_range(
             }
         },
     )))
+}
+
+/// The reconstruction terms of bytes `start..end` of the Xet file `hash`, and how many bytes of the first one come
+/// before `start`; `None` when the CAS does not know the file (or the range is empty).
+pub(crate) async fn terms(
+    cas: &LocalClient,
+    hash: &MerkleHash,
+    start: u64,
+    end: u64,
+) -> Result<Option<(Vec<Term>, u64)>, CasError> {
+    if start >= end {
+        return Ok(None);
+    }
+    let plan = cas
+        .get_reconstruction_v1(hash, Some(FileRange::new(start, end)))
+        .await
+        .map_err(CasError::new)?;
+    Ok(plan.map(|plan| {
+        let terms = plan
+            .terms
+            .into_iter()
+            .map(|t| (MerkleHash::from(t.hash), t.range.start, t.range.end))
+            .collect();
+        (terms, plan.offset_into_first_range)
+    }))
+}
+
+/// Where `LocalClient` keeps xorb `hash` under its root `cas_dir`. Only ever read here: when a xorb is not there
+/// (a `xet-client` that lays its files out differently), [`hash_from_xorb_files`] says so and the caller reads
+/// through the client.
+fn xorb_path(cas_dir: &Path, hash: &MerkleHash) -> PathBuf {
+    cas_dir.join("xorbs").join(format!("default.{hash:?}"))
+}
+
+/// One reconstruction term: chunks `start..end` of `xorb`.
+pub(crate) type Term = (MerkleHash, u32, u32);
+
+/// The sha256 of the bytes `skip..skip + size` of `terms` laid end to end, read straight from the xorb files
+/// under `cas_dir` (one open and one footer per term; each chunk decompressed into the hasher, never into a
+/// buffer of its own). `Some(None)` when the terms hold other than exactly `size` bytes after `skip`; `None` when
+/// a xorb is not where the client keeps it. Blocking: call it on a blocking thread.
+///
+/// Through `LocalClient::get_xorb_ranges` every piece costs an open, a footer parse and four copies (read buffer,
+/// chunk, concatenation, `Bytes`): as much CPU as the sha256 itself, so two checks on two cores took twice as
+/// long each.
+pub(crate) fn hash_from_xorb_files(
+    cas_dir: &Path,
+    terms: &[Term],
+    skip: u64,
+    size: u64,
+) -> Result<Option<Option<[u8; 32]>>, CasError> {
+    use std::io::{BufReader, Read as _, Seek as _, SeekFrom};
+    use xet_core_structures::xorb_object::{XorbObject, deserialize_chunk_to_writer};
+
+    if terms
+        .iter()
+        .any(|(x, _, _)| !xorb_path(cas_dir, x).is_file())
+    {
+        return Ok(None);
+    }
+    let mut sink = HashSink {
+        hasher: Sha256::new(),
+        skip,
+        left: size,
+        overflow: false,
+    };
+    for (xorb, start, end) in terms {
+        let file = std::fs::File::open(xorb_path(cas_dir, xorb)).map_err(CasError::new)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let footer = XorbObject::deserialize(&mut reader).map_err(CasError::new)?;
+        let (from, to) = footer
+            .get_byte_offset(*start, *end)
+            .map_err(CasError::new)?;
+        reader
+            .seek(SeekFrom::Start(u64::from(from)))
+            .map_err(CasError::new)?;
+        let mut chunks = (&mut reader).take(u64::from(to.saturating_sub(from)));
+        while chunks.limit() > 0 {
+            if let Err(e) = deserialize_chunk_to_writer(&mut chunks, &mut sink) {
+                if sink.overflow {
+                    return Ok(Some(None));
+                }
+                return Err(CasError::new(e));
+            }
+        }
+    }
+    if sink.skip > 0 || sink.left > 0 {
+        return Ok(Some(None));
+    }
+    Ok(Some(Some(sink.hasher.finalize().into())))
+}
+
+/// A writer that drops the first `skip` bytes, hashes the next `left` and refuses any more.
+struct HashSink {
+    hasher: Sha256,
+    skip: u64,
+    left: u64,
+    overflow: bool,
+}
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let skipped = usize::try_from(self.skip)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        self.skip -= skipped as u64;
+        let rest = &buf[skipped..];
+        let take = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        self.hasher.update(&rest[..take]);
+        self.left -= take as u64;
+        if take < rest.len() {
+            self.overflow = true;
+            return Err(std::io::Error::other("more bytes than the file's size"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -9,7 +9,8 @@
 //!   its sha256 and size with the `lfsFile` line. The shard's sha256 is only a claim of the uploader; checked, the
 //!   sha256 ↔ Xet hash link can be trusted by everyone else.
 //!
-//! Both read through xet-client's `LocalClient`; neither writes anything.
+//! Both read the CAS through xet-client's `LocalClient`, except that [`check_content`] reads the chunk data of the
+//! xorb files itself where `LocalClient` keeps them (a third of the CPU); neither writes anything.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Cursor;
@@ -147,22 +148,46 @@ pub(crate) async fn check_shard(
     Ok(files)
 }
 
-/// Whether the Xet file `hash`, reconstructed from the CAS, has exactly `size` bytes with this `sha256` (read one
-/// chunk range at a time, see `super::read`, the next read while the last is hashed).
+/// Whether the Xet file `hash`, reconstructed from the CAS whose files are under `cas_dir`, has exactly `size` bytes
+/// with this `sha256`. Read straight from the xorb files on a blocking thread ([`super::read::hash_from_xorb_files`]),
+/// else through the client one chunk range at a time, the next read while the last is hashed.
 pub(crate) async fn check_content(
     cas: &Arc<LocalClient>,
+    cas_dir: &std::path::Path,
     hash: &MerkleHash,
     size: u64,
     sha256: &str,
-) -> Result<bool, CasError> {
+) -> Result<ContentCheck, CasError> {
     use futures_util::StreamExt as _;
 
+    let direct = |matches| ContentCheck {
+        matches,
+        through_client: false,
+    };
     let stored = cas.get_file_size(hash).await.map_err(CasError::new)?;
     if stored != size {
-        return Ok(false);
+        return Ok(direct(false));
     }
+    let Some((terms, skip)) = super::read::terms(cas, hash, 0, size).await? else {
+        return Ok(direct(
+            size == 0 && hex::encode(Sha256::digest(b"")) == sha256,
+        ));
+    };
+    let dir = cas_dir.to_path_buf();
+    let direct_digest = tokio::task::spawn_blocking(move || {
+        super::read::hash_from_xorb_files(&dir, &terms, skip, size)
+    })
+    .await
+    .map_err(CasError::new)??;
+    if let Some(digest) = direct_digest {
+        return Ok(direct(digest.is_some_and(|d| hex::encode(d) == sha256)));
+    }
+    let through_client = |matches| ContentCheck {
+        matches,
+        through_client: true,
+    };
     let Some(pieces) = super::read::file_range(cas.clone(), *hash, 0, size).await? else {
-        return Ok(size == 0 && hex::encode(Sha256::digest(b"")) == sha256);
+        return Ok(through_client(false));
     };
     // Hash one piece while the next is read: two pieces in memory, both halves of the work side by side.
     let mut pieces = std::pin::pin!(pieces);
@@ -180,5 +205,16 @@ pub(crate) async fn check_content(
         hasher = hashed.map_err(CasError::new)?;
         next = following;
     }
-    Ok(read == size && hex::encode(hasher.finalize()) == sha256)
+    Ok(through_client(
+        read == size && hex::encode(hasher.finalize()) == sha256,
+    ))
+}
+
+/// What [`check_content`] found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ContentCheck {
+    /// The file has exactly the claimed size and sha256.
+    pub matches: bool,
+    /// The xorb files were not where `LocalClient` keeps them, so the check read through the client (slower).
+    pub through_client: bool,
 }
