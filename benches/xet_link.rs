@@ -143,87 +143,62 @@ fn run_link(link: LinkConfig, sizes: Sizes, reps: usize, venv: Option<&Path>) {
     let tensor = write_model(&model, size, 1);
     let m = size_name(size);
 
-    // 1. minerfleet (Xet), each run to a fresh server; after the last one, the same client re-publishing with one
-    // tensor changed
-    let mut runs = Vec::new();
+    // 1. minerfleet (Xet); after the last run, the same client re-publishing with one tensor changed to the same
+    // server
+    let one_model = std::slice::from_ref(&model);
     let mut republished = None;
-    for i in 0..reps {
-        let (hub, _l, _d) = start(tmp.path(), link, true);
-        let cache = tmp.path().join(format!("mf-xet-cache-{i}"));
-        eprintln!("load before minerfleet ({}/{reps}): {}", i + 1, load());
-        let r = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
-        eprintln!(
-            "minerfleet (Xet): {:.1} MiB/s, {:.1} s, peak RSS {:.0} MiB, {:.1} s CPU",
-            size as f64 / MIB / r.secs,
-            r.secs,
-            r.rss / MIB,
-            r.cpu
-        );
-        runs.push(r);
-        if i + 1 == reps {
-            change_one_tensor(&model, tensor);
-            let before = hub.xet_stats().xorb_bytes;
-            eprintln!("load before the re-publish: {}", load());
-            let re = run_minerfleet(&hub, std::slice::from_ref(&model), &cache, false);
-            let re_bytes = hub.xet_stats().xorb_bytes - before;
-            eprintln!(
-                "re-publish: {:.1} MiB sent in {:.1} s",
-                re_bytes as f64 / MIB,
-                re.secs
-            );
-            republished = Some((re, re_bytes));
-        }
-    }
-    let mf = median(runs);
+    let mf = median_of(
+        tmp.path(),
+        link,
+        reps,
+        "minerfleet (Xet)",
+        size,
+        |i, hub| {
+            let cache = tmp.path().join(format!("mf-xet-cache-{i}"));
+            let r = run_minerfleet(hub, one_model, &cache, false);
+            if i + 1 == reps {
+                change_one_tensor(&model, tensor);
+                let before = hub.xet_stats().xorb_bytes;
+                eprintln!("load before the re-publish: {}", load());
+                let re = run_minerfleet(hub, one_model, &cache, false);
+                let re_bytes = hub.xet_stats().xorb_bytes - before;
+                eprintln!(
+                    "re-publish: {:.1} MiB sent in {:.1} s",
+                    re_bytes as f64 / MIB,
+                    re.secs
+                );
+                republished = Some((re, re_bytes));
+            }
+            r
+        },
+    );
     let mf_tp = size as f64 / MIB / mf.secs;
     let (re, re_bytes) = republished.expect("at least one run");
 
-    // 1b. the same upload with the sha256s already known (`publish`'s path: its hash step computed them), on a new
-    // Hub each time so nothing dedupes against an earlier run
-    let known = median(
-        (0..reps)
-            .map(|i| {
-                let (hub, _l, _d) = start(tmp.path(), link, true);
-                eprintln!(
-                    "load before minerfleet, sha256 known ({}/{reps}): {}",
-                    i + 1,
-                    load()
-                );
-                let r = run_minerfleet(
-                    &hub,
-                    std::slice::from_ref(&model),
-                    &tmp.path().join(format!("mf-known-cache-{i}")),
-                    true,
-                );
-                eprintln!(
-                    "minerfleet (Xet, sha256 known): {:.1} MiB/s, {:.1} s",
-                    size as f64 / MIB / r.secs,
-                    r.secs
-                );
-                r
-            })
-            .collect(),
+    // 1b. the same upload with the sha256s already known (`publish`'s path: its hash step computed them)
+    let known = median_of(
+        tmp.path(),
+        link,
+        reps,
+        "minerfleet (Xet, sha256 known)",
+        size,
+        |i, hub| {
+            let cache = tmp.path().join(format!("mf-known-cache-{i}"));
+            run_minerfleet(hub, one_model, &cache, true)
+        },
     );
     let known_tp = size as f64 / MIB / known.secs;
 
     // 2. Python, default (Xet) and LFS
     let python = |xet: bool, what: &str| {
         venv.map(|v| {
-            median(
-                (0..reps)
-                    .map(|i| {
-                        let (hub, _l, _d) = start(tmp.path(), link, true);
-                        eprintln!("load before Python ({what}, {}/{reps}): {}", i + 1, load());
-                        let r = run_python(v, &hub, std::slice::from_ref(&model), xet, tmp.path());
-                        eprintln!("python ({what}): {:.1} MiB/s", size as f64 / MIB / r.secs);
-                        r
-                    })
-                    .collect(),
-            )
+            median_of(tmp.path(), link, reps, what, size, |_, hub| {
+                run_python(v, hub, one_model, xet, tmp.path())
+            })
         })
     };
-    let py_xet = python(true, "Xet");
-    let py_lfs = python(false, "LFS");
+    let py_xet = python(true, "Python (Xet)");
+    let py_lfs = python(false, "Python (LFS)");
     std::fs::remove_dir_all(&model).ok();
 
     // 3. the fleet
@@ -235,49 +210,26 @@ fn run_link(link: LinkConfig, sizes: Sizes, reps: usize, venv: Option<&Path>) {
         })
         .collect();
     let fleet_bytes = fleet_size * fleet_n as u64;
-    let fl = median(
-        (0..reps)
-            .map(|i| {
-                let (hub, _l, _d) = start(tmp.path(), link, true);
-                eprintln!(
-                    "load before the minerfleet fleet ({}/{reps}): {}",
-                    i + 1,
-                    load()
-                );
-                let r = run_minerfleet(
-                    &hub,
-                    &fleet,
-                    &tmp.path().join(format!("fleet-cache-{i}")),
-                    false,
-                );
-                eprintln!(
-                    "fleet (minerfleet): {:.1} MiB/s in {:.1} s",
-                    fleet_bytes as f64 / MIB / r.secs,
-                    r.secs
-                );
-                r
-            })
-            .collect(),
+    let fl = median_of(
+        tmp.path(),
+        link,
+        reps,
+        "the minerfleet fleet",
+        fleet_bytes,
+        |i, hub| {
+            let cache = tmp.path().join(format!("fleet-cache-{i}"));
+            run_minerfleet(hub, &fleet, &cache, false)
+        },
     );
     let fl_tp = fleet_bytes as f64 / MIB / fl.secs;
     let fl_py = venv.map(|v| {
-        median(
-            (0..reps)
-                .map(|i| {
-                    let (hub, _l, _d) = start(tmp.path(), link, true);
-                    eprintln!(
-                        "load before the reference loop ({}/{reps}): {}",
-                        i + 1,
-                        load()
-                    );
-                    let r = run_python(v, &hub, &fleet, true, tmp.path());
-                    eprintln!(
-                        "fleet (Python loop): {:.1} MiB/s",
-                        fleet_bytes as f64 / MIB / r.secs
-                    );
-                    r
-                })
-                .collect(),
+        median_of(
+            tmp.path(),
+            link,
+            reps,
+            "the reference loop (Python)",
+            fleet_bytes,
+            |_, hub| run_python(v, hub, &fleet, true, tmp.path()),
         )
     });
 
@@ -361,6 +313,34 @@ struct Run {
     secs: f64,
     rss: f64,
     cpu: f64,
+}
+
+/// `reps` runs of `run` (given the run's index and its server), each to a fresh server behind a fresh `link` so
+/// nothing dedupes against an earlier run, each moving `bytes`: every run logged, the median returned.
+fn median_of(
+    root: &Path,
+    link: LinkConfig,
+    reps: usize,
+    what: &str,
+    bytes: u64,
+    mut run: impl FnMut(usize, &RunningHub) -> Run,
+) -> Run {
+    let runs = (0..reps)
+        .map(|i| {
+            let (hub, _link, _data) = start(root, link, true);
+            eprintln!("load before {what} ({}/{reps}): {}", i + 1, load());
+            let r = run(i, &hub);
+            eprintln!(
+                "{what}: {:.1} MiB/s, {:.1} s, peak RSS {:.0} MiB, {:.1} s CPU",
+                bytes as f64 / MIB / r.secs,
+                r.secs,
+                r.rss / MIB,
+                r.cpu
+            );
+            r
+        })
+        .collect();
+    median(runs)
 }
 
 /// The run of median wall time among `runs` (the slower of the middle two for an even count), with the highest
