@@ -33,6 +33,16 @@ pub(crate) async fn file_range(
     let Some((terms, skip)) = terms(&cas, &hash, start, end).await? else {
         return Ok(None);
     };
+    Ok(Some(term_pieces(cas, terms, skip, end - start)))
+}
+
+/// The `len` bytes after the first `skip` of `terms` laid end to end, as a stream of pieces (see [`file_range`]).
+pub(crate) fn term_pieces(
+    cas: Arc<LocalClient>,
+    terms: Vec<Term>,
+    skip: u64,
+    len: u64,
+) -> impl Stream<Item = Result<Bytes, CasError>> + use<> {
     // Each term read in pieces of a few chunks: small buffers are reused by the allocator, where a whole 64 MiB
     // term would be mapped, faulted in and unmapped for every term (a third of a content check's time).
     let pieces = terms.into_iter().flat_map(|(xorb, start, end)| {
@@ -40,30 +50,27 @@ pub(crate) async fn file_range(
             .step_by(CHUNKS_PER_PIECE as usize)
             .map(move |from| (xorb, from, (from + CHUNKS_PER_PIECE).min(end)))
     });
-    let state = (pieces, skip, end - start);
-    Ok(Some(futures_util::stream::unfold(
-        state,
-        move |(mut pieces, skip, left)| {
-            let cas = cas.clone();
-            async move {
-                if left == 0 {
-                    return None;
-                }
-                // A CAS that holds less than the plan promised ends the stream early: the caller counts the bytes.
-                let (xorb, from, to) = pieces.next()?;
-                let piece = match cas.get_xorb_ranges(&xorb, vec![(from, to)]).await {
-                    Ok(mut pieces) => pieces.pop().unwrap_or_default(),
-                    Err(e) => return Some((Err(CasError::new(e)), (pieces, 0, 0))),
-                };
-                // The plan's offset into its first range may reach past the first piece.
-                let skipped = usize::try_from(skip).unwrap_or(usize::MAX).min(piece.len());
-                let take = ((piece.len() - skipped) as u64).min(left) as usize;
-                let out = piece.slice(skipped..skipped + take);
-                let state = (pieces, skip - skipped as u64, left - take as u64);
-                Some((Ok(out), state))
+    let state = (pieces, skip, len);
+    futures_util::stream::unfold(state, move |(mut pieces, skip, left)| {
+        let cas = cas.clone();
+        async move {
+            if left == 0 {
+                return None;
             }
-        },
-    )))
+            // A CAS that holds less than the plan promised ends the stream early: the caller counts the bytes.
+            let (xorb, from, to) = pieces.next()?;
+            let piece = match cas.get_xorb_ranges(&xorb, vec![(from, to)]).await {
+                Ok(mut pieces) => pieces.pop().unwrap_or_default(),
+                Err(e) => return Some((Err(CasError::new(e)), (pieces, 0, 0))),
+            };
+            // The plan's offset into its first range may reach past the first piece.
+            let skipped = usize::try_from(skip).unwrap_or(usize::MAX).min(piece.len());
+            let take = ((piece.len() - skipped) as u64).min(left) as usize;
+            let out = piece.slice(skipped..skipped + take);
+            let state = (pieces, skip - skipped as u64, left - take as u64);
+            Some((Ok(out), state))
+        }
+    })
 }
 
 /// The reconstruction terms of bytes `start..end` of the Xet file `hash`, and how many bytes of the first one come

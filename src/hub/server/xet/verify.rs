@@ -174,21 +174,18 @@ pub(crate) async fn check_content(
         ));
     };
     let dir = cas_dir.to_path_buf();
-    let direct_digest = tokio::task::spawn_blocking(move || {
-        super::read::hash_from_xorb_files(&dir, &terms, skip, size)
+    let (direct_digest, terms) = tokio::task::spawn_blocking(move || {
+        (
+            super::read::hash_from_xorb_files(&dir, &terms, skip, size),
+            terms,
+        )
     })
     .await
-    .map_err(CasError::new)??;
-    if let Some(digest) = direct_digest {
+    .map_err(CasError::new)?;
+    if let Some(digest) = direct_digest? {
         return Ok(direct(digest.is_some_and(|d| hex::encode(d) == sha256)));
     }
-    let through_client = |matches| ContentCheck {
-        matches,
-        through_client: true,
-    };
-    let Some(pieces) = super::read::file_range(cas.clone(), *hash, 0, size).await? else {
-        return Ok(through_client(false));
-    };
+    let pieces = super::read::term_pieces(cas.clone(), terms, skip, size);
     // Hash one piece while the next is read: two pieces in memory, both halves of the work side by side.
     let mut pieces = std::pin::pin!(pieces);
     let mut hasher = Sha256::new();
@@ -205,9 +202,10 @@ pub(crate) async fn check_content(
         hasher = hashed.map_err(CasError::new)?;
         next = following;
     }
-    Ok(through_client(
-        read == size && hex::encode(hasher.finalize()) == sha256,
-    ))
+    Ok(ContentCheck {
+        matches: read == size && hex::encode(hasher.finalize()) == sha256,
+        through_client: true,
+    })
 }
 
 /// What [`check_content`] found.
